@@ -1,0 +1,59 @@
+/* tl_graph.h - the in-memory torchlean.ir.v1 graph and the checks every stage relies on. */
+#ifndef TL_GRAPH_H
+#define TL_GRAPH_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "tl_err.h"
+#include "tl_ops.h"
+#include "tl_shape.h"
+
+/* A float32 tensor (parameters, inputs, outputs). Row-major, contiguous. */
+typedef struct tl_tensor {
+    tl_shape shape;
+    float *data;
+    bool owned;              /* data was malloc'ed by the tensor (else it borrows, e.g. an mmap) */
+} tl_tensor;
+
+typedef struct tl_node {
+    int64_t id;
+    tl_op op;
+    int n_parents;
+    int64_t *parents;
+    tl_shape shape;          /* declared output shape (tensor-valued nodes) */
+    bool is_tuple;           /* value_kind == "tuple" */
+    int n_tuple;
+    tl_shape *tuple_shapes;
+    tl_attrs a;
+    tl_tensor *param[TL_MAX_PARAMS];   /* slots of the op row's params; NULL until bound */
+    char *target;            /* optional debug field: raw PyTorch target string */
+} tl_node;
+
+typedef struct tl_graph {
+    char *path;              /* file name used in error messages */
+    int64_t n_nodes;
+    tl_node *nodes;
+    int64_t input_id;
+    int n_outputs;
+    int64_t *output_ids;
+    bool has_inline_params;  /* any payload came from the JSON itself (TorchLean style) */
+} tl_graph;
+
+void tl_graph_free(tl_graph *g);
+void tl_tensor_free(tl_tensor *t);
+tl_tensor *tl_tensor_new(const tl_shape *s);   /* zeroed, owned; NULL on OOM */
+
+/* Infer the output shape of node `id` from its parents' declared shapes and its attributes.
+ * Error message names "node[id]" and the field at fault (no file prefix). */
+int tl_infer_shape(const tl_graph *g, int64_t id, tl_shape *out, tl_err *err);
+
+/* Full structural validation (id discipline, topological order, arity, shapes, exactly one input
+ * which is input_id, outputs exist, tuples only through tuple_getitem, executable tags).
+ * Messages are prefixed with g->path: "graph.json: node[7]: ...". */
+int tl_graph_validate(const tl_graph *g, tl_err *err);
+
+/* Shape a parameter slot must have, from the node's attributes. */
+int tl_param_shape(const tl_node *n, int slot, tl_shape *out);
+/* params.bin / state_dict name of a parameter slot, e.g. "linear_3_W". */
+void tl_param_name(const tl_node *n, int slot, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,77 @@
+/* tl_kernels.h - compute kernels. Each vectorized kernel has a scalar reference with the same
+ * signature; a table per ISA is chosen at run time by CPU detection (tl_kernels_best_isa).
+ * Kernels never allocate; scratch comes from the caller (the runtime's arena). */
+#ifndef TL_KERNELS_H
+#define TL_KERNELS_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum tl_isa { TL_ISA_SCALAR = 0, TL_ISA_AVX2 = 1, TL_ISA_AVX512 = 2, TL_ISA_COUNT } tl_isa;
+
+typedef enum tl_unary {
+    TL_U_IDENTITY, TL_U_ABS, TL_U_SQRT, TL_U_INV, TL_U_RELU, TL_U_TANH, TL_U_SIGMOID, TL_U_EXP,
+    TL_U_LOG, TL_U_SIN, TL_U_COS, TL_U_SOFTPLUS, TL_U_COUNT
+} tl_unary;
+typedef enum tl_binary { TL_B_ADD, TL_B_SUB, TL_B_MUL, TL_B_MAX, TL_B_MIN, TL_B_COUNT } tl_binary;
+
+/* Pooling / conv geometry over the trailing `rank` spatial axes (rank 1..3). */
+typedef struct tl_window {
+    int rank;
+    int64_t in[3], out[3], kernel[3], stride[3], pad[3], pad_after[3], dilation[3];
+} tl_window;
+
+typedef struct tl_kernel_table {
+    const char *name;   /* "scalar", "avx2", "avx512" */
+    void (*unary)(tl_unary op, const float *x, float *y, int64_t n);
+    void (*binary)(tl_binary op, const float *a, const float *b, float *y, int64_t n);
+    /* y[i] = log(max(x[i], eps)) */
+    void (*safe_log)(const float *x, float eps, float *y, int64_t n);
+    /* softmax over the middle axis of [outer, len, inner], max-subtracted */
+    void (*softmax)(const float *x, float *y, int64_t outer, int64_t len, int64_t inner);
+    /* per row of [rows, cols]: (x-mean)/sqrt(var+eps)*gamma+beta (biased var, like PyTorch) */
+    void (*layernorm)(const float *x, float *y, int64_t rows, int64_t cols,
+                      const float *gamma, const float *beta, float eps);
+    /* y = x*scale[c] + shift[c] over [outer, C, inner] (batch norm folded into scale/shift) */
+    void (*channel_affine)(const float *x, float *y, int64_t outer, int64_t C, int64_t inner,
+                           const float *scale, const float *shift);
+    /* sum over the middle axis of [outer, len, inner] -> [outer, inner], times `mul` */
+    void (*reduce_mid)(const float *x, float *y, int64_t outer, int64_t len, int64_t inner, float mul);
+    /* pooling over [planes, spatial...]; max pads with ZERO (TorchLean semantics, see README),
+     * avg divides by the full window (count_include_pad=True) */
+    void (*max_pool)(const float *x, float *y, int64_t planes, const tl_window *w);
+    void (*avg_pool)(const float *x, float *y, int64_t planes, const tl_window *w);
+    /* y[i] += b[i % n] for i < rows*n (bias add after GEMM) */
+    void (*add_bias_rows)(float *y, const float *b, int64_t rows, int64_t n);
+} tl_kernel_table;
+
+const tl_kernel_table *tl_kernels_for(tl_isa isa);   /* NULL if not compiled/supported by the CPU */
+tl_isa tl_kernels_best_isa(void);                    /* CPU detection (cpuid + xgetbv) */
+const tl_kernel_table *tl_kernels(void);             /* the active table (best unless overridden) */
+void tl_kernels_set_isa(tl_isa isa);                 /* override (tests, benchmarks, TL_ISA env) */
+
+/* Data movement (exact; scalar only is fine, memory bound). */
+void tl_k_permute(const float *x, float *y, int rank, const int64_t *in_dims, const int64_t *perm);
+void tl_k_broadcast(const float *x, float *y, int rank, const int64_t *from, const int64_t *to);
+/* concat along `axis`: parts[i] has dims equal to out except axis extent part_len[i] */
+void tl_k_concat(const float *const *parts, const int64_t *part_len, int n_parts, float *y,
+                 int64_t outer, int64_t inner);
+/* im2col for conv over [C, spatial...] of one image/group: col is [C*prod(k), prod(out)] */
+void tl_k_im2col(const float *x, float *col, int64_t C, const tl_window *w);
+/* deterministic randomness (TorchLean-compatible generator, see README) */
+void tl_k_rand_uniform(uint64_t seed, float *y, int64_t n);
+void tl_k_bernoulli_mask(uint64_t seed, float keep_prob, float *y, int64_t n);
+
+/* ---- BLAS (OpenBLAS loaded with the fast core type by default; see tl_blas.c) ---- */
+/* C[M,N] = alpha*op(A)*op(B) + beta*C, row-major, like cblas_sgemm(CblasRowMajor, ...) */
+void tl_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+              const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+              int64_t ldc);
+void tl_blas_set_threads(int n);
+const char *tl_blas_info(void);   /* e.g. "OpenBLAS 0.3.21 SkylakeX (OPENBLAS_CORETYPE set by tlrt)" */
+
+/* Threads for tlrt's own kernels (OpenMP) and BLAS together. */
+void tl_set_threads(int n);
+int tl_get_threads(void);
+
+#endif

@@ -1,0 +1,58 @@
+/* tl_runtime.h - the public C API of tlrt: load a model once, plan it per input shape, run it
+ * with no allocation in steady state.
+ *
+ *   tl_err err;
+ *   tl_model *m;  tl_session *s;
+ *   if (tl_model_open("graph.json", "params.bin", &m, &err)) { puts(err.msg); return 2; }
+ *   tl_shape in = ...;                       // captured shape, or another leading (batch) dim
+ *   if (tl_session_new(m, &in, 0, &s, &err)) ...
+ *   tl_session_run(s, input, &err);          // input: tl_shape_numel(&in) floats
+ *   const float *y = tl_session_output(s, 0, &yshape);
+ */
+#ifndef TL_RUNTIME_H
+#define TL_RUNTIME_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "../ir/tl_graph.h"
+#include "../kernels/tl_kernels.h"
+
+typedef struct tl_model tl_model;
+typedef struct tl_session tl_session;
+
+/* Load graph JSON (+ params.bin, or NULL when the graph carries its payloads inline), validate,
+ * bind and check parameters. */
+int tl_model_open(const char *graph_path, const char *params_path, tl_model **out, tl_err *err);
+/* Take ownership of an already loaded + bound graph. */
+int tl_model_from_graph(tl_graph *g, tl_model **out, tl_err *err);
+void tl_model_free(tl_model *m);
+const tl_graph *tl_model_graph(const tl_model *m);
+
+enum {
+    TL_SESSION_KEEP_ALL = 1,   /* no buffer reuse: every node's value stays readable after run */
+    TL_SESSION_PROFILE = 2,    /* time every node (tl_session_node_ns) */
+};
+
+/* Build the execution plan for this input shape: order, liveness, one arena with reuse and
+ * in-place elementwise ops. An input whose leading dim differs from the captured one runs as
+ * that many samples when the graph allows it; otherwise a clear error. */
+int tl_session_new(tl_model *m, const tl_shape *input_shape, int flags, tl_session **out, tl_err *err);
+void tl_session_free(tl_session *s);
+/* Execute. `input` has tl_shape_numel(input_shape) floats. Allocates nothing. */
+int tl_session_run(tl_session *s, const float *input, tl_err *err);
+int tl_session_n_outputs(const tl_session *s);
+const float *tl_session_output(const tl_session *s, int i, tl_shape *shape);
+/* Value of any node after a run (needs TL_SESSION_KEEP_ALL unless it is an output). */
+const float *tl_session_node_value(const tl_session *s, int64_t id, tl_shape *shape, tl_err *err);
+/* Per-node time of the last run in ns (TL_SESSION_PROFILE). */
+int64_t tl_session_node_ns(const tl_session *s, int64_t id);
+/* Evaluate one node in isolation on given parent values (per-node diff in isolated mode).
+ * parent_values[i] holds the parent's declared shape; out holds the node's shape. */
+int tl_session_eval_node(tl_session *s, int64_t id, const float *const *parent_values, float *out,
+                         tl_err *err);
+/* Bytes of the activation arena (memory plan) and of the parameters. */
+int64_t tl_session_arena_bytes(const tl_session *s);
+int64_t tl_model_param_bytes(const tl_model *m);
+/* Shape of node `id` in this session (the batch may differ from the declared shape). */
+const tl_shape *tl_session_node_shape(const tl_session *s, int64_t id);
+
+#endif
