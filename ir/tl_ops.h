@@ -18,7 +18,7 @@ typedef enum tl_op {
     /* unary elementwise */
     TL_OP_ABS, TL_OP_SQRT, TL_OP_INV, TL_OP_RELU, TL_OP_TANH, TL_OP_SIGMOID, TL_OP_EXP,
     TL_OP_LOG, TL_OP_SIN, TL_OP_COS, TL_OP_SOFTPLUS,
-    TL_OP_SAFE_LOG,          /* parents: x, eps (scalar): log(max(x, eps)) */
+    TL_OP_SAFE_LOG,          /* parents: x, eps (scalar): log(softplus(x) + eps), as TorchLean */
     /* data movement */
     TL_OP_BROADCAST_TO, TL_OP_PERMUTE, TL_OP_TRANSPOSE, TL_OP_RESHAPE, TL_OP_FLATTEN, TL_OP_CONCAT,
     /* reductions */

@@ -13,7 +13,7 @@ int tl_shape_numel_checked(const tl_shape *s, int64_t *out) {
     int64_t n = 1;
     for (int i = 0; i < s->rank; i++) {
         int64_t d = s->dim[i];
-        if (d < 0) return -1;
+        if (d < 0 || d > TL_MAX_NUMEL) return -1;
         if (d != 0 && n > TL_MAX_NUMEL / d) return -1;
         n *= d;
     }

@@ -15,7 +15,7 @@ typedef struct tl_shape {
 } tl_shape;
 
 bool tl_shape_eq(const tl_shape *a, const tl_shape *b);
-/* Element count with overflow check: 0 ok, -1 if it exceeds TL_MAX_NUMEL. */
+/* Element count with overflow check: 0 ok, -1 if it or any single dim exceeds TL_MAX_NUMEL. */
 int tl_shape_numel_checked(const tl_shape *s, int64_t *out);
 /* Element count of an already validated shape. */
 int64_t tl_shape_numel(const tl_shape *s);

@@ -25,7 +25,7 @@ typedef struct tl_kernel_table {
     const char *name;   /* "scalar", "avx2", "avx512" */
     void (*unary)(tl_unary op, const float *x, float *y, int64_t n);
     void (*binary)(tl_binary op, const float *a, const float *b, float *y, int64_t n);
-    /* y[i] = log(max(x[i], eps)) */
+    /* TorchLean safe_log: y[i] = log(softplus(x[i]) + eps), softplus as TL_U_SOFTPLUS */
     void (*safe_log)(const float *x, float eps, float *y, int64_t n);
     /* softmax over the middle axis of [outer, len, inner], max-subtracted */
     void (*softmax)(const float *x, float *y, int64_t outer, int64_t len, int64_t inner);
@@ -37,8 +37,10 @@ typedef struct tl_kernel_table {
                            const float *scale, const float *shift);
     /* sum over the middle axis of [outer, len, inner] -> [outer, inner], times `mul` */
     void (*reduce_mid)(const float *x, float *y, int64_t outer, int64_t len, int64_t inner, float mul);
-    /* pooling over [planes, spatial...]; max pads with ZERO (TorchLean semantics, see README),
-     * avg divides by the full window (count_include_pad=True) */
+    /* pooling over [planes, spatial...] (TorchLean NN/Spec/Layers/Pooling/Spatial.lean): max
+     * SKIPS padded cells (like PyTorch's -inf padding; a window with no input cell gives 0),
+     * avg adds padded cells as zero and divides by the full window (count_include_pad=True).
+     * See docs/kernels.md. */
     void (*max_pool)(const float *x, float *y, int64_t planes, const tl_window *w);
     void (*avg_pool)(const float *x, float *y, int64_t planes, const tl_window *w);
     /* y[i] += b[i % n] for i < rows*n (bias add after GEMM) */
@@ -58,15 +60,25 @@ void tl_k_concat(const float *const *parts, const int64_t *part_len, int n_parts
                  int64_t outer, int64_t inner);
 /* im2col for conv over [C, spatial...] of one image/group: col is [C*prod(k), prod(out)] */
 void tl_k_im2col(const float *x, float *col, int64_t C, const tl_window *w);
-/* deterministic randomness (TorchLean-compatible generator, see README) */
+/* deterministic randomness, TorchLean's Spec.Random generator (docs/kernels.md). The first
+ * argument is the per-node KEY: pass tl_k_rand_key(node.seed, node.id). Element i of the
+ * row-major output is drawn from splitmix64(key + i). */
 void tl_k_rand_uniform(uint64_t seed, float *y, int64_t n);
 void tl_k_bernoulli_mask(uint64_t seed, float keep_prob, float *y, int64_t n);
+/* TorchLean Spec.Random.keyOf: splitmix64(seed + node_index) (wrapping 64-bit add). */
+uint64_t tl_k_rand_key(uint64_t seed, uint64_t node_index);
+uint64_t tl_k_splitmix64(uint64_t x);
 
 /* ---- BLAS (OpenBLAS loaded with the fast core type by default; see tl_blas.c) ---- */
 /* C[M,N] = alpha*op(A)*op(B) + beta*C, row-major, like cblas_sgemm(CblasRowMajor, ...) */
 void tl_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
               const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
               int64_t ldc);
+/* The built-in blocked sgemm tl_sgemm falls back to when OpenBLAS cannot be loaded (or a size
+ * exceeds its 32-bit int API); same contract as tl_sgemm. Exposed for tests. */
+void tl_sgemm_builtin(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                      const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                      float *C, int64_t ldc);
 void tl_blas_set_threads(int n);
 const char *tl_blas_info(void);   /* e.g. "OpenBLAS 0.3.21 SkylakeX (OPENBLAS_CORETYPE set by tlrt)" */
 

@@ -1,0 +1,370 @@
+// bench_kernels.cc - micro benchmarks of tlrt's kernel tables (scalar vs avx2 vs avx512), of
+// tl_sgemm (OpenBLAS, dlopen'ed with the core type tlrt picks), and two machine references for the
+// roofline: the single-thread FP32 FMA peak and the memory bandwidth (STREAM triad / memcpy).
+//
+// Names are parsed by bench/dashboard.py, keep them stable:
+//   kern/<kernel>/<isa>/<n>          counters: bytes_per_second, items_per_second, GFLOPS, AI
+//   sgemm/<n>/threads:<t>            counters: GFLOPS, AI
+//   peak/fma_<isa>                   counter : GFLOPS (single thread)
+//   mem/<triad|memcpy>/<L2|DRAM>     counters: bytes_per_second (STREAM convention: no write-allocate)
+// GFLOPS is a rate counter whose JSON value is already in GFLOP/s; AI is flops per byte moved
+// (compulsory traffic, nominal flop counts noted per kernel).
+#include <benchmark/benchmark.h>
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern "C" {
+#include "kernels/tl_kernels.h"
+}
+
+namespace {
+
+// ---------------------------------------------------------------- buffers
+struct Buf {
+    float *p = nullptr;
+    size_t n = 0;
+    explicit Buf(size_t count, float lo = -1.f, float hi = 1.f, unsigned seed = 1) : n(count) {
+        size_t bytes = ((count * sizeof(float)) + 63) / 64 * 64;
+        if (bytes == 0) bytes = 64;
+        p = static_cast<float *>(std::aligned_alloc(64, bytes));
+        uint64_t x = 0x9E3779B97F4A7C15ull * (seed + 1);  // xorshift64: fast for 256 MiB buffers
+        for (size_t i = 0; i < count; i++) {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            p[i] = lo + (hi - lo) * float(x >> 40) * (1.0f / 16777216.0f);
+        }
+    }
+    ~Buf() { std::free(p); }
+    Buf(const Buf &) = delete;
+    Buf &operator=(const Buf &) = delete;
+};
+
+const char *isa_name(tl_isa isa) {
+    switch (isa) {
+    case TL_ISA_SCALAR: return "scalar";
+    case TL_ISA_AVX2: return "avx2";
+    case TL_ISA_AVX512: return "avx512";
+    default: return "?";
+    }
+}
+
+void set_counters(benchmark::State &st, double flops, double bytes, double items) {
+    st.SetBytesProcessed(static_cast<int64_t>(bytes * static_cast<double>(st.iterations())));
+    st.SetItemsProcessed(static_cast<int64_t>(items * static_cast<double>(st.iterations())));
+    if (flops > 0) {
+        st.counters["GFLOPS"] =
+            benchmark::Counter(flops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+        st.counters["AI"] = benchmark::Counter(flops / bytes);
+    }
+}
+
+// One kernel case: prepares its buffers for size n and returns the call to time, with the
+// nominal flop / byte / item counts of one call.
+struct Case {
+    std::function<void()> run;
+    double flops, bytes, items;
+};
+using Maker = std::function<Case(const tl_kernel_table *, int64_t n, std::vector<Buf *> &keep)>;
+
+Buf *keep_buf(std::vector<Buf *> &keep, size_t n, float lo = -1.f, float hi = 1.f) {
+    Buf *b = new Buf(n, lo, hi, static_cast<unsigned>(keep.size() + 1));
+    keep.push_back(b);
+    return b;
+}
+
+Maker unary(tl_unary op, bool counts_flops, float lo = -1.f, float hi = 1.f) {
+    return [=](const tl_kernel_table *t, int64_t n, std::vector<Buf *> &keep) {
+        float *x = keep_buf(keep, n, lo, hi)->p, *y = keep_buf(keep, n)->p;
+        return Case{[=] { t->unary(op, x, y, n); }, counts_flops ? double(n) : 0.0, 8.0 * n,
+                    double(n)};
+    };
+}
+
+Maker binary(tl_binary op) {
+    return [=](const tl_kernel_table *t, int64_t n, std::vector<Buf *> &keep) {
+        float *a = keep_buf(keep, n)->p, *b = keep_buf(keep, n)->p, *y = keep_buf(keep, n)->p;
+        return Case{[=] { t->binary(op, a, b, y, n); }, double(n), 12.0 * n, double(n)};
+    };
+}
+
+std::vector<std::pair<std::string, Maker>> kernel_cases() {
+    std::vector<std::pair<std::string, Maker>> v;
+    v.push_back({"relu", unary(TL_U_RELU, true)});
+    v.push_back({"exp", unary(TL_U_EXP, false, -4.f, 4.f)});
+    v.push_back({"tanh", unary(TL_U_TANH, false)});
+    v.push_back({"sigmoid", unary(TL_U_SIGMOID, false)});
+    v.push_back({"sqrt", unary(TL_U_SQRT, true, 0.f, 4.f)});
+    v.push_back({"add", binary(TL_B_ADD)});
+    v.push_back({"mul", binary(TL_B_MUL)});
+    v.push_back({"max", binary(TL_B_MAX)});
+    v.push_back({"safe_log", [](const tl_kernel_table *t, int64_t n, std::vector<Buf *> &keep) {
+                     float *x = keep_buf(keep, n, 0.f, 4.f)->p, *y = keep_buf(keep, n)->p;
+                     return Case{[=] { t->safe_log(x, 1e-12f, y, n); }, 0.0, 8.0 * n, double(n)};
+                 }});
+    // softmax over rows of 256 (attention-like); nominal 0 flops (exp dominated)
+    v.push_back({"softmax_r256", [](const tl_kernel_table *t, int64_t n, std::vector<Buf *> &keep) {
+                     float *x = keep_buf(keep, n, -8.f, 8.f)->p, *y = keep_buf(keep, n)->p;
+                     return Case{[=] { t->softmax(x, y, n / 256, 256, 1); }, 0.0, 8.0 * n,
+                                 double(n)};
+                 }});
+    // layernorm over rows of 256: nominal 7 flops/elem (sum, centered square sum (2),
+    // normalize (2), affine (2))
+    v.push_back({"layernorm_r256", [](const tl_kernel_table *t, int64_t n, std::vector<Buf *> &keep) {
+                     float *x = keep_buf(keep, n)->p, *y = keep_buf(keep, n)->p;
+                     float *g = keep_buf(keep, 256)->p, *b = keep_buf(keep, 256)->p;
+                     return Case{[=] { t->layernorm(x, y, n / 256, 256, g, b, 1e-5f); }, 7.0 * n,
+                                 8.0 * n, double(n)};
+                 }});
+    // batch-norm style affine over [1, 64, n/64]: 2 flops/elem
+    v.push_back({"channel_affine_c64", [](const tl_kernel_table *t, int64_t n, std::vector<Buf *> &keep) {
+                     float *x = keep_buf(keep, n)->p, *y = keep_buf(keep, n)->p;
+                     float *s = keep_buf(keep, 64)->p, *h = keep_buf(keep, 64)->p;
+                     return Case{[=] { t->channel_affine(x, y, 1, 64, n / 64, s, h); }, 2.0 * n,
+                                 8.0 * n, double(n)};
+                 }});
+    // global average pool pattern: [64 planes, n/64 spatial, 1] -> [64]
+    v.push_back({"reduce_mid_gap", [](const tl_kernel_table *t, int64_t n, std::vector<Buf *> &keep) {
+                     float *x = keep_buf(keep, n)->p, *y = keep_buf(keep, 64)->p;
+                     return Case{[=] { t->reduce_mid(x, y, 64, n / 64, 1, 1.0f / float(n / 64)); },
+                                 double(n), 4.0 * n, double(n)};
+                 }});
+    // reduction over a middle axis with a contiguous inner axis: [16, n/1024, 64]
+    v.push_back({"reduce_mid_inner64", [](const tl_kernel_table *t, int64_t n, std::vector<Buf *> &keep) {
+                     float *x = keep_buf(keep, n)->p, *y = keep_buf(keep, 1024)->p;
+                     return Case{[=] { t->reduce_mid(x, y, 16, n / 1024, 64, 1.0f); }, double(n),
+                                 4.0 * n, double(n)};
+                 }});
+    // 2x2 stride-2 pooling over 32x32 planes (n/1024 planes); 1 flop (compare/add) per input
+    auto pool = [](bool is_max) {
+        return [=](const tl_kernel_table *t, int64_t n, std::vector<Buf *> &keep) {
+            float *x = keep_buf(keep, n)->p, *y = keep_buf(keep, n / 4)->p;
+            tl_window w;
+            std::memset(&w, 0, sizeof w);
+            w.rank = 2;
+            for (int i = 0; i < 2; i++) {
+                w.in[i] = 32; w.out[i] = 16; w.kernel[i] = 2; w.stride[i] = 2;
+                w.pad[i] = 0; w.pad_after[i] = 0; w.dilation[i] = 1;
+            }
+            int64_t planes = n / 1024;
+            return Case{[=] {
+                            if (is_max) t->max_pool(x, y, planes, &w);
+                            else t->avg_pool(x, y, planes, &w);
+                        },
+                        double(n), 5.0 * n, double(n)};
+        };
+    };
+    v.push_back({"max_pool_2x2", pool(true)});
+    v.push_back({"avg_pool_2x2", pool(false)});
+    // bias add after a GEMM with 512 output features
+    v.push_back({"add_bias_rows_n512", [](const tl_kernel_table *t, int64_t n, std::vector<Buf *> &keep) {
+                     float *y = keep_buf(keep, n)->p, *b = keep_buf(keep, 512)->p;
+                     return Case{[=] { t->add_bias_rows(y, b, n / 512, 512); }, double(n), 8.0 * n,
+                                 double(n)};
+                 }});
+    return v;
+}
+
+void run_kernel(benchmark::State &st, tl_isa isa, Maker make, int64_t n) {
+    const tl_kernel_table *t = tl_kernels_for(isa);
+    if (!t) {
+        st.SkipWithError("ISA not available on this CPU/build");
+        for (auto _ : st) {
+        }
+        return;
+    }
+    std::vector<Buf *> keep;
+    Case c = make(t, n, keep);
+    c.run();  // touch
+    for (auto _ : st) {
+        c.run();
+        benchmark::ClobberMemory();
+    }
+    set_counters(st, c.flops, c.bytes, c.items);
+    for (Buf *b : keep) delete b;
+}
+
+// ---------------------------------------------------------------- sgemm
+void run_sgemm(benchmark::State &st, int64_t n, int threads) {
+    Buf a(size_t(n * n)), b(size_t(n * n)), c(size_t(n * n));
+    tl_set_threads(threads);
+    // linear-layer layout: C = A * B^T (weights [out, in])
+    tl_sgemm(false, true, n, n, n, 1.f, a.p, n, b.p, n, 0.f, c.p, n);
+    for (auto _ : st) {
+        tl_sgemm(false, true, n, n, n, 1.f, a.p, n, b.p, n, 0.f, c.p, n);
+        benchmark::ClobberMemory();
+    }
+    double flops = 2.0 * double(n) * double(n) * double(n);
+    set_counters(st, flops, 4.0 * 3.0 * double(n) * double(n), 1.0);
+    st.counters["threads"] = threads;
+    st.SetLabel(tl_blas_info());
+    tl_set_threads(1);
+}
+
+// ---------------------------------------------------------------- machine peak
+// 16 independent FMA chains hide the 4-cycle FMA latency on 2 FMA ports.
+constexpr int kFmaIters = 4096;
+
+__attribute__((target("avx512f"), noinline)) float fma_avx512(float s) {
+    __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-6f);
+    // distinct start values, or the compiler folds the identical chains into one
+#define TL_X(i) _mm512_set1_ps(s + 0.01f * (i))
+    __m512 x0 = TL_X(0), x1 = TL_X(1), x2 = TL_X(2), x3 = TL_X(3), x4 = TL_X(4), x5 = TL_X(5);
+    __m512 x6 = TL_X(6), x7 = TL_X(7), x8 = TL_X(8), x9 = TL_X(9), x10 = TL_X(10), x11 = TL_X(11);
+    __m512 x12 = TL_X(12), x13 = TL_X(13), x14 = TL_X(14), x15 = TL_X(15);
+#undef TL_X
+    for (int i = 0; i < kFmaIters; i++) {
+        x0 = _mm512_fmadd_ps(x0, a, b); x1 = _mm512_fmadd_ps(x1, a, b);
+        x2 = _mm512_fmadd_ps(x2, a, b); x3 = _mm512_fmadd_ps(x3, a, b);
+        x4 = _mm512_fmadd_ps(x4, a, b); x5 = _mm512_fmadd_ps(x5, a, b);
+        x6 = _mm512_fmadd_ps(x6, a, b); x7 = _mm512_fmadd_ps(x7, a, b);
+        x8 = _mm512_fmadd_ps(x8, a, b); x9 = _mm512_fmadd_ps(x9, a, b);
+        x10 = _mm512_fmadd_ps(x10, a, b); x11 = _mm512_fmadd_ps(x11, a, b);
+        x12 = _mm512_fmadd_ps(x12, a, b); x13 = _mm512_fmadd_ps(x13, a, b);
+        x14 = _mm512_fmadd_ps(x14, a, b); x15 = _mm512_fmadd_ps(x15, a, b);
+    }
+    __m512 s0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(x0, x1), _mm512_add_ps(x2, x3)),
+                              _mm512_add_ps(_mm512_add_ps(x4, x5), _mm512_add_ps(x6, x7)));
+    __m512 s1 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(x8, x9), _mm512_add_ps(x10, x11)),
+                              _mm512_add_ps(_mm512_add_ps(x12, x13), _mm512_add_ps(x14, x15)));
+    float o[16];
+    _mm512_storeu_ps(o, _mm512_add_ps(s0, s1));
+    float r = 0.f;
+    for (float v : o) r += v;
+    return r;
+}
+
+__attribute__((target("avx2,fma"), noinline)) float fma_avx2(float s) {
+    __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-6f);
+#define TL_X(i) _mm256_set1_ps(s + 0.01f * (i))
+    __m256 x0 = TL_X(0), x1 = TL_X(1), x2 = TL_X(2), x3 = TL_X(3), x4 = TL_X(4), x5 = TL_X(5);
+    __m256 x6 = TL_X(6), x7 = TL_X(7), x8 = TL_X(8), x9 = TL_X(9), x10 = TL_X(10), x11 = TL_X(11);
+#undef TL_X
+    for (int i = 0; i < kFmaIters; i++) {
+        x0 = _mm256_fmadd_ps(x0, a, b); x1 = _mm256_fmadd_ps(x1, a, b);
+        x2 = _mm256_fmadd_ps(x2, a, b); x3 = _mm256_fmadd_ps(x3, a, b);
+        x4 = _mm256_fmadd_ps(x4, a, b); x5 = _mm256_fmadd_ps(x5, a, b);
+        x6 = _mm256_fmadd_ps(x6, a, b); x7 = _mm256_fmadd_ps(x7, a, b);
+        x8 = _mm256_fmadd_ps(x8, a, b); x9 = _mm256_fmadd_ps(x9, a, b);
+        x10 = _mm256_fmadd_ps(x10, a, b); x11 = _mm256_fmadd_ps(x11, a, b);
+    }
+    __m256 s0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(x0, x1), _mm256_add_ps(x2, x3)),
+                              _mm256_add_ps(_mm256_add_ps(x4, x5), _mm256_add_ps(x6, x7)));
+    s0 = _mm256_add_ps(s0, _mm256_add_ps(_mm256_add_ps(x8, x9), _mm256_add_ps(x10, x11)));
+    float o[8];
+    _mm256_storeu_ps(o, s0);
+    return o[0] + o[1] + o[2] + o[3] + o[4] + o[5] + o[6] + o[7];
+}
+
+bool cpu_has_avx512() { return __builtin_cpu_supports("avx512f"); }
+bool cpu_has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+
+void run_peak(benchmark::State &st, bool avx512) {
+    if (avx512 ? !cpu_has_avx512() : !cpu_has_avx2()) {
+        st.SkipWithError("ISA not available");
+        for (auto _ : st) {
+        }
+        return;
+    }
+    float acc = 1.f;
+    for (auto _ : st) {
+        float r = avx512 ? fma_avx512(acc) : fma_avx2(acc);
+        benchmark::DoNotOptimize(r);
+    }
+    double lanes = avx512 ? 16 : 8, chains = avx512 ? 16 : 12;
+    st.counters["GFLOPS"] = benchmark::Counter(2.0 * lanes * chains * kFmaIters / 1e9,
+                                               benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// ---------------------------------------------------------------- memory bandwidth
+// explicit AVX-512 (the -O2 auto-vectorizer leaves the plain loop scalar); n is a multiple of 16
+__attribute__((target("avx512f"), noinline)) void triad512(float *a, const float *b, const float *c,
+                                                           float s, size_t lo, size_t hi) {
+    __m512 vs = _mm512_set1_ps(s);
+    for (size_t i = lo; i < hi; i += 16)
+        _mm512_store_ps(a + i, _mm512_fmadd_ps(vs, _mm512_load_ps(c + i), _mm512_load_ps(b + i)));
+}
+__attribute__((noinline)) void triad_plain(float *a, const float *b, const float *c, float s,
+                                           size_t lo, size_t hi) {
+    for (size_t i = lo; i < hi; i++) a[i] = b[i] + s * c[i];
+}
+void triad(float *a, const float *b, const float *c, float s, size_t n, size_t lo, size_t hi) {
+    (void)n;
+    lo &= ~size_t(15);
+    hi &= ~size_t(15);
+    if (__builtin_cpu_supports("avx512f")) triad512(a, b, c, s, lo, hi);
+    else triad_plain(a, b, c, s, lo, hi);
+}
+
+void run_triad(benchmark::State &st, size_t bytes, int threads) {
+    size_t n = bytes / sizeof(float);
+    Buf a(n, 0, 1, 1), b(n, 0, 1, 2), c(n, 0, 1, 3);
+    auto once = [&] {
+        if (threads == 1) {
+            triad(a.p, b.p, c.p, 3.f, n, 0, n);
+        } else {
+            std::vector<std::thread> ts;
+            for (int t = 0; t < threads; t++)
+                ts.emplace_back(triad, a.p, b.p, c.p, 3.f, n, n * t / threads, n * (t + 1) / threads);
+            for (auto &t : ts) t.join();
+        }
+    };
+    once();
+    for (auto _ : st) {
+        once();
+        benchmark::ClobberMemory();
+    }
+    st.SetBytesProcessed(static_cast<int64_t>(3.0 * 4.0 * double(n) * double(st.iterations())));
+    st.counters["threads"] = threads;
+}
+
+void run_memcpy(benchmark::State &st, size_t bytes) {
+    size_t n = bytes / sizeof(float);
+    Buf a(n, 0, 1, 1), b(n, 0, 1, 2);
+    std::memcpy(b.p, a.p, n * sizeof(float));
+    for (auto _ : st) {
+        std::memcpy(b.p, a.p, n * sizeof(float));
+        benchmark::ClobberMemory();
+    }
+    st.SetBytesProcessed(static_cast<int64_t>(2.0 * 4.0 * double(n) * double(st.iterations())));
+}
+
+// ---------------------------------------------------------------- registration
+struct Register {
+    Register() {
+        benchmark::RegisterBenchmark("peak/fma_avx512", run_peak, true);
+        benchmark::RegisterBenchmark("peak/fma_avx2", run_peak, false);
+        // 256 KiB arrays stay in L2 (2 MiB/core); 256 MiB arrays exceed the 260 MiB L3 together.
+        for (auto lvl : {std::make_pair("L2", size_t(256) << 10), std::make_pair("DRAM", size_t(256) << 20)}) {
+            benchmark::RegisterBenchmark((std::string("mem/triad/") + lvl.first).c_str(), run_triad,
+                                         lvl.second, 1);
+            benchmark::RegisterBenchmark((std::string("mem/memcpy/") + lvl.first).c_str(),
+                                         run_memcpy, lvl.second);
+        }
+        benchmark::RegisterBenchmark("mem/triad/DRAM/threads:2", run_triad, size_t(256) << 20, 2)
+            ->UseRealTime();
+        for (auto &kc : kernel_cases()) {
+            for (tl_isa isa : {TL_ISA_SCALAR, TL_ISA_AVX2, TL_ISA_AVX512}) {
+                for (int64_t n : {int64_t(16384), int64_t(262144), int64_t(4194304)}) {
+                    std::string name =
+                        "kern/" + kc.first + "/" + isa_name(isa) + "/" + std::to_string(n);
+                    benchmark::RegisterBenchmark(name.c_str(), run_kernel, isa, kc.second, n);
+                }
+            }
+        }
+        for (int64_t n : {int64_t(256), int64_t(512), int64_t(1024)}) {
+            for (int t : {1, 2}) {
+                std::string name = "sgemm/" + std::to_string(n) + "/threads:" + std::to_string(t);
+                benchmark::RegisterBenchmark(name.c_str(), run_sgemm, n, t)->UseRealTime();
+            }
+        }
+    }
+} reg;
+
+}  // namespace

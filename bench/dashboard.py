@@ -1,0 +1,467 @@
+#!/usr/bin/env python3
+"""Static, self-contained HTML dashboard (inline SVG, no scripts, no network) from the JSON files
+written by tlbench (Google Benchmark --benchmark_out) and bench/compare.py.
+
+  python bench/dashboard.py [--results bench/results] [--out bench/results/dashboard.html]
+
+Reads, when present:  tlbench.json (kernels, sgemm, machine peak, memory bandwidth, models),
+tlbench_haswell.json (sgemm with TL_BLAS_CORETYPE=Haswell), compare.json (tlrt vs PyTorch vs ORT).
+"""
+import argparse
+import html
+import json
+import math
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+COLORS = {"tlrt": "#d62728", "pytorch": "#1f77b4", "ort": "#2ca02c",
+          "scalar": "#7f7f7f", "avx2": "#ff7f0e", "avx512": "#9467bd", "sgemm": "#d62728",
+          "SkylakeX": "#9467bd", "Haswell": "#ff7f0e"}
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+
+
+def esc(s):
+    return html.escape(str(s), quote=True)
+
+
+def load(path):
+    p = Path(path)
+    if not p.exists():
+        return None
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError:
+        return None
+
+
+def ok_rows(doc):
+    if not doc:
+        return []
+    return [b for b in doc.get("benchmarks", []) if not b.get("error_occurred")
+            and b.get("run_type", "iteration") in ("iteration", "aggregate")
+            and b.get("aggregate_name", "median") in ("median", "")]
+
+
+def fmt(v, digits=3):
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if v == 0:
+        return "0"
+    a = abs(v)
+    if a >= 1000:
+        return "%.0f" % v
+    if a >= 100:
+        return "%.1f" % v
+    if a >= 1:
+        return "%.*g" % (digits, v)
+    return "%.*g" % (digits, v)
+
+
+# ----------------------------------------------------------------------------- SVG helpers
+def nice_log_ticks(lo, hi):
+    ticks = []
+    e = math.floor(math.log10(lo))
+    while 10 ** e <= hi * 1.0001:
+        for m in (1, 2, 5):
+            v = m * 10 ** e
+            if lo * 0.9999 <= v <= hi * 1.0001:
+                ticks.append(v)
+        e += 1
+    if len(ticks) > 8:
+        ticks = [t for t in ticks if abs(math.log10(t) - round(math.log10(t))) < 1e-9]
+    return ticks
+
+
+def nice_lin_ticks(hi):
+    if hi <= 0:
+        return [0]
+    step = 10 ** math.floor(math.log10(hi / 5))
+    for m in (1, 2, 5, 10):
+        if hi / (m * step) <= 6:
+            step *= m
+            break
+    return [i * step for i in range(int(hi / step) + 2) if i * step <= hi * 1.0001]
+
+
+def tick_label(v):
+    if v >= 1e6 or (0 < v < 1e-3):
+        return "%.0e" % v
+    if v >= 1:
+        return "%g" % v
+    return "%g" % float("%.3g" % v)
+
+
+def bar_chart(title, groups, series, values, ylabel, log=True, hlines=(), width=1300, height=340,
+              colors=None, annotate=True):
+    """Grouped bars. values[(group, series)] -> number or None. hlines: (y, label, color)."""
+    colors = colors or {}
+    ml, mr, mt, mb = 70, 20, 34, 70
+    W, H = width - ml - mr, height - mt - mb
+    vals = [v for v in values.values() if v is not None and v > 0]
+    vals += [h[0] for h in hlines]
+    if not vals or not groups:
+        return '<p class="missing">%s: no data</p>' % esc(title)
+    if log:
+        lo = 10 ** math.floor(math.log10(min(vals)))
+        hi = 10 ** math.ceil(math.log10(max(vals) * 1.05))
+        if hi / lo < 10:
+            hi = lo * 10
+
+        def y(v):
+            v = max(v, lo)
+            return mt + H - H * (math.log10(v) - math.log10(lo)) / (math.log10(hi) - math.log10(lo))
+        ticks = nice_log_ticks(lo, hi)
+    else:
+        lo, hi = 0.0, max(vals) * 1.1
+
+        def y(v):
+            return mt + H - H * (v - lo) / (hi - lo)
+        ticks = nice_lin_ticks(hi)
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" class="chart">' % (width, height),
+           '<text x="%d" y="18" class="title">%s</text>' % (ml, esc(title))]
+    for t in ticks:
+        out.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" class="grid"/>' % (ml, ml + W, y(t), y(t)))
+        out.append('<text x="%d" y="%.1f" class="tick" text-anchor="end">%s</text>' % (ml - 5, y(t) + 4, tick_label(t)))
+    out.append('<text transform="translate(16,%d) rotate(-90)" class="axis" text-anchor="middle">%s</text>' % (mt + H // 2, esc(ylabel)))
+    gw = W / len(groups)
+    bw = min(40, gw * 0.8 / max(1, len(series)))
+    for gi, g in enumerate(groups):
+        gx = ml + gi * gw + (gw - bw * len(series)) / 2
+        for si, s in enumerate(series):
+            v = values.get((g, s))
+            if v is None or v <= 0:
+                continue
+            x = gx + si * bw
+            yt = y(v)
+            c = colors.get(s, PALETTE[si % len(PALETTE)])
+            out.append('<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s: %s</title></rect>'
+                       % (x, yt, bw - 1, max(0.5, mt + H - yt), c, esc(g), esc(s), fmt(v)))
+            if annotate and bw >= 16:
+                out.append('<text x="%.1f" y="%.1f" class="val" text-anchor="middle">%s</text>'
+                           % (x + bw / 2, yt - 3, fmt(v, 2)))
+        label = str(g)
+        out.append('<text x="%.1f" y="%d" class="tick" text-anchor="middle">%s</text>'
+                   % (ml + gi * gw + gw / 2, mt + H + 16, esc(label)))
+    for hv, hl, hc in hlines:
+        out.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="%s" stroke-dasharray="6,4" stroke-width="1.5"/>'
+                   % (ml, ml + W, y(hv), y(hv), hc))
+        out.append('<text x="%d" y="%.1f" class="tick" fill="%s" text-anchor="end">%s</text>' % (ml + W - 4, y(hv) - 4, hc, esc(hl)))
+    out.append('<line x1="%d" x2="%d" y1="%d" y2="%d" class="axisline"/>' % (ml, ml + W, mt + H, mt + H))
+    # legend
+    lx = ml
+    for si, s in enumerate(series):
+        c = colors.get(s, PALETTE[si % len(PALETTE)])
+        out.append('<rect x="%d" y="%d" width="12" height="12" fill="%s"/>' % (lx, height - 22, c))
+        out.append('<text x="%d" y="%d" class="legend">%s</text>' % (lx + 16, height - 12, esc(s)))
+        lx += 30 + 8 * len(str(s))
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def roofline(title, points, peak, bws, width=1300, height=520):
+    """points: (ai, gflops, label, color); peak: (gflops, label); bws: [(GB/s, label, color)]."""
+    ml, mr, mt, mb = 70, 250, 34, 50
+    W, H = width - ml - mr, height - mt - mb
+    if not points:
+        return '<p class="missing">%s: no data</p>' % esc(title)
+    xs = [p[0] for p in points]
+    ys = [p[1] for p in points] + ([peak[0]] if peak else [])
+    xlo = 10 ** math.floor(math.log10(min(xs + [0.05])))
+    xhi = 10 ** math.ceil(math.log10(max(xs + [100])))
+    ylo = 10 ** math.floor(math.log10(max(1e-3, min(ys))))
+    yhi = 10 ** math.ceil(math.log10(max(ys) * 1.5))
+
+    def X(v):
+        return ml + W * (math.log10(v) - math.log10(xlo)) / (math.log10(xhi) - math.log10(xlo))
+
+    def Y(v):
+        v = min(max(v, ylo), yhi)
+        return mt + H - H * (math.log10(v) - math.log10(ylo)) / (math.log10(yhi) - math.log10(ylo))
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" class="chart">' % (width, height),
+           '<text x="%d" y="18" class="title">%s</text>' % (ml, esc(title))]
+    for t in nice_log_ticks(ylo, yhi):
+        out.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" class="grid"/>' % (ml, ml + W, Y(t), Y(t)))
+        out.append('<text x="%d" y="%.1f" class="tick" text-anchor="end">%s</text>' % (ml - 5, Y(t) + 4, tick_label(t)))
+    for t in nice_log_ticks(xlo, xhi):
+        out.append('<line y1="%d" y2="%d" x1="%.1f" x2="%.1f" class="grid"/>' % (mt, mt + H, X(t), X(t)))
+        out.append('<text x="%.1f" y="%d" class="tick" text-anchor="middle">%s</text>' % (X(t), mt + H + 16, tick_label(t)))
+    out.append('<text x="%d" y="%d" class="axis" text-anchor="middle">arithmetic intensity (flop / byte)</text>' % (ml + W // 2, height - 8))
+    out.append('<text transform="translate(16,%d) rotate(-90)" class="axis" text-anchor="middle">GFLOP/s</text>' % (mt + H // 2))
+    # ceilings
+    for gbs, label, c in bws:
+        if not peak:
+            continue
+        ridge = peak[0] / gbs
+        x0 = xlo
+        x1 = min(ridge, xhi)
+        out.append('<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2"/>'
+                   % (X(x0), Y(gbs * x0), X(x1), Y(gbs * x1), c))
+        out.append('<text x="%.1f" y="%.1f" class="tick" fill="%s">%s</text>' % (X(x0) + 4, Y(gbs * x0 * 1.6) - 4, c, esc(label)))
+    if peak:
+        out.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#000" stroke-width="2"/>' % (ml, ml + W, Y(peak[0]), Y(peak[0])))
+        out.append('<text x="%d" y="%.1f" class="tick">%s</text>' % (ml + 6, Y(peak[0]) - 5, esc(peak[1])))
+    legend = {}
+    for ai, gf, label, c in points:
+        out.append('<circle cx="%.1f" cy="%.1f" r="5" fill="%s" fill-opacity="0.85" stroke="#222" stroke-width="0.5"><title>%s: AI %.3g, %.3g GFLOP/s</title></circle>'
+                   % (X(ai), Y(gf), c, esc(label), ai, gf))
+        if label.startswith("sgemm"):
+            out.append('<text x="%.1f" y="%.1f" class="val">%s</text>' % (X(ai) + 7, Y(gf) + 4, esc(label)))
+    for ai, gf, label, c in points:
+        key = label.split(" ")[0] if not label.startswith("sgemm") else "sgemm (tl_sgemm, 1 thread)"
+        legend.setdefault(key, c)
+    ly = mt + 10
+    for k, c in legend.items():
+        out.append('<circle cx="%d" cy="%d" r="5" fill="%s"/>' % (ml + W + 20, ly, c))
+        out.append('<text x="%d" y="%d" class="legend">%s</text>' % (ml + W + 30, ly + 4, esc(k)))
+        ly += 17
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def table(headers, rows, cls=""):
+    out = ['<table class="%s"><tr>%s</tr>' % (cls, "".join("<th>%s</th>" % esc(h) for h in headers))]
+    for r in rows:
+        out.append("<tr>%s</tr>" % "".join(
+            '<td class="%s">%s</td>' % (c[1], esc(c[0])) if isinstance(c, tuple) else "<td>%s</td>" % esc(c)
+            for c in r))
+    out.append("</table>")
+    return "\n".join(out)
+
+
+# ----------------------------------------------------------------------------- sections
+def parse_tlbench(doc):
+    d = {"kern": {}, "sgemm": {}, "peak": {}, "mem": {}, "model": {}}
+    for b in ok_rows(doc):
+        name = b["name"].replace("/real_time", "")
+        parts = name.split("/")
+        if parts[0] == "kern" and len(parts) == 4:
+            d["kern"][(parts[1], parts[2], int(parts[3]))] = b
+        elif parts[0] == "sgemm":
+            d["sgemm"][(int(parts[1]), int(parts[2].split(":")[1]))] = b
+        elif parts[0] == "peak":
+            d["peak"][parts[1]] = b.get("GFLOPS")
+        elif parts[0] == "mem":
+            key = "/".join(parts[1:])
+            d["mem"][key] = b.get("bytes_per_second", 0) / 1e9
+        elif parts[0] == "model":
+            d["model"][(parts[1], int(parts[2].split(":")[1]), int(parts[3].split(":")[1]))] = b
+    return d
+
+
+def coretype_of(doc, default):
+    if not doc:
+        return default
+    ctx = doc.get("context", {})
+    info = ctx.get("tl_blas_info", "")
+    for ct in ("SkylakeX", "Haswell", "Zen", "Cooperlake", "SapphireRapids", "Sandybridge"):
+        if ct.lower() in info.lower():
+            return ct
+    return ctx.get("TL_BLAS_CORETYPE") or default
+
+
+def build(results_dir):
+    R = Path(results_dir)
+    tb = load(R / "tlbench.json")
+    tbh = load(R / "tlbench_haswell.json")
+    cmp_ = load(R / "compare.json")
+    K = parse_tlbench(tb)
+    KH = parse_tlbench(tbh)
+    parts = []
+    ctx = (tb or {}).get("context", {})
+    cctx = (cmp_ or {}).get("context", {})
+    vers = cctx.get("versions", {})
+    machine = [
+        ("CPU", ctx.get("cpu_model") or cctx.get("cpu_model", "?")),
+        ("CPUs", ctx.get("num_cpus") or cctx.get("num_cpus", "?")),
+        ("MHz (Google Benchmark)", ctx.get("mhz_per_cpu", "?")),
+        ("tlrt kernels ISA", ctx.get("tl_best_isa", "?")),
+        ("OpenBLAS (tlbench)", ctx.get("tl_blas_info", "?")),
+        ("OpenBLAS (2nd run)", (tbh or {}).get("context", {}).get("tl_blas_info", "-")),
+        ("torch / onnxruntime", "%s / %s" % (vers.get("torch", "?"), vers.get("onnxruntime", "?"))),
+        ("tlbench date / compare date", "%s / %s" % (ctx.get("date", "-"), cctx.get("date", "-"))),
+    ]
+    parts.append("<h2>Machine</h2>" + table(["", ""], machine, "kv"))
+
+    # ---- comparison
+    crow = [b for b in ok_rows(cmp_) if b["name"].startswith("compare/")]
+    if crow:
+        models = []
+        for b in crow:
+            if b["model"] not in models:
+                models.append(b["model"])
+        configs = sorted({(b["batch"], b["num_threads"]) for b in crow})
+        parts.append("<h2>End-to-end latency: tlrt vs PyTorch eager vs ONNX Runtime</h2>")
+        parts.append('<p class="note">%s</p>' % esc(cctx.get("method", "")))
+        for (bt, th) in configs:
+            vals = {(b["model"], b["runtime"]): b["real_time"] for b in crow
+                    if b["batch"] == bt and b["num_threads"] == th}
+            parts.append(bar_chart("median latency, batch %d, %d thread%s (us, log scale; lower is better)"
+                                   % (bt, th, "s" if th > 1 else ""), models, ["tlrt", "pytorch", "ort"],
+                                   vals, "microseconds", log=True, colors=COLORS))
+        # ratios
+        series = ["b%d/t%d" % c for c in configs]
+        for key, target, lbl in (("ratio_vs_pytorch", 0.1, "tlrt / PyTorch"),
+                                 ("ratio_vs_ort", 0.5, "tlrt / ORT")):
+            vals = {}
+            for b in crow:
+                if b["runtime"] == "tlrt" and key in b:
+                    vals[(b["model"], "b%d/t%d" % (b["batch"], b["num_threads"]))] = b[key]
+            parts.append(bar_chart("latency ratio %s (below 1 = tlrt faster; dashed = target %.1fx at batch 1)"
+                                   % (lbl, target), models, series, vals, "ratio", log=True,
+                                   hlines=[(target, "target %.1fx" % target, "#d62728"), (1.0, "parity", "#444")]))
+        rows = []
+        for b in crow:
+            if b["runtime"] != "tlrt":
+                continue
+            others = {o["runtime"]: o for o in crow if o["model"] == b["model"] and o["batch"] == b["batch"]
+                      and o["num_threads"] == b["num_threads"]}
+            rp, ro = b.get("ratio_vs_pytorch"), b.get("ratio_vs_ort")
+            good_p = "good" if (rp is not None and rp <= 0.1) else ("warn" if rp is not None and rp <= 1 else "bad")
+            good_o = "good" if (ro is not None and ro <= 0.5) else ("warn" if ro is not None and ro <= 1 else "bad")
+            rows.append([b["model"], b["batch"], b["num_threads"], fmt(b["real_time"]),
+                         fmt(others.get("pytorch", {}).get("real_time")), fmt(others.get("ort", {}).get("real_time")),
+                         (fmt(rp), good_p), (fmt(ro), good_o), "yes" if b.get("agree") else "NO",
+                         fmt(b.get("max_abs_diff_vs_pytorch"))])
+        parts.append(table(["model", "batch", "threads", "tlrt us", "PyTorch us", "ORT us", "tlrt/PyTorch",
+                            "tlrt/ORT", "agree", "max |tlrt-torch|"], rows))
+        probs = cctx.get("problems") or []
+        if probs:
+            parts.append('<p class="bad">problems: %s</p>' % "<br>".join(esc(p) for p in probs))
+    mrow = [b for b in ok_rows(cmp_) if b["name"].startswith("memory/")]
+    if mrow:
+        mb = sorted({b["batch"] for b in mrow})
+        for bt in mb:
+            models = []
+            for b in mrow:
+                if b["model"] not in models:
+                    models.append(b["model"])
+            vals = {(b["model"], b["runtime"]): max(b.get("peak_rss_delta_MiB", 0), 0.01)
+                    for b in mrow if b["batch"] == bt}
+            parts.append(bar_chart("peak memory over an idle process with the same imports, batch %d (MiB, log)" % bt,
+                                   models, ["tlrt", "pytorch", "ort"], vals, "MiB", log=True, colors=COLORS))
+        parts.append('<p class="note">%s</p>' % esc(cctx.get("memory_method", "")))
+
+    # ---- roofline
+    if K["kern"] or K["sgemm"]:
+        parts.append("<h2>Kernels: roofline (single thread)</h2>")
+        peak = K["peak"].get("fma_avx512") or K["peak"].get("fma_avx2")
+        pts = []
+        sizes = sorted({k[2] for k in K["kern"]})
+        for (kern, isa, n), b in sorted(K["kern"].items()):
+            if "GFLOPS" in b and "AI" in b and b["GFLOPS"] > 0:
+                pts.append((b["AI"], b["GFLOPS"], "%s %s n=%d" % (isa, kern, n), COLORS.get(isa, "#333")))
+        for (n, t), b in sorted(K["sgemm"].items()):
+            if t == 1 and "GFLOPS" in b:
+                pts.append((b["AI"], b["GFLOPS"], "sgemm %d" % n, COLORS["sgemm"]))
+        bws = []
+        if "triad/DRAM" in K["mem"]:
+            bws.append((K["mem"]["triad/DRAM"], "DRAM triad %.1f GB/s" % K["mem"]["triad/DRAM"], "#1f77b4"))
+        if "triad/L2" in K["mem"]:
+            bws.append((K["mem"]["triad/L2"], "L2 triad %.1f GB/s" % K["mem"]["triad/L2"], "#17becf"))
+        parts.append(roofline("roofline: measured FMA peak (1 thread) and triad bandwidth; kernels at n=%s"
+                              % ",".join(map(str, sizes)), pts,
+                              (peak, "FP32 FMA peak %.0f GFLOP/s (1 thread, AVX-512)" % peak) if peak else None, bws))
+        rows = [[k, fmt(v) + (" GFLOP/s" if k.startswith("fma") else "")] for k, v in K["peak"].items()]
+        rows += [["%s %s" % tuple(k.split("/")[:2]) + (" (2 threads)" if "threads" in k else " (1 thread)"), fmt(v) + " GB/s"]
+                 for k, v in K["mem"].items()]
+        parts.append(table(["machine reference", "value"], rows, "kv"))
+        # ISA speedups at the mid size
+        if K["kern"]:
+            kerns = []
+            for k in K["kern"]:
+                if k[0] not in kerns:
+                    kerns.append(k[0])
+            n_mid = sizes[len(sizes) // 2]
+            vals = {(k[0], k[1]): b.get("bytes_per_second", 0) / 1e9 for k, b in K["kern"].items() if k[2] == n_mid}
+            parts.append(bar_chart("kernel throughput by ISA at n=%d floats (GB/s of compulsory traffic, log)" % n_mid,
+                                   kerns, ["scalar", "avx2", "avx512"], vals, "GB/s", log=True, colors=COLORS,
+                                   annotate=False))
+            rows = []
+            for kern in kerns:
+                for n in sizes:
+                    s = K["kern"].get((kern, "scalar", n))
+                    r = [kern, n]
+                    for isa in ("scalar", "avx2", "avx512"):
+                        b = K["kern"].get((kern, isa, n))
+                        r.append(fmt(b["bytes_per_second"] / 1e9) if b else "-")
+                    for isa in ("avx2", "avx512"):
+                        b = K["kern"].get((kern, isa, n))
+                        r.append(fmt(b["bytes_per_second"] / s["bytes_per_second"]) + "x" if (b and s) else "-")
+                    rows.append(r)
+            parts.append(table(["kernel", "n", "scalar GB/s", "avx2 GB/s", "avx512 GB/s", "avx2 speedup",
+                                "avx512 speedup"], rows))
+
+    # ---- OpenBLAS core types
+    if K["sgemm"]:
+        ct1 = coretype_of(tb, "default")
+        ct2 = coretype_of(tbh, "Haswell")
+        groups = ["%d / %dT" % k for k in sorted(K["sgemm"])]
+        vals = {}
+        for k, b in K["sgemm"].items():
+            vals[("%d / %dT" % k, ct1)] = b.get("GFLOPS")
+        for k, b in KH["sgemm"].items():
+            vals[("%d / %dT" % k, ct2)] = b.get("GFLOPS")
+        peak = K["peak"].get("fma_avx512")
+        hl = []
+        if peak:
+            hl = [(peak, "1-thread FMA peak %.0f" % peak, "#000"), (2 * peak, "2-thread peak %.0f" % (2 * peak), "#555")]
+        parts.append("<h2>OpenBLAS core type: tl_sgemm (C = A B^T, square n, threads)</h2>")
+        parts.append(bar_chart("sgemm GFLOP/s by OpenBLAS core type (linear scale)", groups, [ct1, ct2], vals,
+                               "GFLOP/s", log=False, hlines=hl, colors=COLORS))
+        rows = []
+        for k in sorted(K["sgemm"]):
+            a = K["sgemm"][k].get("GFLOPS")
+            b = KH["sgemm"].get(k, {}).get("GFLOPS")
+            pk = peak * k[1] if peak else None
+            rows.append([k[0], k[1], fmt(a), fmt(b), fmt(a / b) + "x" if (a and b) else "-",
+                         ("%.0f%%" % (100 * a / pk)) if (a and pk) else "-"])
+        parts.append(table(["n", "threads", "%s GFLOP/s" % ct1, "%s GFLOP/s" % ct2, "ratio",
+                            "%s %% of FMA peak" % ct1], rows))
+
+    # ---- tlbench models
+    if K["model"]:
+        parts.append("<h2>tlbench: models through the C API (no Python)</h2>")
+        models = []
+        for k in K["model"]:
+            if k[0] not in models:
+                models.append(k[0])
+        series = sorted({(k[1], k[2]) for k in K["model"]})
+        vals = {(k[0], "b%d/t%d" % (k[1], k[2])): b.get("latency_ms", 0) * 1e3 for k, b in K["model"].items()}
+        parts.append(bar_chart("tl_session_run latency (us, log)", models, ["b%d/t%d" % s for s in series], vals,
+                               "microseconds", log=True))
+        rows = [[k[0], k[1], k[2], fmt(b.get("latency_ms", 0) * 1e3), fmt(b.get("samples_per_s")),
+                 fmt(b.get("arena_MiB")), fmt(b.get("params_MiB"))] for k, b in sorted(K["model"].items())]
+        parts.append(table(["model", "batch", "threads", "latency us", "samples/s", "arena MiB", "params MiB"], rows))
+
+    css = """
+body{font-family:DejaVu Sans,Arial,sans-serif;margin:20px;color:#222;background:#fff}
+h1{font-size:24px;margin:0 0 6px} h2{font-size:18px;margin:26px 0 6px;border-bottom:1px solid #ccc}
+.chart{display:block;margin:6px 0}
+.title{font-size:14px;font-weight:bold} .tick{font-size:11px;fill:#333} .axis{font-size:12px}
+.val{font-size:9px;fill:#333} .legend{font-size:12px}
+.grid{stroke:#e4e4e4} .axisline{stroke:#333}
+table{border-collapse:collapse;font-size:12px;margin:6px 0}
+td,th{border:1px solid #ccc;padding:2px 8px;text-align:right} th{background:#f2f2f2}
+table.kv td{text-align:left}
+.good{background:#d8f5d0} .warn{background:#fff3c4} .bad{background:#f9d0d0}
+.note{font-size:12px;color:#555;max-width:1300px} .missing{color:#a00}
+"""
+    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>tlrt benchmarks</title><style>%s</style></head>"
+            "<body><h1>tlrt benchmark dashboard</h1>"
+            "<p class='note'>Generated by bench/dashboard.py from bench/results/*.json (scripts/bench.sh). "
+            "Targets: batch-1 latency &le; 0.5x ONNX Runtime and &le; 0.1x PyTorch eager on the small models; "
+            "&ge; 85%% of the sgemm peak on large linear/conv layers.</p>%s</body></html>") % (css, "\n".join(parts))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--results", default=str(ROOT / "bench" / "results"))
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args()
+    out = Path(a.out or Path(a.results) / "dashboard.html")
+    out.write_text(build(a.results))
+    print("wrote", out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+/* tl_graph.c - graph/tensor lifetime and the parameter-slot schema (shape + name per slot). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "tl_graph.h"
+
+tl_tensor *tl_tensor_new(const tl_shape *s) {
+    int64_t n;
+    if (!s || s->rank < 0 || s->rank > TL_MAX_RANK || tl_shape_numel_checked(s, &n)) return NULL;
+    tl_tensor *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->shape = *s;
+    t->data = calloc(n > 0 ? (size_t)n : 1, sizeof(float));
+    if (!t->data) {
+        free(t);
+        return NULL;
+    }
+    t->owned = true;
+    return t;
+}
+
+void tl_tensor_free(tl_tensor *t) {
+    if (!t) return;
+    if (t->owned) free(t->data);
+    free(t);
+}
+
+void tl_graph_free(tl_graph *g) {
+    if (!g) return;
+    for (int64_t i = 0; i < g->n_nodes && g->nodes; i++) {
+        tl_node *n = &g->nodes[i];
+        free(n->parents);
+        free(n->tuple_shapes);
+        free(n->target);
+        for (int s = 0; s < TL_MAX_PARAMS; s++) tl_tensor_free(n->param[s]);
+    }
+    free(g->nodes);
+    free(g->output_ids);
+    free(g->path);
+    free(g);
+}
+
+int tl_param_shape(const tl_node *n, int slot, tl_shape *out) {
+    const tl_op_row *row = n ? tl_op_info(n->op) : NULL;
+    if (!row || !out || slot < 0 || slot >= row->n_params) return -1;
+    const tl_attrs *a = &n->a;
+    tl_shape s;
+    memset(&s, 0, sizeof s);
+    switch (n->op) {
+    case TL_OP_CONST:
+        s = a->value_shape;
+        break;
+    case TL_OP_LINEAR:
+        if (a->out_dim < 0 || a->in_dim < 0) return -1;
+        if (slot == 0) {
+            s.rank = 2;
+            s.dim[0] = a->out_dim;
+            s.dim[1] = a->in_dim;
+        } else {
+            s.rank = 1;
+            s.dim[0] = a->out_dim;
+        }
+        break;
+    case TL_OP_CONV:
+        if (slot == 0) {
+            if (a->groups <= 0 || a->spatial_rank < 0 || a->spatial_rank > TL_MAX_RANK - 2) return -1;
+            s.rank = 2 + (int)a->spatial_rank;
+            s.dim[0] = a->out_channels;
+            s.dim[1] = a->in_channels / a->groups;
+            for (int i = 0; i < (int)a->spatial_rank; i++) s.dim[2 + i] = a->kernel[i];
+        } else {
+            s.rank = 1;
+            s.dim[0] = a->out_channels;
+        }
+        break;
+    case TL_OP_BATCH_NORM_EVAL:
+        s.rank = 1;
+        s.dim[0] = a->channels;
+        break;
+    case TL_OP_LAYERNORM:
+        if (a->axis < 0 || a->axis > n->shape.rank) return -1;
+        s.rank = n->shape.rank - (int)a->axis;
+        for (int i = 0; i < s.rank; i++) s.dim[i] = n->shape.dim[a->axis + i];
+        break;
+    default:
+        return -1;
+    }
+    int64_t numel;
+    if (tl_shape_numel_checked(&s, &numel)) return -1;
+    *out = s;
+    return 0;
+}
+
+void tl_param_name(const tl_node *n, int slot, char *buf, size_t len) {
+    const tl_op_row *row = n ? tl_op_info(n->op) : NULL;
+    if (!buf || len == 0) return;
+    if (!row || slot < 0 || slot >= row->n_params) {
+        snprintf(buf, len, "?");
+        return;
+    }
+    snprintf(buf, len, row->params[slot].name_fmt, (long long)n->id);
+}

@@ -1,0 +1,1762 @@
+#!/usr/bin/env python3
+"""Capture a PyTorch nn.Module as a torchlean.ir.v1 graph (JSON) plus its parameters (params.bin).
+
+Usage (see --help):
+    python3 <this script> my_model.py MyModel graph.json --example-shape 1,4 [--params params.bin]
+        [--inline-params] [--save-example DIR] [--dtype float32] [--seed 0]
+        [--no-torch-export] [--debug-targets]
+
+The module is built with its zero-argument constructor (or a zero-argument factory function),
+put in eval() mode and captured with torch.export.export (falling back to FX symbolic tracing).
+Every captured operation is lowered to an IR op or to an EXACT composition of IR ops; anything
+else is rejected, listing every unsupported operation with its source line, exit status 2.
+Nothing is written unless the whole capture succeeds (temporary files + rename).
+
+params.bin is a safetensors file whose tensor names are the attribute names of the PyTorch
+module the tlrt emitter writes: linear_<id>_W / linear_<id>_b, conv2d_<id>_kernel /
+conv2d_<id>_bias, const_<id>, batchnorm_<id>_{gamma,beta,mean,var}, layernorm_<id>_{gamma,beta}.
+With --inline-params the payloads are written inline in the JSON (TorchLean style) instead.
+
+Only torch and numpy are needed; the script is standalone and is embedded in tlrt
+(`tlemit capture-script` prints it; its options rewrite the two constants below and the name of
+the helper function).
+"""
+import argparse
+import contextlib
+import importlib.util
+import inspect
+import io
+import json
+import logging
+import math
+import operator
+import os
+import re
+import sys
+import tempfile
+import traceback
+import warnings
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+PREFER_TORCH_EXPORT = True
+INCLUDE_DEBUG_TARGETS = False
+
+FORMAT = "torchlean.ir.v1"
+
+
+class CaptureError(Exception):
+    """Bad input or a model outside the IR: one message, exit status 2."""
+
+
+class _Unsupported(Exception):
+    """One FX node cannot be lowered (collected; all of them are reported at once)."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Values flowing through the lowering
+# ----------------------------------------------------------------------------------------------
+
+class _T:
+    """A tensor value of the IR graph: node id, shape, provably non-negative?"""
+    __slots__ = ("id", "shape", "nonneg", "poisoned")
+
+    def __init__(self, nid, shape, nonneg=False, poisoned=False):
+        self.id = nid
+        self.shape = [int(d) for d in shape]
+        self.nonneg = nonneg
+        self.poisoned = poisoned
+
+
+class _Unavailable:
+    """A tuple component that has no IR value (e.g. max-pool indices, saved batch-norm stats)."""
+
+    def __init__(self, what):
+        self.what = what
+
+
+def _walk(obj):
+    if isinstance(obj, (list, tuple)):
+        for x in obj:
+            yield from _walk(x)
+    elif isinstance(obj, dict):
+        for x in obj.values():
+            yield from _walk(x)
+    else:
+        yield obj
+
+
+def _has_ir(obj):
+    return any(isinstance(x, (_T, _Unavailable)) for x in _walk(obj))
+
+
+# ----------------------------------------------------------------------------------------------
+# Graph builder
+# ----------------------------------------------------------------------------------------------
+
+# Parameter slots per kind: (inline JSON key, params.bin name format).
+_PARAM_SLOTS = {
+    "linear": (("weight", "linear_{}_W"), ("bias", "linear_{}_b")),
+    "conv": (("weight", "conv2d_{}_kernel"), ("bias", "conv2d_{}_bias")),
+    "const": (("values", "const_{}"),),
+    "batch_norm_eval": (("gamma", "batchnorm_{}_gamma"), ("beta", "batchnorm_{}_beta"),
+                        ("mean", "batchnorm_{}_mean"), ("var", "batchnorm_{}_var")),
+    "layernorm": (("gamma", "layernorm_{}_gamma"), ("beta", "layernorm_{}_beta")),
+}
+
+
+class _Builder:
+    def __init__(self, dtype):
+        self.nodes = []          # dicts: id kind parents shape fields payload target
+        self.dtype = dtype       # numpy dtype of the payloads
+        self.target = None       # debug target of the FX node being lowered
+        self.scalar_cache = {}
+
+    def emit(self, kind, parents, shape, fields=None, payload=None, nonneg=False):
+        nid = len(self.nodes)
+        self.nodes.append({"id": nid, "kind": kind, "parents": [p.id for p in parents],
+                           "shape": [int(d) for d in shape], "fields": dict(fields or {}),
+                           "payload": payload or {}, "target": self.target})
+        return _T(nid, shape, nonneg)
+
+    def tensor_payload(self, value):
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu()
+            if value.dtype == torch.bfloat16:
+                value = value.float()
+            value = value.numpy()
+        return np.array(value, dtype=self.dtype, order="C")   # keeps 0-d arrays 0-d
+
+    def const(self, value):
+        arr = self.tensor_payload(value)
+        shape = list(arr.shape)
+        nonneg = bool(arr.size == 0 or np.all(arr >= 0))
+        return self.emit("const", [], shape, {"value_shape": shape}, {"values": arr}, nonneg)
+
+    def scalar(self, value, shape):
+        """A Python number at `shape`: const [1,...,1] + explicit broadcast_to."""
+        shape = [int(d) for d in shape]
+        key = (float(np.asarray(value, dtype=self.dtype)), tuple(shape))
+        if key in self.scalar_cache:
+            return self.scalar_cache[key]
+        small = np.full([1] * len(shape), value, dtype=self.dtype)
+        t = self.const(small)
+        if shape != t.shape:
+            t = self.emit("broadcast_to", [t], shape, {"from_shape": t.shape, "to_shape": shape},
+                          nonneg=t.nonneg)
+        self.scalar_cache[key] = t
+        return t
+
+    def ir(self, v):
+        """Any tensor-like value as an IR tensor (static tensors become const nodes)."""
+        if isinstance(v, _T):
+            return v
+        if isinstance(v, _Unavailable):
+            raise _Unsupported(f"uses {v.what}, which has no torchlean.ir.v1 value")
+        if isinstance(v, torch.Tensor):
+            if v.is_complex():
+                raise _Unsupported("complex tensors are not supported")
+            return self.const(v)
+        raise _Unsupported(f"expected a tensor operand, got {type(v).__name__}")
+
+    def bcast(self, t, shape):
+        """Explicit broadcast of an IR tensor to `shape` (reshape for missing leading axes)."""
+        shape = [int(d) for d in shape]
+        if t.shape == shape:
+            return t
+        if len(t.shape) > len(shape):
+            raise _Unsupported(f"cannot broadcast {t.shape} to {shape}")
+        if len(t.shape) < len(shape):
+            padded = [1] * (len(shape) - len(t.shape)) + t.shape
+            t = self.reshape(t, padded)
+            if t.shape == shape:
+                return t
+        for a, b in zip(t.shape, shape):
+            if a != b and a != 1:
+                raise _Unsupported(f"cannot broadcast {t.shape} to {shape}")
+        return self.emit("broadcast_to", [t], shape, {"from_shape": t.shape, "to_shape": shape},
+                         nonneg=t.nonneg)
+
+    def operand(self, v, shape):
+        if isinstance(v, bool) or isinstance(v, (int, float)):
+            return self.scalar(float(v), shape)
+        return self.bcast(self.ir(v), shape)
+
+    def reshape(self, t, shape):
+        shape = [int(d) for d in shape]
+        if t.shape == shape:
+            return t
+        if int(np.prod(t.shape)) != int(np.prod(shape)):
+            raise _Unsupported(f"reshape {t.shape} -> {shape} changes the element count")
+        if len(shape) == 1:
+            return self.emit("flatten", [t], shape, {"value_shape": t.shape}, nonneg=t.nonneg)
+        return self.emit("reshape", [t], shape, {"in_shape": t.shape, "out_shape": shape},
+                         nonneg=t.nonneg)
+
+    def binary(self, kind, x, y, shape, nonneg=False):
+        return self.emit(kind, [self.operand(x, shape), self.operand(y, shape)], shape,
+                         nonneg=nonneg)
+
+    def unary(self, kind, x, nonneg=False):
+        x = self.ir(x)
+        return self.emit(kind, [x], x.shape, nonneg=nonneg)
+
+
+# ----------------------------------------------------------------------------------------------
+# Argument helpers
+# ----------------------------------------------------------------------------------------------
+
+def _norm_axis(axis, rank):
+    axis = int(axis)
+    r = max(rank, 1)
+    if axis < -r or axis >= r:
+        raise _Unsupported(f"axis {axis} is outside rank {rank}")
+    return axis + r if axis < 0 else axis
+
+
+def _spatial(v, rank, default, what):
+    if v is None or (isinstance(v, (list, tuple)) and len(v) == 0):
+        return [int(default)] * rank
+    if isinstance(v, int):
+        return [int(v)] * rank
+    if isinstance(v, (list, tuple)):
+        if len(v) == 1 and rank > 1:
+            return [int(v[0])] * rank
+        if len(v) == rank:
+            return [int(x) for x in v]
+    raise _Unsupported(f"{what}: expected an int or {rank} ints, got {v!r}")
+
+
+def _static(v, what):
+    if isinstance(v, (_T, _Unavailable)):
+        raise _Unsupported(f"{what} is computed from the graph input; it must be a parameter, "
+                           f"buffer or constant")
+    return v
+
+
+def _number(v, what):
+    if isinstance(v, torch.Tensor) and v.numel() == 1:
+        return float(v.item())
+    if isinstance(v, (bool, int, float)):
+        return float(v)
+    raise _Unsupported(f"{what} must be a constant number, got {type(v).__name__}")
+
+
+def _is_num(v):
+    return isinstance(v, (bool, int, float)) and not isinstance(v, _T)
+
+
+def _out_shape(ctx):
+    shp = ctx.meta_shape
+    if shp is None:
+        raise _Unsupported("no static shape recorded for this value")
+    return shp
+
+
+# ----------------------------------------------------------------------------------------------
+# Lowering rules.  Each takes (builder, args dict with ATen-style names, ctx) -> value.
+# ----------------------------------------------------------------------------------------------
+
+def _r_identity(b, a, ctx):
+    return a["input"]
+
+
+def _r_unary(kind, nonneg=False):
+    def rule(b, a, ctx):
+        x = b.ir(a["input"])
+        nn_ = nonneg(x) if callable(nonneg) else nonneg
+        return b.emit(kind, [x], x.shape, nonneg=nn_)
+    return rule
+
+
+def _r_relu_inplace(b, a, ctx):
+    if ctx.arg_users is not None and ctx.arg_users > 1:
+        raise _Unsupported("in-place relu_ on a tensor that is used again elsewhere mutates it; "
+                           "use torch.relu(x) / nn.ReLU() (inplace=False)")
+    return b.unary("relu", a["input"], nonneg=True)
+
+
+def _r_add(b, a, ctx):
+    alpha = a.get("alpha", 1)
+    if alpha is not None and _number(alpha, "alpha") != 1:
+        raise _Unsupported("add/sub with alpha != 1 is not lowered (its fused rounding has no "
+                           "exact IR form)")
+    x, y = a["input"], a["other"]
+    nonneg = all(isinstance(v, _T) and v.nonneg for v in (x, y))
+    return b.binary(ctx.kind_override or "add", x, y, _out_shape(ctx), nonneg=nonneg)
+
+
+def _r_sub(b, a, ctx):
+    alpha = a.get("alpha", 1)
+    if alpha is not None and _number(alpha, "alpha") != 1:
+        raise _Unsupported("sub with alpha != 1 is not lowered")
+    return b.binary("sub", a["input"], a["other"], _out_shape(ctx))
+
+
+def _r_rsub(b, a, ctx):
+    alpha = a.get("alpha", 1)
+    if alpha is not None and _number(alpha, "alpha") != 1:
+        raise _Unsupported("rsub with alpha != 1 is not lowered")
+    return b.binary("sub", a["other"], a["input"], _out_shape(ctx))
+
+
+def _r_mul(b, a, ctx):
+    x, y = a["input"], a["other"]
+    nonneg = all(isinstance(v, _T) and v.nonneg for v in (x, y))
+    return b.binary("mul_elem", x, y, _out_shape(ctx), nonneg=nonneg)
+
+
+def _r_div(b, a, ctx):
+    if a.get("rounding_mode") is not None:
+        raise _Unsupported(f"division with rounding_mode={a['rounding_mode']!r} is not in "
+                           f"torchlean.ir.v1")
+    x, y = a["input"], a["other"]
+    shape = _out_shape(ctx)
+    if _is_num(y):
+        # x / c  ->  x * (1/c), 1/c rounded once to the payload dtype (exact for powers of two).
+        c = float(y)
+        if c == 0:
+            raise _Unsupported("division by the constant 0")
+        return b.binary("mul_elem", x, 1.0 / c, shape)
+    if isinstance(y, torch.Tensor):
+        recip = b.const(1.0 / y.detach().double())
+    else:
+        recip = b.unary("inv", y)
+    if _is_num(x) and float(x) == 1.0:
+        return b.bcast(recip, shape)
+    return b.binary("mul_elem", x, recip, shape)
+
+
+def _r_neg(b, a, ctx):
+    return b.binary("mul_elem", a["input"], -1.0, _out_shape(ctx))
+
+
+def _r_minmax(kind):
+    def rule(b, a, ctx):
+        x, y = a["input"], a["other"]
+        nonneg = any(isinstance(v, _T) and v.nonneg for v in (x, y)) if kind == "max_elem" else \
+            all(isinstance(v, _T) and v.nonneg for v in (x, y))
+        return b.binary(kind, x, y, _out_shape(ctx), nonneg=nonneg)
+    return rule
+
+
+def _clamp(b, x, lo, hi):
+    x = b.ir(x)
+    if lo is not None:
+        lo = _number(lo, "clamp min")
+        x = b.emit("max_elem", [x, b.scalar(lo, x.shape)], x.shape, nonneg=x.nonneg or lo >= 0)
+    if hi is not None:
+        hi = _number(hi, "clamp max")
+        x = b.emit("min_elem", [x, b.scalar(hi, x.shape)], x.shape, nonneg=x.nonneg)
+    return x
+
+
+def _r_clamp(b, a, ctx):
+    return _clamp(b, a["input"], a.get("min"), a.get("max"))
+
+
+def _r_clamp_min(b, a, ctx):
+    return _clamp(b, a["input"], a.get("min"), None)
+
+
+def _r_clamp_max(b, a, ctx):
+    return _clamp(b, a["input"], None, a.get("max"))
+
+
+def _r_hardtanh(b, a, ctx):
+    return _clamp(b, a["input"], a.get("min_val", -1.0), a.get("max_val", 1.0))
+
+
+def _r_relu6(b, a, ctx):
+    return _clamp(b, a["input"], 0.0, 6.0)
+
+
+def _r_leaky_relu(b, a, ctx):
+    slope = _number(a.get("negative_slope", 0.01), "negative_slope")
+    if not 0.0 <= slope <= 1.0:
+        raise _Unsupported(f"leaky_relu with negative_slope={slope} (only 0 <= slope <= 1 is the "
+                           f"exact max(x, slope*x))")
+    x = b.ir(a["input"])
+    sx = b.emit("mul_elem", [b.scalar(slope, x.shape), x], x.shape)
+    return b.emit("max_elem", [x, sx], x.shape)
+
+
+def _r_softplus(b, a, ctx):
+    beta = _number(a.get("beta", 1), "beta")
+    threshold = _number(a.get("threshold", 20), "threshold")
+    if beta != 1.0 or threshold != 20.0:
+        raise _Unsupported(f"softplus with beta={beta}, threshold={threshold} (only beta=1, "
+                           f"threshold=20 is the IR softplus)")
+    return b.unary("softplus", a["input"], nonneg=True)
+
+
+def _r_silu(b, a, ctx):
+    x = b.ir(a["input"])
+    s = b.emit("sigmoid", [x], x.shape, nonneg=True)
+    return b.emit("mul_elem", [x, s], x.shape)
+
+
+def _r_gelu(b, a, ctx):
+    approx = a.get("approximate", "none")
+    if approx != "tanh":
+        raise _Unsupported("GELU with approximate='none' needs erf, which torchlean.ir.v1 does "
+                           "not have (GELU(approximate='tanh') is supported)")
+    # PyTorch: 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3)))
+    x = b.ir(a["input"])
+    s = x.shape
+    k_beta = math.sqrt(2.0) * (2.0 / math.sqrt(math.pi)) * 0.5
+    x2 = b.emit("mul_elem", [x, x], s)
+    x3 = b.emit("mul_elem", [x2, x], s)
+    kx3 = b.emit("mul_elem", [b.scalar(0.044715, s), x3], s)
+    inner = b.emit("mul_elem", [b.scalar(k_beta, s), b.emit("add", [x, kx3], s)], s)
+    th = b.emit("tanh", [inner], s)
+    onep = b.emit("add", [b.scalar(1.0, s), th], s)
+    hx = b.emit("mul_elem", [b.scalar(0.5, s), x], s)
+    return b.emit("mul_elem", [hx, onep], s)
+
+
+def _r_pow(b, a, ctx):
+    e = a.get("exponent")
+    if not _is_num(e):
+        raise _Unsupported("pow with a tensor exponent is not in torchlean.ir.v1")
+    x = b.ir(a["input"])
+    s = x.shape
+    e = float(e)
+    if e == 1.0:
+        return x
+    if e == 2.0:
+        return b.emit("mul_elem", [x, x], s, nonneg=True)
+    if e == 3.0:
+        return b.emit("mul_elem", [b.emit("mul_elem", [x, x], s, nonneg=True), x], s)
+    if e == 0.5:
+        return b.emit("sqrt", [x], s, nonneg=True)
+    if e == -1.0:
+        return b.emit("inv", [x], s, nonneg=x.nonneg)
+    if e == -0.5:
+        return b.emit("inv", [b.emit("sqrt", [x], s, nonneg=True)], s, nonneg=True)
+    if e == -2.0:
+        return b.emit("inv", [b.emit("mul_elem", [x, x], s, nonneg=True)], s, nonneg=True)
+    raise _Unsupported(f"pow with exponent {e} (exact forms: 1, 2, 3, 0.5, -0.5, -1, -2)")
+
+
+def _r_square(b, a, ctx):
+    x = b.ir(a["input"])
+    return b.emit("mul_elem", [x, x], x.shape, nonneg=True)
+
+
+def _r_rsqrt(b, a, ctx):
+    x = b.ir(a["input"])
+    return b.emit("inv", [b.emit("sqrt", [x], x.shape, nonneg=True)], x.shape, nonneg=True)
+
+
+def _linear(b, x, w, bias):
+    x = b.ir(x)
+    w = b.tensor_payload(w)
+    if w.ndim != 2:
+        raise _Unsupported(f"linear weight must have rank 2, got {list(w.shape)}")
+    out_dim, in_dim = (int(d) for d in w.shape)
+    if not x.shape or x.shape[-1] != in_dim:
+        raise _Unsupported(f"linear input {x.shape} does not end in in_features={in_dim}")
+    if bias is None:
+        bvec = np.zeros([out_dim], dtype=b.dtype)
+    else:
+        bvec = b.tensor_payload(bias)
+        if bvec.size == out_dim and bvec.ndim <= 2 and bvec.shape[-1] == out_dim:
+            bvec = bvec.reshape([out_dim])
+        else:
+            raise _Unsupported(f"linear bias shape {list(bvec.shape)} is not [{out_dim}]")
+    shape = x.shape[:-1] + [out_dim]
+    return b.emit("linear", [x], shape, {"in_dim": in_dim, "out_dim": out_dim},
+                  {"weight": w, "bias": bvec})
+
+
+def _r_linear(b, a, ctx):
+    w = _static(a.get("weight"), "linear weight")
+    bias = _static(a.get("bias"), "linear bias")
+    return _linear(b, a["input"], w, bias)
+
+
+def _matmul(b, x, y, shape):
+    if isinstance(x, _T) and isinstance(y, torch.Tensor) and y.dim() == 2 and len(x.shape) >= 1:
+        return _linear(b, x, y.detach().t(), None)
+    return b.emit("matmul", [b.ir(x), b.ir(y)], shape)
+
+
+def _r_matmul(b, a, ctx):
+    other = a.get("other", a.get("mat2"))
+    return _matmul(b, a["input"], other, _out_shape(ctx))
+
+
+def _r_addmm(b, a, ctx):
+    for k in ("beta", "alpha"):
+        if a.get(k) is not None and _number(a[k], k) != 1:
+            raise _Unsupported(f"addmm with {k} != 1 is not lowered")
+    bias, m1, m2 = a["input"], a["mat1"], a["mat2"]
+    shape = _out_shape(ctx)
+    if isinstance(m1, _T) and isinstance(m2, torch.Tensor) and m2.dim() == 2 and \
+            isinstance(bias, torch.Tensor) and bias.numel() == m2.shape[1] and \
+            bias.shape[-1] == m2.shape[1]:
+        return _linear(b, m1, m2.detach().t(), bias)
+    mm = _matmul(b, m1, m2, shape)
+    return b.binary("add", mm, bias, shape)
+
+
+def _r_conv(b, a, ctx):
+    if a.get("transposed"):
+        raise _Unsupported("transposed convolution is not in torchlean.ir.v1")
+    w = b.tensor_payload(_static(a.get("weight"), "convolution weight"))
+    bias = _static(a.get("bias"), "convolution bias")
+    x = b.ir(a["input"])
+    rank = w.ndim - 2
+    if rank < 1:
+        raise _Unsupported(f"convolution weight shape {list(w.shape)}")
+    if len(x.shape) not in (rank + 1, rank + 2):
+        raise _Unsupported(f"convolution expects a rank {rank + 2} input, got {x.shape}")
+    channel_axis = len(x.shape) - rank - 1
+    groups = int(a.get("groups", 1) or 1)
+    kernel = [int(k) for k in w.shape[2:]]
+    stride = _spatial(a.get("stride", 1), rank, 1, "stride")
+    dilation = _spatial(a.get("dilation", 1), rank, 1, "dilation")
+    padding = a.get("padding", 0)
+    if isinstance(padding, str):
+        if padding == "valid":
+            before = after = [0] * rank
+        elif padding == "same":
+            total = [d * (k - 1) for d, k in zip(dilation, kernel)]
+            before = [t // 2 for t in total]
+            after = [t - p for t, p in zip(total, before)]
+        else:
+            raise _Unsupported(f"convolution padding={padding!r}")
+    else:
+        before = after = _spatial(padding, rank, 0, "padding")
+    out_c = int(w.shape[0])
+    in_c = int(w.shape[1]) * groups
+    if x.shape[channel_axis] != in_c:
+        raise _Unsupported(f"convolution input has {x.shape[channel_axis]} channels, weight "
+                           f"expects {in_c}")
+    bvec = np.zeros([out_c], dtype=b.dtype) if bias is None else \
+        b.tensor_payload(bias).reshape([out_c])
+    fields = {"spatial_rank": rank, "kernel": kernel, "stride": stride, "padding": before,
+              "padding_after": after, "dilation": dilation, "groups": groups,
+              "channel_axis": channel_axis, "in_channels": in_c, "out_channels": out_c,
+              "input_spatial": x.shape[channel_axis + 1:]}
+    return b.emit("conv", [x], _out_shape(ctx), fields, {"weight": w, "bias": bvec})
+
+
+def _r_batch_norm(b, a, ctx):
+    if a.get("training") or a.get("train"):
+        raise _Unsupported("training-mode batch norm uses batch statistics (call model.eval())")
+    mean, var = a.get("running_mean"), a.get("running_var")
+    if mean is None or var is None:
+        raise _Unsupported("batch norm without running statistics (track_running_stats=False) "
+                           "uses batch statistics")
+    mean = _static(mean, "running_mean")
+    var = _static(var, "running_var")
+    x = b.ir(a["input"])
+    if len(x.shape) < 2:
+        raise _Unsupported(f"batch norm expects a rank >= 2 input, got {x.shape}")
+    c = x.shape[1]
+    gamma = _static(a.get("weight"), "batch norm weight")
+    beta = _static(a.get("bias"), "batch norm bias")
+    gamma = np.ones([c], b.dtype) if gamma is None else b.tensor_payload(gamma)
+    beta = np.zeros([c], b.dtype) if beta is None else b.tensor_payload(beta)
+    eps = _number(a.get("eps", 1e-5), "eps")
+    return b.emit("batch_norm_eval", [x], x.shape,
+                  {"channel_axis": 1, "channels": c, "eps": eps},
+                  {"gamma": gamma, "beta": beta, "mean": b.tensor_payload(mean),
+                   "var": b.tensor_payload(var)})
+
+
+def _r_native_batch_norm(b, a, ctx):
+    out = _r_batch_norm(b, a, ctx)
+    return (out, _Unavailable("the saved batch-norm mean"), _Unavailable("the saved batch-norm rstd"))
+
+
+def _r_layer_norm(b, a, ctx):
+    x = b.ir(a["input"])
+    ns = a.get("normalized_shape")
+    ns = [int(ns)] if isinstance(ns, int) else [int(d) for d in ns]
+    axis = len(x.shape) - len(ns)
+    if axis < 0 or x.shape[axis:] != ns:
+        raise _Unsupported(f"layer_norm normalized_shape {ns} does not end input shape {x.shape}")
+    gamma = _static(a.get("weight"), "layer norm weight")
+    beta = _static(a.get("bias"), "layer norm bias")
+    gamma = np.ones(ns, b.dtype) if gamma is None else b.tensor_payload(gamma).reshape(ns)
+    beta = np.zeros(ns, b.dtype) if beta is None else b.tensor_payload(beta).reshape(ns)
+    eps = _number(a.get("eps", 1e-5), "eps")
+    return b.emit("layernorm", [x], x.shape, {"axis": axis, "eps": eps},
+                  {"gamma": gamma, "beta": beta})
+
+
+def _r_native_layer_norm(b, a, ctx):
+    out = _r_layer_norm(b, a, ctx)
+    return (out, _Unavailable("the saved layer-norm mean"), _Unavailable("the saved layer-norm rstd"))
+
+
+def _r_softmax(b, a, ctx):
+    if a.get("half_to_float"):
+        raise _Unsupported("softmax with half_to_float")
+    dtype = a.get("dtype")
+    if dtype is not None and dtype != ctx.torch_dtype:
+        raise _Unsupported(f"softmax with dtype={dtype} changes the scalar type")
+    x = b.ir(a["input"])
+    dim = a.get("dim")
+    if dim is None:
+        raise _Unsupported("softmax without an explicit dim")
+    return b.emit("softmax", [x], x.shape, {"axis": _norm_axis(dim, len(x.shape))}, nonneg=True)
+
+
+def _pool_rank(ctx, kernel):
+    m = re.search(r"(\d)d", ctx.canon)
+    if m:
+        return int(m.group(1))
+    if isinstance(kernel, (list, tuple)):
+        return len(kernel)
+    raise _Unsupported("cannot tell the pooling rank")
+
+
+def _r_max_pool(b, a, ctx):
+    kernel_arg = a.get("kernel_size")
+    rank = _pool_rank(ctx, kernel_arg)
+    kernel = _spatial(kernel_arg, rank, 1, "kernel_size")
+    stride_arg = a.get("stride")
+    stride = _spatial(stride_arg if stride_arg not in (None, [], ()) else kernel, rank, 1, "stride")
+    padding = _spatial(a.get("padding", 0), rank, 0, "padding")
+    dilation = _spatial(a.get("dilation", 1), rank, 1, "dilation")
+    if a.get("return_indices"):
+        raise _Unsupported("max pooling with return_indices=True")
+    if dilation != [1] * rank:
+        raise _Unsupported("dilated max pooling is not in torchlean.ir.v1")
+    if a.get("ceil_mode"):
+        raise _Unsupported("max pooling with ceil_mode=True is not in torchlean.ir.v1")
+    x = b.ir(a["input"])
+    if any(padding) and not x.nonneg:
+        raise _Unsupported("padded max pooling: torchlean.ir.v1 pads max pooling with zero, "
+                           "PyTorch with -inf; they agree only on a provably non-negative input "
+                           "(e.g. directly after relu), which this input is not")
+    if len(x.shape) < rank + 1:
+        raise _Unsupported(f"max pooling expects rank >= {rank + 1}, got {x.shape}")
+    out = b.emit("max_pool", [x], _out_shape(ctx), {"spatial_rank": rank, "kernel": kernel,
+                                                      "stride": stride, "padding": padding},
+                 nonneg=x.nonneg)
+    if "with_indices" in ctx.canon:
+        return (out, _Unavailable("the max-pool indices"))
+    return out
+
+
+def _r_avg_pool(b, a, ctx):
+    kernel_arg = a.get("kernel_size")
+    rank = _pool_rank(ctx, kernel_arg)
+    kernel = _spatial(kernel_arg, rank, 1, "kernel_size")
+    stride_arg = a.get("stride")
+    stride = _spatial(stride_arg if stride_arg not in (None, [], ()) else kernel, rank, 1, "stride")
+    padding = _spatial(a.get("padding", 0), rank, 0, "padding")
+    if a.get("ceil_mode"):
+        raise _Unsupported("average pooling with ceil_mode=True is not in torchlean.ir.v1")
+    if any(padding) and a.get("count_include_pad", True) is False:
+        raise _Unsupported("padded average pooling with count_include_pad=False is not in "
+                           "torchlean.ir.v1")
+    if a.get("divisor_override") is not None:
+        raise _Unsupported("average pooling with divisor_override")
+    x = b.ir(a["input"])
+    return b.emit("avg_pool", [x], _out_shape(ctx), {"spatial_rank": rank, "kernel": kernel,
+                                                       "stride": stride, "padding": padding},
+                  nonneg=x.nonneg)
+
+
+def _r_adaptive_avg_pool(b, a, ctx):
+    osz = a.get("output_size")
+    rank = _pool_rank(ctx, osz)
+    x = b.ir(a["input"])
+    if len(x.shape) < rank + 1:
+        raise _Unsupported(f"adaptive pooling expects rank >= {rank + 1}, got {x.shape}")
+    ins = x.shape[len(x.shape) - rank:]
+    if isinstance(osz, int):
+        osz = [osz] * rank
+    outs = [i if o is None else int(o) for i, o in zip(ins, osz)]
+    if outs == ins:
+        return x
+    if all(o == 1 for o in outs):
+        axes = list(range(len(x.shape) - rank, len(x.shape)))
+        return b.emit("reduce_mean", [x], _out_shape(ctx), {"axes": axes, "keepdim": True},
+                      nonneg=x.nonneg)
+    if all(o > 0 and i % o == 0 for i, o in zip(ins, outs)):
+        k = [i // o for i, o in zip(ins, outs)]
+        return b.emit("avg_pool", [x], _out_shape(ctx), {"spatial_rank": rank, "kernel": k,
+                                                           "stride": k, "padding": [0] * rank},
+                      nonneg=x.nonneg)
+    raise _Unsupported(f"adaptive average pooling {ins} -> {outs} has uneven windows "
+                       f"(only output 1 or exact divisors lower)")
+
+
+def _r_reduce(kind):
+    def rule(b, a, ctx):
+        dtype = a.get("dtype")
+        if dtype is not None and dtype != ctx.torch_dtype:
+            raise _Unsupported(f"reduction with dtype={dtype} changes the scalar type")
+        x = b.ir(a["input"])
+        dim = a.get("dim")
+        keepdim = bool(a.get("keepdim", False))
+        rank = len(x.shape)
+        if dim is None or (isinstance(dim, (list, tuple)) and len(dim) == 0):
+            axes = list(range(rank))
+        elif isinstance(dim, int):
+            axes = [_norm_axis(dim, rank)]
+        else:
+            axes = [_norm_axis(d, rank) for d in dim]
+        if len(set(axes)) != len(axes):
+            raise _Unsupported(f"duplicate reduction axes {axes}")
+        if not axes:
+            return x
+        if kind == "reduce_sum" and not keepdim and len(axes) == rank:
+            return b.emit("sum", [x], [], nonneg=x.nonneg)
+        return b.emit(kind, [x], _out_shape(ctx), {"axes": sorted(axes), "keepdim": keepdim},
+                      nonneg=x.nonneg)
+    return rule
+
+
+def _r_broadcast_tensors(b, a, ctx):
+    ts = list(a["tensors"])
+    shape = list(torch.broadcast_shapes(*[tuple(t.shape) for t in ts]))
+    return tuple(b.bcast(b.ir(t), shape) for t in ts)
+
+
+def _r_reshape(b, a, ctx):
+    return b.reshape(b.ir(a["input"]), _out_shape(ctx))
+
+
+def _r_expand(b, a, ctx):
+    return b.bcast(b.ir(a["input"]), _out_shape(ctx))
+
+
+def _r_permute(b, a, ctx):
+    x = b.ir(a["input"])
+    dims = a.get("dims")
+    if isinstance(dims, int):
+        dims = [dims]
+    perm = [_norm_axis(d, len(x.shape)) for d in dims]
+    if sorted(perm) != list(range(len(x.shape))):
+        raise _Unsupported(f"invalid permutation {dims} for rank {len(x.shape)}")
+    if perm == list(range(len(x.shape))):
+        return x
+    return b.emit("permute", [x], [x.shape[p] for p in perm], {"perm": perm}, nonneg=x.nonneg)
+
+
+def _transpose(b, x, d0, d1):
+    rank = len(x.shape)
+    d0, d1 = _norm_axis(d0, rank), _norm_axis(d1, rank)
+    if d0 == d1:
+        return x
+    shape = list(x.shape)
+    shape[d0], shape[d1] = shape[d1], shape[d0]
+    return b.emit("transpose", [x], shape, {"axis1": d0, "axis2": d1}, nonneg=x.nonneg)
+
+
+def _r_transpose(b, a, ctx):
+    return _transpose(b, b.ir(a["input"]), a["dim0"], a["dim1"])
+
+
+def _r_t(b, a, ctx):
+    x = b.ir(a["input"])
+    if len(x.shape) < 2:
+        return x
+    return _transpose(b, x, 0, 1)
+
+
+def _r_cat(b, a, ctx):
+    tensors = [t for t in a["tensors"]
+               if not (isinstance(t, torch.Tensor) and t.dim() == 1 and t.numel() == 0)]
+    shape = _out_shape(ctx)
+    parts = [b.ir(t) for t in tensors]
+    if len(parts) == 1:
+        return parts[0]
+    axis = _norm_axis(a.get("dim", 0), len(shape))
+    return b.emit("concat", parts, shape, {"axis": axis}, nonneg=all(p.nonneg for p in parts))
+
+
+def _r_stack(b, a, ctx):
+    shape = _out_shape(ctx)
+    axis = _norm_axis(a.get("dim", 0), len(shape))
+    parts = []
+    for t in a["tensors"]:
+        t = b.ir(t)
+        parts.append(b.reshape(t, t.shape[:axis] + [1] + t.shape[axis:]))
+    if len(parts) == 1:
+        return parts[0]
+    return b.emit("concat", parts, shape, {"axis": axis}, nonneg=all(p.nonneg for p in parts))
+
+
+def _r_mse_loss(b, a, ctx):
+    red = a.get("reduction", "mean")
+    if a.get("size_average") is not None or a.get("reduce") is not None:
+        raise _Unsupported("mse_loss with the legacy size_average/reduce arguments")
+    if red not in ("mean", 1):
+        raise _Unsupported(f"mse_loss with reduction={red!r} (only 'mean' is the IR mse_loss)")
+    x = b.ir(a["input"])
+    y = b.operand(a["target"], x.shape)
+    if isinstance(a["target"], _T) and a["target"].shape != x.shape:
+        raise _Unsupported("mse_loss with broadcasting input/target shapes")
+    return b.emit("mse_loss", [x, y], [], nonneg=True)
+
+
+def _r_dropout(b, a, ctx):
+    if a.get("train") or a.get("training"):
+        raise _Unsupported("training-mode dropout is random (call model.eval())")
+    return a["input"]
+
+
+def _r_to_copy(b, a, ctx):
+    dtype = a.get("dtype")
+    if dtype is not None and dtype != ctx.torch_dtype:
+        raise _Unsupported(f"conversion to {dtype} changes the scalar type")
+    return a["input"]
+
+
+def _r_method_to(b, a, ctx):
+    for v in list(a.get("args", ())) + list(a.get("kwargs", {}).values()):
+        if isinstance(v, torch.dtype) and v != ctx.torch_dtype:
+            raise _Unsupported(f"conversion to {v} changes the scalar type")
+    return a["input"]
+
+
+def _r_slice(b, a, ctx):
+    x = b.ir(a["input"])
+    dim = _norm_axis(a.get("dim", 0), len(x.shape))
+    start, end, step = a.get("start"), a.get("end"), a.get("step", 1)
+    if (start in (None, 0)) and (end is None or end >= x.shape[dim]) and step in (None, 1):
+        return x
+    raise _Unsupported("tensor slicing is not in torchlean.ir.v1")
+
+
+def _r_getitem(b, a, ctx):
+    src, idx = a["input"], a["index"]
+    if isinstance(src, (tuple, list)):
+        return src[idx]
+    if isinstance(src, _T):
+        if isinstance(idx, slice) and idx == slice(None, None, None):
+            return src
+        if isinstance(idx, tuple) and all(i == slice(None, None, None) for i in idx):
+            return src
+        raise _Unsupported("tensor indexing/slicing is not in torchlean.ir.v1")
+    return src[idx]
+
+
+def _r_getattr(b, a, ctx):
+    x, name = a["input"], a["name"]
+    if isinstance(x, _T):
+        if name == "shape":
+            return torch.Size(x.shape)
+        if name == "ndim":
+            return len(x.shape)
+        if name == "dtype":
+            return ctx.torch_dtype
+        if name == "device":
+            return torch.device("cpu")
+        if name == "T" and len(x.shape) == 2:
+            return _transpose(b, x, 0, 1)
+        if name == "mT":
+            return _transpose(b, x, -2, -1)
+        raise _Unsupported(f"tensor attribute .{name}")
+    return getattr(x, name)
+
+
+def _r_size(b, a, ctx):
+    x = b.ir(a["input"])
+    dim = a.get("dim")
+    if dim is None:
+        return torch.Size(x.shape)
+    return x.shape[_norm_axis(dim, len(x.shape))]
+
+
+def _r_dim(b, a, ctx):
+    return len(b.ir(a["input"]).shape)
+
+
+_NONNEG_UNARY = {"relu": True, "sigmoid": True, "exp": True, "abs": True, "sqrt": True}
+
+_RULES = {
+    # identities (eval mode)
+    "clone": _r_identity, "contiguous": _r_identity, "alias": _r_identity,
+    "detach": _r_identity, "lift_fresh_copy": _r_identity, "identity": _r_identity,
+    "dropout": _r_dropout, "feature_dropout": _r_dropout, "alpha_dropout": _r_dropout,
+    "_to_copy": _r_to_copy, "method_to": _r_method_to, "type_as": _r_identity,
+    # elementwise
+    "relu": _r_unary("relu", True), "relu_": _r_relu_inplace,
+    "tanh": _r_unary("tanh"), "sigmoid": _r_unary("sigmoid", True),
+    "exp": _r_unary("exp", True), "log": _r_unary("log"), "sqrt": _r_unary("sqrt", True),
+    "abs": _r_unary("abs", True), "sin": _r_unary("sin"), "cos": _r_unary("cos"),
+    "reciprocal": _r_unary("inv", lambda x: x.nonneg), "rsqrt": _r_rsqrt,
+    "square": _r_square, "pow": _r_pow,
+    "softplus": _r_softplus, "silu": _r_silu, "gelu": _r_gelu,
+    "hardtanh": _r_hardtanh, "relu6": _r_relu6, "clamp": _r_clamp,
+    "clamp_min": _r_clamp_min, "clamp_max": _r_clamp_max, "leaky_relu": _r_leaky_relu,
+    "add": _r_add, "sub": _r_sub, "rsub": _r_rsub, "mul": _r_mul, "div": _r_div,
+    "neg": _r_neg, "maximum": _r_minmax("max_elem"), "minimum": _r_minmax("min_elem"),
+    # BLAS / layers
+    "linear": _r_linear, "addmm": _r_addmm, "mm": _r_matmul, "bmm": _r_matmul,
+    "matmul": _r_matmul,
+    "conv": _r_conv, "conv1d": _r_conv, "conv2d": _r_conv, "conv3d": _r_conv, "convolution": _r_conv,
+    "_convolution": _r_conv,
+    "batch_norm": _r_batch_norm, "_native_batch_norm_legit_no_training": _r_native_batch_norm,
+    "layer_norm": _r_layer_norm, "native_layer_norm": _r_native_layer_norm,
+    "softmax": _r_softmax, "_softmax": _r_softmax,
+    "max_pool1d": _r_max_pool, "max_pool2d": _r_max_pool, "max_pool3d": _r_max_pool,
+    "max_pool2d_with_indices": _r_max_pool, "max_pool3d_with_indices": _r_max_pool,
+    "avg_pool1d": _r_avg_pool, "avg_pool2d": _r_avg_pool, "avg_pool3d": _r_avg_pool,
+    "adaptive_avg_pool1d": _r_adaptive_avg_pool, "adaptive_avg_pool2d": _r_adaptive_avg_pool,
+    "adaptive_avg_pool3d": _r_adaptive_avg_pool, "_adaptive_avg_pool2d": _r_adaptive_avg_pool,
+    "_adaptive_avg_pool3d": _r_adaptive_avg_pool,
+    "mean": _r_reduce("reduce_mean"), "sum": _r_reduce("reduce_sum"),
+    "mse_loss": _r_mse_loss,
+    # data movement
+    "view": _r_reshape, "_unsafe_view": _r_reshape, "reshape": _r_reshape,
+    "flatten": _r_reshape, "unflatten": _r_reshape, "squeeze": _r_reshape,
+    "unsqueeze": _r_reshape, "view_as": _r_reshape, "reshape_as": _r_reshape,
+    "expand": _r_expand, "expand_as": _r_expand, "broadcast_to": _r_expand,
+    "broadcast_tensors": _r_broadcast_tensors,
+    "permute": _r_permute, "transpose": _r_transpose, "t": _r_t,
+    "cat": _r_cat, "stack": _r_stack, "slice": _r_slice,
+    "getitem": _r_getitem, "getattr": _r_getattr, "size": _r_size, "dim": _r_dim,
+}
+
+# Known-unsupported ops with a specific reason (anything else: "no lowering").
+_REASONS = {
+    "erf": "erf is not in torchlean.ir.v1",
+    "sort": "sorting is not in torchlean.ir.v1",
+    "log_softmax": "log_softmax is not exact in torchlean.ir.v1 (log(softmax) rounds differently)",
+    "scaled_dot_product_attention": "fused attention: write it with matmul/softmax",
+    "embedding": "embedding lookups (integer gather) are not in torchlean.ir.v1",
+    "select": "tensor indexing is not in torchlean.ir.v1",
+    "index": "tensor indexing is not in torchlean.ir.v1",
+    "topk": "top-k is not in torchlean.ir.v1",
+    "argmax": "argmax produces integers; torchlean.ir.v1 is float-only",
+}
+
+# ----------------------------------------------------------------------------------------------
+# FX-level callables / methods / modules -> canonical rule + argument names (ATen spelling)
+# ----------------------------------------------------------------------------------------------
+
+_FX_FUNCS = [
+    (operator.add, "add", ["input", "other"]), (operator.sub, "sub", ["input", "other"]),
+    (operator.mul, "mul", ["input", "other"]), (operator.truediv, "div", ["input", "other"]),
+    (operator.neg, "neg", ["input"]), (operator.matmul, "matmul", ["input", "other"]),
+    (operator.getitem, "getitem", ["input", "index"]), (getattr, "getattr", ["input", "name"]),
+    (torch.add, "add", ["input", "other", "alpha"]), (torch.sub, "sub", ["input", "other", "alpha"]),
+    (torch.subtract, "sub", ["input", "other", "alpha"]), (torch.rsub, "rsub", ["input", "other", "alpha"]),
+    (torch.mul, "mul", ["input", "other"]), (torch.multiply, "mul", ["input", "other"]),
+    (torch.div, "div", ["input", "other", "rounding_mode"]),
+    (torch.true_divide, "div", ["input", "other"]), (torch.neg, "neg", ["input"]),
+    (torch.maximum, "maximum", ["input", "other"]), (torch.minimum, "minimum", ["input", "other"]),
+    (torch.relu, "relu", ["input"]), (torch.relu_, "relu_", ["input"]),
+    (torch.tanh, "tanh", ["input"]), (torch.sigmoid, "sigmoid", ["input"]),
+    (torch.exp, "exp", ["input"]), (torch.log, "log", ["input"]), (torch.sqrt, "sqrt", ["input"]),
+    (torch.rsqrt, "rsqrt", ["input"]), (torch.abs, "abs", ["input"]),
+    (torch.sin, "sin", ["input"]), (torch.cos, "cos", ["input"]),
+    (torch.reciprocal, "reciprocal", ["input"]), (torch.square, "square", ["input"]),
+    (torch.pow, "pow", ["input", "exponent"]),
+    (torch.clamp, "clamp", ["input", "min", "max"]), (torch.clip, "clamp", ["input", "min", "max"]),
+    (torch.matmul, "matmul", ["input", "other"]), (torch.mm, "mm", ["input", "mat2"]),
+    (torch.bmm, "bmm", ["input", "mat2"]),
+    (torch.addmm, "addmm", ["input", "mat1", "mat2", "beta", "alpha"]),
+    (torch.cat, "cat", ["tensors", "dim"]), (torch.concat, "cat", ["tensors", "dim"]),
+    (torch.stack, "stack", ["tensors", "dim"]),
+    (torch.flatten, "flatten", ["input", "start_dim", "end_dim"]),
+    (torch.reshape, "reshape", ["input", "shape"]), (torch.squeeze, "squeeze", ["input", "dim"]),
+    (torch.unsqueeze, "unsqueeze", ["input", "dim"]), (torch.permute, "permute", ["input", "dims"]),
+    (torch.transpose, "transpose", ["input", "dim0", "dim1"]), (torch.t, "t", ["input"]),
+    (torch.broadcast_to, "broadcast_to", ["input", "size"]),
+    (torch.broadcast_tensors, "broadcast_tensors", ["*tensors"]),
+    (torch.mean, "mean", ["input", "dim", "keepdim", "dtype"]),
+    (torch.sum, "sum", ["input", "dim", "keepdim", "dtype"]),
+    (torch.softmax, "softmax", ["input", "dim", "dtype"]),
+    (torch.clone, "clone", ["input"]), (torch.detach, "detach", ["input"]),
+    (F.relu, "relu", ["input", "inplace"]), (F.relu6, "relu6", ["input", "inplace"]),
+    (F.hardtanh, "hardtanh", ["input", "min_val", "max_val", "inplace"]),
+    (F.leaky_relu, "leaky_relu", ["input", "negative_slope", "inplace"]),
+    (F.silu, "silu", ["input", "inplace"]), (F.gelu, "gelu", ["input", "approximate"]),
+    (F.softplus, "softplus", ["input", "beta", "threshold"]),
+    (F.tanh, "tanh", ["input"]), (F.sigmoid, "sigmoid", ["input"]),
+    (F.softmax, "softmax", ["input", "dim", "_stacklevel", "dtype"]),
+    (F.linear, "linear", ["input", "weight", "bias"]),
+    (F.conv1d, "conv1d", ["input", "weight", "bias", "stride", "padding", "dilation", "groups"]),
+    (F.conv2d, "conv2d", ["input", "weight", "bias", "stride", "padding", "dilation", "groups"]),
+    (F.conv3d, "conv3d", ["input", "weight", "bias", "stride", "padding", "dilation", "groups"]),
+    (F.batch_norm, "batch_norm", ["input", "running_mean", "running_var", "weight", "bias",
+                                  "training", "momentum", "eps"]),
+    (F.layer_norm, "layer_norm", ["input", "normalized_shape", "weight", "bias", "eps"]),
+    (F.max_pool1d, "max_pool1d", ["input", "kernel_size", "stride", "padding", "dilation",
+                                  "ceil_mode", "return_indices"]),
+    (F.max_pool2d, "max_pool2d", ["input", "kernel_size", "stride", "padding", "dilation",
+                                  "ceil_mode", "return_indices"]),
+    (F.max_pool3d, "max_pool3d", ["input", "kernel_size", "stride", "padding", "dilation",
+                                  "ceil_mode", "return_indices"]),
+    (F.avg_pool1d, "avg_pool1d", ["input", "kernel_size", "stride", "padding", "ceil_mode",
+                                  "count_include_pad"]),
+    (F.avg_pool2d, "avg_pool2d", ["input", "kernel_size", "stride", "padding", "ceil_mode",
+                                  "count_include_pad", "divisor_override"]),
+    (F.avg_pool3d, "avg_pool3d", ["input", "kernel_size", "stride", "padding", "ceil_mode",
+                                  "count_include_pad", "divisor_override"]),
+    (F.adaptive_avg_pool1d, "adaptive_avg_pool1d", ["input", "output_size"]),
+    (F.adaptive_avg_pool2d, "adaptive_avg_pool2d", ["input", "output_size"]),
+    (F.adaptive_avg_pool3d, "adaptive_avg_pool3d", ["input", "output_size"]),
+    (F.dropout, "dropout", ["input", "p", "training", "inplace"]),
+    (F.mse_loss, "mse_loss", ["input", "target", "size_average", "reduce", "reduction"]),
+]
+
+# Tensor methods: name -> (rule, names of the arguments after self; "*" collects varargs).
+_FX_METHODS = {
+    "add": ("add", ["other", "alpha"]), "sub": ("sub", ["other", "alpha"]),
+    "mul": ("mul", ["other"]), "div": ("div", ["other", "rounding_mode"]),
+    "neg": ("neg", []), "relu": ("relu", []), "relu_": ("relu_", []), "tanh": ("tanh", []),
+    "sigmoid": ("sigmoid", []), "exp": ("exp", []), "log": ("log", []), "sqrt": ("sqrt", []),
+    "rsqrt": ("rsqrt", []), "abs": ("abs", []), "sin": ("sin", []), "cos": ("cos", []),
+    "reciprocal": ("reciprocal", []), "square": ("square", []), "pow": ("pow", ["exponent"]),
+    "clamp": ("clamp", ["min", "max"]), "clip": ("clamp", ["min", "max"]),
+    "maximum": ("maximum", ["other"]), "minimum": ("minimum", ["other"]),
+    "matmul": ("matmul", ["other"]), "mm": ("mm", ["mat2"]), "bmm": ("bmm", ["mat2"]),
+    "softmax": ("softmax", ["dim", "dtype"]),
+    "mean": ("mean", ["dim", "keepdim", "dtype"]), "sum": ("sum", ["dim", "keepdim", "dtype"]),
+    "view": ("view", ["*"]), "reshape": ("reshape", ["*"]), "expand": ("expand", ["*"]),
+    "permute": ("permute", ["*dims"]), "flatten": ("flatten", ["start_dim", "end_dim"]),
+    "unflatten": ("unflatten", ["dim", "sizes"]),
+    "squeeze": ("squeeze", ["dim"]), "unsqueeze": ("unsqueeze", ["dim"]),
+    "transpose": ("transpose", ["dim0", "dim1"]), "t": ("t", []),
+    "view_as": ("view_as", ["other"]), "reshape_as": ("reshape_as", ["other"]),
+    "expand_as": ("expand_as", ["other"]),
+    "contiguous": ("contiguous", ["*"]), "clone": ("clone", ["*"]), "detach": ("detach", []),
+    "to": ("method_to", ["*args"]), "type_as": ("type_as", ["other"]),
+    "float": ("method_to", ["*args"]), "size": ("size", ["dim"]), "dim": ("dim", []),
+}
+
+
+def _fx_target_name(target):
+    if isinstance(target, str):
+        return target
+    mod = getattr(target, "__module__", None) or ""
+    name = getattr(target, "__qualname__", None) or getattr(target, "__name__", None) or str(target)
+    if mod in ("_operator", "operator"):
+        return f"operator.{name}"
+    if mod.startswith("torch.nn.functional") or mod == "torch._C._nn":
+        return f"torch.nn.functional.{name}"
+    if mod.startswith("torch") or not mod:
+        return f"torch.{name}"
+    return f"{mod}.{name}"
+
+
+def _bind(names, args, kwargs):
+    out = {}
+    for i, n in enumerate(names):
+        if n.startswith("*"):
+            rest = list(args[i:])
+            if len(rest) == 1 and isinstance(rest[0], (list, tuple, torch.Size)):
+                rest = list(rest[0])
+            out[n[1:] or "size"] = rest
+            break
+        if i < len(args):
+            out[n] = args[i]
+    if len(args) > len(names) and not any(n.startswith("*") for n in names):
+        raise _Unsupported("unexpected extra positional arguments")
+    for k, v in kwargs.items():
+        out[k] = v
+    if "args" in out:   # Tensor.to(...)/float()
+        out["kwargs"] = dict(kwargs)
+    return out
+
+
+def _module_call(mod, args, kwargs):
+    """call_module -> (rule name, named args)."""
+    x = args[0] if args else kwargs.get("input")
+    if isinstance(mod, nn.Linear):
+        return "linear", {"input": x, "weight": mod.weight, "bias": mod.bias}
+    if isinstance(mod, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        if mod.padding_mode != "zeros":
+            raise _Unsupported(f"convolution padding_mode={mod.padding_mode!r}")
+        return "conv", {"input": x, "weight": mod.weight, "bias": mod.bias, "stride": mod.stride,
+                        "padding": mod.padding, "dilation": mod.dilation, "groups": mod.groups}
+    if isinstance(mod, nn.modules.batchnorm._BatchNorm):
+        return "batch_norm", {"input": x, "weight": mod.weight, "bias": mod.bias,
+                              "running_mean": mod.running_mean, "running_var": mod.running_var,
+                              "training": mod.training, "eps": mod.eps}
+    if isinstance(mod, nn.LayerNorm):
+        return "layer_norm", {"input": x, "normalized_shape": list(mod.normalized_shape),
+                              "weight": mod.weight, "bias": mod.bias, "eps": mod.eps}
+    if isinstance(mod, nn.ReLU):
+        return ("relu_" if mod.inplace else "relu"), {"input": x}
+    simple = {nn.Tanh: "tanh", nn.Sigmoid: "sigmoid", nn.SiLU: "silu", nn.ReLU6: "relu6",
+              nn.Identity: "identity"}
+    for cls, name in simple.items():
+        if type(mod) is cls:
+            return name, {"input": x}
+    if isinstance(mod, nn.GELU):
+        return "gelu", {"input": x, "approximate": mod.approximate}
+    if isinstance(mod, nn.Softplus):
+        return "softplus", {"input": x, "beta": mod.beta, "threshold": mod.threshold}
+    if isinstance(mod, nn.LeakyReLU):
+        return "leaky_relu", {"input": x, "negative_slope": mod.negative_slope}
+    if isinstance(mod, nn.Hardtanh):
+        return "hardtanh", {"input": x, "min_val": mod.min_val, "max_val": mod.max_val}
+    if isinstance(mod, nn.Softmax):
+        return "softmax", {"input": x, "dim": mod.dim}
+    if isinstance(mod, (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)):
+        return "dropout", {"input": x, "train": mod.training}
+    if isinstance(mod, (nn.Flatten, nn.Unflatten)):
+        return "reshape", {"input": x}
+    for d in (1, 2, 3):
+        if isinstance(mod, getattr(nn, f"MaxPool{d}d")):
+            return f"max_pool{d}d", {"input": x, "kernel_size": mod.kernel_size,
+                                     "stride": mod.stride, "padding": mod.padding,
+                                     "dilation": mod.dilation, "ceil_mode": mod.ceil_mode,
+                                     "return_indices": mod.return_indices}
+        if isinstance(mod, getattr(nn, f"AvgPool{d}d")):
+            return f"avg_pool{d}d", {"input": x, "kernel_size": mod.kernel_size,
+                                     "stride": mod.stride, "padding": mod.padding,
+                                     "ceil_mode": mod.ceil_mode,
+                                     "count_include_pad": mod.count_include_pad,
+                                     "divisor_override": getattr(mod, "divisor_override", None)}
+        if isinstance(mod, getattr(nn, f"AdaptiveAvgPool{d}d")):
+            return f"adaptive_avg_pool{d}d", {"input": x, "output_size": mod.output_size}
+    if isinstance(mod, nn.MSELoss):
+        return "mse_loss", {"input": x, "target": args[1] if len(args) > 1 else kwargs["target"],
+                            "reduction": mod.reduction}
+    raise _Unsupported(f"module {type(mod).__name__} has no lowering to torchlean.ir.v1")
+
+
+# ----------------------------------------------------------------------------------------------
+# Lowering driver
+# ----------------------------------------------------------------------------------------------
+
+class _NodeCtx:
+    __slots__ = ("canon", "meta_shape", "torch_dtype", "arg_users", "kind_override")
+
+    def __init__(self, canon, meta_shape, torch_dtype, arg_users):
+        self.canon = canon
+        self.meta_shape = meta_shape
+        self.torch_dtype = torch_dtype
+        self.arg_users = arg_users
+        self.kind_override = None
+
+
+def _meta_val(node):
+    if "val" in node.meta:
+        return node.meta["val"]
+    return node.meta.get("tensor_meta")
+
+
+def _shape_of(v):
+    if hasattr(v, "shape"):   # FakeTensor / tensor, or FX ShapeProp's TensorMetadata
+        try:
+            return [int(d) for d in v.shape]
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def _poison_from_meta(val):
+    if isinstance(val, (tuple, list)) and not hasattr(val, "shape"):
+        return tuple(_poison_from_meta(x) for x in val)
+    shp = _shape_of(val)
+    return _T(-1, shp if shp is not None else [], poisoned=True)
+
+
+class _SourceInfo:
+    def __init__(self, user_file):
+        self.user_file = os.path.realpath(user_file) if user_file else None
+
+    def from_stack(self, stack):
+        """'file.py:12: code' for the user's frame in an FX stack_trace string."""
+        if not stack:
+            return None
+        frames = re.findall(r'File "([^"]+)", line (\d+), in [^\n]*\n\s*([^\n]*)', stack)
+        return self._pick([(f, int(n), code) for f, n, code in frames])
+
+    def from_exception(self, exc):
+        frames = [(f.filename, f.lineno, f.line or "") for f in traceback.extract_tb(exc.__traceback__)]
+        return self._pick(frames)
+
+    def _pick(self, frames):
+        if not frames:
+            return None
+        chosen = None
+        if self.user_file:
+            for f, n, code in frames:
+                if os.path.realpath(f) == self.user_file:
+                    chosen = (f, n, code)
+        if chosen is None:
+            for f, n, code in frames:
+                if f"{os.sep}torch{os.sep}" not in f and "<" not in f:
+                    chosen = (f, n, code)
+        if chosen is None:
+            return None
+        f, n, code = chosen
+        return f"{os.path.basename(f)}:{n}: {code.strip()}"
+
+
+class _Lowering:
+    def __init__(self, graph, dtype, source, kind, fx_root=None, params=None):
+        self.graph = graph
+        self.b = _Builder(np.float64 if dtype == torch.float64 else np.float32)
+        self.torch_dtype = dtype
+        self.source = source
+        self.kind = kind              # "torch.export" or "fx"
+        self.root = fx_root           # GraphModule (fx) for get_attr / call_module
+        self.params = params or {}    # export: placeholder name -> tensor
+        self.env = {}
+        self.problems = []            # (target, reason, source)
+        self.input_names = None
+
+    # -- helpers -------------------------------------------------------------------------------
+    def target_name(self, node):
+        if node.op == "call_module":
+            mod = self.root.get_submodule(str(node.target))
+            return f"{type(mod).__name__} module self.{node.target}"
+        if node.op == "call_method":
+            return f"Tensor.{node.target}"
+        if isinstance(node.target, torch._ops.OpOverload):
+            return str(node.target)
+        return _fx_target_name(node.target)
+
+    def debug_target(self, node):
+        if node.op == "call_module":
+            mod = self.root.get_submodule(str(node.target))
+            return f"call_module:{node.target}:{type(mod).__module__}.{type(mod).__name__}"
+        return self.target_name(node)
+
+    def resolve(self, obj):
+        if isinstance(obj, torch.fx.Node):
+            return self.env[obj]
+        if isinstance(obj, tuple):
+            return tuple(self.resolve(x) for x in obj)
+        if isinstance(obj, list):
+            return [self.resolve(x) for x in obj]
+        if isinstance(obj, dict):
+            return {k: self.resolve(v) for k, v in obj.items()}
+        if isinstance(obj, slice):
+            return slice(self.resolve(obj.start), self.resolve(obj.stop), self.resolve(obj.step))
+        return obj
+
+    def canon(self, node, args, kwargs):
+        if node.op == "call_module":
+            mod = self.root.get_submodule(str(node.target))
+            return _module_call(mod, args, kwargs)
+        if node.op == "call_method":
+            entry = _FX_METHODS.get(node.target)
+            if entry is None:
+                raise _Unsupported(_REASONS.get(node.target, "no lowering to torchlean.ir.v1"))
+            rule, names = entry
+            a = _bind(names, args[1:], kwargs)
+            a["input"] = args[0]
+            return rule, a
+        target = node.target
+        if isinstance(target, torch._ops.OpOverload):
+            schema = target._schema
+            ns, _, name = schema.name.partition("::")
+            if ns != "aten":
+                raise _Unsupported(f"{ns} operators are not lowered")
+            a = {}
+            for i, arg in enumerate(schema.arguments):
+                if i < len(args) and not arg.kwarg_only:
+                    v = args[i]
+                elif arg.name in kwargs:
+                    v = kwargs[arg.name]
+                elif arg.has_default_value():
+                    v = arg.default_value
+                else:
+                    v = None
+                a["input" if arg.name == "self" else arg.name] = v
+            if name == "mse_loss":
+                a.setdefault("reduction", 1)
+            if name not in _RULES:
+                raise _Unsupported(_REASONS.get(name, "no lowering to torchlean.ir.v1"))
+            return name, a
+        for fn, rule, names in _FX_FUNCS:
+            if target is fn:
+                return rule, _bind(names, args, kwargs)
+        short = getattr(target, "__name__", "")
+        raise _Unsupported(_REASONS.get(short, "no lowering to torchlean.ir.v1"))
+
+    def fold(self, node, args, kwargs):
+        """Evaluate a node whose inputs are all constants (parameters, buffers, numbers)."""
+        try:
+            with torch.no_grad():
+                if node.op == "call_module":
+                    return self.root.get_submodule(str(node.target))(*args, **kwargs)
+                if node.op == "call_method":
+                    return getattr(args[0], node.target)(*args[1:], **kwargs)
+                return node.target(*args, **kwargs)
+        except Exception as e:  # noqa: BLE001 - reported as an unsupported op
+            raise _Unsupported(f"constant folding failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+
+    def lower_node(self, node):
+        args = self.resolve(tuple(node.args))
+        kwargs = self.resolve(dict(node.kwargs))
+        if not _has_ir((args, kwargs)):
+            return self.fold(node, args, kwargs)
+        rule, a = self.canon(node, args, kwargs)
+        fn = _RULES.get(rule)
+        if fn is None:
+            raise _Unsupported(_REASONS.get(rule, "no lowering to torchlean.ir.v1"))
+        users = None
+        if node.args and isinstance(node.args[0], torch.fx.Node):
+            users = len(node.args[0].users)
+        ctx = _NodeCtx(rule, _shape_of(_meta_val(node)), self.torch_dtype, users)
+        return fn(self.b, a, ctx)
+
+    def placeholder_value(self, node):
+        if self.kind == "torch.export" and node.name not in self.input_names:
+            if node.name not in self.params:
+                raise CaptureError(f"exported program input {node.name} has no value")
+            return self.params[node.name]
+        shp = _shape_of(_meta_val(node))
+        if shp is None:
+            raise CaptureError(f"graph input {node.name} is not a tensor")
+        if self.b.nodes:
+            raise CaptureError("torchlean.ir.v1 has exactly one graph input; the captured graph "
+                               "has several tensor inputs")
+        return self.b.emit("input", [], shp)
+
+    def run(self):
+        outputs = None
+        for node in self.graph.nodes:
+            if node.op == "placeholder":
+                self.env[node] = self.placeholder_value(node)
+                continue
+            if node.op == "get_attr":
+                v = self.root
+                for part in str(node.target).split("."):
+                    v = getattr(v, part)
+                self.env[node] = v.detach() if isinstance(v, torch.Tensor) else v
+                continue
+            if node.op == "output":
+                outputs = node.args[0]
+                continue
+            self.b.target = self.debug_target(node)
+            try:
+                self.env[node] = self.lower_node(node)
+            except _Unsupported as e:
+                # Keep going (with a stand-in of the recorded shape) so every problem is listed.
+                src = self.source.from_stack(node.meta.get("stack_trace"))
+                self.problems.append((self.target_name(node), str(e), src))
+                self.env[node] = _poison_from_meta(_meta_val(node))
+        if not any(n["kind"] == "input" for n in self.b.nodes):
+            raise CaptureError("the captured graph does not use its tensor input")
+        out_vals = []
+        for leaf in _walk(outputs if isinstance(outputs, (tuple, list, dict)) else [outputs]):
+            v = self.env[leaf] if isinstance(leaf, torch.fx.Node) else leaf
+            if v is None:
+                continue
+            if isinstance(v, torch.Tensor):
+                self.b.target = "output constant"
+                v = self.b.const(v)
+            if not isinstance(v, _T):
+                raise CaptureError(f"model output of type {type(v).__name__} is not a tensor")
+            out_vals.append(v)
+        if not out_vals:
+            raise CaptureError("the model returns no tensor")
+        return out_vals
+
+
+def _finish_graph(builder, outs, inline, debug):
+    """Dead-code elimination, renumbering, params naming. Returns (doc, params dict)."""
+    keep = set()
+    stack = [o.id for o in outs]
+    while stack:
+        i = stack.pop()
+        if i in keep:
+            continue
+        keep.add(i)
+        stack.extend(builder.nodes[i]["parents"])
+    input_old = next(n["id"] for n in builder.nodes if n["kind"] == "input")
+    keep.add(input_old)
+    remap = {}
+    for n in builder.nodes:
+        if n["id"] in keep:
+            remap[n["id"]] = len(remap)
+    nodes, params = [], {}
+    for n in builder.nodes:
+        if n["id"] not in keep:
+            continue
+        nid = remap[n["id"]]
+        out = {"id": nid, "kind": n["kind"], "parents": [remap[p] for p in n["parents"]],
+               "shape": n["shape"]}
+        out.update(n["fields"])
+        for key, fmt in _PARAM_SLOTS.get(n["kind"], ()):
+            arr = n["payload"][key]
+            if inline:
+                if not np.all(np.isfinite(arr)):
+                    raise CaptureError(f"node[{nid}] ({n['kind']}): non-finite {key} values cannot "
+                                       f"be written inline in JSON; drop --inline-params")
+                out[key] = [float(v) for v in arr.reshape(-1)] if key == "values" else \
+                    arr.astype(np.float64).tolist()
+            else:
+                params[fmt.format(nid)] = arr
+        if debug and n["target"] is not None:
+            out["target"] = n["target"]
+        nodes.append(out)
+    doc = {"format": FORMAT, "input_id": remap[input_old],
+           "output_ids": [remap[o.id] for o in outs], "nodes": nodes}
+    return doc, params
+
+
+def _graph_json_text(doc):
+    lines = ["{", f'  "format": {json.dumps(doc["format"])},',
+             f'  "input_id": {doc["input_id"]},',
+             f'  "output_ids": {json.dumps(doc["output_ids"])},', '  "nodes": [']
+    for i, n in enumerate(doc["nodes"]):
+        lines.append("    " + json.dumps(n, allow_nan=False) + ("," if i + 1 < len(doc["nodes"]) else ""))
+    lines += ["  ]", "}"]
+    return "\n".join(lines) + "\n"
+
+
+def _safetensors_bytes(params):
+    header, blobs, off = {}, [], 0
+    for name in sorted(params):
+        arr = np.array(params[name], order="C")
+        dt = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64"}[arr.dtype]
+        raw = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
+        header[name] = {"dtype": dt, "shape": [int(d) for d in arr.shape],
+                        "data_offsets": [off, off + len(raw)]}
+        blobs.append(raw)
+        off += len(raw)
+    header["__metadata__"] = {"format": "pt", "producer": "tlrt capture adapter"}
+    hjson = json.dumps(header, separators=(",", ":")).encode()
+    hjson += b" " * ((8 - len(hjson) % 8) % 8)
+    return len(hjson).to_bytes(8, "little") + hjson + b"".join(blobs)
+
+
+def _npy_bytes(arr):
+    buf = io.BytesIO()
+    np.save(buf, np.array(arr, dtype=np.float32, order="C"))
+    return buf.getvalue()
+
+
+def _first_line(e):
+    s = str(e).strip()
+    return (s.splitlines()[0] if s else type(e).__name__)[:300]
+
+
+# ----------------------------------------------------------------------------------------------
+# Capture
+# ----------------------------------------------------------------------------------------------
+
+class _Rejected(CaptureError):
+    """Unsupported operations (every one of them, with its source line)."""
+
+    def __init__(self, problems, name="the model"):
+        super().__init__(f"{len(problems)} unsupported operation(s)")
+        self.problems = problems
+        self.name = name
+
+    def __str__(self):
+        return _format_rejection(self.name, self.problems)
+
+
+def _lower_export(ep, dtype, source):
+    sig = ep.graph_signature
+    bad_out = [s for s in sig.output_specs if s.kind.name != "USER_OUTPUT"]
+    if bad_out:
+        raise CaptureError("the model mutates its state in forward (" +
+                           ", ".join(f"{s.kind.name.lower()} {s.target}" for s in bad_out) +
+                           "); torchlean.ir.v1 graphs are pure")
+    values = {}
+    state, consts = dict(ep.state_dict), dict(getattr(ep, "constants", {}) or {})
+    user = set()
+    for spec in sig.input_specs:
+        if spec.kind.name == "USER_INPUT":
+            user.add(spec.arg.name)
+            continue
+        v = state.get(spec.target, consts.get(spec.target))
+        values[spec.arg.name] = v.detach() if isinstance(v, torch.Tensor) else v
+    if len(user) != 1:
+        raise CaptureError(f"torchlean.ir.v1 has exactly one graph input; the exported program "
+                           f"has {len(user)} user inputs")
+    low = _Lowering(ep.graph, dtype, source, "torch.export", fx_root=ep.graph_module, params=values)
+    low.input_names = user
+    outs = low.run()
+    if low.problems:
+        raise _Rejected(low.problems)
+    return low.b, outs
+
+
+def _lower_fx(model, example, dtype, source):
+    from torch.fx.passes.shape_prop import ShapeProp
+    tracer = torch.fx.Tracer()
+    tracer.record_stack_traces = True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        graph = tracer.trace(model)
+        gm = torch.fx.GraphModule(tracer.root, graph)
+        ShapeProp(gm).propagate(example)
+    low = _Lowering(gm.graph, dtype, source, "fx", fx_root=gm)
+    outs = low.run()
+    if low.problems:
+        raise _Rejected(low.problems)
+    return low.b, outs
+
+
+class _QuietTorch:
+    """torch.export logs pages of diagnostics when it fails; the adapter reports one line."""
+
+    def __enter__(self):
+        self.warnings = warnings.catch_warnings()
+        self.warnings.__enter__()
+        warnings.simplefilter("ignore")
+        self.disabled = logging.root.manager.disable
+        logging.disable(logging.CRITICAL)
+        self.stderr = contextlib.redirect_stderr(io.StringIO())
+        self.stderr.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.stderr.__exit__(*exc)
+        logging.disable(self.disabled)
+        self.warnings.__exit__(*exc)
+        return False
+
+
+def _capture(model, example, prefer_export, dtype, source, name):
+    """Returns (builder, outputs, how)."""
+    first_rejection = None
+    export_err = None
+    if prefer_export:
+        try:
+            with _QuietTorch():
+                ep = torch.export.export(model, (example,))
+        except Exception as e:  # noqa: BLE001
+            export_err = e
+        else:
+            try:
+                b, outs = _lower_export(ep, dtype, source)
+                return b, outs, "torch.export"
+            except _Rejected as r:
+                first_rejection = r
+            try:
+                with _QuietTorch():
+                    ep2 = ep.run_decompositions()
+                b, outs = _lower_export(ep2, dtype, source)
+                return b, outs, "torch.export (after run_decompositions)"
+            except (_Rejected, CaptureError, Exception):  # noqa: BLE001
+                pass
+    try:
+        b, outs = _lower_fx(model, example, dtype, source)
+    except _Rejected as r:
+        r = first_rejection or r
+        r.name = name
+        raise r
+    except CaptureError:
+        if first_rejection:
+            first_rejection.name = name
+            raise first_rejection
+        raise
+    except Exception as fx_err:  # noqa: BLE001
+        if first_rejection:
+            first_rejection.name = name
+            raise first_rejection
+        where = source.from_exception(fx_err) or (source.from_exception(export_err) if export_err else None)
+        msg = f"cannot capture {name}: "
+        if export_err is not None:
+            msg += f"torch.export failed ({_first_line(export_err)}) and "
+        msg += f"FX symbolic tracing failed ({_first_line(fx_err)})"
+        if where:
+            msg += f" at {where}"
+        msg += ("; data-dependent Python control flow (if/while on tensor values) cannot be "
+                "represented in torchlean.ir.v1")
+        raise CaptureError(msg)
+    if not prefer_export:
+        how = "FX symbolic tracing (torch.export disabled)"
+    elif export_err is not None:
+        how = f"FX symbolic tracing (torch.export failed: {_first_line(export_err)})"
+    else:
+        how = (f"FX symbolic tracing (torch.export failed: its graph has "
+               f"{len(first_rejection.problems)} unsupported operation(s))")
+    return b, outs, how
+
+
+def _format_rejection(name, problems):
+    seen, lines = set(), []
+    for target, reason, src in problems:
+        key = (target, reason, src)
+        if key in seen:
+            continue
+        seen.add(key)
+        lines.append(f"  {target}: {reason}" + (f" (at {src})" if src else " (source line unknown)"))
+    head = f"cannot lower {name} to torchlean.ir.v1: {len(lines)} unsupported operation(s):"
+    return "\n".join([head] + lines)
+
+
+def _atomic_write_all(files):
+    """files: list of (path, bytes). Write temp files next to each target, then rename all."""
+    temps = []
+    try:
+        for path, data in files:
+            d = os.path.dirname(os.path.abspath(path))
+            fd, tmp = tempfile.mkstemp(prefix=".tl_capture_", dir=d)
+            temps.append(tmp)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+        for (path, _), tmp in zip(files, temps):
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp in temps:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        raise
+
+
+def export_torchlean_graph(module, example_inputs, graph_path, params_path=None, *,
+                           inline_params=False, save_example=None, prefer_torch_export=None,
+                           debug_targets=None, source_file=None, log=print):
+    """Capture `module` (an nn.Module) on `example_inputs` (one tensor, or a 1-tuple) and write a
+    torchlean.ir.v1 graph to graph_path and its parameters to params_path (default: params.bin
+    next to the graph; none with inline_params=True).  save_example=DIR also writes
+    DIR/input.npy and DIR/output_<i>.npy (PyTorch eager outputs, float32).
+    Raises CaptureError (bad input, unsupported operations: all listed) and writes nothing then.
+    Returns a dict: method, nodes, outputs, params (names), graph (the JSON document)."""
+    if prefer_torch_export is None:
+        prefer_torch_export = PREFER_TORCH_EXPORT
+    if debug_targets is None:
+        debug_targets = INCLUDE_DEBUG_TARGETS
+    if not isinstance(module, nn.Module):
+        raise CaptureError(f"expected an nn.Module, got {type(module).__name__}")
+    if isinstance(example_inputs, torch.Tensor):
+        example_inputs = (example_inputs,)
+    example_inputs = tuple(example_inputs)
+    name = type(module).__name__
+    if len(example_inputs) != 1:
+        raise CaptureError(f"torchlean.ir.v1 graphs have exactly one input; got "
+                           f"{len(example_inputs)} example inputs for {name} (wrap several tensors "
+                           f"into one, e.g. torch.cat, inside the model)")
+    example = example_inputs[0]
+    if not isinstance(example, torch.Tensor) or not example.is_floating_point():
+        raise CaptureError("the example input must be a floating-point tensor")
+    try:
+        sig = inspect.signature(module.forward)
+        required = [p.name for p in sig.parameters.values()
+                    if p.default is inspect.Parameter.empty
+                    and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        required = []
+    if len(required) > 1:
+        raise CaptureError(f"{name}.forward takes {len(required)} tensor inputs "
+                           f"({', '.join(required)}); torchlean.ir.v1 graphs have exactly one input")
+    module.eval()
+    dtype = example.dtype
+    source = _SourceInfo(source_file or inspect.getsourcefile(type(module)))
+    builder, outs, how = _capture(module, example, prefer_torch_export, dtype, source, name)
+    doc, params = _finish_graph(builder, outs, inline_params, debug_targets)
+
+    files = [(graph_path, _graph_json_text(doc).encode())]
+    if not inline_params:
+        if params_path is None:
+            params_path = os.path.join(os.path.dirname(os.path.abspath(graph_path)), "params.bin")
+        files.append((params_path, _safetensors_bytes(params)))
+    if save_example is not None:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            eager = module(example)
+        leaves = [t for t in _walk(eager if isinstance(eager, (tuple, list, dict)) else [eager])
+                  if t is not None]
+        if len(leaves) != len(doc["output_ids"]):
+            raise CaptureError(f"eager run returned {len(leaves)} tensors but the graph has "
+                               f"{len(doc['output_ids'])} outputs")
+        os.makedirs(save_example, exist_ok=True)
+        files.append((os.path.join(save_example, "input.npy"), _npy_bytes(example.detach().cpu().numpy())))
+        for i, t in enumerate(leaves):
+            files.append((os.path.join(save_example, f"output_{i}.npy"),
+                          _npy_bytes(t.detach().float().cpu().numpy())))
+    _atomic_write_all(files)
+    if log:
+        log(f"captured with {how}")
+        log(f"wrote {graph_path} ({len(doc['nodes'])} nodes, outputs {doc['output_ids']})" +
+            ("" if inline_params else f", {params_path} ({len(params)} tensors)"))
+    return {"method": how, "nodes": len(doc["nodes"]), "outputs": doc["output_ids"],
+            "params": sorted(params), "graph": doc}
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line
+# ----------------------------------------------------------------------------------------------
+
+def _parse_shape(text):
+    text = text.strip()
+    if text in ("", "()", "[]"):
+        return []
+    try:
+        dims = [int(x) for x in text.replace("x", ",").split(",") if x.strip() != ""]
+    except ValueError:
+        raise CaptureError(f"--example-shape {text!r}: expected comma-separated sizes, e.g. 1,4")
+    if any(d < 0 for d in dims):
+        raise CaptureError(f"--example-shape {text!r}: sizes must be >= 0")
+    return dims
+
+
+def _load_model(path, ctor_name, seed):
+    if not os.path.isfile(path):
+        raise CaptureError(f"{path}: no such file")
+    stem = os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(f"tl_user_model_{re.sub(r'[^0-9A-Za-z_]', '_', stem)}", path)
+    if spec is None or spec.loader is None:
+        raise CaptureError(f"{path}: cannot load as a Python module")
+    mod = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+    try:
+        spec.loader.exec_module(mod)
+    except Exception as e:  # noqa: BLE001
+        raise CaptureError(f"{path}: import failed: {type(e).__name__}: {_first_line(e)}")
+    finally:
+        sys.path.pop(0)
+    ctor = getattr(mod, ctor_name, None)
+    if ctor is None or not callable(ctor):
+        raise CaptureError(f"{path}: no class or factory function named {ctor_name}")
+    torch.manual_seed(seed)
+    try:
+        model = ctor()
+    except Exception as e:  # noqa: BLE001
+        raise CaptureError(f"{path}: {ctor_name}() failed: {type(e).__name__}: {_first_line(e)}")
+    if not isinstance(model, nn.Module):
+        raise CaptureError(f"{path}: {ctor_name}() returned {type(model).__name__}, not an nn.Module")
+    return model
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Capture a PyTorch nn.Module as a torchlean.ir.v1 graph.")
+    p.add_argument("model_file")
+    p.add_argument("model_name", help="nn.Module class (zero-argument constructor) or factory function")
+    p.add_argument("graph_json")
+    p.add_argument("--example-shape", action="append", required=True,
+                   help="shape of the example input, e.g. 1,4 (the IR has one input)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--params", default=None, help="params.bin path (default: next to the graph)")
+    p.add_argument("--inline-params", action="store_true",
+                   help="write payloads inline in the JSON (TorchLean style), no params.bin")
+    p.add_argument("--save-example", metavar="DIR", default=None,
+                   help="write DIR/input.npy and DIR/output_<i>.npy (PyTorch eager, float32)")
+    p.add_argument("--no-torch-export", action="store_true", help="capture with FX symbolic tracing")
+    p.add_argument("--debug-targets", action="store_true", help='write "target" per node')
+    args = p.parse_args(argv)
+    try:
+        if args.inline_params and args.params:
+            raise CaptureError("--params and --inline-params exclude each other")
+        shapes = [_parse_shape(s) for s in args.example_shape]
+        dtype = getattr(torch, args.dtype)
+        model = _load_model(args.model_file, args.model_name, args.seed)
+        model = model.to(dtype).eval()
+        gen = torch.Generator().manual_seed(args.seed)
+        examples = tuple(torch.randn(s, generator=gen, dtype=dtype) for s in shapes)
+        export_torchlean_graph(
+            model, examples, args.graph_json, args.params, inline_params=args.inline_params,
+            save_example=args.save_example,
+            prefer_torch_export=False if args.no_torch_export else PREFER_TORCH_EXPORT,
+            debug_targets=True if args.debug_targets else INCLUDE_DEBUG_TARGETS,
+            source_file=args.model_file)
+    except CaptureError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

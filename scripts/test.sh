@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every tlrt test: installs what is missing (scripts/setup.sh), builds (Release), runs the C
+# tests (ctest), the Python tests (pytest), then the ASan+UBSan build's tests, then the libFuzzer
+# targets for the three readers (60 s each; TL_FUZZ_SECONDS overrides, 0 skips).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+bash scripts/setup.sh
+PY="$ROOT/.venv/bin/python"
+JOBS=2
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "build (Release)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$JOBS"
+
+step "C tests (ctest, Release)"
+ctest --test-dir build --output-on-failure
+
+step "Python tests (pytest)"
+TL_BUILD_DIR="$ROOT/build" TL_PYTHON="$PY" "$PY" -m pytest -q tests/py
+
+step "ASan+UBSan build"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTL_SANITIZE=ON -DTL_BENCH=OFF >/dev/null
+cmake --build build-asan -j"$JOBS"
+
+step "C tests (ctest, ASan+UBSan)"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+ctest --test-dir build-asan --output-on-failure
+
+step "Python tests against the ASan+UBSan tools (pytest)"
+TL_BUILD_DIR="$ROOT/build-asan" TL_PYTHON="$PY" "$PY" -m pytest -q -m "not no_asan" tests/py
+
+FUZZ_SECONDS="${TL_FUZZ_SECONDS:-60}"
+if [ "$FUZZ_SECONDS" != "0" ]; then
+  step "fuzzers (${FUZZ_SECONDS}s each)"
+  bash scripts/run_fuzzers.sh "$FUZZ_SECONDS"
+fi
+step "all tests passed"

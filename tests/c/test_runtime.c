@@ -1,0 +1,471 @@
+/* test_runtime.c - plan invariants of the runtime.
+ *  - arena reuse and in-place execution never alias a live value: every output of a reused plan
+ *    equals (bitwise) the KEEP_ALL plan, and every KEEP_ALL value equals an isolated evaluation of
+ *    its node (tl_session_eval_node) from its parents' values;
+ *  - the reused arena is smaller than the KEEP_ALL one (reuse happens);
+ *  - no allocation in tl_session_run: malloc/calloc/realloc/aligned_alloc/posix_memalign are
+ *    interposed in this executable (they forward to glibc's __libc_* entry points) and counted
+ *    while a steady-state run is in progress;
+ *  - batch substitution (batch 1 graph run at batch 5 equals five batch-1 runs), the batch error
+ *    message, the input shape error, the planted-bug switch, KEEP_ALL-only node values. */
+#include <dlfcn.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "tl_import.h"
+#include "tl_runtime.h"
+#include "tl_runtime_internal.h"
+
+/* ------------------------------------------------------------------ malloc interposition */
+/* Under AddressSanitizer (-DTL_SANITIZE=ON) ASan owns malloc: no interposition, and the
+ * no-allocation check is skipped (it runs in the normal build). */
+#if defined(__SANITIZE_ADDRESS__)
+#define TL_NO_INTERPOSE 1
+#endif
+#ifndef TL_NO_INTERPOSE
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+extern void __libc_free(void *);
+static volatile int g_counting;
+static volatile long g_allocs;
+/* a counted allocation calls this (a breakpoint here in gdb shows who allocated) */
+__attribute__((noinline)) void tl_test_alloc_in_run(void) { __asm__ volatile(""); }
+#define MAX_CALLERS 256
+static void *g_callers[MAX_CALLERS];   /* return addresses of allocations during runs */
+static volatile long g_ncallers;
+#define COUNT()                                                                  \
+    do {                                                                         \
+        if (g_counting) g_allocs++;                                              \
+        if (g_counting == 2) {                                                   \
+            if (g_ncallers < MAX_CALLERS) g_callers[g_ncallers] = __builtin_return_address(0); \
+            g_ncallers++;                                                        \
+            tl_test_alloc_in_run();                                              \
+        }                                                                        \
+    } while (0)
+
+void *malloc(size_t n) {
+    COUNT();
+    return __libc_malloc(n);
+}
+void *calloc(size_t a, size_t b) {
+    COUNT();
+    return __libc_calloc(a, b);
+}
+void *realloc(void *p, size_t n) {
+    COUNT();
+    return __libc_realloc(p, n);
+}
+void *aligned_alloc(size_t al, size_t n) {
+    COUNT();
+    return __libc_memalign(al, n);
+}
+int posix_memalign(void **p, size_t al, size_t n) {
+    COUNT();
+    *p = __libc_memalign(al, n);
+    return *p ? 0 : 12;
+}
+void free(void *p) { __libc_free(p); }
+#endif
+
+/* ------------------------------------------------------------------ helpers */
+static int failures;
+#define CHECK(c, ...)                                                          \
+    do {                                                                       \
+        if (!(c)) {                                                            \
+            failures++;                                                        \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #c); \
+            fprintf(stderr, __VA_ARGS__);                                      \
+            fprintf(stderr, "\n");                                             \
+        }                                                                      \
+    } while (0)
+
+static tl_model *load(const char *json) {
+    tl_err err = { { 0 } };
+    tl_graph *g = NULL;
+    if (tl_graph_parse_json(json, strlen(json), "t.json", &g, &err) ||
+        tl_params_check_complete(g, "t.json", &err)) {
+        fprintf(stderr, "load failed: %s\n", err.msg);
+        exit(1);
+    }
+    tl_model *m = NULL;
+    if (tl_model_from_graph(g, &m, &err)) {
+        fprintf(stderr, "model failed: %s\n", err.msg);
+        exit(1);
+    }
+    return m;
+}
+
+static float frand(unsigned *s) {
+    *s = *s * 1664525u + 1013904223u;
+    return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+/* A graph with branches, reuse and in-place candidates, several outputs (one intermediate).
+ * x[1,4] -> linear(4->6) -> relu -> a ; a -> tanh -> b ; add(a, b) -> c ; c -> sigmoid -> d ;
+ * reshape d [1,6]->[2,3] -> e ; softmax(e, 1) -> f ; mul(c, c) -> h ; sub(h, d) -> k ;
+ * linear(k, 6->3) -> o ; exp(o) -> p ; outputs [p, f, b] */
+static const char *G1 =
+    "{\"format\":\"torchlean.ir.v1\",\"input_id\":0,\"output_ids\":[12,7,3],\"nodes\":["
+    "{\"id\":0,\"kind\":\"input\",\"parents\":[],\"shape\":[1,4]},"
+    "{\"id\":1,\"kind\":\"linear\",\"parents\":[0],\"shape\":[1,6],\"in_dim\":4,\"out_dim\":6,"
+    "\"weight\":[[0.1,0.2,-0.3,0.4],[0.5,-0.6,0.7,0.8],[-0.9,1.0,0.1,0.2],[0.3,0.4,0.5,-0.6],"
+    "[0.7,0.8,-0.9,1.0],[0.2,-0.1,0.3,0.5]],\"bias\":[0.01,-0.02,0.03,0.04,-0.05,0.06]},"
+    "{\"id\":2,\"kind\":\"relu\",\"parents\":[1],\"shape\":[1,6]},"
+    "{\"id\":3,\"kind\":\"tanh\",\"parents\":[2],\"shape\":[1,6]},"
+    "{\"id\":4,\"kind\":\"add\",\"parents\":[2,3],\"shape\":[1,6]},"
+    "{\"id\":5,\"kind\":\"sigmoid\",\"parents\":[4],\"shape\":[1,6]},"
+    "{\"id\":6,\"kind\":\"reshape\",\"parents\":[5],\"shape\":[1,2,3],\"in_shape\":[1,6],\"out_shape\":[1,2,3]},"
+    "{\"id\":7,\"kind\":\"softmax\",\"parents\":[6],\"shape\":[1,2,3],\"axis\":2},"
+    "{\"id\":8,\"kind\":\"mul_elem\",\"parents\":[4,4],\"shape\":[1,6]},"
+    "{\"id\":9,\"kind\":\"sub\",\"parents\":[8,5],\"shape\":[1,6]},"
+    "{\"id\":10,\"kind\":\"linear\",\"parents\":[9],\"shape\":[1,3],\"in_dim\":6,\"out_dim\":3,"
+    "\"weight\":[[0.1,0.2,0.3,0.4,0.5,0.6],[-0.1,-0.2,0.3,0.1,0.2,0.3],[0.6,0.5,0.4,0.3,0.2,0.1]],"
+    "\"bias\":[0.1,0.2,0.3]},"
+    "{\"id\":11,\"kind\":\"abs\",\"parents\":[10],\"shape\":[1,3]},"
+    "{\"id\":12,\"kind\":\"exp\",\"parents\":[11],\"shape\":[1,3]}]}";
+
+/* The batch-mixing graph: flatten of [1,2,2]. */
+static const char *G_FLAT =
+    "{\"format\":\"torchlean.ir.v1\",\"input_id\":0,\"output_ids\":[2],\"nodes\":["
+    "{\"id\":0,\"kind\":\"input\",\"parents\":[],\"shape\":[1,2,2]},"
+    "{\"id\":1,\"kind\":\"relu\",\"parents\":[0],\"shape\":[1,2,2]},"
+    "{\"id\":2,\"kind\":\"flatten\",\"parents\":[1],\"shape\":[4],\"value_shape\":[1,2,2]}]}";
+
+/* Big enough that the kernels go parallel (OpenMP) and BLAS sees a real GEMM. */
+static const char *G_BIG =
+    "{\"format\":\"torchlean.ir.v1\",\"input_id\":0,\"output_ids\":[6,7],\"nodes\":["
+    "{\"id\":0,\"kind\":\"input\",\"parents\":[],\"shape\":[128,1024]},"
+    "{\"id\":1,\"kind\":\"relu\",\"parents\":[0],\"shape\":[128,1024]},"
+    "{\"id\":2,\"kind\":\"tanh\",\"parents\":[1],\"shape\":[128,1024]},"
+    "{\"id\":3,\"kind\":\"transpose\",\"parents\":[2],\"shape\":[1024,128],\"axis1\":0,\"axis2\":1},"
+    "{\"id\":4,\"kind\":\"matmul\",\"parents\":[2,3],\"shape\":[128,128]},"
+    "{\"id\":5,\"kind\":\"sigmoid\",\"parents\":[4],\"shape\":[128,128]},"
+    "{\"id\":6,\"kind\":\"softmax\",\"parents\":[5],\"shape\":[128,128],\"axis\":1},"
+    "{\"id\":7,\"kind\":\"reduce_sum\",\"parents\":[2],\"shape\":[128],\"axes\":[1]}]}";
+
+/* Direct plan invariant: no node's output or scratch overlaps a value that is still needed.
+ * need[a] = last step reading a's memory (through any chain of zero-copy aliases); outputs are
+ * needed to the end. Writing over a value at its last reader is allowed only for an in-place
+ * elementwise step writing exactly onto it. */
+static bool overlap(const void *p, int64_t pn, const void *q, int64_t qn) {
+    const char *a = p, *b = q;
+    return pn > 0 && qn > 0 && a < b + qn && b < a + pn;
+}
+static void check_plan(const tl_session *s, const char *what) {
+    int64_t n = s->n;
+    int64_t *need = malloc(sizeof(int64_t) * (size_t)n);
+    int64_t *root = malloc(sizeof(int64_t) * (size_t)n);   /* memory owner of each value */
+    for (int64_t i = 0; i < n; i++) {
+        need[i] = -1;
+        root[i] = s->steps[i].alias ? root[s->steps[i].node->parents[0]] : i;
+    }
+    for (int64_t i = 0; i < n; i++)
+        for (int k = 0; k < s->steps[i].n_in; k++) {
+            int64_t r = root[s->steps[i].node->parents[k]];
+            if (need[r] < i) need[r] = i;
+        }
+    for (int o = 0; o < s->n_out; o++) need[root[s->out_ids[o]]] = INT64_MAX;
+    long bad = 0;
+    for (int64_t b = 0; b < n; b++) {
+        const tl_step *sb = &s->steps[b];
+        if (sb->alias) continue;
+        int64_t ob = sb->numel * 4, scb = tl_exec_scratch(sb) * 4;
+        for (int64_t a = 0; a < b; a++) {
+            const tl_step *sa = &s->steps[a];
+            if (sa->alias || need[a] < b) continue;
+            int64_t oa = sa->numel * 4;
+            if (sb->scratch && overlap(sb->scratch, scb, s->value[a], oa)) bad++;
+            if (!sb->exec && sb->op != TL_OP_INPUT) continue;   /* const: writes nothing */
+            if (!overlap(sb->out, ob, s->value[a], oa)) continue;
+            bool ok = need[a] == b && sb->in_place && sb->out == s->value[a] && ob == oa;
+            if (!ok) {
+                bad++;
+                fprintf(stderr, "%s: node %lld overwrites live node %lld (needed until %lld)\n",
+                        what, (long long)b, (long long)a, (long long)need[a]);
+            }
+        }
+    }
+    CHECK(bad == 0, "%s: %ld overlaps with live values", what, bad);
+    free(need);
+    free(root);
+}
+
+/* Many branches and long-lived values: x -> 8 relu/tanh/exp chains, pairwise adds, all joined. */
+static const char *G_DIAMOND =
+    "{\"format\":\"torchlean.ir.v1\",\"input_id\":0,\"output_ids\":[14,5],\"nodes\":["
+    "{\"id\":0,\"kind\":\"input\",\"parents\":[],\"shape\":[3,50]},"
+    "{\"id\":1,\"kind\":\"tanh\",\"parents\":[0],\"shape\":[3,50]},"
+    "{\"id\":2,\"kind\":\"relu\",\"parents\":[0],\"shape\":[3,50]},"
+    "{\"id\":3,\"kind\":\"sin\",\"parents\":[1],\"shape\":[3,50]},"
+    "{\"id\":4,\"kind\":\"add\",\"parents\":[2,3],\"shape\":[3,50]},"
+    "{\"id\":5,\"kind\":\"reshape\",\"parents\":[1],\"shape\":[150],\"in_shape\":[3,50],\"out_shape\":[150]},"
+    "{\"id\":6,\"kind\":\"cos\",\"parents\":[4],\"shape\":[3,50]},"
+    "{\"id\":7,\"kind\":\"mul_elem\",\"parents\":[6,0],\"shape\":[3,50]},"
+    "{\"id\":8,\"kind\":\"transpose\",\"parents\":[7],\"shape\":[50,3],\"axis1\":0,\"axis2\":1},"
+    "{\"id\":9,\"kind\":\"matmul\",\"parents\":[7,8],\"shape\":[3,3]},"
+    "{\"id\":10,\"kind\":\"reduce_mean\",\"parents\":[4],\"shape\":[3,1],\"axes\":[1],\"keepdim\":true},"
+    "{\"id\":11,\"kind\":\"broadcast_to\",\"parents\":[10],\"shape\":[3,3],\"from_shape\":[3,1],\"to_shape\":[3,3]},"
+    "{\"id\":12,\"kind\":\"sub\",\"parents\":[9,11],\"shape\":[3,3]},"
+    "{\"id\":13,\"kind\":\"softmax\",\"parents\":[12],\"shape\":[3,3],\"axis\":1},"
+    "{\"id\":14,\"kind\":\"exp\",\"parents\":[13],\"shape\":[3,3]}]}";
+
+static void test_plan_invariants(void) {
+    const char *graphs[] = { G1, G_BIG, G_DIAMOND };
+    tl_shape shapes[] = { { 2, { 1, 4 } }, { 2, { 128, 1024 } }, { 2, { 3, 50 } } };
+    for (int gi = 0; gi < 3; gi++) {
+        tl_err err = { { 0 } };
+        tl_model *m = load(graphs[gi]);
+        tl_session *a = NULL, *k = NULL;
+        CHECK(tl_session_new(m, &shapes[gi], 0, &a, &err) == 0, "%s", err.msg);
+        CHECK(tl_session_new(m, &shapes[gi], TL_SESSION_KEEP_ALL, &k, &err) == 0, "%s", err.msg);
+        if (!a || !k) continue;
+        char what[32];
+        snprintf(what, sizeof what, "graph %d", gi);
+        check_plan(a, what);
+        check_plan(k, what);
+        int in_place = 0, alias = 0;
+        for (int64_t i = 0; i < a->n; i++) {
+            in_place += a->steps[i].in_place;
+            alias += a->steps[i].alias;
+            CHECK(!k->steps[i].in_place, "KEEP_ALL must not run in place");
+        }
+        if (gi != 1) CHECK(in_place > 0 && alias > 0, "%s: in_place %d alias %d", what, in_place, alias);
+        /* run both: outputs bitwise equal */
+        int64_t nin = tl_shape_numel(&shapes[gi]);
+        float *x = malloc(sizeof(float) * (size_t)nin);
+        unsigned seed = 9;
+        for (int64_t i = 0; i < nin; i++) x[i] = frand(&seed);
+        CHECK(tl_session_run(a, x, &err) == 0 && tl_session_run(k, x, &err) == 0, "%s", err.msg);
+        for (int o = 0; o < tl_session_n_outputs(a); o++) {
+            tl_shape sa;
+            const float *ya = tl_session_output(a, o, &sa), *yk = tl_session_output(k, o, NULL);
+            CHECK(memcmp(ya, yk, sizeof(float) * (size_t)tl_shape_numel(&sa)) == 0,
+                  "%s: output %d differs between plans", what, o);
+        }
+        free(x);
+        tl_session_free(a);
+        tl_session_free(k);
+        tl_model_free(m);
+    }
+}
+
+static void test_reuse_vs_keep_all(void) {
+    tl_err err = { { 0 } };
+    tl_model *m = load(G1);
+    tl_shape in = { 2, { 1, 4 } };
+    tl_session *a = NULL, *k = NULL;
+    CHECK(tl_session_new(m, &in, 0, &a, &err) == 0, "%s", err.msg);
+    CHECK(tl_session_new(m, &in, TL_SESSION_KEEP_ALL, &k, &err) == 0, "%s", err.msg);
+    if (!a || !k) return;
+    CHECK(tl_session_arena_bytes(a) < tl_session_arena_bytes(k), "reuse %lld vs keep_all %lld",
+          (long long)tl_session_arena_bytes(a), (long long)tl_session_arena_bytes(k));
+    unsigned seed = 7;
+    for (int trial = 0; trial < 5; trial++) {
+        float x[4];
+        for (int i = 0; i < 4; i++) x[i] = 2.0f * frand(&seed);
+        CHECK(tl_session_run(a, x, &err) == 0, "%s", err.msg);
+        CHECK(tl_session_run(k, x, &err) == 0, "%s", err.msg);
+        CHECK(tl_session_n_outputs(a) == 3, "outputs");
+        for (int o = 0; o < 3; o++) {
+            tl_shape sa, sk;
+            const float *ya = tl_session_output(a, o, &sa), *yk = tl_session_output(k, o, &sk);
+            CHECK(tl_shape_eq(&sa, &sk), "shape of output %d", o);
+            CHECK(memcmp(ya, yk, sizeof(float) * (size_t)tl_shape_numel(&sa)) == 0,
+                  "output %d differs between reused and KEEP_ALL plans", o);
+        }
+        /* every KEEP_ALL value equals its node evaluated in isolation */
+        const tl_graph *g = tl_model_graph(m);
+        for (int64_t id = 1; id < g->n_nodes; id++) {
+            const tl_node *n = &g->nodes[id];
+            const float *pv[4];
+            for (int p = 0; p < n->n_parents; p++)
+                pv[p] = tl_session_node_value(k, n->parents[p], NULL, &err);
+            float buf[16];
+            tl_shape s;
+            const float *v = tl_session_node_value(k, id, &s, &err);
+            CHECK(v != NULL, "%s", err.msg);
+            CHECK(tl_session_eval_node(k, id, pv, buf, &err) == 0, "%s", err.msg);
+            if (v)
+                CHECK(memcmp(v, buf, sizeof(float) * (size_t)tl_shape_numel(&s)) == 0,
+                      "node %lld: eval_node differs from the run", (long long)id);
+        }
+        /* value of node 2 (relu) by hand */
+        const float *h = tl_session_node_value(k, 1, NULL, &err), *r = tl_session_node_value(k, 2, NULL, &err);
+        for (int i = 0; i < 6; i++) CHECK(r[i] == (h[i] > 0 ? h[i] : 0.0f), "relu[%d]", i);
+    }
+    /* non-kept intermediate in a reused plan is refused */
+    CHECK(tl_session_node_value(a, 1, NULL, &err) == NULL, "node 1 should not be kept");
+    CHECK(strcmp(err.msg, "node[1]: value is not kept after the run (use TL_SESSION_KEEP_ALL)") == 0,
+          "%s", err.msg);
+    tl_session_free(a);
+    tl_session_free(k);
+    tl_model_free(m);
+}
+
+#ifndef TL_NO_INTERPOSE
+static void no_malloc_case(const char *json, tl_shape in, int threads) {
+    tl_err err = { { 0 } };
+    tl_set_threads(threads);
+    tl_model *m = load(json);
+    tl_session *s = NULL;
+    g_allocs = 0;
+    g_counting = 1;   /* sanity: the interposition sees the planner's allocations */
+    CHECK(tl_session_new(m, &in, TL_SESSION_PROFILE, &s, &err) == 0, "%s", err.msg);
+    g_counting = 0;
+    CHECK(g_allocs > 0, "malloc interposition is not active");
+    if (!s) return;
+    int64_t n = tl_shape_numel(&in);
+    float *x = malloc(sizeof(float) * (size_t)n);
+    unsigned seed = 3;
+    for (int64_t i = 0; i < n; i++) x[i] = frand(&seed);
+    CHECK(tl_session_run(s, x, &err) == 0, "%s", err.msg);   /* warm-up: BLAS/OpenMP init */
+    g_allocs = 0;
+    g_ncallers = 0;
+    g_counting = 2;   /* 2: steady-state runs */
+    int rc = 0;
+    for (int r = 0; r < 10; r++) rc |= tl_session_run(s, x, &err);
+    g_counting = 0;
+    CHECK(rc == 0, "%s", err.msg);
+    /* OpenBLAS 0.3.21's multi-threaded level-3 driver (sgemm_thread_*) mallocs its job array on
+     * every call; that is inside OpenBLAS and only with more than one thread. Everything else
+     * (tlrt, its kernels, OpenMP) must allocate nothing. */
+    long foreign = 0, blas = 0;
+    for (long k = 0; k < g_ncallers && k < MAX_CALLERS; k++) {
+        Dl_info info;
+        if (dladdr(g_callers[k], &info) && info.dli_fname && strstr(info.dli_fname, "openblas"))
+            blas++;
+        else
+            foreign++;
+    }
+    if (g_ncallers > MAX_CALLERS) foreign += g_ncallers - MAX_CALLERS;
+    CHECK(foreign == 0, "%ld allocations outside OpenBLAS during 10 runs (threads %d)", foreign,
+          threads);
+    if (threads == 1)
+        CHECK(g_allocs == 0, "%ld allocations during 10 single-threaded runs", g_allocs);
+    else if (blas)
+        printf("note: %ld allocations inside multi-threaded OpenBLAS during 10 runs (threads %d)\n",
+               blas, threads);
+    free(x);
+    tl_session_free(s);
+    tl_model_free(m);
+}
+
+static void test_no_malloc_in_run(int threads) {
+    no_malloc_case(G1, (tl_shape){ 2, { 64, 4 } }, threads);   /* batch 64 */
+    no_malloc_case(G_BIG, (tl_shape){ 2, { 128, 1024 } }, threads);
+}
+#endif
+
+/* Outputs of the reused plan equal the KEEP_ALL plan's, bitwise (bigger graph, two outputs). */
+static void test_big_reuse(void) {
+    tl_err err = { { 0 } };
+    tl_model *m = load(G_BIG);
+    tl_shape in = { 2, { 128, 1024 } };
+    tl_session *a = NULL, *k = NULL;
+    CHECK(tl_session_new(m, &in, 0, &a, &err) == 0, "%s", err.msg);
+    CHECK(tl_session_new(m, &in, TL_SESSION_KEEP_ALL, &k, &err) == 0, "%s", err.msg);
+    if (!a || !k) return;
+    CHECK(tl_session_arena_bytes(a) < tl_session_arena_bytes(k), "no reuse");
+    float *x = malloc(sizeof(float) * 128 * 1024);
+    unsigned seed = 5;
+    for (int i = 0; i < 128 * 1024; i++) x[i] = frand(&seed);
+    CHECK(tl_session_run(a, x, &err) == 0 && tl_session_run(k, x, &err) == 0, "%s", err.msg);
+    for (int o = 0; o < 2; o++) {
+        tl_shape sa, sk;
+        const float *ya = tl_session_output(a, o, &sa), *yk = tl_session_output(k, o, &sk);
+        CHECK(tl_shape_eq(&sa, &sk) &&
+                  memcmp(ya, yk, sizeof(float) * (size_t)tl_shape_numel(&sa)) == 0,
+              "big graph output %d differs between plans", o);
+    }
+    free(x);
+    tl_session_free(a);
+    tl_session_free(k);
+    tl_model_free(m);
+}
+
+static void test_batch(void) {
+    tl_err err = { { 0 } };
+    tl_model *m = load(G1);
+    tl_shape in1 = { 2, { 1, 4 } }, in5 = { 2, { 5, 4 } };
+    tl_session *s1 = NULL, *s5 = NULL;
+    CHECK(tl_session_new(m, &in1, 0, &s1, &err) == 0, "%s", err.msg);
+    CHECK(tl_session_new(m, &in5, 0, &s5, &err) == 0, "%s", err.msg);
+    if (!s1 || !s5) return;
+    const tl_shape *sh = tl_session_node_shape(s5, 7);
+    CHECK(sh->rank == 3 && sh->dim[0] == 5 && sh->dim[1] == 2 && sh->dim[2] == 3, "reshape batch");
+    float x[20];
+    unsigned seed = 11;
+    for (int i = 0; i < 20; i++) x[i] = 2.0f * frand(&seed);
+    CHECK(tl_session_run(s5, x, &err) == 0, "%s", err.msg);
+    for (int b = 0; b < 5; b++) {
+        CHECK(tl_session_run(s1, x + 4 * b, &err) == 0, "%s", err.msg);
+        for (int o = 0; o < 3; o++) {
+            tl_shape s1s, s5s;
+            const float *y1 = tl_session_output(s1, o, &s1s), *y5 = tl_session_output(s5, o, &s5s);
+            int64_t per = tl_shape_numel(&s1s);
+            CHECK(s5s.dim[0] == 5 && tl_shape_numel(&s5s) == 5 * per, "output %d shape", o);
+            for (int64_t i = 0; i < per; i++)
+                CHECK(fabsf(y1[i] - y5[b * per + i]) <= 1e-5f * (1 + fabsf(y1[i])),
+                      "batch %d output %d [%lld]: %g vs %g", b, o, (long long)i, y1[i], y5[b * per + i]);
+        }
+    }
+    tl_session_free(s1);
+    tl_session_free(s5);
+    tl_model_free(m);
+
+    m = load(G_FLAT);
+    tl_shape in64 = { 3, { 64, 2, 2 } }, bad = { 3, { 1, 2, 3 } };
+    tl_session *s = NULL;
+    CHECK(tl_session_new(m, &in64, 0, &s, &err) != 0, "flatten must refuse batch 64");
+    CHECK(strcmp(err.msg, "batch 64 does not fit the graph: node[2] (flatten) mixes the batch axis "
+                          "(captured batch 1)") == 0, "%s", err.msg);
+    CHECK(tl_session_new(m, &bad, 0, &s, &err) != 0, "bad shape");
+    CHECK(strcmp(err.msg, "shape [1, 2, 3] does not match the graph input [1, 2, 2]") == 0, "%s",
+          err.msg);
+    tl_model_free(m);
+}
+
+static void test_plant_bug(void) {
+    tl_err err = { { 0 } };
+    tl_model *m = load(G1);
+    tl_shape in = { 2, { 1, 4 } };
+    tl_session *a = NULL, *b = NULL;
+    CHECK(tl_session_new(m, &in, TL_SESSION_KEEP_ALL, &a, &err) == 0, "%s", err.msg);
+    setenv("TL_TEST_PLANT_BUG", "tanh", 1);
+    CHECK(tl_session_new(m, &in, TL_SESSION_KEEP_ALL, &b, &err) == 0, "%s", err.msg);
+    unsetenv("TL_TEST_PLANT_BUG");
+    float x[4] = { 0.5f, -1.0f, 0.25f, 2.0f };
+    tl_session_run(a, x, &err);
+    tl_session_run(b, x, &err);
+    const float *va = tl_session_node_value(a, 3, NULL, &err), *vb = tl_session_node_value(b, 3, NULL, &err);
+    for (int i = 0; i < 6; i++) CHECK(vb[i] == va[i] + 1e-2f, "planted tanh[%d]", i);
+    va = tl_session_node_value(a, 2, NULL, &err);
+    vb = tl_session_node_value(b, 2, NULL, &err);
+    CHECK(memcmp(va, vb, 6 * sizeof(float)) == 0, "relu must be untouched");
+    tl_session_free(a);
+    tl_session_free(b);
+    tl_model_free(m);
+}
+
+int main(void) {
+    test_plan_invariants();
+    test_reuse_vs_keep_all();
+    test_big_reuse();
+    test_batch();
+    test_plant_bug();
+#ifndef TL_NO_INTERPOSE
+    test_no_malloc_in_run(1);
+    test_no_malloc_in_run(2);
+#else
+    printf("test_runtime: sanitizer build, allocation check skipped\n");
+#endif
+    if (failures) {
+        fprintf(stderr, "test_runtime: %d failure(s)\n", failures);
+        return 1;
+    }
+    printf("test_runtime: ok\n");
+    return 0;
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Command-line error tests: every directory tests/cli/cases/<case>/ holds
+#   cmd              one line: tool name, then arguments (paths relative to the case dir,
+#                    split on whitespace, no quoting)
+#   expected_stderr  the exact stderr (one line for an error; empty for success)
+#   expected_status  the exit status, e.g. 2
+# plus whatever input files the command names. Each case runs from its own directory.
+# usage: run_cli_tests.sh BUILD_DIR [NAME_FILTER]   (prints "N passed, M failed")
+set -u
+if [ $# -lt 1 ] || [ ! -d "$1" ]; then
+  echo "usage: run_cli_tests.sh BUILD_DIR [NAME_FILTER]" >&2
+  exit 2
+fi
+build=$(cd "$1" && pwd)
+filter=${2:-}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+pass=0
+fail=0
+for dir in "$here"/cases/*/; do
+  dir=${dir%/}
+  name=$(basename "$dir")
+  if [ -n "$filter" ] && [[ "$name" != *"$filter"* ]]; then continue; fi
+  if [ ! -f "$dir/cmd" ] || [ ! -f "$dir/expected_stderr" ] || [ ! -f "$dir/expected_status" ]; then
+    echo "FAIL $name: needs cmd, expected_stderr and expected_status"
+    fail=$((fail + 1))
+    continue
+  fi
+  read -r -a words < "$dir/cmd"
+  if [ ${#words[@]} -lt 1 ]; then
+    echo "FAIL $name: empty cmd"
+    fail=$((fail + 1))
+    continue
+  fi
+  exe="$build/${words[0]}"
+  if [ ! -x "$exe" ]; then
+    echo "FAIL $name: $exe is not built"
+    fail=$((fail + 1))
+    continue
+  fi
+  want_status=$(tr -d '[:space:]' < "$dir/expected_status")
+  errfile=$(mktemp)
+  (cd "$dir" && timeout 60 "$exe" "${words[@]:1}" > /dev/null 2> "$errfile")
+  status=$?
+  got_err=$(cat "$errfile")
+  rm -f "$errfile"
+  want_err=$(cat "$dir/expected_stderr")
+  if [ "$status" = "$want_status" ] && [ "$got_err" == "$want_err" ]; then
+    pass=$((pass + 1))
+  else
+    fail=$((fail + 1))
+    echo "FAIL $name: ${words[*]}"
+    [ "$status" = "$want_status" ] || echo "  status: got $status, want $want_status"
+    if [ "$got_err" != "$want_err" ]; then
+      echo "  stderr got:  $got_err"
+      echo "  stderr want: $want_err"
+    fi
+  fi
+done
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]

@@ -1,0 +1,384 @@
+"""Whole graphs through tlrun against PyTorch eager, plus tlrun's options and error paths.
+
+PyTorch comparisons use torch.testing.assert_close with its float32 defaults (rtol 1.3e-6,
+atol 1e-5) on the float32 outputs: the graphs are small enough (K <= 256, values O(1)) that
+float32 accumulation-order differences between OpenBLAS and PyTorch stay inside atol.
+"""
+import json
+import os
+import re
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from conftest import tool
+from graphs import Graph, run_tlrun, save_npy
+
+torch.manual_seed(0)
+RNG = np.random.default_rng(7)
+
+
+def np32(t):
+    return t.detach().numpy().astype(np.float32)
+
+
+# ---------------------------------------------------------------------- graphs from torch modules
+def mlp_module(sizes=(784, 256, 256, 10)):
+    layers = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers).eval()
+
+
+def mlp_graph(mod, batch=1):
+    g = Graph()
+    h = g.input([batch, mod[0].in_features])
+    for layer in mod:
+        if isinstance(layer, nn.Linear):
+            h = g.linear(h, np32(layer.weight), np32(layer.bias))
+        else:
+            h = g.unary("relu", h)
+    g.output(h)
+    return g
+
+
+class SmallCNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.c2 = nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=2)
+        self.fc = nn.Linear(8 * 4 * 4, 10)
+        with torch.no_grad():
+            self.bn.running_mean.uniform_(-0.5, 0.5)
+            self.bn.running_var.uniform_(0.5, 2.0)
+            self.bn.weight.uniform_(0.5, 1.5)
+            self.bn.bias.uniform_(-0.2, 0.2)
+
+    def forward(self, x):
+        x = torch.relu(self.bn(self.c1(x)))
+        x = nn.functional.max_pool2d(x, 2)
+        x = torch.tanh(self.c2(x))
+        x = nn.functional.avg_pool2d(x, 1)
+        x = x.reshape(x.shape[0], -1)
+        return torch.softmax(self.fc(x), dim=1)
+
+
+def cnn_graph(m):
+    g = Graph()
+    x = g.input([1, 3, 16, 16])
+    h = g.conv(x, np32(m.c1.weight), np32(m.c1.bias), [1, 1], [1, 1])
+    h = g.batch_norm(h, 1, np32(m.bn.weight), np32(m.bn.bias), np32(m.bn.running_mean),
+                     np32(m.bn.running_var), eps=m.bn.eps)
+    h = g.unary("relu", h)
+    h = g.pool("max_pool", h, [2, 2], [2, 2], [0, 0])
+    h = g.conv(h, np32(m.c2.weight), np32(m.c2.bias), [2, 2], [1, 1], groups=2)
+    h = g.unary("tanh", h)
+    h = g.pool("avg_pool", h, [1, 1], [1, 1], [0, 0])
+    h = g.node("reshape", [h], in_shape=[1, 8, 4, 4], out_shape=[1, 128])
+    h = g.linear(h, np32(m.fc.weight), np32(m.fc.bias))
+    g.output(g.node("softmax", [h], axis=1))
+    return g
+
+
+@pytest.fixture(scope="module")
+def mlp(tmp_path_factory):
+    d = tmp_path_factory.mktemp("mlp")
+    mod = mlp_module()
+    g = mlp_graph(mod)
+    gp, bp = g.save(d)
+    return mod, g, gp, bp
+
+
+@pytest.fixture(scope="module")
+def cnn(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cnn")
+    torch.manual_seed(1)
+    m = SmallCNN().eval()
+    g = cnn_graph(m)
+    gp, bp = g.save(d)
+    return m, g, gp, bp
+
+
+# ---------------------------------------------------------------------- numerics vs PyTorch
+@pytest.mark.parametrize("batch", [1, 64])
+def test_mlp_vs_pytorch(mlp, batch, tmp_path):
+    mod, g, gp, bp = mlp
+    x = RNG.standard_normal((batch, 784)).astype(np.float32)
+    (y,) = run_tlrun(tool("tlrun"), gp, bp, x, tmp_path)
+    with torch.no_grad():
+        ref = mod(torch.from_numpy(x))
+    assert y.shape == (batch, 10)
+    torch.testing.assert_close(torch.from_numpy(y), ref)
+
+
+@pytest.mark.parametrize("batch", [1, 64])
+def test_cnn_vs_pytorch(cnn, batch, tmp_path):
+    m, g, gp, bp = cnn
+    x = RNG.standard_normal((batch, 3, 16, 16)).astype(np.float32)
+    (y,) = run_tlrun(tool("tlrun"), gp, bp, x, tmp_path)
+    with torch.no_grad():
+        ref = m(torch.from_numpy(x))
+    assert y.shape == (batch, 10)
+    torch.testing.assert_close(torch.from_numpy(y), ref)
+
+
+def test_cnn_inline_payloads_vs_pytorch(cnn, tmp_path):
+    m, g, _, _ = cnn
+    gp, bp = g.save(tmp_path, name="inline", inline=True)
+    assert bp is None
+    x = RNG.standard_normal((1, 3, 16, 16)).astype(np.float32)
+    (y,) = run_tlrun(tool("tlrun"), gp, None, x, tmp_path)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.from_numpy(y), m(torch.from_numpy(x)))
+
+
+def test_batch_matches_single_runs(cnn, tmp_path):
+    """batch 1 -> 5: each row equals the batch-1 run of that sample."""
+    m, g, gp, bp = cnn
+    x = RNG.standard_normal((5, 3, 16, 16)).astype(np.float32)
+    (yb,) = run_tlrun(tool("tlrun"), gp, bp, x, tmp_path)
+    for i in range(5):
+        (y1,) = run_tlrun(tool("tlrun"), gp, bp, x[i:i + 1], tmp_path)
+        np.testing.assert_allclose(yb[i:i + 1], y1, rtol=1e-6, atol=1e-7)
+
+
+# ---------------------------------------------------------------------- determinism
+def non_blas_graph():
+    """Large enough (> 65536 elements) that the kernels run multi-threaded."""
+    g = Graph()
+    x = g.input([4, 8, 64, 64])
+    a = g.unary("tanh", x)
+    b = g.binary("mul_elem", a, x)
+    c = g.node("softmax", [b], axis=3)
+    d = g.layernorm(c, 2, RNG.standard_normal((64, 64)).astype(np.float32),
+                    RNG.standard_normal((64, 64)).astype(np.float32))
+    e = g.pool("max_pool", d, [3, 3], [2, 2], [1, 1])
+    f = g.pool("avg_pool", d, [2, 2], [2, 2], [0, 0])
+    s = g.node("reduce_sum", [b], axes=[1, 3], keepdim=False)
+    t = g.node("permute", [d], perm=[0, 3, 1, 2])
+    g.output(e, f, s, g.unary("exp", t))
+    return g
+
+
+def test_bitwise_deterministic_across_runs_and_threads(tmp_path):
+    g = non_blas_graph()
+    gp, bp = g.save(tmp_path)
+    x = RNG.standard_normal((4, 8, 64, 64)).astype(np.float32)
+    results = []
+    for threads in (1, 2, 2, 1):
+        d = tmp_path / f"r{len(results)}"
+        d.mkdir()
+        results.append(run_tlrun(tool("tlrun"), gp, bp, x, d, "--threads", threads, n_outputs=4))
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert a.tobytes() == b.tobytes()
+    ref = g.reference(x)
+    for o, r in zip(results[0], ref):
+        np.testing.assert_allclose(o, r, rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------------- batch error
+def flatten_graph():
+    g = Graph()
+    x = g.input([1, 2, 2])
+    r = g.unary("relu", x)
+    g.output(g.node("flatten", [r], value_shape=[1, 2, 2]))
+    return g
+
+
+def test_batch_error_message(tmp_path):
+    gp, _ = flatten_graph().save(tmp_path)
+    r = run_tlrun(tool("tlrun"), gp, None, np.ones((64, 2, 2), np.float32), tmp_path, check=False)
+    assert r.returncode == 2
+    inp = os.path.join(str(tmp_path), "input.npy")
+    assert r.stderr == (f"{inp}: batch 64 does not fit the graph: node[2] (flatten) mixes the "
+                        "batch axis (captured batch 1)\n")
+
+
+@pytest.mark.parametrize("kind", ["softmax0", "sum", "transpose0", "const_add"])
+def test_batch_error_other_ops(kind, tmp_path):
+    g = Graph()
+    x = g.input([1, 3])
+    if kind == "softmax0":
+        y, tag = g.node("softmax", [x], axis=0), "softmax"
+    elif kind == "sum":
+        y, tag = g.node("sum", [x]), "sum"
+    elif kind == "transpose0":
+        y, tag = g.node("transpose", [x], axis1=0, axis2=1), "transpose"
+    else:
+        y, tag = g.binary("add", x, g.const(np.ones((1, 3), np.float32))), "add"
+    g.output(y)
+    gp, bp = g.save(tmp_path)
+    r = run_tlrun(tool("tlrun"), gp, bp, np.ones((4, 3), np.float32), tmp_path, check=False)
+    assert r.returncode == 2
+    assert r.stderr.endswith(f"batch 4 does not fit the graph: node[{y}] ({tag}) mixes the batch "
+                             "axis (captured batch 1)\n"), r.stderr
+
+
+def test_batch_reshape_rewritten(tmp_path):
+    """reshape [1,2,6] -> [1,12] runs at batch 3 as [3,2,6] -> [3,12]."""
+    g = Graph()
+    x = g.input([1, 2, 6])
+    r = g.node("reshape", [x], in_shape=[1, 2, 6], out_shape=[1, 12])
+    g.output(g.node("softmax", [r], axis=1))
+    gp, _ = g.save(tmp_path)
+    xv = RNG.standard_normal((3, 2, 6)).astype(np.float32)
+    (y,) = run_tlrun(tool("tlrun"), gp, None, xv, tmp_path)
+    torch.testing.assert_close(torch.from_numpy(y), torch.softmax(torch.from_numpy(xv).reshape(3, 12), 1))
+
+
+# ---------------------------------------------------------------------- options
+def test_dump_node(cnn, tmp_path):
+    m, g, gp, bp = cnn
+    x = RNG.standard_normal((1, 3, 16, 16)).astype(np.float32)
+    inp = save_npy(tmp_path / "x.npy", x)
+    ref = g.reference(x, all_values=True)
+    for nid in (1, 3, 7):
+        out = tmp_path / f"n{nid}.npy"
+        r = subprocess.run([tool("tlrun"), gp, bp, inp, "--dump-node", str(nid), str(out)],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        v = np.load(out)
+        assert v.shape == ref[nid].shape
+        np.testing.assert_allclose(v, ref[nid], rtol=1e-5, atol=1e-5)
+
+
+def test_profile_trace(cnn, tmp_path):
+    m, g, gp, bp = cnn
+    inp = save_npy(tmp_path / "x.npy", RNG.standard_normal((2, 3, 16, 16)))
+    trace = tmp_path / "trace.json"
+    r = subprocess.run([tool("tlrun"), gp, bp, inp, "--profile", str(trace)], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(trace.read_text())
+    ev = doc["traceEvents"]
+    assert len(ev) == len(g.nodes)
+    for i, (e, n) in enumerate(zip(ev, g.nodes)):
+        assert e["ph"] == "X" and e["name"] == n["kind"]
+        assert e["args"]["id"] == i
+        assert e["dur"] >= 0 and e["args"]["us"] == e["dur"]
+        assert e["args"]["inputs"] == [[2] + g.nodes[p]["shape"][1:] for p in n["parents"]]
+        assert e["args"]["output"] == [2] + n["shape"][1:]
+    assert [e["ts"] for e in ev] == sorted(e["ts"] for e in ev)
+    assert not [f for f in os.listdir(tmp_path) if ".tmp" in f]
+
+
+def test_repeat_output(mlp, tmp_path):
+    _, _, gp, bp = mlp
+    inp = save_npy(tmp_path / "x.npy", RNG.standard_normal((1, 784)))
+    r = subprocess.run([tool("tlrun"), gp, bp, inp, "--repeat", "5"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    mt = re.search(r"^repeat 5: min ([0-9.]+) ms, median ([0-9.]+) ms$", r.stdout, re.M)
+    assert mt and float(mt.group(1)) <= float(mt.group(2))
+    assert "output 0: shape [1, 10]" in r.stdout
+
+
+def test_summary_without_o(tmp_path):
+    g = Graph()
+    x = g.input([2, 3])
+    g.output(g.unary("relu", x))
+    gp, _ = g.save(tmp_path)
+    inp = save_npy(tmp_path / "x.npy", np.array([[1, -2, 3], [-4, 5, 6]], np.float32))
+    r = subprocess.run([tool("tlrun"), gp, inp], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "output 0: shape [2, 3] min 0 max 6 mean 2.5 first [1, 0, 3, 0, 5, 6]\n"
+
+
+def test_output_atomic_and_several_outputs(tmp_path):
+    g = Graph()
+    x = g.input([2, 3])
+    g.output(g.unary("relu", x), g.unary("abs", x), g.unary("exp", x))
+    gp, _ = g.save(tmp_path / "g")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "y.npy").write_bytes(b"old contents")   # overwritten via rename
+    xv = RNG.standard_normal((2, 3)).astype(np.float32)
+    inp = save_npy(tmp_path / "x.npy", xv)
+    r = subprocess.run([tool("tlrun"), gp, inp, "-o", str(out_dir / "y.npy")], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    assert sorted(os.listdir(out_dir)) == ["y.npy", "y_1.npy", "y_2.npy"]
+    np.testing.assert_array_equal(np.load(out_dir / "y.npy"), np.maximum(xv, 0))
+    np.testing.assert_array_equal(np.load(out_dir / "y_1.npy"), np.abs(xv))
+    np.testing.assert_allclose(np.load(out_dir / "y_2.npy"), np.exp(xv.astype(np.float64)), rtol=1e-6)
+
+
+def test_planted_bug_switch(tmp_path):
+    g = Graph()
+    x = g.input([2, 3])
+    r = g.unary("relu", x)
+    g.output(g.unary("tanh", r))
+    gp, _ = g.save(tmp_path)
+    xv = RNG.standard_normal((2, 3)).astype(np.float32)
+    inp = save_npy(tmp_path / "x.npy", xv)
+    env = dict(os.environ, TL_TEST_PLANT_BUG="relu")
+    r1 = subprocess.run([tool("tlrun"), gp, inp, "--dump-node", "1", str(tmp_path / "r.npy"),
+                         "-o", str(tmp_path / "y.npy")], capture_output=True, text=True, env=env)
+    assert r1.returncode == 0, r1.stderr
+    planted = np.maximum(xv, 0) + np.float32(1e-2)
+    np.testing.assert_array_equal(np.load(tmp_path / "r.npy"), planted)
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), np.tanh(planted.astype(np.float64)), rtol=1e-6)
+
+
+# ---------------------------------------------------------------------- error paths
+@pytest.fixture
+def small(tmp_path):
+    g = Graph()
+    x = g.input([1, 4])
+    g.output(g.linear(x, np.ones((3, 4), np.float32), np.zeros(3, np.float32)))
+    gp, bp = g.save(tmp_path)
+    inp = save_npy(tmp_path / "x.npy", np.ones((1, 4), np.float32))
+    return gp, bp, inp, tmp_path
+
+
+USAGE = ("usage: tlrun graph.json [params.bin] input.npy [-o out.npy] [--threads N] [--repeat N] "
+         "[--profile trace.json] [--dump-node ID out.npy] [--isa scalar|avx2|avx512]")
+
+
+def error_cases(gp, bp, inp, d):
+    bad = str(d / "bad.npy")
+    with open(bad, "wb") as f:
+        f.write(b"garbage")
+    wrong = save_npy(d / "wrong.npy", np.ones((1, 3), np.float32))
+    return [
+        ([], USAGE),
+        ([gp], USAGE),
+        ([gp, bp, inp, "extra"], f"tlrun: too many arguments (extra); {USAGE}"),
+        ([gp, bp, inp, "--bogus"], "tlrun: unknown option --bogus"),
+        ([gp, bp, inp, "--threads", "0"], "tlrun: --threads: expected an integer >= 1, got '0'"),
+        ([gp, bp, inp, "--threads", "two"], "tlrun: --threads: expected an integer >= 1, got 'two'"),
+        ([gp, bp, inp, "--repeat", "-3"], "tlrun: --repeat: expected an integer >= 1, got '-3'"),
+        ([gp, bp, inp, "--isa", "sse"], "tlrun: --isa: expected scalar, avx2 or avx512, got 'sse'"),
+        ([gp, bp, inp, "-o"], "tlrun: -o needs a value"),
+        ([gp, bp, inp, "--dump-node", "1"], "tlrun: --dump-node needs ID and a file name"),
+        ([gp, bp, inp, "--dump-node", "x", "o.npy"],
+         "tlrun: --dump-node: expected an integer >= 0, got 'x'"),
+        ([gp, bp, inp, "--dump-node", "9", str(d / "o.npy")],
+         f"tlrun: --dump-node 9: no such node ({gp} has 2 nodes)"),
+        ([str(d / "missing.json"), bp, inp], f"{d / 'missing.json'}: cannot open: No such file or directory"),
+        ([gp, bp, str(d / "missing.npy")], f"{d / 'missing.npy'}: cannot open: No such file or directory"),
+        ([gp, bp, bad], f"{bad}: not a .npy file (bad magic)"),
+        ([gp, inp], f"{gp}: node[1]: linear has no weight: give params.bin or inline payloads"),
+        ([gp, bp, wrong], f"{wrong}: shape [1, 3] does not match the graph input [1, 4]"),
+    ]
+
+
+def test_error_paths(small):
+    gp, bp, inp, d = small
+    for args, msg in error_cases(gp, bp, inp, d):
+        r = subprocess.run([tool("tlrun"), *args], capture_output=True, text=True)
+        assert (r.returncode, r.stderr) == (2, msg + "\n"), args
+
+
+def test_runtime_failure_exit_1(small):
+    gp, bp, inp, d = small
+    out = d / "no_such_dir" / "y.npy"
+    r = subprocess.run([tool("tlrun"), gp, bp, inp, "-o", str(out)], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert r.stderr == f"{out}: cannot create: No such file or directory\n"
