@@ -5,11 +5,14 @@
 // Names are parsed by bench/dashboard.py, keep them stable:
 //   kern/<kernel>/<isa>/<n>          counters: bytes_per_second, items_per_second, GFLOPS, AI
 //   sgemm/<n>/threads:<t>            counters: GFLOPS, AI
+//   sgemm_shape/<layer>              counters: GFLOPS, AI, M, N, K (the zoo's layer GEMMs, 1 thread)
+//   sgemv/<layer>                    cblas_sgemv of the loaded OpenBLAS (batch-1 linear as GEMV)
 //   peak/fma_<isa>                   counter : GFLOPS (single thread)
 //   mem/<triad|memcpy>/<L2|DRAM>     counters: bytes_per_second (STREAM convention: no write-allocate)
 // GFLOPS is a rate counter whose JSON value is already in GFLOP/s; AI is flops per byte moved
 // (compulsory traffic, nominal flop counts noted per kernel).
 #include <benchmark/benchmark.h>
+#include <dlfcn.h>
 #include <immintrin.h>
 
 #include <cmath>
@@ -179,6 +182,7 @@ void run_kernel(benchmark::State &st, tl_isa isa, Maker make, int64_t n) {
         }
         return;
     }
+    tl_set_threads(1);  // single-thread figures (the roofline is per core)
     std::vector<Buf *> keep;
     Case c = make(t, n, keep);
     c.run();  // touch
@@ -205,6 +209,76 @@ void run_sgemm(benchmark::State &st, int64_t n, int threads) {
     st.counters["threads"] = threads;
     st.SetLabel(tl_blas_info());
     tl_set_threads(1);
+}
+
+// The GEMM shapes the zoo's large layers hand to tl_sgemm (per sample / per image, 1 thread):
+// how far from the square-matrix rate is OpenBLAS on them, and would another layout help?
+struct GemmShape {
+    const char *label;
+    int64_t M, N, K;
+    bool tb;
+};
+const GemmShape kLayerShapes[] = {
+    {"linear1024_b1", 1, 1024, 1024, true},        // mlp_large fc at batch 1 (GEMV-shaped)
+    {"linear1024_b64", 64, 1024, 1024, true},      // mlp_large fc at batch 64
+    {"ff1024_T64", 64, 1024, 256, true},           // transformer_large ff1 per sample (T=64)
+    {"conv32to64_32x32", 64, 1024, 288, false},    // cnn_large conv1: W[64,288] x col[288,1024]
+    {"conv64to64_32x32", 64, 1024, 576, false},    // cnn_large conv2
+    {"conv64to128_16x16", 128, 256, 576, false},   // cnn_large conv3
+    {"conv64to64_32x32_T", 1024, 64, 576, true},   // conv2 as col^T x W^T (pixels as rows)
+    {"conv64to64_32x32_b64", 64, 65536, 576, false},  // conv2 with the batch folded into N
+};
+
+void run_sgemm_shape(benchmark::State &st, GemmShape g) {
+    Buf a(size_t(g.M * g.K)), b(size_t(g.K * g.N)), c(size_t(g.M * g.N));
+    tl_set_threads(1);
+    int64_t ldb = g.tb ? g.K : g.N;
+    tl_sgemm(false, g.tb, g.M, g.N, g.K, 1.f, a.p, g.K, b.p, ldb, 0.f, c.p, g.N);
+    for (auto _ : st) {
+        tl_sgemm(false, g.tb, g.M, g.N, g.K, 1.f, a.p, g.K, b.p, ldb, 0.f, c.p, g.N);
+        benchmark::ClobberMemory();
+    }
+    double flops = 2.0 * double(g.M) * double(g.N) * double(g.K);
+    set_counters(st, flops, 4.0 * double(g.M * g.K + g.K * g.N + g.M * g.N), 1.0);
+    st.counters["M"] = double(g.M);
+    st.counters["N"] = double(g.N);
+    st.counters["K"] = double(g.K);
+}
+
+// cblas_sgemv of the OpenBLAS library tlrt loaded: what a batch-1 linear layer would cost if
+// tl_sgemm forwarded M == 1 to GEMV (OpenBLAS 0.3.21 does not do that itself).
+typedef void (*sgemv_fn)(int order, int trans, int m, int n, float alpha, const float *a, int lda,
+                         const float *x, int incx, float beta, float *y, int incy);
+sgemv_fn find_sgemv() {
+    (void)tl_blas_info();  // make tlrt load OpenBLAS first
+    const char *names[] = {"libopenblas.so.0", "libopenblasp-r0.3.21.so", "libopenblas.so"};
+    for (const char *n : names) {
+        void *h = dlopen(n, RTLD_NOLOAD | RTLD_LAZY);
+        if (h) {
+            void *f = dlsym(h, "cblas_sgemv");
+            if (f) return reinterpret_cast<sgemv_fn>(f);
+        }
+    }
+    return nullptr;
+}
+
+void run_sgemv(benchmark::State &st, int64_t out, int64_t in) {
+    sgemv_fn f = find_sgemv();
+    if (!f) {
+        st.SkipWithError("cblas_sgemv not found in the loaded OpenBLAS");
+        for (auto _ : st) {
+        }
+        return;
+    }
+    tl_set_threads(1);
+    Buf w{size_t(out * in)}, x{size_t(in)}, y{size_t(out)};
+    // y = W x  (W [out, in] row-major: the linear layer's weight)
+    f(101 /* RowMajor */, 111 /* NoTrans */, int(out), int(in), 1.f, w.p, int(in), x.p, 1, 0.f, y.p, 1);
+    for (auto _ : st) {
+        f(101, 111, int(out), int(in), 1.f, w.p, int(in), x.p, 1, 0.f, y.p, 1);
+        benchmark::ClobberMemory();
+    }
+    set_counters(st, 2.0 * double(out * in), 4.0 * double(out * in + in + out), 1.0);
 }
 
 // ---------------------------------------------------------------- machine peak
@@ -358,6 +432,11 @@ struct Register {
                 }
             }
         }
+        // single thread: CPU time is the robust measure on a shared machine
+        for (const GemmShape &g : kLayerShapes)
+            benchmark::RegisterBenchmark((std::string("sgemm_shape/") + g.label).c_str(),
+                                         run_sgemm_shape, g);
+        benchmark::RegisterBenchmark("sgemv/linear1024_b1", run_sgemv, int64_t(1024), int64_t(1024));
         for (int64_t n : {int64_t(256), int64_t(512), int64_t(1024)}) {
             for (int t : {1, 2}) {
                 std::string name = "sgemm/" + std::to_string(n) + "/threads:" + std::to_string(t);

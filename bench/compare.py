@@ -370,7 +370,7 @@ def main():
                         "repetitions": 1, "threads": 1,
                         "iterations": len(v),
                         "real_time": med[rt], "cpu_time": med[rt], "time_unit": "us",
-                        "model": spec.name, "runtime": rt, "batch": b, "num_threads": t,
+                        "model": spec.name, "size": spec.size, "runtime": rt, "batch": b, "num_threads": t,
                         "p10_us": v[len(v) // 10] / 1e3, "p90_us": v[(9 * len(v)) // 10] / 1e3,
                         "min_us": v[0] / 1e3,
                         "samples_per_s": b / (med[rt] * 1e-6),

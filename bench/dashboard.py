@@ -92,17 +92,17 @@ def tick_label(v):
 
 
 def bar_chart(title, groups, series, values, ylabel, log=True, hlines=(), width=1300, height=340,
-              colors=None, annotate=True):
+              colors=None, annotate=True, rotate=False):
     """Grouped bars. values[(group, series)] -> number or None. hlines: (y, label, color)."""
     colors = colors or {}
-    ml, mr, mt, mb = 70, 20, 34, 70
+    ml, mr, mt, mb = 60, 10, 26, (130 if rotate else 48)
     W, H = width - ml - mr, height - mt - mb
     vals = [v for v in values.values() if v is not None and v > 0]
     vals += [h[0] for h in hlines]
     if not vals or not groups:
         return '<p class="missing">%s: no data</p>' % esc(title)
     if log:
-        lo = 10 ** math.floor(math.log10(min(vals)))
+        lo = 10 ** math.floor(math.log10(min(vals) / 1.5))
         hi = 10 ** math.ceil(math.log10(max(vals) * 1.05))
         if hi / lo < 10:
             hi = lo * 10
@@ -120,7 +120,7 @@ def bar_chart(title, groups, series, values, ylabel, log=True, hlines=(), width=
     out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" class="chart">' % (width, height),
            '<text x="%d" y="18" class="title">%s</text>' % (ml, esc(title))]
     for t in ticks:
-        out.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" class="grid"/>' % (ml, ml + W, y(t), y(t)))
+        out.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" class="gl"/>' % (ml, ml + W, y(t), y(t)))
         out.append('<text x="%d" y="%.1f" class="tick" text-anchor="end">%s</text>' % (ml - 5, y(t) + 4, tick_label(t)))
     out.append('<text transform="translate(16,%d) rotate(-90)" class="axis" text-anchor="middle">%s</text>' % (mt + H // 2, esc(ylabel)))
     gw = W / len(groups)
@@ -140,8 +140,12 @@ def bar_chart(title, groups, series, values, ylabel, log=True, hlines=(), width=
                 out.append('<text x="%.1f" y="%.1f" class="val" text-anchor="middle">%s</text>'
                            % (x + bw / 2, yt - 3, fmt(v, 2)))
         label = str(g)
-        out.append('<text x="%.1f" y="%d" class="tick" text-anchor="middle">%s</text>'
-                   % (ml + gi * gw + gw / 2, mt + H + 16, esc(label)))
+        if rotate:
+            out.append('<text transform="translate(%.1f,%d) rotate(-60)" class="tick" text-anchor="end">%s</text>'
+                       % (ml + gi * gw + gw / 2 + 3, mt + H + 8, esc(label)))
+        else:
+            out.append('<text x="%.1f" y="%d" class="tick" text-anchor="middle">%s</text>'
+                       % (ml + gi * gw + gw / 2, mt + H + 14, esc(label)))
     for hv, hl, hc in hlines:
         out.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="%s" stroke-dasharray="6,4" stroke-width="1.5"/>'
                    % (ml, ml + W, y(hv), y(hv), hc))
@@ -149,10 +153,10 @@ def bar_chart(title, groups, series, values, ylabel, log=True, hlines=(), width=
     out.append('<line x1="%d" x2="%d" y1="%d" y2="%d" class="axisline"/>' % (ml, ml + W, mt + H, mt + H))
     # legend
     lx = ml
-    for si, s in enumerate(series):
+    for si, s in enumerate(series if (len(series) > 1 or not rotate) else []):
         c = colors.get(s, PALETTE[si % len(PALETTE)])
-        out.append('<rect x="%d" y="%d" width="12" height="12" fill="%s"/>' % (lx, height - 22, c))
-        out.append('<text x="%d" y="%d" class="legend">%s</text>' % (lx + 16, height - 12, esc(s)))
+        out.append('<rect x="%d" y="%d" width="11" height="11" fill="%s"/>' % (lx, height - 16, c))
+        out.append('<text x="%d" y="%d" class="legend">%s</text>' % (lx + 14, height - 7, esc(s)))
         lx += 30 + 8 * len(str(s))
     out.append("</svg>")
     return "\n".join(out)
@@ -160,7 +164,7 @@ def bar_chart(title, groups, series, values, ylabel, log=True, hlines=(), width=
 
 def roofline(title, points, peak, bws, width=1300, height=520):
     """points: (ai, gflops, label, color); peak: (gflops, label); bws: [(GB/s, label, color)]."""
-    ml, mr, mt, mb = 70, 250, 34, 50
+    ml, mr, mt, mb = 60, 150, 26, 40
     W, H = width - ml - mr, height - mt - mb
     if not points:
         return '<p class="missing">%s: no data</p>' % esc(title)
@@ -180,10 +184,10 @@ def roofline(title, points, peak, bws, width=1300, height=520):
     out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" class="chart">' % (width, height),
            '<text x="%d" y="18" class="title">%s</text>' % (ml, esc(title))]
     for t in nice_log_ticks(ylo, yhi):
-        out.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" class="grid"/>' % (ml, ml + W, Y(t), Y(t)))
+        out.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" class="gl"/>' % (ml, ml + W, Y(t), Y(t)))
         out.append('<text x="%d" y="%.1f" class="tick" text-anchor="end">%s</text>' % (ml - 5, Y(t) + 4, tick_label(t)))
     for t in nice_log_ticks(xlo, xhi):
-        out.append('<line y1="%d" y2="%d" x1="%.1f" x2="%.1f" class="grid"/>' % (mt, mt + H, X(t), X(t)))
+        out.append('<line y1="%d" y2="%d" x1="%.1f" x2="%.1f" class="gl"/>' % (mt, mt + H, X(t), X(t)))
         out.append('<text x="%.1f" y="%d" class="tick" text-anchor="middle">%s</text>' % (X(t), mt + H + 16, tick_label(t)))
     out.append('<text x="%d" y="%d" class="axis" text-anchor="middle">arithmetic intensity (flop / byte)</text>' % (ml + W // 2, height - 8))
     out.append('<text transform="translate(16,%d) rotate(-90)" class="axis" text-anchor="middle">GFLOP/s</text>' % (mt + H // 2))
@@ -207,7 +211,7 @@ def roofline(title, points, peak, bws, width=1300, height=520):
         if label.startswith("sgemm"):
             out.append('<text x="%.1f" y="%.1f" class="val">%s</text>' % (X(ai) + 7, Y(gf) + 4, esc(label)))
     for ai, gf, label, c in points:
-        key = label.split(" ")[0] if not label.startswith("sgemm") else "sgemm (tl_sgemm, 1 thread)"
+        key = label.split(" ")[0] if not label.startswith("sgemm") else "tl_sgemm 1T"
         legend.setdefault(key, c)
     ly = mt + 10
     for k, c in legend.items():
@@ -230,7 +234,7 @@ def table(headers, rows, cls=""):
 
 # ----------------------------------------------------------------------------- sections
 def parse_tlbench(doc):
-    d = {"kern": {}, "sgemm": {}, "peak": {}, "mem": {}, "model": {}}
+    d = {"kern": {}, "sgemm": {}, "shape": {}, "sgemv": {}, "peak": {}, "mem": {}, "model": {}}
     for b in ok_rows(doc):
         name = b["name"].replace("/real_time", "")
         parts = name.split("/")
@@ -238,6 +242,10 @@ def parse_tlbench(doc):
             d["kern"][(parts[1], parts[2], int(parts[3]))] = b
         elif parts[0] == "sgemm":
             d["sgemm"][(int(parts[1]), int(parts[2].split(":")[1]))] = b
+        elif parts[0] == "sgemm_shape":
+            d["shape"][parts[1]] = b
+        elif parts[0] == "sgemv":
+            d["sgemv"][parts[1]] = b
         elif parts[0] == "peak":
             d["peak"][parts[1]] = b.get("GFLOPS")
         elif parts[0] == "mem":
@@ -259,92 +267,97 @@ def coretype_of(doc, default):
     return ctx.get("TL_BLAS_CORETYPE") or default
 
 
+def grid(*items):
+    return '<div class="grid">%s</div>' % "".join('<div>%s</div>' % i for i in items)
+
+
+def ordered(seq):
+    out = []
+    for x in seq:
+        if x not in out:
+            out.append(x)
+    return out
+
+
 def build(results_dir):
     R = Path(results_dir)
     tb = load(R / "tlbench.json")
     tbh = load(R / "tlbench_haswell.json")
     cmp_ = load(R / "compare.json")
+    lay = load(R / "layers.json")
     K = parse_tlbench(tb)
     KH = parse_tlbench(tbh)
     parts = []
     ctx = (tb or {}).get("context", {})
     cctx = (cmp_ or {}).get("context", {})
     vers = cctx.get("versions", {})
+    HALF = 680
+    peak1 = K["peak"].get("fma_avx512") or K["peak"].get("fma_avx2")
+    sg_peak = max([b.get("GFLOPS", 0) for (n, t), b in K["sgemm"].items() if t == 1] or [0]) or None
     machine = [
         ("CPU", ctx.get("cpu_model") or cctx.get("cpu_model", "?")),
-        ("CPUs", ctx.get("num_cpus") or cctx.get("num_cpus", "?")),
-        ("MHz (Google Benchmark)", ctx.get("mhz_per_cpu", "?")),
-        ("tlrt kernels ISA", ctx.get("tl_best_isa", "?")),
-        ("OpenBLAS (tlbench)", ctx.get("tl_blas_info", "?")),
-        ("OpenBLAS (2nd run)", (tbh or {}).get("context", {}).get("tl_blas_info", "-")),
+        ("CPUs / MHz", "%s / %s" % (ctx.get("num_cpus") or cctx.get("num_cpus", "?"), ctx.get("mhz_per_cpu", "?"))),
+        ("tlrt kernel ISA", ctx.get("tl_best_isa", "?")),
+        ("OpenBLAS", ctx.get("tl_blas_info", "?")),
         ("torch / onnxruntime", "%s / %s" % (vers.get("torch", "?"), vers.get("onnxruntime", "?"))),
-        ("tlbench date / compare date", "%s / %s" % (ctx.get("date", "-"), cctx.get("date", "-"))),
+        ("FP32 FMA peak, 1 thread", (fmt(peak1) + " GFLOP/s") if peak1 else "-"),
+        ("tl_sgemm best, 1 thread", (fmt(sg_peak) + " GFLOP/s") if sg_peak else "-"),
+        ("DRAM triad, 1 thread", (fmt(K["mem"].get("triad/DRAM")) + " GB/s") if K["mem"].get("triad/DRAM") else "-"),
+        ("dates (tlbench / compare)", "%s / %s" % (str(ctx.get("date", "-"))[:16], str(cctx.get("date", "-"))[:16])),
+        ("load average (compare start / end)", "%s / %s" % (cctx.get("loadavg_start", "-"), cctx.get("loadavg_end", "-"))),
     ]
-    parts.append("<h2>Machine</h2>" + table(["", ""], machine, "kv"))
+    crow = [b for b in ok_rows(cmp_) if b["name"].startswith("compare/")]
+    # headline: batch 1, 1 thread, small models; large layers vs the sgemm peak
+    head = []
+    small = [b for b in crow if b["runtime"] == "tlrt" and b["batch"] == 1 and b["num_threads"] == 1
+             and b.get("size", "small") == "small"]
+    for b in small:
+        rp, ro = b.get("ratio_vs_pytorch"), b.get("ratio_vs_ort")
+        head.append([b["model"], fmt(b["real_time"]),
+                     (fmt(ro), "good" if ro is not None and ro <= 0.5 else "bad"),
+                     (fmt(rp), "good" if rp is not None and rp <= 0.1 else "bad")])
+    lrows = [b for b in ok_rows(lay) if b["name"].startswith("layer/")]
+    left = "<h2>Machine</h2>" + table(["", ""], machine, "kv")
+    right = ("<h2>Headline: small models, batch 1, 1 thread (targets: &le;0.5x ORT, &le;0.1x PyTorch)</h2>" +
+             table(["model", "tlrt us", "tlrt/ORT", "tlrt/PyTorch"], head)) if head else ""
+    big = [b for b in lrows if b["flops"] >= 50e6 and b.get("pct_of_sgemm_peak")]
+    if big:
+        if True:
+            bestp = max(b["pct_of_sgemm_peak"] for b in big)
+            medp = sorted(b["pct_of_sgemm_peak"] for b in big)[len(big) // 2]
+            right += ('<p class="note">large GEMM layers (&ge;50 MFLOP, %d of them): median %.0f%%, best %.0f%% '
+                      'of the tl_sgemm 1-thread rate (target &ge;85%%)</p>' % (len(big), medp, bestp))
+    parts.append(grid(left, right))
 
     # ---- comparison
-    crow = [b for b in ok_rows(cmp_) if b["name"].startswith("compare/")]
     if crow:
-        models = []
-        for b in crow:
-            if b["model"] not in models:
-                models.append(b["model"])
+        models = ordered(b["model"] for b in crow)
         configs = sorted({(b["batch"], b["num_threads"]) for b in crow})
-        parts.append("<h2>End-to-end latency: tlrt vs PyTorch eager vs ONNX Runtime</h2>")
-        parts.append('<p class="note">%s</p>' % esc(cctx.get("method", "")))
-        for (bt, th) in configs:
-            vals = {(b["model"], b["runtime"]): b["real_time"] for b in crow
-                    if b["batch"] == bt and b["num_threads"] == th}
-            parts.append(bar_chart("median latency, batch %d, %d thread%s (us, log scale; lower is better)"
-                                   % (bt, th, "s" if th > 1 else ""), models, ["tlrt", "pytorch", "ort"],
-                                   vals, "microseconds", log=True, colors=COLORS))
-        # ratios
+        parts.append("<h2>tlrt vs PyTorch eager vs ONNX Runtime (median latency per call)</h2>")
         series = ["b%d/t%d" % c for c in configs]
-        for key, target, lbl in (("ratio_vs_pytorch", 0.1, "tlrt / PyTorch"),
-                                 ("ratio_vs_ort", 0.5, "tlrt / ORT")):
+        charts = []
+        for key, target, lbl in (("ratio_vs_ort", 0.5, "tlrt / ORT"), ("ratio_vs_pytorch", 0.1, "tlrt / PyTorch")):
             vals = {}
             for b in crow:
                 if b["runtime"] == "tlrt" and key in b:
                     vals[(b["model"], "b%d/t%d" % (b["batch"], b["num_threads"]))] = b[key]
-            parts.append(bar_chart("latency ratio %s (below 1 = tlrt faster; dashed = target %.1fx at batch 1)"
-                                   % (lbl, target), models, series, vals, "ratio", log=True,
-                                   hlines=[(target, "target %.1fx" % target, "#d62728"), (1.0, "parity", "#444")]))
-        rows = []
-        for b in crow:
-            if b["runtime"] != "tlrt":
-                continue
-            others = {o["runtime"]: o for o in crow if o["model"] == b["model"] and o["batch"] == b["batch"]
-                      and o["num_threads"] == b["num_threads"]}
-            rp, ro = b.get("ratio_vs_pytorch"), b.get("ratio_vs_ort")
-            good_p = "good" if (rp is not None and rp <= 0.1) else ("warn" if rp is not None and rp <= 1 else "bad")
-            good_o = "good" if (ro is not None and ro <= 0.5) else ("warn" if ro is not None and ro <= 1 else "bad")
-            rows.append([b["model"], b["batch"], b["num_threads"], fmt(b["real_time"]),
-                         fmt(others.get("pytorch", {}).get("real_time")), fmt(others.get("ort", {}).get("real_time")),
-                         (fmt(rp), good_p), (fmt(ro), good_o), "yes" if b.get("agree") else "NO",
-                         fmt(b.get("max_abs_diff_vs_pytorch"))])
-        parts.append(table(["model", "batch", "threads", "tlrt us", "PyTorch us", "ORT us", "tlrt/PyTorch",
-                            "tlrt/ORT", "agree", "max |tlrt-torch|"], rows))
-        probs = cctx.get("problems") or []
-        if probs:
-            parts.append('<p class="bad">problems: %s</p>' % "<br>".join(esc(p) for p in probs))
-    mrow = [b for b in ok_rows(cmp_) if b["name"].startswith("memory/")]
-    if mrow:
-        mb = sorted({b["batch"] for b in mrow})
-        for bt in mb:
-            models = []
-            for b in mrow:
-                if b["model"] not in models:
-                    models.append(b["model"])
-            vals = {(b["model"], b["runtime"]): max(b.get("peak_rss_delta_MiB", 0), 0.01)
-                    for b in mrow if b["batch"] == bt}
-            parts.append(bar_chart("peak memory over an idle process with the same imports, batch %d (MiB, log)" % bt,
-                                   models, ["tlrt", "pytorch", "ort"], vals, "MiB", log=True, colors=COLORS))
-        parts.append('<p class="note">%s</p>' % esc(cctx.get("memory_method", "")))
+            charts.append(bar_chart("%s latency ratio (log; dashed red = target %.1fx)" % (lbl, target), models,
+                                    series, vals, "ratio", log=True, width=HALF, height=300, annotate=False,
+                                    hlines=[(target, "target", "#d62728"), (1.0, "parity", "#444")]))
+        parts.append(grid(*charts))
+        charts = []
+        for (bt, th) in configs:
+            vals = {(b["model"], b["runtime"]): b["real_time"] for b in crow
+                    if b["batch"] == bt and b["num_threads"] == th}
+            charts.append(bar_chart("batch %d, %d thread%s: median us (log)" % (bt, th, "s" if th > 1 else ""),
+                                    models, ["tlrt", "pytorch", "ort"], vals, "microseconds", log=True,
+                                    colors=COLORS, width=HALF, height=280, annotate=False))
+        parts.append(grid(*charts))
+        parts.append('<p class="note">%s</p>' % esc(cctx.get("method", "")))
 
-    # ---- roofline
+    # ---- roofline + core types side by side
+    charts = []
     if K["kern"] or K["sgemm"]:
-        parts.append("<h2>Kernels: roofline (single thread)</h2>")
-        peak = K["peak"].get("fma_avx512") or K["peak"].get("fma_avx2")
         pts = []
         sizes = sorted({k[2] for k in K["kern"]})
         for (kern, isa, n), b in sorted(K["kern"].items()):
@@ -355,100 +368,161 @@ def build(results_dir):
                 pts.append((b["AI"], b["GFLOPS"], "sgemm %d" % n, COLORS["sgemm"]))
         bws = []
         if "triad/DRAM" in K["mem"]:
-            bws.append((K["mem"]["triad/DRAM"], "DRAM triad %.1f GB/s" % K["mem"]["triad/DRAM"], "#1f77b4"))
+            bws.append((K["mem"]["triad/DRAM"], "DRAM %.0f GB/s" % K["mem"]["triad/DRAM"], "#1f77b4"))
         if "triad/L2" in K["mem"]:
-            bws.append((K["mem"]["triad/L2"], "L2 triad %.1f GB/s" % K["mem"]["triad/L2"], "#17becf"))
-        parts.append(roofline("roofline: measured FMA peak (1 thread) and triad bandwidth; kernels at n=%s"
-                              % ",".join(map(str, sizes)), pts,
-                              (peak, "FP32 FMA peak %.0f GFLOP/s (1 thread, AVX-512)" % peak) if peak else None, bws))
-        rows = [[k, fmt(v) + (" GFLOP/s" if k.startswith("fma") else "")] for k, v in K["peak"].items()]
-        rows += [["%s %s" % tuple(k.split("/")[:2]) + (" (2 threads)" if "threads" in k else " (1 thread)"), fmt(v) + " GB/s"]
-                 for k, v in K["mem"].items()]
-        parts.append(table(["machine reference", "value"], rows, "kv"))
-        # ISA speedups at the mid size
-        if K["kern"]:
-            kerns = []
-            for k in K["kern"]:
-                if k[0] not in kerns:
-                    kerns.append(k[0])
-            n_mid = sizes[len(sizes) // 2]
-            vals = {(k[0], k[1]): b.get("bytes_per_second", 0) / 1e9 for k, b in K["kern"].items() if k[2] == n_mid}
-            parts.append(bar_chart("kernel throughput by ISA at n=%d floats (GB/s of compulsory traffic, log)" % n_mid,
-                                   kerns, ["scalar", "avx2", "avx512"], vals, "GB/s", log=True, colors=COLORS,
-                                   annotate=False))
-            rows = []
-            for kern in kerns:
-                for n in sizes:
-                    s = K["kern"].get((kern, "scalar", n))
-                    r = [kern, n]
-                    for isa in ("scalar", "avx2", "avx512"):
-                        b = K["kern"].get((kern, isa, n))
-                        r.append(fmt(b["bytes_per_second"] / 1e9) if b else "-")
-                    for isa in ("avx2", "avx512"):
-                        b = K["kern"].get((kern, isa, n))
-                        r.append(fmt(b["bytes_per_second"] / s["bytes_per_second"]) + "x" if (b and s) else "-")
-                    rows.append(r)
-            parts.append(table(["kernel", "n", "scalar GB/s", "avx2 GB/s", "avx512 GB/s", "avx2 speedup",
-                                "avx512 speedup"], rows))
-
-    # ---- OpenBLAS core types
+            bws.append((K["mem"]["triad/L2"], "L2 %.0f GB/s" % K["mem"]["triad/L2"], "#17becf"))
+        charts.append(roofline("roofline, 1 thread (kernels at n=%s floats)" % "/".join(map(str, sizes)), pts,
+                               (peak1, "FMA peak %.0f GFLOP/s" % peak1) if peak1 else None, bws,
+                               width=HALF, height=380))
     if K["sgemm"]:
         ct1 = coretype_of(tb, "default")
         ct2 = coretype_of(tbh, "Haswell")
-        groups = ["%d / %dT" % k for k in sorted(K["sgemm"])]
+        groups = ["n=%d %dT" % k for k in sorted(K["sgemm"])]
         vals = {}
         for k, b in K["sgemm"].items():
-            vals[("%d / %dT" % k, ct1)] = b.get("GFLOPS")
+            vals[("n=%d %dT" % k, ct1)] = b.get("GFLOPS")
         for k, b in KH["sgemm"].items():
-            vals[("%d / %dT" % k, ct2)] = b.get("GFLOPS")
-        peak = K["peak"].get("fma_avx512")
-        hl = []
-        if peak:
-            hl = [(peak, "1-thread FMA peak %.0f" % peak, "#000"), (2 * peak, "2-thread peak %.0f" % (2 * peak), "#555")]
-        parts.append("<h2>OpenBLAS core type: tl_sgemm (C = A B^T, square n, threads)</h2>")
-        parts.append(bar_chart("sgemm GFLOP/s by OpenBLAS core type (linear scale)", groups, [ct1, ct2], vals,
-                               "GFLOP/s", log=False, hlines=hl, colors=COLORS))
+            vals[("n=%d %dT" % k, ct2)] = b.get("GFLOPS")
+        hl = [(peak1, "1T FMA peak", "#000"), (2 * peak1, "2T peak", "#555")] if peak1 else []
+        charts.append(bar_chart("tl_sgemm GFLOP/s by OpenBLAS core type", groups, [ct1, ct2], vals, "GFLOP/s",
+                                log=False, hlines=hl, colors=COLORS, width=HALF, height=380))
+    if charts:
+        parts.append("<h2>Kernels: roofline and OpenBLAS core type</h2>")
+        parts.append(grid(*charts))
+
+    # ---- per-layer efficiency
+    if lrows:
+        lctx = lay.get("context", {})
+        lpeak = lctx.get("sgemm_peak_GFLOPS")
+        parts.append("<h2>tlrt GEMM layers vs the sgemm rate (1 thread, per-node minimum time)</h2>")
+        big = [b for b in lrows if b["flops"] >= 1e6]
+        groups = ["%s b%d #%d %s" % (b["model"], b["batch"], b["node"], b["kind"]) for b in big]
+        vals = {(g, "% of sgemm rate"): b.get("pct_of_sgemm_peak") for g, b in zip(groups, big)}
+        parts.append(bar_chart("GEMM layers of >= 1 MFLOP: %% of the tl_sgemm 1-thread rate (%s GFLOP/s); dashed = 85%% target"
+                               % fmt(lpeak), groups, ["% of sgemm rate"], vals, "%", log=False, width=1360,
+                               height=330, hlines=[(85, "85% target", "#d62728")], annotate=False,
+                               colors={"% of sgemm rate": "#9467bd"}, rotate=True))
+        mods = [b for b in ok_rows(lay) if b["name"].startswith("layers/")]
+        rows = []
+        for b in mods:
+            share = ", ".join("%s %.0f%%" % (k, 100 * v) for k, v in list(b.get("time_share_by_kind", {}).items())[:4])
+            rows.append([b["model"], b["batch"], fmt(b["real_time"]), fmt(b.get("sum_of_node_min_us")),
+                         fmt(b.get("model_GFLOPS")), fmt(b.get("pct_of_sgemm_peak")), "%.0f%%" % (100 * b.get("gemm_share", 0)),
+                         share])
+        parts.append(table(["model", "batch", "min run us", "sum of nodes us", "GFLOP/s", "% of sgemm",
+                            "GEMM time", "time by op kind (top 4)"], rows))
+    if K["shape"] or K["sgemv"]:
+        rows = []
+        for k, b in K["shape"].items():
+            rows.append(["tl_sgemm " + k, "%dx%dx%d" % (b.get("M", 0), b.get("N", 0), b.get("K", 0)), fmt(b.get("GFLOPS")),
+                         ("%.0f%%" % (100 * b["GFLOPS"] / sg_peak)) if sg_peak else "-", fmt(b["cpu_time"] / 1e3)])
+        for k, b in K["sgemv"].items():
+            rows.append(["cblas_sgemv " + k, "1024x1024", fmt(b.get("GFLOPS")),
+                         ("%.0f%%" % (100 * b["GFLOPS"] / sg_peak)) if sg_peak else "-", fmt(b["cpu_time"] / 1e3)])
+        parts.append("<h3>The same GEMM shapes straight into tl_sgemm (1 thread, CPU time)</h3>" +
+                     table(["call", "MxNxK", "GFLOP/s", "% of square sgemm", "us"], rows))
+
+    # ---- comparison table + memory
+    if crow:
+        rows = []
+        for b in crow:
+            if b["runtime"] != "tlrt":
+                continue
+            others = {o["runtime"]: o for o in crow if o["model"] == b["model"] and o["batch"] == b["batch"]
+                      and o["num_threads"] == b["num_threads"]}
+            rp, ro = b.get("ratio_vs_pytorch"), b.get("ratio_vs_ort")
+            rows.append([b["model"], b["batch"], b["num_threads"], fmt(b["real_time"]),
+                         fmt(others.get("pytorch", {}).get("real_time")), fmt(others.get("ort", {}).get("real_time")),
+                         (fmt(ro), "good" if ro <= 0.5 else ("warn" if ro <= 1 else "bad")),
+                         (fmt(rp), "good" if rp <= 0.1 else ("warn" if rp <= 1 else "bad")),
+                         "yes" if b.get("agree") else "NO", fmt(b.get("max_abs_diff_vs_pytorch")),
+                         "yes" if b.get("recaptured_at_batch") else ""])
+        parts.append("<h2>All comparison figures</h2>")
+        parts.append(table(["model", "batch", "threads", "tlrt us", "PyTorch us", "ORT us", "tlrt/ORT",
+                            "tlrt/PyTorch", "agree", "max |tlrt-torch|", "batch-64 capture"], rows))
+        probs = cctx.get("problems") or []
+        if probs:
+            parts.append('<p class="bad">problems: %s</p>' % "<br>".join(esc(p) for p in probs))
+    mrow = [b for b in ok_rows(cmp_) if b["name"].startswith("memory/")]
+    if mrow:
+        charts = []
+        models = ordered(b["model"] for b in mrow)
+        for bt in sorted({b["batch"] for b in mrow}):
+            vals = {(b["model"], b["runtime"]): max(b.get("peak_rss_delta_MiB", 0), 0.05)
+                    for b in mrow if b["batch"] == bt}
+            charts.append(bar_chart("peak RSS over the imports, batch %d (MiB, log; 0 shown as 0.05)" % bt,
+                                    models, ["tlrt", "pytorch", "ort"], vals, "MiB", log=True, colors=COLORS,
+                                    width=HALF, height=280, annotate=False))
+        parts.append("<h2>Peak memory</h2>" + grid(*charts))
+        parts.append('<p class="note">%s</p>' % esc(cctx.get("memory_method", "")))
+
+    # ---- kernels by ISA
+    if K["kern"]:
+        sizes = sorted({k[2] for k in K["kern"]})
+        kerns = ordered(k[0] for k in K["kern"])
+        n_mid = sizes[len(sizes) // 2]
+        vals = {(k[0], k[1]): b.get("bytes_per_second", 0) / 1e9 for k, b in K["kern"].items() if k[2] == n_mid}
+        parts.append("<h2>Kernels by ISA</h2>")
+        parts.append(bar_chart("kernel throughput at n=%d floats (GB/s of compulsory traffic, log)" % n_mid,
+                               kerns, ["scalar", "avx2", "avx512"], vals, "GB/s", log=True, colors=COLORS,
+                               annotate=False, width=1360, height=300))
+        rows = []
+        for kern in kerns:
+            for n in sizes:
+                s = K["kern"].get((kern, "scalar", n))
+                r = [kern, n]
+                for isa in ("scalar", "avx2", "avx512"):
+                    b = K["kern"].get((kern, isa, n))
+                    r.append(fmt(b["bytes_per_second"] / 1e9) if b else "-")
+                for isa in ("avx2", "avx512"):
+                    b = K["kern"].get((kern, isa, n))
+                    r.append(fmt(b["bytes_per_second"] / s["bytes_per_second"]) + "x" if (b and s) else "-")
+                rows.append(r)
+        parts.append(table(["kernel", "n", "scalar GB/s", "avx2 GB/s", "avx512 GB/s", "avx2 speedup",
+                            "avx512 speedup"], rows))
+        rows = [[k, fmt(v) + " GFLOP/s"] for k, v in K["peak"].items()]
+        rows += [["%s %s" % tuple(k.split("/")[:2]) + (" (2 threads)" if "threads" in k else " (1 thread)"),
+                  fmt(v) + " GB/s"] for k, v in K["mem"].items()]
+        parts.append(table(["machine reference", "value"], rows, "kv"))
+    if K["sgemm"]:
+        ct1, ct2 = coretype_of(tb, "default"), coretype_of(tbh, "Haswell")
         rows = []
         for k in sorted(K["sgemm"]):
             a = K["sgemm"][k].get("GFLOPS")
             b = KH["sgemm"].get(k, {}).get("GFLOPS")
-            pk = peak * k[1] if peak else None
+            pk = peak1 * k[1] if peak1 else None
             rows.append([k[0], k[1], fmt(a), fmt(b), fmt(a / b) + "x" if (a and b) else "-",
                          ("%.0f%%" % (100 * a / pk)) if (a and pk) else "-"])
-        parts.append(table(["n", "threads", "%s GFLOP/s" % ct1, "%s GFLOP/s" % ct2, "ratio",
+        parts.append(table(["sgemm n", "threads", "%s GFLOP/s" % ct1, "%s GFLOP/s" % ct2, "ratio",
                             "%s %% of FMA peak" % ct1], rows))
 
     # ---- tlbench models
     if K["model"]:
         parts.append("<h2>tlbench: models through the C API (no Python)</h2>")
-        models = []
-        for k in K["model"]:
-            if k[0] not in models:
-                models.append(k[0])
-        series = sorted({(k[1], k[2]) for k in K["model"]})
-        vals = {(k[0], "b%d/t%d" % (k[1], k[2])): b.get("latency_ms", 0) * 1e3 for k, b in K["model"].items()}
-        parts.append(bar_chart("tl_session_run latency (us, log)", models, ["b%d/t%d" % s for s in series], vals,
-                               "microseconds", log=True))
         rows = [[k[0], k[1], k[2], fmt(b.get("latency_ms", 0) * 1e3), fmt(b.get("samples_per_s")),
-                 fmt(b.get("arena_MiB")), fmt(b.get("params_MiB"))] for k, b in sorted(K["model"].items())]
-        parts.append(table(["model", "batch", "threads", "latency us", "samples/s", "arena MiB", "params MiB"], rows))
+                 fmt(b.get("arena_MiB")), fmt(b.get("params_MiB")), "yes" if b.get("recaptured") else ""]
+                for k, b in sorted(K["model"].items())]
+        parts.append(table(["model", "batch", "threads", "latency us", "samples/s", "arena MiB", "params MiB",
+                            "batch-64 capture"], rows))
 
     css = """
-body{font-family:DejaVu Sans,Arial,sans-serif;margin:20px;color:#222;background:#fff}
-h1{font-size:24px;margin:0 0 6px} h2{font-size:18px;margin:26px 0 6px;border-bottom:1px solid #ccc}
-.chart{display:block;margin:6px 0}
-.title{font-size:14px;font-weight:bold} .tick{font-size:11px;fill:#333} .axis{font-size:12px}
-.val{font-size:9px;fill:#333} .legend{font-size:12px}
-.grid{stroke:#e4e4e4} .axisline{stroke:#333}
-table{border-collapse:collapse;font-size:12px;margin:6px 0}
-td,th{border:1px solid #ccc;padding:2px 8px;text-align:right} th{background:#f2f2f2}
+body{font-family:DejaVu Sans,Arial,sans-serif;margin:14px;color:#222;background:#fff}
+h1{font-size:22px;margin:0 0 4px} h2{font-size:16px;margin:14px 0 4px;border-bottom:1px solid #ccc}
+h3{font-size:14px;margin:10px 0 4px}
+.grid{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start} .grid>div{flex:0 0 auto;max-width:690px}
+.chart{display:block;margin:2px 0}
+.title{font-size:13px;font-weight:bold} .tick{font-size:10px;fill:#333} .axis{font-size:11px}
+.val{font-size:9px;fill:#333} .legend{font-size:11px}
+.gl{stroke:#e4e4e4} .axisline{stroke:#333}
+table{border-collapse:collapse;font-size:11px;margin:4px 0}
+td,th{border:1px solid #ccc;padding:1px 6px;text-align:right} th{background:#f2f2f2}
 table.kv td{text-align:left}
 .good{background:#d8f5d0} .warn{background:#fff3c4} .bad{background:#f9d0d0}
-.note{font-size:12px;color:#555;max-width:1300px} .missing{color:#a00}
+.note{font-size:11px;color:#555;max-width:1360px;margin:2px 0} .missing{color:#a00}
 """
     return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>tlrt benchmarks</title><style>%s</style></head>"
             "<body><h1>tlrt benchmark dashboard</h1>"
-            "<p class='note'>Generated by bench/dashboard.py from bench/results/*.json (scripts/bench.sh). "
+            "<p class='note'>bench/dashboard.py from bench/results/*.json (bash scripts/bench.sh). "
             "Targets: batch-1 latency &le; 0.5x ONNX Runtime and &le; 0.1x PyTorch eager on the small models; "
             "&ge; 85%% of the sgemm peak on large linear/conv layers.</p>%s</body></html>") % (css, "\n".join(parts))
 

@@ -74,6 +74,10 @@ class Lib:
         L.tl_session_arena_bytes.restype = ctypes.c_int64
         L.tl_model_param_bytes.argtypes = [vp]
         L.tl_model_param_bytes.restype = ctypes.c_int64
+        L.tl_session_node_ns.argtypes = [vp, ctypes.c_int64]
+        L.tl_session_node_ns.restype = ctypes.c_int64
+        L.tl_session_node_shape.argtypes = [vp, ctypes.c_int64]
+        L.tl_session_node_shape.restype = P(TlShape)
         L.tl_set_threads.argtypes = [ctypes.c_int]
         L.tl_set_threads.restype = None
         L.tl_blas_info.argtypes = []
@@ -109,14 +113,17 @@ class Model:
 class Session:
     """A planned session for one input shape. run(x) copies nothing: x must stay alive."""
 
-    def __init__(self, model, shape):
+    KEEP_ALL = 1
+    PROFILE = 2
+
+    def __init__(self, model, shape, flags=0):
         self.lib = model.lib
         self.model = model
         self.shape = tuple(int(d) for d in shape)
         self.h = ctypes.c_void_p()
         err = TlErr()
         s = TlShape.of(self.shape)
-        if self.lib.L.tl_session_new(model.h, ctypes.byref(s), 0, ctypes.byref(self.h),
+        if self.lib.L.tl_session_new(model.h, ctypes.byref(s), int(flags), ctypes.byref(self.h),
                                      ctypes.byref(err)):
             self.h = None
             raise TlrtError(err.msg.decode())
@@ -145,6 +152,14 @@ class Session:
             n = int(np.prod(dims)) if dims else 1
             outs.append(np.ctypeslib.as_array(p, shape=(n,)).reshape(dims).copy())
         return outs
+
+    def node_ns(self, node_id):
+        """Time of node_id in the last run (sessions made with flags=Session.PROFILE)."""
+        return int(self.lib.L.tl_session_node_ns(self.h, int(node_id)))
+
+    def node_shape(self, node_id):
+        p = self.lib.L.tl_session_node_shape(self.h, int(node_id))
+        return p.contents.dims() if p else None
 
     def arena_bytes(self):
         return int(self.lib.L.tl_session_arena_bytes(self.h))

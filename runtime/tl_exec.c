@@ -116,7 +116,6 @@ static void dw_plane(const float *x, const float *w, float bias, float *y, const
                         if (s[2] == 1) {
                             const float *xs = xr + (lo + off2);
                             float *ys = yr + lo;
-#pragma omp simd
                             for (int64_t o2 = 0; o2 < hi - lo; o2++) ys[o2] += wv * xs[o2];
                         } else {
                             for (int64_t o2 = lo; o2 < hi; o2++) yr[o2] += wv * xr[o2 * s[2] + off2];

@@ -3,9 +3,11 @@
 #
 #   bash scripts/bench.sh            full run (~10 minutes on 2 cores)
 #   bash scripts/bench.sh --quick    smoke run (~2 minutes: fewer sizes, shorter timing, no memory)
+#   bash scripts/bench.sh --docs     also rewrite the tables of docs/benchmarks.md (bench/report.py)
+#                                    and docs/dashboard.png
 #
 # Environment: TL_BUILD_DIR (default build), PYTHON (default .venv/bin/python).
-# Writes bench/results/{tlbench.json, tlbench_haswell.json, compare.json, dashboard.html}
+# Writes bench/results/{tlbench,tlbench_haswell,layers,compare}.json and dashboard.html
 # (Google Benchmark JSON) and, when chromium is installed, bench/results/dashboard.png.
 # Steps:
 #   1. cmake configure + build (Release) in $TL_BUILD_DIR
@@ -14,17 +16,20 @@
 #   3. tlbench: kernels (scalar/avx2/avx512), sgemm, FMA peak, memory bandwidth, models
 #   4. tlbench again, sgemm only, with TL_BLAS_CORETYPE=Haswell (OpenBLAS fixes its core type
 #      when it is loaded, so the comparison needs a second process)
-#   5. bench/compare.py: tlrt vs PyTorch eager vs ONNX Runtime, interleaved, + peak memory
-#   6. bench/dashboard.py -> bench/results/dashboard.html (+ headless chromium screenshot)
+#   5. bench/layers.py: per-node GEMM efficiency of tlrt vs the measured sgemm rate
+#   6. bench/compare.py: tlrt vs PyTorch eager vs ONNX Runtime, interleaved, + peak memory
+#   7. bench/dashboard.py -> bench/results/dashboard.html (+ headless chromium screenshot)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 QUICK=0
+DOCS=0
 for a in "$@"; do
   case "$a" in
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    --docs) DOCS=1 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument: $a" >&2; exit 2 ;;
   esac
 done
@@ -52,10 +57,12 @@ if [ "$QUICK" = 1 ]; then
   KFILTER='^(peak/|mem/.*/(L2|DRAM)$|kern/.*/262144$|sgemm/|model/)'
   MINTIME=0.05
   CMP_ARGS=(--quick --no-memory --budget 0.5)
+  LAYER_ARGS=(--budget 0.3 --min-runs 3)
 else
   KFILTER='.'
   MINTIME=0.1
   CMP_ARGS=(--budget 1.5)
+  LAYER_ARGS=(--budget 1.0 --min-runs 5)
 fi
 
 step "tlbench (kernels, sgemm, peak, bandwidth, models)"
@@ -68,6 +75,10 @@ step "tlbench sgemm with TL_BLAS_CORETYPE=Haswell"
 TL_BLAS_CORETYPE=Haswell "$BUILD/tlbench" --benchmark_filter='^(sgemm/|peak/fma)' \
   --benchmark_min_time="$MINTIME" --benchmark_out="$RES/tlbench_haswell.json" \
   --benchmark_out_format=json
+
+step "layers: per-node GEMM efficiency of tlrt (TL_SESSION_PROFILE)"
+"$PY" bench/layers.py --work-dir "$MODELS_DIR" --build-dir "$BUILD" --peak-from "$RES/tlbench.json" \
+  --out "$RES/layers.json" "${LAYER_ARGS[@]}"
 
 step "compare: tlrt vs PyTorch eager vs ONNX Runtime"
 "$PY" bench/compare.py --reuse-capture --work-dir "$MODELS_DIR" --build-dir "$BUILD" \
@@ -84,4 +95,9 @@ if [ -n "$CHROME" ]; then
 else
   echo "bench.sh: chromium not found; skipping the screenshot (apt-get install -y chromium)"
 fi
-step "done: $RES/dashboard.html"
+if [ "$DOCS" = 1 ]; then
+  step "docs: docs/benchmarks.md tables and docs/dashboard.png"
+  "$PY" bench/report.py --results "$RES" --doc "$ROOT/docs/benchmarks.md"
+  [ -f "$RES/dashboard.png" ] && cp "$RES/dashboard.png" "$ROOT/docs/dashboard.png"
+fi
+step "done in $(( $(date +%s) - t0 ))s: $RES/dashboard.html"

@@ -875,8 +875,6 @@ def _r_dim(b, a, ctx):
     return len(b.ir(a["input"]).shape)
 
 
-_NONNEG_UNARY = {"relu": True, "sigmoid": True, "exp": True, "abs": True, "sqrt": True}
-
 _RULES = {
     # identities (eval mode)
     "clone": _r_identity, "contiguous": _r_identity, "alias": _r_identity,
@@ -943,6 +941,7 @@ _FX_FUNCS = [
     (operator.add, "add", ["input", "other"]), (operator.sub, "sub", ["input", "other"]),
     (operator.mul, "mul", ["input", "other"]), (operator.truediv, "div", ["input", "other"]),
     (operator.neg, "neg", ["input"]), (operator.matmul, "matmul", ["input", "other"]),
+    (operator.pow, "pow", ["input", "exponent"]),
     (operator.getitem, "getitem", ["input", "index"]), (getattr, "getattr", ["input", "name"]),
     (torch.add, "add", ["input", "other", "alpha"]), (torch.sub, "sub", ["input", "other", "alpha"]),
     (torch.subtract, "sub", ["input", "other", "alpha"]), (torch.rsub, "rsub", ["input", "other", "alpha"]),
@@ -1589,6 +1588,8 @@ def _format_rejection(name, problems):
 def _atomic_write_all(files):
     """files: list of (path, bytes). Write temp files next to each target, then rename all."""
     temps = []
+    umask = os.umask(0)
+    os.umask(umask)
     try:
         for path, data in files:
             d = os.path.dirname(os.path.abspath(path))
@@ -1596,6 +1597,7 @@ def _atomic_write_all(files):
             temps.append(tmp)
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
+            os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes 0600; give the usual permissions
         for (path, _), tmp in zip(files, temps):
             os.replace(tmp, path)
     except BaseException:

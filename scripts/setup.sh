@@ -5,7 +5,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 APT_PKGS=(build-essential cmake pkg-config libopenblas-dev libcjson-dev libbenchmark-dev clang
-          libclang-rt-14-dev)
+          libclang-rt-14-dev libomp-14-dev)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

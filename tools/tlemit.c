@@ -13,10 +13,6 @@
 #include "emit/tl_emit.h"
 #include "import/tl_import.h"
 
-/* TEMPORARY until emit/tl_capture.c lands: weak so the tool links without it. */
-#pragma weak tl_emit_capture_script
-#pragma weak tl_capture_opts_default
-
 static void usage(FILE *f) {
     fprintf(f,
             "usage: tlemit pytorch graph.json [params.bin] -o model.py [--class-name NAME] [--dtype EXPR]\n"
@@ -38,7 +34,6 @@ static int failf(const char *fmt, const char *a) {
 }
 
 static int cmd_capture(int argc, char **argv) {
-    if (!tl_emit_capture_script || !tl_capture_opts_default) return failf("%s", "capture-script: not built in");
     tl_capture_opts o;
     tl_capture_opts_default(&o);
     for (int i = 0; i < argc; i++) {

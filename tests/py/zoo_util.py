@@ -26,6 +26,7 @@ ZOO = {
     "transformer": ("transformer.py", "EncoderLayer", [2, 5, 16]),
     "two_outputs": ("two_outputs.py", "TwoHeads", [4, 6]),
     "misc_ops": ("misc_ops.py", "MiscOps", [2, 5]),
+    "activations": ("activations.py", "make_activations", [2, 2, 3, 6, 6]),
 }
 
 

@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Per-layer efficiency of tlrt: GFLOP/s of every linear / conv / matmul node against the measured
+single-thread sgemm peak, and where the time of each model goes (share per op kind).
+
+Uses the C API through ctypes with TL_SESSION_PROFILE (tl_session_node_ns): each model is run
+repeatedly and every node keeps its MINIMUM time over the runs (robust on a shared machine).
+Flop counts (multiply-add = 2): linear 2*rows*in*out, conv 2*numel(out)*in_channels/groups*prod(kernel),
+matmul 2*numel(out)*K.
+
+  python bench/layers.py [--models mlp_large,cnn_large,transformer_large] [--batches 1,64]
+      [--peak-from bench/results/tlbench.json] [--out bench/results/layers.json]
+"""
+import argparse
+import collections
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+
+import tlrt_ctypes as tc  # noqa: E402
+
+GEMM_OPS = ("linear", "conv", "matmul")
+
+
+def node_flops(node, out_shape, parent_shapes):
+    k = node["kind"]
+    numel = math.prod(out_shape) if out_shape else 1
+    if k == "linear":
+        return 2 * (numel // node["out_dim"]) * node["in_dim"] * node["out_dim"]
+    if k == "conv":
+        return 2 * numel * (node["in_channels"] // node.get("groups", 1)) * math.prod(node["kernel"])
+    if k == "matmul" and parent_shapes and parent_shapes[0]:
+        return 2 * numel * parent_shapes[0][-1]
+    return 0
+
+
+def sgemm_peak(path):
+    """Best 1-thread tl_sgemm GFLOP/s in a tlbench JSON (square sizes), or None."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    best = None
+    for b in doc.get("benchmarks", []):
+        if b["name"].startswith("sgemm/") and "threads:1" in b["name"] and not b.get("error_occurred"):
+            best = max(best or 0, b.get("GFLOPS", 0))
+    return best
+
+
+def profile_model(lib, mdir, batch, threads, min_runs, budget):
+    g = json.loads((mdir / "graph.json").read_text())
+    model = tc.Model(lib, mdir / "graph.json", str(mdir / "params.bin"))
+    in_shape = (batch,) + tuple(g["nodes"][g["input_id"]]["shape"][1:])
+    recaptured = False
+    try:
+        sess = tc.Session(model, in_shape, flags=tc.Session.PROFILE)
+    except tc.TlrtError:
+        alt = mdir / ("b%d" % batch)
+        model.close()
+        g = json.loads((alt / "graph.json").read_text())
+        model = tc.Model(lib, alt / "graph.json", str(alt / "params.bin"))
+        sess = tc.Session(model, in_shape, flags=tc.Session.PROFILE)
+        recaptured = True
+    x = np.random.default_rng(0).standard_normal(in_shape).astype(np.float32)
+    go = sess.bind(x)
+    lib.set_threads(threads)
+    for _ in range(2):
+        go()
+    n = len(g["nodes"])
+    best = [None] * n
+    totals = []
+    runs = 0
+    t_end = time.perf_counter() + budget
+    while runs < min_runs or time.perf_counter() < t_end:
+        t0 = time.perf_counter_ns()
+        go()
+        totals.append(time.perf_counter_ns() - t0)
+        for i in range(n):
+            v = sess.node_ns(i)
+            if v >= 0 and (best[i] is None or v < best[i]):
+                best[i] = v
+        runs += 1
+        if runs >= 2000:
+            break
+    shapes = [sess.node_shape(i) for i in range(n)]
+    rows = []
+    for i, node in enumerate(g["nodes"]):
+        ps = [shapes[p] for p in node["parents"]]
+        rows.append({"id": i, "kind": node["kind"], "shape": list(shapes[i] or ()),
+                     "ns": best[i] or 0, "flops": node_flops(node, shapes[i], ps)})
+    sess.close()
+    model.close()
+    return rows, sorted(totals)[0], sorted(totals)[len(totals) // 2], runs, recaptured
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default="mlp_large,cnn_large,transformer_large,mlp,lenet,resblock,dwconv,transformer,two_outputs")
+    ap.add_argument("--batches", default="1,64")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--work-dir", default=str(ROOT / "bench" / "out" / "models"))
+    ap.add_argument("--peak-from", default=str(ROOT / "bench" / "results" / "tlbench.json"))
+    ap.add_argument("--peak", type=float, default=None, help="sgemm peak GFLOP/s (else from --peak-from)")
+    ap.add_argument("--min-runs", type=int, default=5)
+    ap.add_argument("--budget", type=float, default=1.0)
+    ap.add_argument("--build-dir", default=os.environ.get("TL_BUILD_DIR", ""))
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "layers.json"))
+    a = ap.parse_args()
+    lib = tc.Lib(tc.find_lib(a.build_dir or None))
+    peak = a.peak or sgemm_peak(a.peak_from)
+    benchmarks = []
+    for name in a.models.split(","):
+        mdir = Path(a.work_dir) / name
+        if not (mdir / "graph.json").exists():
+            print("layers.py: %s: not captured (run bench/compare.py --capture-only)" % mdir, file=sys.stderr)
+            continue
+        for b in [int(x) for x in a.batches.split(",")]:
+            try:
+                rows, tmin, tmed, runs, recap = profile_model(lib, mdir, b, a.threads, a.min_runs, a.budget)
+            except tc.TlrtError as e:
+                print("layers.py: %s batch %d: %s" % (name, b, e), file=sys.stderr)
+                continue
+            node_sum = sum(r["ns"] for r in rows)
+            gemm_ns = sum(r["ns"] for r in rows if r["kind"] in GEMM_OPS)
+            flops = sum(r["flops"] for r in rows)
+            by_kind = collections.Counter()
+            for r in rows:
+                by_kind[r["kind"]] += r["ns"]
+            summary = {
+                "name": "layers/%s/batch:%d/threads:%d" % (name, b, a.threads),
+                "run_name": "layers/%s/batch:%d/threads:%d" % (name, b, a.threads),
+                "run_type": "iteration", "iterations": runs, "repetitions": 1, "threads": 1,
+                "real_time": tmin / 1e3, "cpu_time": tmin / 1e3, "time_unit": "us",
+                "model": name, "batch": b, "num_threads": a.threads, "recaptured_at_batch": recap,
+                "median_run_us": tmed / 1e3, "sum_of_node_min_us": node_sum / 1e3,
+                "gemm_share": gemm_ns / node_sum if node_sum else 0,
+                "model_GFLOPS": flops / tmin if tmin else 0, "flops": flops,
+                "pct_of_sgemm_peak": (100 * flops / tmin / peak) if (peak and tmin) else None,
+                "time_share_by_kind": {k: v / node_sum for k, v in by_kind.most_common()} if node_sum else {},
+                "n_nodes": len(rows),
+            }
+            benchmarks.append(summary)
+            print("%-18s b=%-3d min run %9.1f us  median %9.1f us  nodes-sum %9.1f us  gemm share %3.0f%%  "
+                  "model %6.1f GFLOP/s%s" % (name, b, tmin / 1e3, tmed / 1e3, node_sum / 1e3,
+                                             100 * summary["gemm_share"], summary["model_GFLOPS"],
+                                             ("  (%.0f%% of sgemm peak)" % summary["pct_of_sgemm_peak"])
+                                             if summary["pct_of_sgemm_peak"] else ""))
+            for r in rows:
+                if r["kind"] not in GEMM_OPS or not r["ns"]:
+                    continue
+                gf = r["flops"] / r["ns"]
+                e = {"name": "layer/%s/batch:%d/node:%d:%s" % (name, b, r["id"], r["kind"]),
+                     "run_name": "layer/%s/batch:%d/node:%d:%s" % (name, b, r["id"], r["kind"]),
+                     "run_type": "iteration", "iterations": runs, "repetitions": 1, "threads": 1,
+                     "real_time": r["ns"] / 1e3, "cpu_time": r["ns"] / 1e3, "time_unit": "us",
+                     "model": name, "batch": b, "node": r["id"], "kind": r["kind"], "shape": r["shape"],
+                     "flops": r["flops"], "GFLOPS": gf,
+                     "pct_of_sgemm_peak": (100 * gf / peak) if peak else None}
+                benchmarks.append(e)
+                if r["flops"] >= 1e6:
+                    print("    node %3d %-7s %-20s %9.1f us  %6.1f GFLOP/s%s" % (
+                        r["id"], r["kind"], r["shape"], r["ns"] / 1e3, gf,
+                        ("  %3.0f%% of peak" % e["pct_of_sgemm_peak"]) if peak else ""))
+    ctx = {"executable": "bench/layers.py", "sgemm_peak_GFLOPS": peak,
+           "sgemm_peak_source": "--peak" if a.peak else a.peak_from,
+           "tl_blas_info": lib.blas_info(), "threads": a.threads,
+           "loadavg": open("/proc/loadavg").read().split()[0],
+           "method": "TL_SESSION_PROFILE per-node times, minimum over >= %d runs and >= %.1fs" % (a.min_runs, a.budget)}
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"context": ctx, "benchmarks": benchmarks}, indent=1))
+    print("wrote", out)
+
+
+if __name__ == "__main__":
+    main()

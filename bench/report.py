@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""Write the figure tables of docs/benchmarks.md from bench/results/*.json.
+
+Only the text between the markers
+    <!-- BEGIN GENERATED: bench/report.py -->  and  <!-- END GENERATED -->
+is replaced; the hand-written analysis around it stays.
+
+  python bench/report.py [--results bench/results] [--doc docs/benchmarks.md]
+"""
+import argparse
+import json
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BEGIN = "<!-- BEGIN GENERATED: bench/report.py -->"
+END = "<!-- END GENERATED -->"
+
+
+def load(p):
+    try:
+        return json.loads(Path(p).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def rows(doc):
+    return [b for b in (doc or {}).get("benchmarks", []) if not b.get("error_occurred")]
+
+
+def f(v, nd=1):
+    if v is None:
+        return "-"
+    if isinstance(v, str):
+        return v
+    if abs(v) >= 100:
+        return "%.0f" % v
+    if abs(v) >= 10:
+        return "%.*f" % (max(nd - 1, 0), v) if nd > 1 else "%.1f" % v
+    return "%.*g" % (nd + 2, v)
+
+
+def md_table(headers, body):
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in body]
+    return "\n".join(out)
+
+
+def cpu_flags_summary():
+    try:
+        flags = next(l for l in open("/proc/cpuinfo") if l.startswith("flags")).split(":")[1].split()
+    except (OSError, StopIteration):
+        return "?"
+    keep = [x for x in ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_bf16", "avx512_fp16", "amx_tile") if x in flags]
+    return " ".join(keep)
+
+
+def openblas_pkg():
+    try:
+        r = subprocess.run(["pkg-config", "--modversion", "openblas"], capture_output=True, text=True)
+        return r.stdout.strip() or "?"
+    except OSError:
+        return "?"
+
+
+def generate(R):
+    tb, th, cmp_, lay = (load(R / n) for n in ("tlbench.json", "tlbench_haswell.json", "compare.json", "layers.json"))
+    out = []
+    ctx = (tb or {}).get("context", {})
+    cctx = (cmp_ or {}).get("context", {})
+    v = cctx.get("versions", {})
+    out.append("### Machine and versions\n")
+    out.append(md_table(["", ""], [
+        ["CPU (/proc/cpuinfo)", ctx.get("cpu_model", cctx.get("cpu_model", "?"))],
+        ["cores / SIMD", "%s / %s" % (ctx.get("num_cpus", "?"), cpu_flags_summary())],
+        ["caches (Google Benchmark)", ", ".join("L%d %s %dKiB" % (c["level"], c["type"][0], c["size"] // 1024)
+                                                for c in ctx.get("caches", []))],
+        ["OpenBLAS", "%s (pkg-config %s)" % (ctx.get("tl_blas_info", "?"), openblas_pkg())],
+        ["torch / onnxruntime / numpy", "%s / %s / %s" % (v.get("torch", "?"), v.get("onnxruntime", "?"), v.get("numpy", "?"))],
+        ["tlbench run", "%s, load average %s" % (ctx.get("date", "?"), " ".join(map(str, ctx.get("load_avg", []))))],
+        ["compare run", "%s, load average %s at start, %s at end" % (cctx.get("date", "?"), cctx.get("loadavg_start", "?"), cctx.get("loadavg_end", "?"))],
+    ]))
+    # machine references
+    K = {b["name"].replace("/real_time", ""): b for b in rows(tb)}
+    H = {b["name"].replace("/real_time", ""): b for b in rows(th)}
+    refs = []
+    for n, lbl in (("peak/fma_avx512", "FP32 FMA peak, AVX-512, 1 thread"), ("peak/fma_avx2", "FP32 FMA peak, AVX2, 1 thread")):
+        if n in K:
+            refs.append([lbl, f(K[n]["GFLOPS"]) + " GFLOP/s"])
+    for n, lbl in (("mem/triad/L2", "triad, L2-resident (3x256 KiB), 1 thread"), ("mem/triad/DRAM", "triad, 3x256 MiB, 1 thread"),
+                   ("mem/triad/DRAM/threads:2", "triad, 3x256 MiB, 2 threads"), ("mem/memcpy/DRAM", "memcpy 256 MiB (read+write)")):
+        if n in K:
+            refs.append([lbl, f(K[n]["bytes_per_second"] / 1e9) + " GB/s"])
+    if refs:
+        out.append("\n### Machine references (roofline)\n")
+        out.append(md_table(["measure", "value"], refs))
+    sg = [(n, b) for n, b in K.items() if n.startswith("sgemm/")]
+    if sg:
+        pk = K.get("peak/fma_avx512", {}).get("GFLOPS")
+        out.append("\n### tl_sgemm (C = A B^T, square n) by OpenBLAS core type\n")
+        body = []
+        for n, b in sorted(sg, key=lambda x: (int(x[0].split("/")[1]), x[0])):
+            t = int(n.split("threads:")[1])
+            hb = H.get(n, {}).get("GFLOPS")
+            body.append([n.split("/")[1], t, f(b["GFLOPS"]), f(hb), f(b["GFLOPS"] / hb, 2) + "x" if hb else "-",
+                         ("%.0f%%" % (100 * b["GFLOPS"] / (pk * t))) if pk else "-"])
+        out.append(md_table(["n", "threads", "SkylakeX GFLOP/s", "Haswell GFLOP/s", "SkylakeX/Haswell", "SkylakeX % of FMA peak x threads"], body))
+    shp = [(n, b) for n, b in K.items() if n.startswith("sgemm_shape/") or n.startswith("sgemv/")]
+    if shp:
+        best = max([b["GFLOPS"] for n, b in K.items() if n.startswith("sgemm/") and "threads:1" in n] or [0])
+        out.append("\n### The zoo's layer GEMMs straight into OpenBLAS (1 thread, CPU time)\n")
+        body = []
+        for n, b in shp:
+            mnk = "%dx%dx%d" % (b.get("M", 1), b.get("N", 1024), b.get("K", 1024))
+            body.append([n, mnk, f(b["GFLOPS"]), ("%.0f%%" % (100 * b["GFLOPS"] / best)) if best else "-", f(b["cpu_time"] / 1e3)])
+        out.append(md_table(["call", "MxNxK", "GFLOP/s", "% of best square sgemm", "us"], body))
+    kern = [(n, b) for n, b in K.items() if n.startswith("kern/") and n.endswith("/262144")]
+    if kern:
+        out.append("\n### Kernels at n = 262144 floats (1 MiB per operand), GB/s of compulsory traffic\n")
+        by = {}
+        for n, b in kern:
+            _, k, isa, _ = n.split("/")
+            by.setdefault(k, {})[isa] = b["bytes_per_second"] / 1e9
+        body = [[k, f(d.get("scalar")), f(d.get("avx2")), f(d.get("avx512")),
+                 (f(d["avx512"] / d["scalar"], 2) + "x") if d.get("scalar") and d.get("avx512") else "-"]
+                for k, d in by.items()]
+        out.append(md_table(["kernel", "scalar", "avx2", "avx512", "avx512/scalar"], body))
+    # comparison
+    cr = [b for b in rows(cmp_) if b["name"].startswith("compare/")]
+    if cr:
+        out.append("\n### tlrt vs PyTorch eager vs ONNX Runtime (median us per call, one process, interleaved)\n")
+        idx = {(b["model"], b["batch"], b["num_threads"], b["runtime"]): b for b in cr}
+        body = []
+        for (m, bt, t, rt), b in idx.items():
+            if rt != "tlrt":
+                continue
+            p, o = idx.get((m, bt, t, "pytorch")), idx.get((m, bt, t, "ort"))
+            ro, rp = b.get("ratio_vs_ort"), b.get("ratio_vs_pytorch")
+            body.append([m, bt, t, f(b["real_time"]), f(p["real_time"]) if p else "-", f(o["real_time"]) if o else "-",
+                         ("**%s**" % f(ro, 2)) if (ro is not None and ro <= 0.5) else f(ro, 2),
+                         ("**%s**" % f(rp, 2)) if (rp is not None and rp <= 0.1) else f(rp, 2),
+                         "yes" if b.get("agree") else "NO",
+                         "b64 capture" if b.get("recaptured_at_batch") else ""])
+        out.append(md_table(["model", "batch", "threads", "tlrt", "PyTorch", "ORT", "tlrt/ORT", "tlrt/PyTorch",
+                             "outputs agree", "note"], body))
+        out.append("\nBold: meets the target (<= 0.5x ORT, <= 0.1x PyTorch). Method: %s." % cctx.get("method", ""))
+    mr = [b for b in rows(cmp_) if b["name"].startswith("memory/")]
+    if mr:
+        out.append("\n### Peak memory (MiB over a process with the same imports)\n")
+        idx = {}
+        for b in mr:
+            idx.setdefault((b["model"], b["batch"]), {})[b["runtime"]] = b.get("peak_rss_delta_MiB")
+        body = [[m, bt, f(d.get("tlrt")), f(d.get("pytorch")), f(d.get("ort"))] for (m, bt), d in idx.items()]
+        out.append(md_table(["model", "batch", "tlrt", "PyTorch", "ORT"], body))
+        out.append("\nMethod: %s. Idle process with the same imports: %s MiB peak RSS." % (
+            cctx.get("memory_method", ""), f(cctx.get("idle_baseline_peak_MiB"))))
+    lr = rows(lay)
+    if lr:
+        lctx = lay.get("context", {})
+        out.append("\n### tlrt per-layer GEMM efficiency (1 thread, per-node minimum over runs; sgemm rate %s GFLOP/s)\n"
+                   % f(lctx.get("sgemm_peak_GFLOPS")))
+        body = [[b["model"], b["batch"], "%d %s" % (b["node"], b["kind"]), str(b["shape"]), f(b["flops"] / 1e6),
+                 f(b["real_time"]), f(b["GFLOPS"]), ("**%.0f%%**" if (b.get("pct_of_sgemm_peak") or 0) >= 85 else "%.0f%%")
+                 % (b.get("pct_of_sgemm_peak") or 0)]
+                for b in lr if b["name"].startswith("layer/") and b["flops"] >= 10e6]
+        out.append(md_table(["model", "batch", "node", "output", "MFLOP", "us", "GFLOP/s", "% of sgemm rate"], body))
+        body = [[b["model"], b["batch"], f(b["real_time"]), f(b.get("sum_of_node_min_us")), "%.0f%%" % (100 * b.get("gemm_share", 0)),
+                 ", ".join("%s %.0f%%" % (k, 100 * x) for k, x in list(b.get("time_share_by_kind", {}).items())[:4])]
+                for b in lr if b["name"].startswith("layers/")]
+        out.append("\nWhere the time goes (per model, batch, 1 thread):\n")
+        out.append(md_table(["model", "batch", "min run us", "sum of node mins us", "GEMM share", "top op kinds by time"], body))
+    mo = [(n, b) for n, b in K.items() if n.startswith("model/")]
+    if mo:
+        out.append("\n### tlbench: tl_session_run from C (no Python), real time\n")
+        body = [[n.split("/")[1], b.get("batch"), b.get("threads"), f(b.get("latency_ms", 0) * 1e3), f(b.get("samples_per_s")),
+                 f(b.get("arena_MiB"), 2), "b64 capture" if b.get("recaptured") else ""] for n, b in mo]
+        out.append(md_table(["model", "batch", "threads", "latency us", "samples/s", "arena MiB", "note"], body))
+    return "\n".join(out) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--results", default=str(ROOT / "bench" / "results"))
+    ap.add_argument("--doc", default=str(ROOT / "docs" / "benchmarks.md"))
+    a = ap.parse_args()
+    doc = Path(a.doc)
+    text = doc.read_text() if doc.exists() else "# Benchmarks\n\n%s\n%s\n" % (BEGIN, END)
+    if BEGIN not in text or END not in text:
+        text += "\n%s\n%s\n" % (BEGIN, END)
+    gen = generate(Path(a.results))
+    text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda m: BEGIN + "\n" + gen + END, text, flags=re.S)
+    doc.write_text(text)
+    print("wrote", doc)
+
+
+if __name__ == "__main__":
+    main()
