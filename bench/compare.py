@@ -195,6 +195,20 @@ def time_interleaved(fns, warmup, min_iters, max_iters, budget_s):
 
 
 # ----------------------------------------------------------------------------- memory child
+def peak_rss_kib():
+    """The process's peak resident set (kB): VmHWM, the high-water mark getrusage() reports as
+    ru_maxrss. Read from /proc because ru_maxrss also carries the PARENT's peak across
+    fork+exec (Linux keeps it in the signal struct), which would hide every child's own peak."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+
 def mem_child(args):
     """Runs in a fresh process: same imports for every runtime, then one runtime's model."""
     import onnxruntime as ort
@@ -209,7 +223,7 @@ def mem_child(args):
     lib.set_threads(1)
     shape = (batch,) + tuple(spec.example_shape[1:])
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = peak_rss_kib()
     if runtime == "baseline":
         pass
     elif runtime == "pytorch":
@@ -241,8 +255,9 @@ def mem_child(args):
         go = s.bind(x)
         for _ in range(5):
             go()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"base_kib": base, "peak_kib": peak}))
+    peak = peak_rss_kib()
+    print(json.dumps({"base_kib": base, "peak_kib": peak,
+                      "ru_maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 
 
 def measure_memory(spec, runtime, batch, model_dir, build_dir):
@@ -441,11 +456,13 @@ def main():
                    "(same for all three)" % (zoo.OPSET, args.warmup, args.min_iters, args.budget,
                                               args.max_iters)),
         "memory_method": ("fresh subprocess per (model, runtime, batch), same imports in every "
-                          "child (torch, onnxruntime, numpy, libtlrt_c.so); value = ru_maxrss "
-                          "after loading the model and 5 runs minus ru_maxrss of the same process "
-                          "right after the imports (idle_baseline_peak_MiB: an idle child with the "
-                          "same imports); threads 1; allocations served from heap pages the imports "
-                          "already touched do not show, so deltas under ~0.1 MiB read as 0"),
+                          "child (torch, onnxruntime, numpy, libtlrt_c.so); value = peak RSS "
+                          "(VmHWM = what ru_maxrss reports, read from /proc/self/status because "
+                          "ru_maxrss inherits the parent's peak across fork+exec) after loading the "
+                          "model and 5 runs, minus the same right after the imports "
+                          "(idle_baseline_peak_MiB: an idle child with the same imports); threads 1; "
+                          "allocations served from heap pages the imports already touched do not "
+                          "show, so deltas under ~0.1 MiB read as 0"),
         "idle_baseline_peak_MiB": base.get("peak_MiB"),
         "problems": problems,
     }

@@ -17,6 +17,31 @@ module the tlrt emitter writes: linear_<id>_W / linear_<id>_b, conv2d_<id>_kerne
 conv2d_<id>_bias, const_<id>, batchnorm_<id>_{gamma,beta,mean,var}, layernorm_<id>_{gamma,beta}.
 With --inline-params the payloads are written inline in the JSON (TorchLean style) instead.
 
+What lowers to what (ATen names; FX modules/functions/methods map to the same rules):
+  linear, addmm/mm/matmul with a constant 2-D right operand -> linear (bias zeros if absent);
+  matmul/bmm/mm otherwise -> matmul; conv1d/2d/3d, convolution (groups, stride, dilation,
+  padding incl. 'same' -> padding/padding_after) -> conv; eval batch_norm -> batch_norm_eval;
+  layer_norm (no affine: gamma 1, beta 0) -> layernorm; softmax -> softmax;
+  relu tanh sigmoid exp log sqrt abs sin cos -> same; reciprocal -> inv; rsqrt -> inv(sqrt);
+  softplus (beta 1, threshold 20 only) -> softplus; silu -> x * sigmoid(x);
+  gelu(approximate='tanh') -> 0.5*x*(1+tanh(sqrt(2/pi)*(x+0.044715*x*x*x))) with consts;
+  hardtanh/relu6/clamp -> max_elem/min_elem with consts; leaky_relu (0 <= slope <= 1) ->
+  max_elem(x, slope*x); pow with exponent 1, 2, 3, 0.5, -0.5, -1, -2 -> mul_elem/sqrt/inv;
+  neg -> x * -1; add/sub/mul/maximum/minimum -> add/sub/mul_elem/max_elem/min_elem with an
+  explicit reshape + broadcast_to when shapes differ; a Python number becomes a const of shape
+  [1,...,1] + broadcast_to; rsub -> sub; x / c -> x * (1/c) with 1/c rounded once (exact when
+  c is a power of two, otherwise within about 1 ulp of PyTorch's x / c); x / y -> x * inv(y);
+  max_pool (padding only on a provably non-negative input: TorchLean pads max pooling with
+  zero), avg_pool (count_include_pad=True), adaptive_avg_pool -> reduce_mean over the spatial
+  axes (output 1) or avg_pool (exact divisors); mean/sum over dims -> reduce_mean/reduce_sum
+  (axes, keepdim), sum() -> sum; view/reshape/flatten/squeeze/unsqueeze/unflatten -> reshape
+  (flatten when the result is a vector); expand -> broadcast_to; permute, transpose, t -> same;
+  cat -> concat, stack -> reshape + concat; mse_loss (mean) -> mse_loss; eval dropout, clone,
+  contiguous, detach, same-dtype casts -> nothing (identity); ops on constants only are folded.
+Rejected (all listed at once): erf GELU, log_softmax, sort, indexing/slicing, dtype changes,
+training-mode dropout/batch norm, add with alpha, division with rounding_mode, ceil_mode,
+dilated max pooling, uneven adaptive pooling, mutation, any other op.
+
 Only torch and numpy are needed; the script is standalone and is embedded in tlrt
 (`tlemit capture-script` prints it; its options rewrite the two constants below and the name of
 the helper function).
@@ -1041,7 +1066,7 @@ def _fx_target_name(target):
     if mod.startswith("torch.nn.functional") or mod == "torch._C._nn":
         return f"torch.nn.functional.{name}"
     if mod.startswith("torch") or not mod:
-        return f"torch.{name}"
+        return f"torch.{getattr(target, '__name__', name)}"
     return f"{mod}.{name}"
 
 
@@ -1645,7 +1670,12 @@ def export_torchlean_graph(module, example_inputs, graph_path, params_path=None,
                            f"({', '.join(required)}); torchlean.ir.v1 graphs have exactly one input")
     module.eval()
     dtype = example.dtype
-    source = _SourceInfo(source_file or inspect.getsourcefile(type(module)))
+    if source_file is None:
+        try:
+            source_file = inspect.getsourcefile(type(module))
+        except (TypeError, OSError):
+            source_file = None
+    source = _SourceInfo(source_file)
     builder, outs, how = _capture(module, example, prefer_torch_export, dtype, source, name)
     doc, params = _finish_graph(builder, outs, inline_params, debug_targets)
 
