@@ -208,8 +208,8 @@ def roofline(title, points, peak, bws, width=1300, height=520):
     for ai, gf, label, c in points:
         out.append('<circle cx="%.1f" cy="%.1f" r="5" fill="%s" fill-opacity="0.85" stroke="#222" stroke-width="0.5"><title>%s: AI %.3g, %.3g GFLOP/s</title></circle>'
                    % (X(ai), Y(gf), c, esc(label), ai, gf))
-        if label.startswith("sgemm"):
-            out.append('<text x="%.1f" y="%.1f" class="val">%s</text>' % (X(ai) + 7, Y(gf) + 4, esc(label)))
+        if label.startswith("sgemm") and ai == max(p[0] for p in points if p[2].startswith("sgemm")):
+            out.append('<text x="%.1f" y="%.1f" class="val" text-anchor="end">%s</text>' % (X(ai) - 7, Y(gf) + 14, "sgemm n=256..1024"))
     for ai, gf, label, c in points:
         key = label.split(" ")[0] if not label.startswith("sgemm") else "tl_sgemm 1T"
         legend.setdefault(key, c)
