@@ -221,6 +221,8 @@ struct GemmShape {
 const GemmShape kLayerShapes[] = {
     {"linear1024_b1", 1, 1024, 1024, true},        // mlp_large fc at batch 1 (GEMV-shaped)
     {"linear1024_b64", 64, 1024, 1024, true},      // mlp_large fc at batch 64
+    {"linear1024_b64_T", 1024, 64, 1024, true},    // the same as Y^T = W X^T (weights as A)
+    {"linear1024_b256", 256, 1024, 1024, true},    // 4 batches of 64 in one call
     {"ff1024_T64", 64, 1024, 256, true},           // transformer_large ff1 per sample (T=64)
     {"conv32to64_32x32", 64, 1024, 288, false},    // cnn_large conv1: W[64,288] x col[288,1024]
     {"conv64to64_32x32", 64, 1024, 576, false},    // cnn_large conv2

@@ -30,15 +30,23 @@ def rows(doc):
 
 
 def f(v, nd=1):
+    """Numbers for tables: 3 significant digits, no exponent for the usual ranges."""
     if v is None:
         return "-"
     if isinstance(v, str):
         return v
-    if abs(v) >= 100:
+    a = abs(v)
+    if a >= 100:
         return "%.0f" % v
-    if abs(v) >= 10:
-        return "%.*f" % (max(nd - 1, 0), v) if nd > 1 else "%.1f" % v
-    return "%.*g" % (nd + 2, v)
+    if a >= 10:
+        return "%.1f" % v
+    if a >= 1:
+        return "%.2f" % v
+    return "%.3g" % v
+
+
+def r2(v):
+    return "-" if v is None else "%.2f" % v
 
 
 def md_table(headers, body):
@@ -78,7 +86,7 @@ def generate(R):
                                                 for c in ctx.get("caches", []))],
         ["OpenBLAS", "%s (pkg-config %s)" % (ctx.get("tl_blas_info", "?"), openblas_pkg())],
         ["torch / onnxruntime / numpy", "%s / %s / %s" % (v.get("torch", "?"), v.get("onnxruntime", "?"), v.get("numpy", "?"))],
-        ["tlbench run", "%s, load average %s" % (ctx.get("date", "?"), " ".join(map(str, ctx.get("load_avg", []))))],
+        ["tlbench run", "%s, load average %s" % (ctx.get("date", "?"), " ".join("%.2f" % x for x in ctx.get("load_avg", [])))],
         ["compare run", "%s, load average %s at start, %s at end" % (cctx.get("date", "?"), cctx.get("loadavg_start", "?"), cctx.get("loadavg_end", "?"))],
     ]))
     # machine references
@@ -103,7 +111,7 @@ def generate(R):
         for n, b in sorted(sg, key=lambda x: (int(x[0].split("/")[1]), x[0])):
             t = int(n.split("threads:")[1])
             hb = H.get(n, {}).get("GFLOPS")
-            body.append([n.split("/")[1], t, f(b["GFLOPS"]), f(hb), f(b["GFLOPS"] / hb, 2) + "x" if hb else "-",
+            body.append([n.split("/")[1], t, f(b["GFLOPS"]), f(hb), r2(b["GFLOPS"] / hb) + "x" if hb else "-",
                          ("%.0f%%" % (100 * b["GFLOPS"] / (pk * t))) if pk else "-"])
         out.append(md_table(["n", "threads", "SkylakeX GFLOP/s", "Haswell GFLOP/s", "SkylakeX/Haswell", "SkylakeX % of FMA peak x threads"], body))
     shp = [(n, b) for n, b in K.items() if n.startswith("sgemm_shape/") or n.startswith("sgemv/")]
@@ -123,7 +131,7 @@ def generate(R):
             _, k, isa, _ = n.split("/")
             by.setdefault(k, {})[isa] = b["bytes_per_second"] / 1e9
         body = [[k, f(d.get("scalar")), f(d.get("avx2")), f(d.get("avx512")),
-                 (f(d["avx512"] / d["scalar"], 2) + "x") if d.get("scalar") and d.get("avx512") else "-"]
+                 (f(d["avx512"] / d["scalar"]) + "x") if d.get("scalar") and d.get("avx512") else "-"]
                 for k, d in by.items()]
         out.append(md_table(["kernel", "scalar", "avx2", "avx512", "avx512/scalar"], body))
     # comparison
@@ -138,8 +146,8 @@ def generate(R):
             p, o = idx.get((m, bt, t, "pytorch")), idx.get((m, bt, t, "ort"))
             ro, rp = b.get("ratio_vs_ort"), b.get("ratio_vs_pytorch")
             body.append([m, bt, t, f(b["real_time"]), f(p["real_time"]) if p else "-", f(o["real_time"]) if o else "-",
-                         ("**%s**" % f(ro, 2)) if (ro is not None and ro <= 0.5) else f(ro, 2),
-                         ("**%s**" % f(rp, 2)) if (rp is not None and rp <= 0.1) else f(rp, 2),
+                         ("**%s**" % r2(ro)) if (ro is not None and ro <= 0.5) else r2(ro),
+                         ("**%s**" % r2(rp)) if (rp is not None and rp <= 0.1) else r2(rp),
                          "yes" if b.get("agree") else "NO",
                          "b64 capture" if b.get("recaptured_at_batch") else ""])
         out.append(md_table(["model", "batch", "threads", "tlrt", "PyTorch", "ORT", "tlrt/ORT", "tlrt/PyTorch",
@@ -158,23 +166,23 @@ def generate(R):
     lr = rows(lay)
     if lr:
         lctx = lay.get("context", {})
-        out.append("\n### tlrt per-layer GEMM efficiency (1 thread, per-node minimum over runs; sgemm rate %s GFLOP/s)\n"
+        out.append("\n### tlrt per-layer GEMM efficiency (1 thread, per-node median over runs; sgemm rate %s GFLOP/s)\n"
                    % f(lctx.get("sgemm_peak_GFLOPS")))
         body = [[b["model"], b["batch"], "%d %s" % (b["node"], b["kind"]), str(b["shape"]), f(b["flops"] / 1e6),
                  f(b["real_time"]), f(b["GFLOPS"]), ("**%.0f%%**" if (b.get("pct_of_sgemm_peak") or 0) >= 85 else "%.0f%%")
                  % (b.get("pct_of_sgemm_peak") or 0)]
                 for b in lr if b["name"].startswith("layer/") and b["flops"] >= 10e6]
-        out.append(md_table(["model", "batch", "node", "output", "MFLOP", "us", "GFLOP/s", "% of sgemm rate"], body))
-        body = [[b["model"], b["batch"], f(b["real_time"]), f(b.get("sum_of_node_min_us")), "%.0f%%" % (100 * b.get("gemm_share", 0)),
+        out.append(md_table(["model", "batch", "node", "output", "MFLOP", "median us", "GFLOP/s", "% of sgemm rate"], body))
+        body = [[b["model"], b["batch"], f(b["real_time"]), f(b.get("sum_of_node_median_us")), "%.0f%%" % (100 * b.get("gemm_share", 0)),
                  ", ".join("%s %.0f%%" % (k, 100 * x) for k, x in list(b.get("time_share_by_kind", {}).items())[:4])]
                 for b in lr if b["name"].startswith("layers/")]
         out.append("\nWhere the time goes (per model, batch, 1 thread):\n")
-        out.append(md_table(["model", "batch", "min run us", "sum of node mins us", "GEMM share", "top op kinds by time"], body))
+        out.append(md_table(["model", "batch", "fastest run us", "sum of node medians us", "GEMM share", "top op kinds by time"], body))
     mo = [(n, b) for n, b in K.items() if n.startswith("model/")]
     if mo:
         out.append("\n### tlbench: tl_session_run from C (no Python), real time\n")
-        body = [[n.split("/")[1], b.get("batch"), b.get("threads"), f(b.get("latency_ms", 0) * 1e3), f(b.get("samples_per_s")),
-                 f(b.get("arena_MiB"), 2), "b64 capture" if b.get("recaptured") else ""] for n, b in mo]
+        body = [[n.split("/")[1], int(b.get("batch", 0)), int(b.get("threads", 0)), f(b.get("latency_ms", 0) * 1e3), f(b.get("samples_per_s")),
+                 f(b.get("arena_MiB")), "b64 capture" if b.get("recaptured") else ""] for n, b in mo]
         out.append(md_table(["model", "batch", "threads", "latency us", "samples/s", "arena MiB", "note"], body))
     return "\n".join(out) + "\n"
 

@@ -44,8 +44,7 @@ int tl_json_payload(const char *path, const char *ctx, const cJSON *v, tl_tensor
 char *tl_json_compact(const cJSON *v, char *buf, size_t cap);
 
 #define NAT_LIMIT 9007199254740992.0 /* 2^53 */
-#define SHAPE_BUF 200
-#define SS(s) tl_shape_str((s), (char[SHAPE_BUF]){0}, SHAPE_BUF)
+#define SS(s) TL_SHAPE_STR(s)
 #define SNIP 80
 #define JS(v) tl_json_compact((v), (char[SNIP + 8]){0}, SNIP + 8)
 

@@ -21,19 +21,9 @@
 int tl_mha_lower(tl_graph *g, const cJSON *const *raw, tl_err *err);
 int tl_json_payload(const char *path, const char *ctx, const cJSON *v, tl_tensor **out, tl_err *err);
 
-#define SHAPE_BUF 200
-#define SS(s) tl_shape_str((s), (char[SHAPE_BUF]){0}, SHAPE_BUF)
+#define SS(s) TL_SHAPE_STR(s)
 
-static int lerr(const tl_graph *g, tl_err *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int lerr(const tl_graph *g, tl_err *err, const char *fmt, ...) {
-    if (!err) return -1;
-    char msg[TL_ERR_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return tl_errf(err, "%s: %s", g->path ? g->path : "graph", msg);
-}
+#define lerr tl_graph_errf
 
 static void node_release(tl_node *n) {
     free(n->parents);

@@ -1,4 +1,5 @@
 /* tl_graph.c - graph/tensor lifetime and the parameter-slot schema (shape + name per slot). */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,4 +100,14 @@ void tl_param_name(const tl_node *n, int slot, char *buf, size_t len) {
         return;
     }
     snprintf(buf, len, row->params[slot].name_fmt, (long long)n->id);
+}
+
+int tl_graph_errf(const tl_graph *g, tl_err *err, const char *fmt, ...) {
+    if (!err) return -1;
+    char msg[TL_ERR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return tl_errf(err, "%s: %s", g && g->path ? g->path : "graph", msg);
 }

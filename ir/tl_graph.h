@@ -39,6 +39,8 @@ typedef struct tl_graph {
 } tl_graph;
 
 void tl_graph_free(tl_graph *g);
+/* tl_errf with the graph's file name first: "graph.json: <message>". Returns -1. */
+int tl_graph_errf(const tl_graph *g, tl_err *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void tl_tensor_free(tl_tensor *t);
 tl_tensor *tl_tensor_new(const tl_shape *s);   /* zeroed, owned; NULL on OOM */
 

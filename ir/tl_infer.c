@@ -12,8 +12,7 @@
 #include <string.h>
 #include "tl_graph.h"
 
-#define SHAPE_BUF 200
-#define SS(s) tl_shape_str((s), (char[SHAPE_BUF]){0}, SHAPE_BUF)
+#define SS(s) TL_SHAPE_STR(s)
 
 /* "node[id].field: msg" (field NULL: "node[id]: msg"). Returns -1. */
 static int nerr(tl_err *err, int64_t id, const char *field, const char *fmt, ...)
@@ -37,7 +36,7 @@ static char *nats_str(const int64_t *v, int n, char *buf, size_t len) {
     for (int i = 0; i < s.rank; i++) s.dim[i] = v[i];
     return tl_shape_str(&s, buf, len);
 }
-#define NS(v, n) nats_str((v), (n), (char[SHAPE_BUF]){0}, SHAPE_BUF)
+#define NS(v, n) nats_str((v), (n), (char[TL_SHAPE_STR_MAX]){0}, TL_SHAPE_STR_MAX)
 
 /* a*b with overflow (and > TL_MAX_NUMEL) detection on non-negative operands. */
 static int mul_ok(int64_t a, int64_t b, int64_t *out) {

@@ -22,5 +22,8 @@ int64_t tl_shape_numel(const tl_shape *s);
 /* "[1, 4]" ("[]" for a scalar). Returns buf. */
 char *tl_shape_str(const tl_shape *s, char *buf, size_t n);
 tl_shape tl_shape_make(int rank, const int64_t *dims);
+/* A shape as a temporary string, for messages: printf("%s", TL_SHAPE_STR(&s)). */
+#define TL_SHAPE_STR_MAX 200
+#define TL_SHAPE_STR(s) tl_shape_str((s), (char[TL_SHAPE_STR_MAX]){0}, TL_SHAPE_STR_MAX)
 
 #endif

@@ -7,19 +7,9 @@
 #include <string.h>
 #include "tl_graph.h"
 
-#define SHAPE_BUF 200
-#define SS(s) tl_shape_str((s), (char[SHAPE_BUF]){0}, SHAPE_BUF)
+#define SS(s) TL_SHAPE_STR(s)
 
-static int gerr(const tl_graph *g, tl_err *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int gerr(const tl_graph *g, tl_err *err, const char *fmt, ...) {
-    if (!err) return -1;
-    char msg[TL_ERR_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return tl_errf(err, "%s: %s", g && g->path ? g->path : "graph", msg);
-}
+#define gerr tl_graph_errf
 
 static bool shape_sane(const tl_shape *s) {
     int64_t n;

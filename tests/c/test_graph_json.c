@@ -8,15 +8,7 @@
 #include <unistd.h>
 #include "tl_import.h"
 
-static int passed, failed;
-#define CHECK(c)                                                                 \
-    do {                                                                         \
-        if (c) passed++;                                                         \
-        else {                                                                   \
-            failed++;                                                            \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
-        }                                                                        \
-    } while (0)
+#include "tl_check.h"
 
 /* JSON written with single quotes for readability: ' -> " */
 static char *dq(const char *s) {

@@ -7,15 +7,7 @@
 #include <string.h>
 #include "tl_graph.h"
 
-static int passed, failed;
-#define CHECK(c)                                                                 \
-    do {                                                                         \
-        if (c) passed++;                                                         \
-        else {                                                                   \
-            failed++;                                                            \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
-        }                                                                        \
-    } while (0)
+#include "tl_check.h"
 
 /* ---- tiny graph builder ---- */
 static tl_graph *G;

@@ -18,6 +18,11 @@ class Err(C.Structure):
     _fields_ = [("msg", C.c_char * 1024)]
 
 
+# Loads libtlrt_c.so into the Python process with ctypes: not possible for the ASan build (the
+# sanitizer runtime must come first); the C tests cover the same readers under ASan.
+pytestmark = pytest.mark.no_asan
+
+
 class Shape(C.Structure):
     _fields_ = [("rank", C.c_int), ("dim", C.c_int64 * TL_MAX_RANK)]
 
