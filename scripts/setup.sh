@@ -4,7 +4,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-APT_PKGS=(build-essential cmake pkg-config libopenblas-dev libcjson-dev libbenchmark-dev clang
+APT_PKGS=(build-essential cmake pkg-config libopenblas-dev libopenblas0-openmp libcjson-dev libbenchmark-dev clang
           libclang-rt-14-dev libomp-14-dev)
 missing=()
 for p in "${APT_PKGS[@]}"; do
