@@ -18,23 +18,43 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tl_kernels_internal.h"
 
 #ifndef TL_OPENBLAS_PATH
 #define TL_OPENBLAS_PATH "libopenblas.so.0"
 #endif
+/* The OpenMP build of OpenBLAS (Debian libopenblas0-openmp), preferred when installed: it runs
+ * its threads on the same libgomp pool as tlrt's kernels. The pthread build (the pkg-config one)
+ * keeps a second pool, and at 2 threads libgomp's spinning idle workers and OpenBLAS's workers
+ * fight over the cores (cnn_large batch 1: 2.4 ms at 1 thread, 16-24 ms at 2). */
+#ifndef TL_OPENBLAS_OPENMP_PATH
+#define TL_OPENBLAS_OPENMP_PATH "/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0"
+#endif
+
+/* tl_sgemm uses the direct kernel up to this M*N*K when OpenBLAS has no small-matrix kernels for
+ * its core (measured: docs/kernels.md). */
+#ifndef TL_SGEMM_SMALL_MNK
+#define TL_SGEMM_SMALL_MNK ((int64_t)65536)
+#endif
 
 enum { TL_CBLAS_ROW_MAJOR = 101, TL_CBLAS_NO_TRANS = 111, TL_CBLAS_TRANS = 112 };
 typedef void (*tl_cblas_sgemm_fn)(int order, int ta, int tb, int M, int N, int K, float alpha,
                                   const float *A, int lda, const float *B, int ldb, float beta,
                                   float *C, int ldc);
+typedef void (*tl_cblas_sgemv_fn)(int order, int trans, int M, int N, float alpha, const float *A,
+                                  int lda, const float *X, int incx, float beta, float *Y,
+                                  int incy);
 typedef void (*tl_set_threads_fn)(int n);
 typedef char *(*tl_get_str_fn)(void);
+typedef int (*tl_get_int_fn)(void);
 
 static struct {
     void *handle;
     tl_cblas_sgemm_fn sgemm;
+    tl_cblas_sgemv_fn sgemv;
+    int64_t small_mnk; /* tl_sgemm's direct kernel up to this M*N*K */
     tl_set_threads_fn set_threads;
     char info[512];
 } tl_blas;
@@ -44,6 +64,7 @@ static pthread_once_t tl_blas_once = PTHREAD_ONCE_INIT;
 
 static void tl_blas_load(void) {
     char why[160];
+    tl_blas.small_mnk = INT64_MAX; /* OpenBLAS not loaded: the direct kernel beats the built-in */
     const char *force = getenv("TL_BLAS_CORETYPE");
     const char *user = getenv("OPENBLAS_CORETYPE");
     if (force && *force) {
@@ -59,7 +80,8 @@ static void tl_blas_load(void) {
     }
 
     const char *path = getenv("TL_OPENBLAS_LIB"); /* override (tests, other installs) */
-    if (!path || !*path) path = TL_OPENBLAS_PATH;
+    if (!path || !*path) path = access(TL_OPENBLAS_OPENMP_PATH, R_OK) == 0 ? TL_OPENBLAS_OPENMP_PATH
+                                                                         : TL_OPENBLAS_PATH;
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     tl_cblas_sgemm_fn sg = h ? (tl_cblas_sgemm_fn)dlsym(h, "cblas_sgemm") : NULL;
     if (!h || !sg) {
@@ -71,6 +93,7 @@ static void tl_blas_load(void) {
     }
     tl_blas.handle = h;
     tl_blas.sgemm = sg;
+    tl_blas.sgemv = (tl_cblas_sgemv_fn)dlsym(h, "cblas_sgemv");
     tl_blas.set_threads = (tl_set_threads_fn)dlsym(h, "openblas_set_num_threads");
     tl_get_str_fn cfg = (tl_get_str_fn)dlsym(h, "openblas_get_config");
     tl_get_str_fn core = (tl_get_str_fn)dlsym(h, "openblas_get_corename");
@@ -85,8 +108,17 @@ static void tl_blas_load(void) {
         memcpy(ver, c, len);
         ver[len] = 0;
     }
-    snprintf(tl_blas.info, sizeof tl_blas.info, "%s %s (%s)", ver,
-             core && core() ? core() : "unknown-core", why);
+    const char *cn = core && core() ? core() : "unknown-core";
+    /* openblas_get_parallel: 0 sequential, 1 pthreads, 2 OpenMP */
+    tl_get_int_fn par = (tl_get_int_fn)dlsym(h, "openblas_get_parallel");
+    int pv = par ? par() : -1;
+    snprintf(tl_blas.info, sizeof tl_blas.info, "%s %s (%s) [%s build]", ver, cn, why,
+             pv == 2 ? "openmp" : pv == 1 ? "pthread" : pv == 0 ? "sequential" : "unknown");
+    /* OpenBLAS's AVX-512 cores have SMALL_MATRIX_OPT sgemm kernels (no packing for small
+     * problems) that beat tlrt's direct kernel at every size measured; its other cores pack
+     * every operand, and there the direct kernel wins below TL_SGEMM_SMALL_MNK. */
+    bool small_opt = strstr(cn, "SkylakeX") || strstr(cn, "Cooperlake") || strstr(cn, "SapphireRapids");
+    tl_blas.small_mnk = small_opt ? 0 : TL_SGEMM_SMALL_MNK;
     int n = atomic_load(&tl_blas_threads_wanted);
     if (tl_blas.set_threads) tl_blas.set_threads(n > 0 ? n : omp_get_max_threads());
 }
@@ -129,8 +161,7 @@ void tl_sgemm_builtin(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t 
     }
     if (K <= 0 || alpha == 0.0f) return;
     int64_t nblk = (N + TL_GEMM_NB - 1) / TL_GEMM_NB;
-#pragma omp parallel for if (M * N * K > TL_PAR_MIN * 16 && nblk > 1) schedule(static)
-    for (int64_t jb = 0; jb < nblk; jb++) {
+    TL_PFOR(M * N * K > TL_PAR_MIN * 16 && nblk > 1, jb, nblk, {
         float bp[TL_GEMM_KB * TL_GEMM_NB];
         int64_t j0 = jb * TL_GEMM_NB, nb = N - j0 < TL_GEMM_NB ? N - j0 : TL_GEMM_NB;
         for (int64_t k0 = 0; k0 < K; k0 += TL_GEMM_KB) {
@@ -147,16 +178,66 @@ void tl_sgemm_builtin(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t 
                 }
             }
         }
+    });
+}
+
+/* The direct kernel of the active table (NULL for the scalar table). */
+static tl_sgemm_fn tl_sgemm_small_fn(void) {
+#ifdef TL_KERNELS_X86
+    const tl_kernel_table *t = tl_kernels();
+    if (t == &tl_kernels_avx512_table) return tl_avx512_sgemm_small;
+    if (t == &tl_kernels_avx2_table) return tl_avx2_sgemm_small;
+#endif
+    return NULL;
+}
+
+/* M == 1 or N == 1 as one cblas_sgemv (OpenBLAS 0.3.21's sgemm packs the whole op(B) even for
+ * one row). beta == 0: y is zeroed first so that NaN in C never propagates. */
+static void tl_sgemm_as_gemv(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                             float alpha, const float *A, int64_t lda, const float *B,
+                             int64_t ldb, float beta, float *C, int64_t ldc) {
+    if (M == 1) { /* C[0, :] = alpha * op(B)^T x + beta C, x = op(A)[0, :] */
+        if (beta == 0.0f) memset(C, 0, (size_t)N * sizeof(float));
+        int incx = trans_a ? (int)lda : 1;
+        if (trans_b) /* B is [N, K] */
+            tl_blas.sgemv(TL_CBLAS_ROW_MAJOR, TL_CBLAS_NO_TRANS, (int)N, (int)K, alpha, B, (int)ldb,
+                          A, incx, beta, C, 1);
+        else /* B is [K, N] */
+            tl_blas.sgemv(TL_CBLAS_ROW_MAJOR, TL_CBLAS_TRANS, (int)K, (int)N, alpha, B, (int)ldb,
+                          A, incx, beta, C, 1);
+    } else { /* N == 1: C[:, 0] = alpha * op(A) x + beta C, x = op(B)[:, 0] */
+        if (beta == 0.0f) for (int64_t i = 0; i < M; i++) C[i * ldc] = 0.0f;
+        int incx = trans_b ? 1 : (int)ldb;
+        if (trans_a) /* A is [K, M] */
+            tl_blas.sgemv(TL_CBLAS_ROW_MAJOR, TL_CBLAS_TRANS, (int)K, (int)M, alpha, A, (int)lda,
+                          B, incx, beta, C, (int)ldc);
+        else /* A is [M, K] */
+            tl_blas.sgemv(TL_CBLAS_ROW_MAJOR, TL_CBLAS_NO_TRANS, (int)M, (int)K, alpha, A, (int)lda,
+                          B, incx, beta, C, (int)ldc);
     }
 }
 
 void tl_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
               const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
               int64_t ldc) {
+    if (M <= 0 || N <= 0) return;
     tl_blas_init();
+    /* small problems: the direct kernel (no packing, no library call). With trans_b it is a
+     * dot-product kernel, a win only for one row. */
+    if (!(trans_a && trans_b) && (!trans_b || M == 1 || !tl_blas.sgemm) &&
+        M * N * K <= tl_blas.small_mnk) {
+        tl_sgemm_fn small = tl_sgemm_small_fn();
+        if (small) {
+            small(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+            return;
+        }
+    }
     const int64_t lim = 0x7fffffff;
-    bool fits = M > 0 && N > 0 && K > 0 && M <= lim && N <= lim && K <= lim && lda <= lim &&
-                ldb <= lim && ldc <= lim;
+    bool fits = K > 0 && M <= lim && N <= lim && K <= lim && lda <= lim && ldb <= lim && ldc <= lim;
+    if (fits && tl_blas.sgemv && (M == 1 || N == 1)) {
+        tl_sgemm_as_gemv(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
     if (tl_blas.sgemm && fits) {
         tl_blas.sgemm(TL_CBLAS_ROW_MAJOR, trans_a ? TL_CBLAS_TRANS : TL_CBLAS_NO_TRANS,
                       trans_b ? TL_CBLAS_TRANS : TL_CBLAS_NO_TRANS, (int)M, (int)N, (int)K, alpha,

@@ -85,6 +85,16 @@ static inline float tl_avx2_hmax(__m256 v) {
     a = _mm_max_ss(a, _mm_shuffle_ps(a, a, 1));
     return _mm_cvtss_f32(a);
 }
+/* pooling: int32 lane indices, arbitrary lane masks, masked gathers */
+#define VI_LOAD(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+#define VI_MULLO(a, b) _mm256_mullo_epi32(a, b)
+#define V_IRANGE(i, n)                                                                  \
+    _mm256_castsi256_ps(_mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), i), \
+                                            _mm256_cmpgt_epi32(n, i)))
+#define VM_AND(a, b) _mm256_and_ps(a, b)
+#define VM_ANDNOT(a, b) _mm256_andnot_ps(a, b)
+#define VM_OR(a, b) _mm256_or_ps(a, b)
+#define V_GATHERM(src, m, idx, base) _mm256_mask_i32gather_ps(src, base, idx, m, 4)
 #define V_HSUM(v) tl_avx2_hsum(v)
 #define V_HMAX(v) tl_avx2_hmax(v)
 
@@ -99,7 +109,7 @@ const tl_kernel_table tl_kernels_avx2_table = {
     .layernorm = tl_avx2_layernorm,
     .channel_affine = tl_avx2_channel_affine,
     .reduce_mid = tl_avx2_reduce_mid,
-    .max_pool = tl_kscalar_max_pool,
-    .avg_pool = tl_kscalar_avg_pool,
+    .max_pool = tl_avx2_max_pool,
+    .avg_pool = tl_avx2_avg_pool,
     .add_bias_rows = tl_avx2_add_bias_rows,
 };

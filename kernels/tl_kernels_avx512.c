@@ -82,6 +82,14 @@ static inline float tl_avx512_hmax(__m512 v) {
     a = _mm_max_ss(a, _mm_shuffle_ps(a, a, 1));
     return _mm_cvtss_f32(a);
 }
+/* pooling: int32 lane indices, arbitrary lane masks, masked gathers */
+#define VI_LOAD(p) _mm512_loadu_si512((const void *)(p))
+#define VI_MULLO(a, b) _mm512_mullo_epi32(a, b)
+#define V_IRANGE(i, n) _mm512_cmplt_epu32_mask(i, n) /* 0 <= i < n (n >= 0) */
+#define VM_AND(a, b) ((__mmask16)((a) & (b)))
+#define VM_ANDNOT(a, b) ((__mmask16)(~(a) & (b)))
+#define VM_OR(a, b) ((__mmask16)((a) | (b)))
+#define V_GATHERM(src, m, idx, base) _mm512_mask_i32gather_ps(src, m, idx, base, 4)
 #define V_HSUM(v) tl_avx512_hsum(v)
 #define V_HMAX(v) tl_avx512_hmax(v)
 
@@ -96,7 +104,7 @@ const tl_kernel_table tl_kernels_avx512_table = {
     .layernorm = tl_avx512_layernorm,
     .channel_affine = tl_avx512_channel_affine,
     .reduce_mid = tl_avx512_reduce_mid,
-    .max_pool = tl_kscalar_max_pool,
-    .avg_pool = tl_kscalar_avg_pool,
+    .max_pool = tl_avx512_max_pool,
+    .avg_pool = tl_avx512_avg_pool,
     .add_bias_rows = tl_avx512_add_bias_rows,
 };

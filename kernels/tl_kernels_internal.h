@@ -4,11 +4,35 @@
 #include "tl_kernels.h"
 #include "tl_shape.h"
 
+#include <omp.h>
+
 #define TL_MAX_RANK_K TL_MAX_RANK
 
 /* OpenMP splits independent outer work only above this many elements. Work is always split
  * along element-independent boundaries, so 1 and N threads give bitwise identical results. */
 #define TL_PAR_MIN ((int64_t)65536)
+
+/* Whether a loop should be split across threads: only when the work is big enough AND more than
+ * one thread is configured. Every parallel loop branches on this in plain C BEFORE its pragma,
+ * because `#pragma omp parallel for if (false)` still enters GOMP_parallel, which builds (and
+ * mallocs) a one-thread team on every call: ~38% of a small model's instructions. Inside an
+ * enclosing parallel region the loop runs serially (nested regions would be one-thread teams). */
+static inline bool tl_par(bool big) {
+    return big && omp_get_max_threads() > 1 && !omp_in_parallel(); /* nested: serial anyway */
+}
+
+/* for (int64_t I = 0; I < N; I++) BODY, split across threads (static schedule) iff BIG and more
+ * than one thread is configured. The body is compiled twice; the split never changes results. */
+#define TL_PFOR(BIG, I, N, ...)                                                         \
+    do {                                                                                \
+        int64_t tl_pn_ = (N);                                                           \
+        if (tl_par(BIG)) {                                                              \
+            _Pragma("omp parallel for schedule(static)")                                \
+            for (int64_t I = 0; I < tl_pn_; I++) { __VA_ARGS__ }                        \
+        } else {                                                                        \
+            for (int64_t I = 0; I < tl_pn_; I++) { __VA_ARGS__ }                        \
+        }                                                                               \
+    } while (0)
 
 /* softplus(x) = x for x > TL_SOFTPLUS_THRESHOLD (PyTorch's default threshold, beta = 1). */
 #define TL_SOFTPLUS_THRESHOLD 20.0f
@@ -20,9 +44,23 @@ extern const tl_kernel_table tl_kernels_avx2_table;
 extern const tl_kernel_table tl_kernels_avx512_table;
 #endif
 
-/* Scalar pooling, shared by every table (pooling is gather-bound, see docs/kernels.md). */
+/* Scalar pooling: the reference every vector pooling kernel is bitwise equal to. */
 void tl_kscalar_max_pool(const float *x, float *y, int64_t planes, const tl_window *w);
 void tl_kscalar_avg_pool(const float *x, float *y, int64_t planes, const tl_window *w);
+
+/* Direct (unpacked, register-blocked) sgemm for small problems, tl_sgemm's contract; not for
+ * trans_a && trans_b (tl_blas.c routes that case elsewhere). Single-threaded. */
+typedef void (*tl_sgemm_fn)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                            float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+                            float beta, float *C, int64_t ldc);
+#ifdef TL_KERNELS_X86
+void tl_avx2_sgemm_small(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                         const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                         float *C, int64_t ldc);
+void tl_avx512_sgemm_small(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                           float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+                           float beta, float *C, int64_t ldc);
+#endif
 
 /* CPU feature bits (tl_cpu.c). */
 typedef struct tl_cpu_features {

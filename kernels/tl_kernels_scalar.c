@@ -21,8 +21,7 @@ static inline float tl_softplus1(float x) {
 static void s_unary(tl_unary op, const float *x, float *y, int64_t n) {
 #define TL_MAP(expr)                                                                    \
     do {                                                                                \
-        _Pragma("omp parallel for if (n > TL_PAR_MIN) schedule(static)")                \
-        for (int64_t i = 0; i < n; i++) { float v = x[i]; y[i] = (expr); }             \
+        TL_PFOR(n > TL_PAR_MIN, i, n, float v = x[i]; y[i] = (expr););                 \
     } while (0)
     switch (op) {
     case TL_U_IDENTITY: TL_MAP(v); break;
@@ -56,8 +55,7 @@ static inline float tl_min1(float a, float b) {
 static void s_binary(tl_binary op, const float *a, const float *b, float *y, int64_t n) {
 #define TL_ZIP(expr)                                                                    \
     do {                                                                                \
-        _Pragma("omp parallel for if (n > TL_PAR_MIN) schedule(static)")                \
-        for (int64_t i = 0; i < n; i++) { float p = a[i], q = b[i]; y[i] = (expr); }   \
+        TL_PFOR(n > TL_PAR_MIN, i, n, float p = a[i], q = b[i]; y[i] = (expr););       \
     } while (0)
     switch (op) {
     case TL_B_ADD: TL_ZIP(p + q); break;
@@ -72,13 +70,11 @@ static void s_binary(tl_binary op, const float *a, const float *b, float *y, int
 
 /* TorchLean: safe_log(x; eps) = log(softplus(x) + eps). */
 static void s_safe_log(const float *x, float eps, float *y, int64_t n) {
-#pragma omp parallel for if (n > TL_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++) y[i] = logf(tl_softplus1(x[i]) + eps);
+    TL_PFOR(n > TL_PAR_MIN, i, n, y[i] = logf(tl_softplus1(x[i]) + eps););
 }
 
 static void s_softmax(const float *x, float *y, int64_t outer, int64_t len, int64_t inner) {
-#pragma omp parallel for if (outer > 1 && outer * len * inner > TL_PAR_MIN) schedule(static)
-    for (int64_t o = 0; o < outer; o++) {
+    TL_PFOR(outer > 1 && outer * len * inner > TL_PAR_MIN, o, outer, {
         for (int64_t j = 0; j < inner; j++) {
             const float *xr = x + o * len * inner + j;
             float *yr = y + o * len * inner + j;
@@ -92,13 +88,12 @@ static void s_softmax(const float *x, float *y, int64_t outer, int64_t len, int6
             }
             for (int64_t k = 0; k < len; k++) yr[k * inner] = yr[k * inner] / s;
         }
-    }
+    });
 }
 
 static void s_layernorm(const float *x, float *y, int64_t rows, int64_t cols, const float *gamma,
                         const float *beta, float eps) {
-#pragma omp parallel for if (rows > 1 && rows * cols > TL_PAR_MIN) schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
+    TL_PFOR(rows > 1 && rows * cols > TL_PAR_MIN, r, rows, {
         const float *xr = x + r * cols;
         float *yr = y + r * cols;
         float s = 0.0f;
@@ -111,29 +106,28 @@ static void s_layernorm(const float *x, float *y, int64_t rows, int64_t cols, co
             float t = (xr[c] - mean) * rstd;
             yr[c] = t * (gamma ? gamma[c] : 1.0f) + (beta ? beta[c] : 0.0f);
         }
-    }
+    });
 }
 
 static void s_channel_affine(const float *x, float *y, int64_t outer, int64_t C, int64_t inner,
                              const float *scale, const float *shift) {
-#pragma omp parallel for collapse(2) if (outer * C * inner > TL_PAR_MIN) schedule(static)
-    for (int64_t o = 0; o < outer; o++)
-        for (int64_t c = 0; c < C; c++) {
-            const float *xr = x + (o * C + c) * inner;
-            float *yr = y + (o * C + c) * inner;
-            for (int64_t i = 0; i < inner; i++) yr[i] = xr[i] * scale[c] + shift[c];
-        }
+    TL_PFOR(outer * C * inner > TL_PAR_MIN, oc, outer * C, {
+        int64_t c = oc % C;
+        const float *xr = x + oc * inner;
+        float *yr = y + oc * inner;
+        for (int64_t i = 0; i < inner; i++) yr[i] = xr[i] * scale[c] + shift[c];
+    });
 }
 
 static void s_reduce_mid(const float *x, float *y, int64_t outer, int64_t len, int64_t inner,
                          float mul) {
-#pragma omp parallel for if (outer > 1 && outer * len * inner > TL_PAR_MIN) schedule(static)
-    for (int64_t o = 0; o < outer; o++)
+    TL_PFOR(outer > 1 && outer * len * inner > TL_PAR_MIN, o, outer, {
         for (int64_t j = 0; j < inner; j++) {
             float s = 0.0f;
             for (int64_t k = 0; k < len; k++) s += x[(o * len + k) * inner + j];
             y[o * inner + j] = s * mul;
         }
+    });
 }
 
 /* ---- pooling ---- */
@@ -166,8 +160,7 @@ static tl_win3 tl_win3_of(const tl_window *w) {
 void tl_kscalar_max_pool(const float *x, float *y, int64_t planes, const tl_window *w) {
     tl_win3 g = tl_win3_of(w);
     int64_t in_sz = g.in[0] * g.in[1] * g.in[2], out_sz = g.out[0] * g.out[1] * g.out[2];
-#pragma omp parallel for if (planes > 1 && planes * out_sz > TL_PAR_MIN / 4) schedule(static)
-    for (int64_t pl = 0; pl < planes; pl++) {
+    TL_PFOR(planes > 1 && planes * out_sz > TL_PAR_MIN / 4, pl, planes, {
         const float *xp = x + pl * in_sz;
         float *yp = y + pl * out_sz;
         for (int64_t o0 = 0; o0 < g.out[0]; o0++)
@@ -192,7 +185,7 @@ void tl_kscalar_max_pool(const float *x, float *y, int64_t planes, const tl_wind
                     }
                     yp[(o0 * g.out[1] + o1) * g.out[2] + o2] = best;
                 }
-    }
+    });
 }
 
 /* Average pooling as TorchLean's spec (avgPoolValue): padded / out-of-range cells add zero, the
@@ -202,8 +195,7 @@ void tl_kscalar_avg_pool(const float *x, float *y, int64_t planes, const tl_wind
     tl_win3 g = tl_win3_of(w);
     int64_t in_sz = g.in[0] * g.in[1] * g.in[2], out_sz = g.out[0] * g.out[1] * g.out[2];
     float denom = (float)(g.k[0] * g.k[1] * g.k[2]);
-#pragma omp parallel for if (planes > 1 && planes * out_sz > TL_PAR_MIN / 4) schedule(static)
-    for (int64_t pl = 0; pl < planes; pl++) {
+    TL_PFOR(planes > 1 && planes * out_sz > TL_PAR_MIN / 4, pl, planes, {
         const float *xp = x + pl * in_sz;
         float *yp = y + pl * out_sz;
         for (int64_t o0 = 0; o0 < g.out[0]; o0++)
@@ -225,13 +217,13 @@ void tl_kscalar_avg_pool(const float *x, float *y, int64_t planes, const tl_wind
                     }
                     yp[(o0 * g.out[1] + o1) * g.out[2] + o2] = s / denom;
                 }
-    }
+    });
 }
 
 static void s_add_bias_rows(float *y, const float *b, int64_t rows, int64_t n) {
-#pragma omp parallel for if (rows > 1 && rows * n > TL_PAR_MIN) schedule(static)
-    for (int64_t r = 0; r < rows; r++)
+    TL_PFOR(rows > 1 && rows * n > TL_PAR_MIN, r, rows, {
         for (int64_t j = 0; j < n; j++) y[r * n + j] += b[j];
+    });
 }
 
 const tl_kernel_table tl_kernels_scalar_table = {

@@ -9,7 +9,9 @@ bash scripts/setup.sh
 PY="$ROOT/.venv/bin/python"
 JOBS=2
 
-step() { printf '\n=== %s\n' "$*"; }
+SUITES=(); CURRENT=""
+step() { [ -n "$CURRENT" ] && SUITES+=("$CURRENT"); CURRENT="$*"; printf '\n=== %s\n' "$*"; }
+trap 'rc=$?; if [ $rc -ne 0 ]; then printf "\n=== FAILED: %s\nsteps: %d passed, 1 failed\n" "$CURRENT" "${#SUITES[@]}"; fi' EXIT
 
 step "build (Release)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -38,3 +40,4 @@ if [ "$FUZZ_SECONDS" != "0" ]; then
   bash scripts/run_fuzzers.sh "$FUZZ_SECONDS"
 fi
 step "all tests passed"
+printf 'steps: %d passed, 0 failed\n' "${#SUITES[@]}"

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "tl_kernels.h"
+#include "tl_kernels_internal.h" /* the direct sgemm kernels, tested on their own */
 
 static int n_pass, n_fail;
 #define CHECK(cond, ...)                                                         \
@@ -515,6 +516,46 @@ static void test_pool(void) {
         }
         free(x); free(y); free(r);
     }
+    /* vector tables bitwise equal to the scalar reference (same per-output fold order): random
+     * geometries incl. stride, dilation, asymmetric padding, many planes (lanes span planes),
+     * inputs with ties, +-0, NaN and +-inf */
+    for (int iter = 0; iter < 120; iter++) {
+        int R = 1 + iter % 3;
+        int64_t in[3], k[3], s[3], p[3], pa[3], d[3];
+        for (int a = 0; a < R; a++) {
+            in[a] = 1 + (int64_t)(rnd64() % (R == 3 ? 6 : R == 2 ? 11 : 40));
+            k[a] = 1 + (int64_t)(rnd64() % 3);
+            s[a] = 1 + (int64_t)(rnd64() % 3);
+            p[a] = (int64_t)(rnd64() % (uint64_t)(k[a] / 2 + 1));
+            pa[a] = (int64_t)(rnd64() % 3);
+            d[a] = 1 + (int64_t)(rnd64() % 2);
+        }
+        tl_window w = make_window(R, in, k, s, p, pa, d);
+        int64_t planes = 1 + (int64_t)(rnd64() % 9), in_sz = planes, out_sz = planes;
+        for (int a = 0; a < R; a++) { in_sz *= w.in[a]; out_sz *= w.out[a]; }
+        float *x = malloc(4 * (size_t)in_sz), *r = malloc(4 * (size_t)out_sz + 4),
+              *y = malloc(4 * (size_t)out_sz + 4);
+        for (int64_t i = 0; i < in_sz; i++) {
+            uint64_t c = rnd64() % 16;
+            x[i] = c == 0 ? NAN : c == 1 ? -0.0f : c == 2 ? 0.0f : c == 3 ? INFINITY : c == 4 ? -INFINITY
+                 : c < 8 ? (float)(int)(rnd64() % 3) : rndf(-5, 5);
+        }
+        for (int is_max = 0; is_max < 2; is_max++) {
+            (is_max ? isa_tables[0]->max_pool : isa_tables[0]->avg_pool)(x, r, planes, &w);
+            for (int t = 1; t < n_tables; t++) {
+                const tl_kernel_table *K = isa_tables[t];
+                (is_max ? K->max_pool : K->avg_pool)(x, y, planes, &w);
+                /* bitwise; a NaN result may differ in sign/payload only (which NaN operand x86
+                 * returns depends on the compiler's operand order in the scalar sum) */
+                bool ok = true;
+                for (int64_t i = 0; i < out_sz; i++)
+                    if (f_bits(y[i]) != f_bits(r[i]) && !(isnan(y[i]) && isnan(r[i]))) ok = false;
+                CHECK(ok, "%s %s pool bitwise vs scalar, rank %d iter %d", K->name,
+                      is_max ? "max" : "avg", R, iter);
+            }
+        }
+        free(x); free(y); free(r);
+    }
     /* padding semantics, explicitly: 1-D [-1,-2,-3], k=3, s=1, pad=1 -> max [-1,-1,-2] (pads
      * skipped, PyTorch -inf), avg [(-3)/3, (-6)/3, (-5)/3] (zeros counted) */
     {
@@ -755,9 +796,14 @@ static void test_threads(void) {
 static void check_gemm(const char *what,
                        void (*gemm)(bool, bool, int64_t, int64_t, int64_t, float, const float *,
                                     int64_t, const float *, int64_t, float, float *, int64_t)) {
+    /* tl_sgemm's paths: the direct kernel (M*N*K <= 65536, not trans_a && trans_b: partial
+     * blocks of 4 rows / 2 vectors, K tails), cblas_sgemv (M == 1 or N == 1 above that),
+     * cblas_sgemm, and K = 0 */
     const int64_t sizes[][3] = {{1, 1, 1}, {3, 5, 7}, {17, 33, 65}, {64, 64, 64}, {100, 37, 129},
-                                {5, 300, 3}, {2, 1, 0}};
-    for (int si = 0; si < 7; si++)
+                                {5, 300, 3}, {2, 1, 0}, {1, 33, 17}, {37, 1, 9}, {4, 32, 8},
+                                {9, 70, 3}, {1, 300, 700}, {700, 1, 300}, {8, 64, 128},
+                                {1, 16, 1}, {6, 17, 31}};
+    for (int si = 0; si < (int)(sizeof sizes / sizeof sizes[0]); si++)
         for (int ta = 0; ta < 2; ta++)
             for (int tb = 0; tb < 2; tb++)
                 for (int bi = 0; bi < 2; bi++) {
@@ -796,6 +842,23 @@ static void check_gemm(const char *what,
                     free(A); free(B); free(C); free(R); free(T);
                 }
 }
+
+#ifdef TL_KERNELS_X86
+/* tl_sgemm uses the direct kernels only for some shapes and OpenBLAS core types: test them on
+ * every shape (trans_a && trans_b is not theirs: the reference fallback there). */
+static void gemm_direct_avx2(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                             const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                             float *C, int64_t ldc) {
+    (ta && tb ? tl_sgemm_builtin : tl_avx2_sgemm_small)(ta, tb, M, N, K, alpha, A, lda, B, ldb,
+                                                         beta, C, ldc);
+}
+static void gemm_direct_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                               const float *A, int64_t lda, const float *B, int64_t ldb,
+                               float beta, float *C, int64_t ldc) {
+    (ta && tb ? tl_sgemm_builtin : tl_avx512_sgemm_small)(ta, tb, M, N, K, alpha, A, lda, B, ldb,
+                                                           beta, C, ldc);
+}
+#endif
 
 /* ---- ISA dispatch ---- */
 
@@ -978,7 +1041,18 @@ int main(int argc, char **argv) {
               "fallback info: %s", l1);
         CHECK(!strcmp(l2, "19 22 43 50\n"), "fallback sgemm [[1,2],[3,4]]x[[5,6],[7,8]]: %s", l2);
     }
-    check_gemm("tl_sgemm", tl_sgemm);
+    /* tl_sgemm's direct kernel comes from the active table: every table once */
+    for (int t = 0; t < n_tables; t++) {
+        char what[64];
+        snprintf(what, sizeof what, "tl_sgemm (%s table)", isa_tables[t]->name);
+        tl_kernels_set_isa((tl_isa)t);
+        check_gemm(what, tl_sgemm);
+    }
+    tl_kernels_set_isa(tl_kernels_best_isa());
+#ifdef TL_KERNELS_X86
+    if (tl_kernels_for(TL_ISA_AVX2)) check_gemm("direct sgemm avx2", gemm_direct_avx2);
+    if (tl_kernels_for(TL_ISA_AVX512)) check_gemm("direct sgemm avx512", gemm_direct_avx512);
+#endif
     check_gemm("tl_sgemm_builtin", tl_sgemm_builtin);
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;
