@@ -21,6 +21,21 @@ static void ex_unary(const tl_step *st, const float *const *in, float *out) {
 static void ex_binary(const tl_step *st, const float *const *in, float *out) {
     tl_kernels()->binary((tl_binary)st->code, in[0], in[1], out, st->numel);
 }
+/* One operand batch-free and the same for every sample: in[bf_operand - 1] holds `rep` copies of
+ * one sample (`inner` floats); the output is walked in chunks of rep samples. Each element is the
+ * same single IEEE operation as in ex_binary, so the result does not depend on the chunking. */
+void tl_exec_binary_rep(const tl_step *st, const float *const *in, float *out) {
+    const tl_kernel_table *K = tl_kernels();
+    int64_t chunk = st->rep * st->inner;
+    if (chunk <= 0) return;
+    int k = st->bf_operand - 1;
+    for (int64_t o = 0; o < st->numel; o += chunk) {
+        int64_t len = st->numel - o < chunk ? st->numel - o : chunk;
+        const float *a = k == 0 ? in[0] : in[0] + o;
+        const float *b = k == 1 ? in[1] : in[1] + o;
+        K->binary((tl_binary)st->code, a, b, out + o, len);
+    }
+}
 /* TorchLean's safe_log (NN/Spec Activation.safeLogSpec): log(softplus(x) + eps), eps being the
  * scalar second parent. (The kernel table's safe_log computes log(max(x, eps)), which is NOT
  * TorchLean's definition, so it is not used here.) */
@@ -70,21 +85,45 @@ static void ex_mse(const tl_step *st, const float *const *in, float *out) {
 }
 
 /* ---------------------------------------------------------------- BLAS ops */
+/* Few rows, wide layer (st->lin_t): OpenBLAS runs Y^T = W X^T faster than Y = X W^T for these
+ * shapes (64x1024x1024: ~1000 vs ~1180 us, 8-30% over 2..128 rows with K >= 512, N >= 256; equal
+ * or slower below: the rule is in tl_exec_prepare), so the product goes to scratch as
+ * [N, M] and is transposed back in 16x16 tiles with the bias added on the way (the same single
+ * addition add_bias_rows does). */
+#define LIN_T_TILE 16
 static void ex_linear(const tl_step *st, const float *const *in, float *out) {
     if (st->M == 0 || st->N == 0) return;
+    if (st->lin_t) {
+        int64_t M = st->M, N = st->N;
+        float *yt = st->scratch;
+        tl_sgemm(false, true, N, M, st->K, 1.0f, st->w, st->K, in[0], st->K, 0.0f, yt, M);
+        for (int64_t i0 = 0; i0 < N; i0 += LIN_T_TILE)
+            for (int64_t j0 = 0; j0 < M; j0 += LIN_T_TILE) {
+                int64_t ie = i0 + LIN_T_TILE < N ? i0 + LIN_T_TILE : N;
+                int64_t je = j0 + LIN_T_TILE < M ? j0 + LIN_T_TILE : M;
+                for (int64_t j = j0; j < je; j++) {
+                    float *y = out + j * N;
+                    if (st->b)
+                        for (int64_t i = i0; i < ie; i++) y[i] = yt[i * M + j] + st->b[i];
+                    else
+                        for (int64_t i = i0; i < ie; i++) y[i] = yt[i * M + j];
+                }
+            }
+        return;
+    }
     tl_sgemm(false, true, st->M, st->N, st->K, 1.0f, in[0], st->K, st->w, st->K, 0.0f, out, st->N);
     if (st->b) tl_kernels()->add_bias_rows(out, st->b, st->M, st->N);
 }
 static void ex_matmul(const tl_step *st, const float *const *in, float *out) {
     if (st->M == 0 || st->N == 0) return;
-    if (st->one_gemm) {
-        tl_sgemm(false, false, st->nbatch * st->M, st->N, st->K, 1.0f, in[0], st->K, in[1], st->N,
-                 0.0f, out, st->N);
+    if (st->one_gemm) {   /* every batch's rows follow each other with the same stride */
+        tl_sgemm(false, st->tb, st->nbatch * st->M, st->N, st->K, 1.0f, in[0] + st->a_off[0],
+                 st->lda, in[1] + st->b_off[0], st->ldb, 0.0f, out + st->c_off[0], st->ldc);
         return;
     }
     for (int64_t bi = 0; bi < st->nbatch; bi++)
-        tl_sgemm(false, false, st->M, st->N, st->K, 1.0f, in[0] + st->a_off[bi], st->K,
-                 in[1] + st->b_off[bi], st->N, 0.0f, out + bi * st->M * st->N, st->N);
+        tl_sgemm(st->ta, st->tb, st->M, st->N, st->K, 1.0f, in[0] + st->a_off[bi], st->lda,
+                 in[1] + st->b_off[bi], st->ldb, 0.0f, out + st->c_off[bi], st->ldc);
 }
 /* Depthwise convolution (one input channel per group): direct loop, no im2col. For each kernel
  * tap, the valid output range of the innermost axis is computed once, so the inner loop is a
@@ -140,7 +179,17 @@ static void ex_conv_depthwise(const tl_step *st, const float *const *in, float *
     }
     int64_t C = st->groups, OC = st->cout_g * st->groups;
     int64_t planes = st->outer * OC;
-#pragma omp parallel for if (planes > 1 && planes * st->out_plane * st->kprod > 65536) schedule(static)
+    /* branch before the pragma: an OpenMP region whose `if` is false still builds a team */
+    if (planes > 1 && planes * st->out_plane * st->kprod > 65536 && tl_get_threads() > 1) {
+#pragma omp parallel for schedule(static)
+        for (int64_t pl = 0; pl < planes; pl++) {
+            int64_t o = pl / OC, oc = pl % OC, g = oc / st->cout_g;
+            const float *x = in[0] + (o * C + g) * st->in_plane;
+            dw_plane(x, st->w + oc * st->kprod, st->b ? st->b[oc] : 0.0f,
+                     out + pl * st->out_plane, iv, ov, kv, sv, pv, dv);
+        }
+        return;
+    }
     for (int64_t pl = 0; pl < planes; pl++) {
         int64_t o = pl / OC, oc = pl % OC, g = oc / st->cout_g;
         const float *x = in[0] + (o * C + g) * st->in_plane;
@@ -274,17 +323,131 @@ static int binary_code(tl_op op) {
     }
 }
 
-/* Project flat output batch index onto an operand's (right-aligned, broadcast) batch dims. */
-static int64_t batch_index(const int64_t *src, int rs, const int64_t *dst, int rd, int64_t idx) {
-    int64_t off = 0, mul = 1;
-    for (int k = 0; k < rs; k++) {   /* k-th axis from the right */
-        int64_t se = src[rs - 1 - k], te = dst[rd - 1 - k];
-        int64_t coord = idx % te;
-        idx /= te;
-        if (se != 1) off += coord * mul;
-        mul *= se;
+void tl_contig_strides(const tl_shape *sh, int64_t *strides) {
+    int64_t acc = 1;
+    for (int i = sh->rank - 1; i >= 0; i--) {
+        strides[i] = acc;
+        acc *= sh->dim[i];
     }
-    return off;
+}
+
+bool tl_exec_mat_layout(int64_t R, int64_t C, int64_t sr, int64_t sc, bool *trans, int64_t *ld) {
+    if (R <= 0 || C <= 0) {   /* nothing is read */
+        *trans = false;
+        *ld = C > 1 ? C : 1;
+        return true;
+    }
+    if (C == 1 || sc == 1) {   /* rows of C contiguous floats, sr apart */
+        *trans = false;
+        *ld = R == 1 ? C : sr;
+        return *ld >= C && *ld >= 1;
+    }
+    if (R == 1 || sr == 1) {   /* stored transposed: C rows of R contiguous floats, sc apart */
+        *trans = true;
+        *ld = sc;
+        return *ld >= R && *ld >= 1;
+    }
+    return false;
+}
+
+/* Matmul geometry (torch.matmul: rank-1 operands are a row / a column; batch dims broadcast,
+ * right-aligned). Strides are in elements over each operand's session shape. */
+int tl_exec_matmul_layout(tl_session *s, tl_step *st, const int64_t *sa_in, const int64_t *sb_in,
+                          const int64_t *sc_in, tl_err *err) {
+    const tl_node *n = st->node;
+    const tl_shape *a = &s->shapes[n->parents[0]], *b = &s->shapes[n->parents[1]];
+    const tl_shape *c = &st->shape;
+    int64_t sa[TL_MAX_RANK], sb[TL_MAX_RANK], sc[TL_MAX_RANK];
+    if (sa_in) memcpy(sa, sa_in, sizeof sa); else tl_contig_strides(a, sa);
+    if (sb_in) memcpy(sb, sb_in, sizeof sb); else tl_contig_strides(b, sb);
+    if (sc_in) memcpy(sc, sc_in, sizeof sc); else tl_contig_strides(c, sc);
+    int ra = a->rank, rb = b->rank, rc = c->rank;
+    int la = ra >= 2 ? ra - 2 : 0, lb = rb >= 2 ? rb - 2 : 0;
+    int64_t M = ra >= 2 ? a->dim[ra - 2] : 1, K = a->dim[ra - 1], N = rb >= 2 ? b->dim[rb - 1] : 1;
+    /* matrix strides: rows, columns */
+    int64_t a_r = ra >= 2 ? sa[ra - 2] : K, a_c = sa[ra - 1];
+    int64_t b_r = rb >= 2 ? sb[rb - 2] : sb[0], b_c = rb >= 2 ? sb[rb - 1] : 1;
+    int64_t c_r, c_c;
+    if (ra >= 2 && rb >= 2) { c_r = sc[rc - 2]; c_c = sc[rc - 1]; }
+    else if (ra >= 2) { c_r = sc[rc - 1]; c_c = 1; }        /* [..., M] */
+    else if (rb >= 2) { c_r = N; c_c = sc[rc - 1]; }        /* [..., N] */
+    else { c_r = 1; c_c = 1; }                              /* scalar */
+    bool ta, tb, tc;
+    int64_t lda, ldb, ldc;
+    if (!tl_exec_mat_layout(M, K, a_r, a_c, &ta, &lda) ||
+        !tl_exec_mat_layout(K, N, b_r, b_c, &tb, &ldb) ||
+        !tl_exec_mat_layout(M, N, c_r, c_c, &tc, &ldc) || tc)
+        return 1;
+    int lo = la > lb ? la : lb;
+    int64_t lead[TL_MAX_RANK];
+    for (int k = 0; k < lo; k++) {   /* right-aligned broadcast of batch dims */
+        int64_t ea = k < la ? a->dim[la - 1 - k] : 1, eb = k < lb ? b->dim[lb - 1 - k] : 1;
+        lead[lo - 1 - k] = ea == 1 ? eb : ea;
+    }
+    int64_t nbatch = prod(lead, 0, lo);
+    int64_t nb = nbatch ? nbatch : 1;
+    int64_t *ao = malloc(sizeof(int64_t) * (size_t)nb), *bo = malloc(sizeof(int64_t) * (size_t)nb),
+            *co = malloc(sizeof(int64_t) * (size_t)nb);
+    if (!ao || !bo || !co) {
+        free(ao);
+        free(bo);
+        free(co);
+        return tl_errf(err, "out of memory");
+    }
+    ao[0] = bo[0] = co[0] = 0;
+    for (int64_t bi = 0; bi < nbatch; bi++) {
+        int64_t idx = bi, oa = 0, ob = 0, oc = 0;
+        for (int k = lo - 1; k >= 0; k--) {   /* output batch axis k, innermost first */
+            int64_t coord = idx % lead[k];
+            idx /= lead[k];
+            int ka = k - (lo - la), kb = k - (lo - lb);
+            if (ka >= 0 && a->dim[ka] != 1) oa += coord * sa[ka];
+            if (kb >= 0 && b->dim[kb] != 1) ob += coord * sb[kb];
+            oc += coord * sc[k];
+        }
+        ao[bi] = oa;
+        bo[bi] = ob;
+        co[bi] = oc;
+    }
+    /* one GEMM over all rows when the right side is shared and the batches' rows (of A and C)
+     * follow each other with the row stride */
+    bool one = !ta && nbatch > 0;
+    for (int64_t bi = 0; one && bi < nbatch; bi++)
+        one = bo[bi] == 0 && ao[bi] == bi * M * lda && co[bi] == bi * M * ldc;
+    if (one && nbatch > 1 && M == 1) one = lda >= K && ldc >= N;
+    free(st->a_off);
+    free(st->b_off);
+    free(st->c_off);
+    st->a_off = ao;
+    st->b_off = bo;
+    st->c_off = co;
+    st->M = M;
+    st->K = K;
+    st->N = N;
+    st->nbatch = nbatch;
+    st->ta = ta;
+    st->tb = tb;
+    st->lda = lda;
+    st->ldb = ldb;
+    st->ldc = ldc;
+    st->one_gemm = one;
+    st->mm_strided = sa_in || sb_in || sc_in;
+    return 0;
+}
+
+void tl_step_free_tables(tl_step *st) {
+    free(st->in);
+    free(st->a_off);
+    free(st->b_off);
+    free(st->c_off);
+    free(st->scale);
+    free(st->shift);
+    free(st->part_len);
+    free(st->rep_buf);
+    st->in = NULL;
+    st->a_off = st->b_off = st->c_off = NULL;
+    st->scale = st->shift = st->rep_buf = NULL;
+    st->part_len = NULL;
 }
 
 static int param_data(const tl_node *n, int slot, const float **p) {
@@ -403,34 +566,15 @@ int tl_exec_prepare(tl_session *s, tl_step *st, tl_err *err) {
         param_data(n, 1, &st->b);
         if (!st->w)
             return tl_errf(err, "node[%lld] (linear): weight is not bound", (long long)n->id);
+        /* operand order by shape (measured with tl_sgemm + this transpose, 1 thread, OpenBLAS
+         * SkylakeX): swapped wins for 2..128 rows when K >= 512 and N >= 256 */
+        st->lin_t = st->M >= 2 && st->M <= 128 && st->K >= 512 && st->N >= 256;
         break;
     case TL_OP_MATMUL: {
-        const tl_shape *a = &s->shapes[n->parents[0]], *b = &s->shapes[n->parents[1]];
-        int ra = a->rank, rb = b->rank;
-        int la = ra >= 2 ? ra - 2 : 0, lb = rb >= 2 ? rb - 2 : 0;
-        st->M = ra >= 2 ? a->dim[ra - 2] : 1;
-        st->K = a->dim[ra - 1];
-        st->N = rb >= 2 ? b->dim[rb - 1] : 1;
-        int lo = la > lb ? la : lb;
-        int64_t lead[TL_MAX_RANK];
-        for (int k = 0; k < lo; k++) {   /* right-aligned broadcast of batch dims */
-            int64_t ea = k < la ? a->dim[la - 1 - k] : 1, eb = k < lb ? b->dim[lb - 1 - k] : 1;
-            lead[lo - 1 - k] = ea == 1 ? eb : ea;
-        }
-        st->nbatch = prod(lead, 0, lo);
-        bool b_shared = prod(b->dim, 0, lb) == 1;
-        bool a_full = la == lo;
-        for (int k = 0; k < la && a_full; k++) a_full = a->dim[k] == lead[k];
-        st->one_gemm = b_shared && a_full;
-        if (!st->one_gemm) {
-            st->a_off = malloc(sizeof(int64_t) * (size_t)(st->nbatch ? st->nbatch : 1));
-            st->b_off = malloc(sizeof(int64_t) * (size_t)(st->nbatch ? st->nbatch : 1));
-            if (!st->a_off || !st->b_off) return tl_errf(err, "out of memory");
-            for (int64_t bi = 0; bi < st->nbatch; bi++) {
-                st->a_off[bi] = batch_index(a->dim, la, lead, lo, bi) * st->M * st->K;
-                st->b_off[bi] = batch_index(b->dim, lb, lead, lo, bi) * st->K * st->N;
-            }
-        }
+        int rc = tl_exec_matmul_layout(s, st, NULL, NULL, NULL, err);
+        if (rc < 0) return -1;
+        if (rc > 0) return tl_errf(err, "node[%lld] (matmul): bad geometry", (long long)n->id);
+        st->mm_strided = false;
         break;
     }
     case TL_OP_CONV: {
@@ -525,6 +669,8 @@ int64_t tl_exec_scratch(const tl_step *st) {
     switch (st->op) {
     case TL_OP_CONV:
         return st->im2col ? st->cin_g * st->kprod * st->out_plane : 0;
+    case TL_OP_LINEAR:
+        return st->lin_t ? st->M * st->N : 0;
     case TL_OP_REDUCE_SUM: case TL_OP_REDUCE_MEAN:
         return st->K;
     case TL_OP_MSE_LOSS:

@@ -54,5 +54,10 @@ int64_t tl_session_arena_bytes(const tl_session *s);
 int64_t tl_model_param_bytes(const tl_model *m);
 /* Shape of node `id` in this session (the batch may differ from the declared shape). */
 const tl_shape *tl_session_node_shape(const tl_session *s, int64_t id);
+/* What a run does for node `id`: "run" (executed every run), "input" (copied in), "folded"
+ * (all its inputs are constant: computed once by tl_session_new), "alias" (shares its parent's
+ * memory: reshape/flatten/detach, or a transpose a matmul wrote into), "view" (a transpose its
+ * matmul consumers read in place). NULL for a bad id. */
+const char *tl_session_node_plan(const tl_session *s, int64_t id);
 
 #endif

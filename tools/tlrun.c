@@ -9,7 +9,9 @@
  * the given name, then "_k.npy" appended); every file is written atomically (temp + rename).
  * Without -o, each output's shape and a short summary go to stdout.
  * --repeat N: one warm-up run, then N timed runs: "repeat N: min X ms, median Y ms".
- * --profile: Chrome trace JSON, one complete ("X") event per executed node.
+ * --profile: Chrome trace JSON, one complete ("X") event per node; args.plan says what a run does
+ *   for it ("run", "input", "folded": constant, computed once at plan time, "alias", "view": a
+ *   transpose read in place by matmul), so only "run"/"input" events have a nonzero duration.
  * --dump-node ID file.npy: any intermediate value (the session keeps every value).
  * Exit status: 0 ok, 2 bad input (usage, graph, params, input; one line on stderr, file name
  * first), 1 runtime failure (running, writing results). */
@@ -89,7 +91,7 @@ static int write_profile(const char *path, const tl_session *s, const tl_graph *
         }
         fprintf(f, "],\"output\":");
         shape_json(f, tl_session_node_shape(s, i));
-        fprintf(f, ",\"us\":%.3f}}", us);
+        fprintf(f, ",\"us\":%.3f,\"plan\":\"%s\"}}", us, tl_session_node_plan(s, i));
         ts += us;
         first = 0;
     }
@@ -228,7 +230,7 @@ int main(int argc, char **argv) {
         }
         qsort(t, (size_t)repeat, sizeof(double), cmp_double);
         double med = repeat % 2 ? t[repeat / 2] : 0.5 * (t[repeat / 2 - 1] + t[repeat / 2]);
-        printf("repeat %lld: min %.4f ms, median %.4f ms\n", repeat, t[0], med);
+        printf("repeat %lld: min %.5f ms, median %.5f ms\n", repeat, t[0], med);
         free(t);
     }
     if (profile && write_profile(profile, s, g, &err)) {

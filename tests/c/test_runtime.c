@@ -7,7 +7,10 @@
  *    interposed in this executable (they forward to glibc's __libc_* entry points) and counted
  *    while a steady-state run is in progress;
  *  - batch substitution (batch 1 graph run at batch 5 equals five batch-1 runs), the batch error
- *    message, the input shape error, the planted-bug switch, KEEP_ALL-only node values. */
+ *    message, the input shape error, the planted-bug switch, KEEP_ALL-only node values;
+ *  - constant folding, per-sample constant operands and zero-copy transposes around matmul
+ *    (G_ATTN): what each node's plan is, the same values as the KEEP_ALL plan (which
+ *    materializes everything), eval_node on strided matmuls, re-batching, no allocation. */
 #include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
@@ -126,6 +129,26 @@ static const char *G1 =
     "\"bias\":[0.1,0.2,0.3]},"
     "{\"id\":11,\"kind\":\"abs\",\"parents\":[10],\"shape\":[1,3]},"
     "{\"id\":12,\"kind\":\"exp\",\"parents\":[11],\"shape\":[1,3]}]}";
+
+/* Attention core: x[1,4,6] -> reshape [1,4,2,3] -> transpose(1,2) q [1,2,4,3] -> transpose(2,3)
+ * kt [1,2,3,4]; s = q @ kt; s * broadcast(const 0.5) -> softmax -> @ q -> transpose(1,2)
+ * [1,4,2,3] -> reshape [1,4,6] -> tanh. Views: 2 (A of 5, B of 9), 3 (B of 5); 9 writes into
+ * 10's layout; 4 and 6 are folded; 7 reads one sample of 6. */
+static const char *G_ATTN =
+    "{\"format\":\"torchlean.ir.v1\",\"input_id\":0,\"output_ids\":[12],\"nodes\":["
+    "{\"id\":0,\"kind\":\"input\",\"parents\":[],\"shape\":[1,4,6]},"
+    "{\"id\":1,\"kind\":\"reshape\",\"parents\":[0],\"shape\":[1,4,2,3],\"in_shape\":[1,4,6],\"out_shape\":[1,4,2,3]},"
+    "{\"id\":2,\"kind\":\"transpose\",\"parents\":[1],\"shape\":[1,2,4,3],\"axis1\":1,\"axis2\":2},"
+    "{\"id\":3,\"kind\":\"transpose\",\"parents\":[2],\"shape\":[1,2,3,4],\"axis1\":2,\"axis2\":3},"
+    "{\"id\":4,\"kind\":\"const\",\"parents\":[],\"shape\":[1,1,1,1],\"value_shape\":[1,1,1,1],\"values\":[0.5]},"
+    "{\"id\":5,\"kind\":\"matmul\",\"parents\":[2,3],\"shape\":[1,2,4,4]},"
+    "{\"id\":6,\"kind\":\"broadcast_to\",\"parents\":[4],\"shape\":[1,2,4,4],\"from_shape\":[1,1,1,1],\"to_shape\":[1,2,4,4]},"
+    "{\"id\":7,\"kind\":\"mul_elem\",\"parents\":[5,6],\"shape\":[1,2,4,4]},"
+    "{\"id\":8,\"kind\":\"softmax\",\"parents\":[7],\"shape\":[1,2,4,4],\"axis\":3},"
+    "{\"id\":9,\"kind\":\"matmul\",\"parents\":[8,2],\"shape\":[1,2,4,3]},"
+    "{\"id\":10,\"kind\":\"transpose\",\"parents\":[9],\"shape\":[1,4,2,3],\"axis1\":1,\"axis2\":2},"
+    "{\"id\":11,\"kind\":\"reshape\",\"parents\":[10],\"shape\":[1,4,6],\"in_shape\":[1,4,2,3],\"out_shape\":[1,4,6]},"
+    "{\"id\":12,\"kind\":\"tanh\",\"parents\":[11],\"shape\":[1,4,6]}]}";
 
 /* The batch-mixing graph: flatten of [1,2,2]. */
 static const char *G_FLAT =
@@ -356,6 +379,7 @@ static void no_malloc_case(const char *json, tl_shape in, int threads) {
 static void test_no_malloc_in_run(int threads) {
     no_malloc_case(G1, (tl_shape){ 2, { 64, 4 } }, threads);   /* batch 64 */
     no_malloc_case(G_BIG, (tl_shape){ 2, { 128, 1024 } }, threads);
+    no_malloc_case(G_ATTN, (tl_shape){ 3, { 3, 4, 6 } }, threads);   /* views, folding, re-batch */
 }
 #endif
 
@@ -428,6 +452,84 @@ static void test_batch(void) {
     tl_model_free(m);
 }
 
+static bool close_arrays(const float *a, const float *b, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (!(fabsf(a[i] - b[i]) <= 1e-5f * (1.0f + fabsf(b[i])))) return false;
+    return true;
+}
+
+static void test_fold_views(void) {
+    tl_err err = { { 0 } };
+    tl_model *m = load(G_ATTN);
+    const tl_graph *g = tl_model_graph(m);
+    for (int N = 1; N <= 3; N += 2) {
+        tl_shape in = { 3, { N, 4, 6 } };
+        tl_session *a = NULL, *k = NULL;
+        CHECK(tl_session_new(m, &in, 0, &a, &err) == 0, "N %d: %s", N, err.msg);
+        CHECK(tl_session_new(m, &in, TL_SESSION_KEEP_ALL, &k, &err) == 0, "N %d: %s", N, err.msg);
+        if (!a || !k) return;
+        static const char *want[] = { "input", "alias", "view", "view", "folded", "run", "folded",
+                                      "run", "run", "run", "alias", "alias", "run" };
+        static const char *want_k[] = { "input", "alias", "run", "run", "folded", "run", "folded",
+                                        "run", "run", "run", "run", "alias", "run" };
+        for (int64_t i = 0; i < g->n_nodes; i++) {
+            CHECK(strcmp(tl_session_node_plan(a, i), want[i]) == 0, "N %d node %lld: %s", N,
+                  (long long)i, tl_session_node_plan(a, i));
+            CHECK(strcmp(tl_session_node_plan(k, i), want_k[i]) == 0, "N %d keep node %lld: %s", N,
+                  (long long)i, tl_session_node_plan(k, i));
+        }
+        CHECK(tl_session_node_plan(a, 13) == NULL, "bad id");
+        CHECK(a->steps[5].mm_strided && a->steps[9].mm_strided && a->steps[9].out_view, "strided");
+        CHECK(a->steps[7].bf_operand == 2 && !k->steps[5].mm_strided, "rep / keep");
+        check_plan(a, "attn");
+        check_plan(k, "attn keep");
+        float x[72];
+        unsigned seed = 21;
+        for (int i = 0; i < 24 * N; i++) x[i] = 2.0f * frand(&seed);
+        CHECK(tl_session_run(a, x, &err) == 0 && tl_session_run(k, x, &err) == 0, "%s", err.msg);
+        tl_shape sa;
+        const float *ya = tl_session_output(a, 0, &sa), *yk = tl_session_output(k, 0, NULL);
+        CHECK(sa.dim[0] == N && close_arrays(ya, yk, tl_shape_numel(&sa)), "N %d: outputs differ", N);
+        /* a view and a matmul writing into its consumer's layout are not readable values */
+        CHECK(tl_session_node_value(a, 2, NULL, &err) == NULL &&
+                  strcmp(err.msg, "node[2]: value is not kept after the run (use TL_SESSION_KEEP_ALL)") == 0,
+              "%s", err.msg);
+        CHECK(tl_session_node_value(a, 9, NULL, &err) == NULL, "out-view matmul kept");
+        CHECK(tl_session_node_value(a, 6, NULL, &err) == NULL, "folded, read per sample only");
+        CHECK(tl_session_node_value(a, 4, NULL, &err) != NULL, "const");
+        /* the folded broadcast in KEEP_ALL: every element 0.5 */
+        tl_shape s6;
+        const float *v6 = tl_session_node_value(k, 6, &s6, &err);
+        CHECK(v6 && s6.dim[0] == 1 && tl_shape_numel(&s6) == 32, "folded value");
+        for (int i = 0; v6 && i < 32; i++) CHECK(v6[i] == 0.5f, "folded [%d]", i);
+        /* eval_node on the plan's strided matmuls and per-sample operand, from contiguous parents */
+        for (int64_t id = 5; id <= 9; id++) {
+            const tl_node *nd = &g->nodes[id];
+            const float *pv[2];
+            for (int p = 0; p < nd->n_parents; p++) pv[p] = tl_session_node_value(k, nd->parents[p], NULL, &err);
+            float buf[128];
+            tl_shape sv;
+            const float *v = tl_session_node_value(k, id, &sv, &err);
+            CHECK(tl_session_eval_node(a, id, pv, buf, &err) == 0, "%s", err.msg);
+            CHECK(v && close_arrays(buf, v, tl_shape_numel(&sv)), "N %d eval node %lld", N, (long long)id);
+        }
+        /* each sample of the batch-3 run equals a batch-1 run */
+        if (N == 3) {
+            tl_shape in1 = { 3, { 1, 4, 6 } };
+            tl_session *s1 = NULL;
+            CHECK(tl_session_new(m, &in1, 0, &s1, &err) == 0, "%s", err.msg);
+            for (int b = 0; s1 && b < 3; b++) {
+                CHECK(tl_session_run(s1, x + 24 * b, &err) == 0, "%s", err.msg);
+                CHECK(close_arrays(ya + 24 * b, tl_session_output(s1, 0, NULL), 24), "sample %d", b);
+            }
+            tl_session_free(s1);
+        }
+        tl_session_free(a);
+        tl_session_free(k);
+    }
+    tl_model_free(m);
+}
+
 static void test_plant_bug(void) {
     tl_err err = { { 0 } };
     tl_model *m = load(G1);
@@ -455,6 +557,7 @@ int main(void) {
     test_reuse_vs_keep_all();
     test_big_reuse();
     test_batch();
+    test_fold_views();
     test_plant_bug();
 #ifndef TL_NO_INTERPOSE
     test_no_malloc_in_run(1);

@@ -382,3 +382,295 @@ def test_runtime_failure_exit_1(small):
     r = subprocess.run([tool("tlrun"), gp, bp, inp, "-o", str(out)], capture_output=True, text=True)
     assert r.returncode == 1
     assert r.stderr == f"{out}: cannot create: No such file or directory\n"
+
+
+# ---------------------------------------------------------------------- constant folding
+def trace_of(gp, bp, x, tmp_path, *extra, n_outputs=None):
+    """tlrun --profile: (outputs, {node id: plan})."""
+    trace = tmp_path / "trace.json"
+    if n_outputs is None:
+        n_outputs = len(json.load(open(gp))["output_ids"])
+    outs = run_tlrun(tool("tlrun"), gp, bp, x, tmp_path, "--profile", trace, *extra,
+                     n_outputs=n_outputs)
+    ev = json.loads(trace.read_text())["traceEvents"]
+    return outs, {e["args"]["id"]: e["args"]["plan"] for e in ev}
+
+
+def folding_graph():
+    """x * broadcast(c) + relu(broadcast(c2) - broadcast(c2) * 3) + rand: constant chains."""
+    g = Graph()
+    x = g.input([2, 3, 4])
+    c = g.const(np.float32([[[1.5]]]))
+    bc = g.node("broadcast_to", [c], from_shape=[1, 1, 1], to_shape=[2, 3, 4])
+    m = g.binary("mul_elem", x, bc)
+    c2 = g.const(RNG.standard_normal((4,)).astype(np.float32))
+    b2 = g.node("broadcast_to", [c2], from_shape=[4], to_shape=[2, 3, 4])
+    three = g.node("broadcast_to", [g.const(np.float32(3.0))], from_shape=[], to_shape=[2, 3, 4])
+    t = g.binary("sub", b2, g.binary("mul_elem", b2, three))
+    r = g.unary("relu", t)
+    y = g.binary("add", m, r)
+    g.output(y, r)
+    return g, {"bc": bc, "b2": b2, "three": three, "t": t, "r": r, "m": m, "y": y}
+
+
+def test_constant_folding_gone_from_the_run(tmp_path):
+    g, ids = folding_graph()
+    gp, bp = g.save(tmp_path)
+    x = RNG.standard_normal((2, 3, 4)).astype(np.float32)
+    (y, r), plan = trace_of(gp, bp, x, tmp_path)
+    for k in ("bc", "b2", "three", "t", "r"):
+        assert plan[ids[k]] == "folded", (k, plan)
+    assert plan[ids["m"]] == "run" and plan[ids["y"]] == "run"
+    assert plan[0] == "input"
+    ref = g.reference(x)
+    np.testing.assert_allclose(y, ref[0], rtol=1e-6, atol=1e-6)
+    c2 = g.inline[g.nodes[ids["b2"]]["parents"][0]]["values"]
+    exact = np.maximum(c2 - c2 * np.float32(3), np.float32(0))   # float32 ops, as the kernels
+    np.testing.assert_array_equal(r, np.broadcast_to(exact, (2, 3, 4)))   # a folded output
+    np.testing.assert_allclose(r, ref[1], rtol=1e-6)
+    # KEEP_ALL (--dump-node) still returns every folded value
+    vals = g.reference(x, all_values=True)
+    for k in ("bc", "b2", "t"):
+        out = tmp_path / f"{k}.npy"
+        p = subprocess.run([tool("tlrun"), gp, bp, str(tmp_path / "input.npy"), "--dump-node",
+                            str(ids[k]), str(out)], capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        np.testing.assert_allclose(np.load(out), vals[ids[k]], rtol=1e-6)
+
+
+def test_folded_random_keeps_its_values(tmp_path):
+    """rand_uniform (and a product over it) is folded; its values are the run-time ones."""
+    g = Graph()
+    x = g.input([3, 5])
+    u = g.node("rand_uniform", [], shape=[3, 5], seed=11)
+    s = g.binary("mul_elem", u, u)
+    g.output(g.binary("add", x, s), u)
+    gp, _ = g.save(tmp_path)
+    x0 = np.zeros((3, 5), np.float32)
+    (y, u1), plan = trace_of(gp, None, x0, tmp_path)
+    assert plan[u] == "folded" and plan[s] == "folded"
+    assert ((u1 >= 0) & (u1 < 1)).all() and len(np.unique(u1)) == 15
+    np.testing.assert_array_equal(y, u1 * u1)
+    # the same draws with another input, and when every value is kept
+    x1 = RNG.standard_normal((3, 5)).astype(np.float32)
+    d = tmp_path / "b"
+    d.mkdir()
+    (y1, u2) = run_tlrun(tool("tlrun"), gp, None, x1, d, "--dump-node", u, d / "u.npy", n_outputs=2)
+    np.testing.assert_array_equal(u2, u1)
+    np.testing.assert_array_equal(np.load(d / "u.npy"), u1)
+    np.testing.assert_array_equal(y1, x1 + u1 * u1)
+
+
+# ---------------------------------------------------------------------- re-batching with constants
+@pytest.mark.parametrize("name", ["mlp", "dwconv", "transformer", "two_outputs", "lenet", "resblock"])
+def test_zoo_batch1_capture_runs_at_batch_64(name, tmp_path):
+    import zoo_util as Z
+    fname, cls, shape = Z.ZOO[name]
+    r = Z.capture(Z.ZOO_DIR / fname, cls, tmp_path, [1] + shape[1:])
+    assert r.returncode == 0, r.stderr
+    gp, bp = tmp_path / "graph.json", tmp_path / "params.bin"
+    n_out = len(Z.load_graph(gp)["output_ids"])
+    x = RNG.standard_normal([64] + shape[1:]).astype(np.float32)
+    outs = run_tlrun(tool("tlrun"), gp, bp, x, tmp_path, n_outputs=n_out)
+    eager = Z.eager_outputs(Z.ZOO_DIR / fname, cls, x)
+    assert len(outs) == len(eager)
+    for got, ref in zip(outs, eager):
+        assert got.shape[0] == 64
+        torch.testing.assert_close(torch.from_numpy(got), ref)
+
+
+def rebatch_graph(kind, B=1):
+    """x [B,3] combined elementwise with a constant operand built in different ways."""
+    g = Graph()
+    x = g.input([B, 3])
+    if kind == "scalar_bcast":       # const [1,1] -> [B,3]: uniform
+        c = g.node("broadcast_to", [g.const(np.float32([[2.5]]))], from_shape=[1, 1], to_shape=[B, 3])
+    elif kind == "row_bcast":        # const [3] -> [B,3]: uniform
+        c = g.node("broadcast_to", [g.const(np.float32([1, -2, 3]))], from_shape=[3], to_shape=[B, 3])
+    elif kind == "unsqueeze":        # const [3] -> reshape [1,3] (B = 1 only)
+        c = g.node("reshape", [g.const(np.float32([1, -2, 3]))], in_shape=[3], out_shape=[1, 3])
+    elif kind == "chain":            # exp(bcast) * bcast: elementwise over uniform values
+        b = g.node("broadcast_to", [g.const(np.float32([[0.5, 1, 2]]))], from_shape=[1, 3],
+                   to_shape=[B, 3])
+        c = g.binary("mul_elem", g.unary("exp", b), b)
+    elif kind == "raw":              # const [B,3]: its axis 0 may be the batch: refused
+        c = g.const(np.arange(3 * B, dtype=np.float32).reshape(B, 3))
+    elif kind == "raw_relu":         # relu(const [B,3]): still not uniform
+        c = g.unary("relu", g.const(np.arange(3 * B, dtype=np.float32).reshape(B, 3)))
+    elif kind == "bcast_batch":      # const [B,1] -> [B,3]: expands axis 1 only (B > 1: refused)
+        c = g.node("broadcast_to", [g.const(np.arange(B, dtype=np.float32).reshape(B, 1))],
+                   from_shape=[B, 1], to_shape=[B, 3])
+    y = g.binary("sub", c, g.binary("mul_elem", x, c))
+    g.output(g.unary("tanh", y))
+    return g, c, y
+
+
+@pytest.mark.parametrize("kind,B", [("scalar_bcast", 1), ("row_bcast", 1), ("unsqueeze", 1),
+                                    ("chain", 1), ("scalar_bcast", 2), ("row_bcast", 2), ("chain", 2)])
+def test_rebatch_uniform_constant(kind, B, tmp_path):
+    g, c, _ = rebatch_graph(kind, B)
+    gp, bp = g.save(tmp_path)
+    cval = g.reference(np.zeros((B, 3)), all_values=True)[c][0]   # one sample of the operand
+    for N in (1, 5, 64):
+        x = RNG.standard_normal((N, 3)).astype(np.float32)
+        d = tmp_path / f"n{N}"
+        d.mkdir()
+        (y,) = run_tlrun(tool("tlrun"), gp, bp, x, d)
+        ref = np.tanh(cval - x.astype(np.float64) * cval)
+        np.testing.assert_allclose(y, ref, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["raw", "raw_relu"])
+def test_rebatch_refuses_per_sample_constants(kind, tmp_path):
+    g, c, _ = rebatch_graph(kind, 1)
+    gp, bp = g.save(tmp_path)
+    mul = next(n["id"] for n in g.nodes if n["kind"] == "mul_elem" and c in n["parents"])
+    r = run_tlrun(tool("tlrun"), gp, bp, np.ones((4, 3), np.float32), tmp_path, check=False)
+    assert r.returncode == 2
+    assert r.stderr.endswith(f"batch 4 does not fit the graph: node[{mul}] (mul_elem) mixes the "
+                             "batch axis (captured batch 1)\n"), r.stderr
+
+
+@pytest.mark.parametrize("kind", ["raw", "bcast_batch"])
+def test_rebatch_refuses_captured_batch_constant(kind, tmp_path):
+    """captured at batch 2 with a constant whose two samples differ (const [2,3], or const [2,1]
+    broadcast along axis 1 only): batch 5 is refused."""
+    g, c, _ = rebatch_graph(kind, 2)
+    gp, bp = g.save(tmp_path)
+    mul = next(n["id"] for n in g.nodes if n["kind"] == "mul_elem")
+    r = run_tlrun(tool("tlrun"), gp, bp, np.ones((5, 3), np.float32), tmp_path, check=False)
+    assert r.returncode == 2
+    assert r.stderr.endswith(f"batch 5 does not fit the graph: node[{mul}] (mul_elem) mixes the "
+                             "batch axis (captured batch 2)\n"), r.stderr
+
+
+# ---------------------------------------------------------------------- zero-copy transposes
+def attention_graph(T=5, H=2, D=4, scale=0.5):
+    """Multi-head attention core as the capture adapter writes it (reshape/transpose/matmul)."""
+    g = Graph()
+    E = H * D
+    x = g.input([1, T, E])
+    heads = []
+    for j in range(3):
+        lin = g.linear(x, RNG.standard_normal((E, E)).astype(np.float32) / 3,
+                       RNG.standard_normal(E).astype(np.float32))
+        r = g.node("reshape", [lin], in_shape=[1, T, E], out_shape=[1, T, H, D])
+        heads.append(g.node("transpose", [r], axis1=1, axis2=2))          # [1,H,T,D]
+    q, k, v = heads
+    kt = g.node("transpose", [k], axis1=2, axis2=3)                        # [1,H,D,T]
+    s = g.node("matmul", [q, kt])
+    sc = g.node("broadcast_to", [g.const(np.float32([[[[scale]]]]))], from_shape=[1, 1, 1, 1],
+                to_shape=[1, H, T, T])
+    p = g.node("softmax", [g.binary("mul_elem", s, sc)], axis=3)
+    o = g.node("matmul", [p, v])                                           # [1,H,T,D]
+    ot = g.node("transpose", [o], axis1=1, axis2=2)                        # [1,T,H,D]
+    y = g.node("reshape", [ot], in_shape=[1, T, H, D], out_shape=[1, T, E])
+    g.output(y)
+    return g, {"q": q, "k": k, "v": v, "kt": kt, "s": s, "o": o, "ot": ot}
+
+
+def attention_ref(g, x):
+    """float64 reference at any batch (the graph's reshape attrs name batch 1)."""
+    lins = [n for n in g.nodes if n["kind"] == "linear"]
+    N, T, E = x.shape
+    H = g.nodes[lins[0]["id"] + 1]["out_shape"][2]
+    D = E // H
+    x = x.astype(np.float64)
+    q, k, v = [(x @ g._p(n["id"], "weight").T + g._p(n["id"], "bias")).reshape(N, T, H, D)
+               .transpose(0, 2, 1, 3) for n in lins]
+    scale = float(g._p(next(n["id"] for n in g.nodes if n["kind"] == "const"), "values").reshape(-1)[0])
+    s = q @ k.transpose(0, 1, 3, 2) * scale
+    e = np.exp(s - s.max(axis=3, keepdims=True))
+    p = e / e.sum(axis=3, keepdims=True)
+    return (p @ v).transpose(0, 2, 1, 3).reshape(N, T, E)
+
+
+def test_matmul_reads_transposes_in_place(tmp_path):
+    g, ids = attention_graph()
+    gp, bp = g.save(tmp_path)
+    for N in (1, 3):
+        x = RNG.standard_normal((N, 5, 8)).astype(np.float32)
+        d = tmp_path / f"n{N}"
+        d.mkdir()
+        (y,), plan = trace_of(gp, bp, x, d)
+        for k in ("q", "v", "kt"):
+            assert plan[ids[k]] == "view", (k, plan)
+        assert plan[ids["ot"]] == "alias" and plan[ids["o"]] == "run"
+        np.testing.assert_allclose(y, attention_ref(g, x), rtol=1e-5, atol=1e-5)
+    # every intermediate is materialized when asked for (KEEP_ALL): the transposes' real values
+    x = RNG.standard_normal((1, 5, 8)).astype(np.float32)
+    inp = save_npy(tmp_path / "x1.npy", x)
+    vals = g.reference(x, all_values=True)
+    for k in ("q", "kt", "o", "ot"):
+        out = tmp_path / f"{k}.npy"
+        p = subprocess.run([tool("tlrun"), gp, bp, inp, "--dump-node", str(ids[k]), str(out)],
+                           capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        np.testing.assert_allclose(np.load(out), vals[ids[k]], rtol=1e-5, atol=1e-5)
+
+
+def test_transpose_views_and_materialized_fallbacks(tmp_path):
+    """Which permutes a matmul reads in place (chains included) and which are copied: one also
+    read by a non-matmul node, and ones whose last two axes have no unit stride."""
+    g = Graph()
+    x = g.input([2, 3, 4, 5])
+    t = g.node("transpose", [x], axis1=2, axis2=3)                  # [2,3,5,4]
+    m1 = g.node("matmul", [t, x])                                   # [2,3,5,5]
+    e = g.unary("exp", t)                                           # t also read here: copied
+    p = g.node("permute", [x], perm=[0, 3, 1, 2])                   # [2,5,3,4]: no unit stride
+    q = g.node("permute", [x], perm=[0, 3, 2, 1])                   # [2,5,4,3]: no unit stride
+    m2 = g.node("matmul", [p, q])                                   # [2,5,3,3]
+    r = g.node("permute", [x], perm=[0, 1, 3, 2])                   # [2,3,5,4]: trans_b
+    m3 = g.node("matmul", [x, r])                                   # [2,3,4,4]
+    t1 = g.node("transpose", [x], axis1=1, axis2=2)                 # [2,4,3,5]
+    tt = g.node("transpose", [t1], axis1=2, axis2=3)                # [2,4,5,3]: view of a view
+    y = g.node("transpose", [x], axis1=1, axis2=2)                  # [2,4,3,5]: lda 20
+    m4 = g.node("matmul", [tt, y])                                  # [2,4,5,5]
+    g.output(m1, e, m2, m3, m4)
+    gp, bp = g.save(tmp_path)
+    xv = RNG.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    outs, plan = trace_of(gp, bp, xv, tmp_path, n_outputs=5)
+    assert [plan[i] for i in (t, p, q)] == ["run"] * 3
+    assert [plan[i] for i in (r, t1, tt, y)] == ["view"] * 4
+    ref = g.reference(xv)
+    for o, rr in zip(outs, ref):
+        np.testing.assert_allclose(o, rr, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("rows", [1, 2, 64, 128, 129])
+def test_linear_operand_order_vs_pytorch(rows, tmp_path):
+    """Rows 2..128 with K >= 512 and N >= 256 run as Y^T = W X^T plus a transpose; the others as
+    Y = X W^T: both against PyTorch, bias or no bias."""
+    lin = nn.Linear(512, 256).eval()
+    g = Graph()
+    x = g.input([rows, 512])
+    h = g.linear(x, np32(lin.weight), np32(lin.bias))
+    h2 = g.linear(x, np32(lin.weight), np.zeros(256, np.float32))
+    g.output(h, h2)
+    gp, bp = g.save(tmp_path)
+    xv = RNG.standard_normal((rows, 512)).astype(np.float32)
+    y, y2 = run_tlrun(tool("tlrun"), gp, bp, xv, tmp_path, n_outputs=2)
+    with torch.no_grad():
+        ref = lin(torch.from_numpy(xv))
+        ref2 = torch.from_numpy(xv) @ lin.weight.T
+    torch.testing.assert_close(torch.from_numpy(y), ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(torch.from_numpy(y2), ref2, rtol=1e-5, atol=1e-5)
+
+
+def test_view_demotion_reaches_the_parent(tmp_path):
+    """A chain of permutes whose base is materialized (also read by exp): with the real strides
+    the last permute is no GEMM operand, so it is copied, and so must be the permute it reads."""
+    g = Graph()
+    x = g.input([2, 3, 4])
+    a = g.node("transpose", [x], axis1=1, axis2=2)                   # [2,4,3], read by exp too
+    e = g.unary("exp", a)
+    t = g.node("permute", [a], perm=[0, 1, 2])                       # identity permute
+    c = g.node("permute", [t], perm=[2, 0, 1])                       # [3,2,4]
+    m = g.node("matmul", [c, g.const(RNG.standard_normal((4, 5)).astype(np.float32))])
+    g.output(m, e)
+    gp, bp = g.save(tmp_path)
+    xv = RNG.standard_normal((2, 3, 4)).astype(np.float32)
+    outs, plan = trace_of(gp, bp, xv, tmp_path)
+    assert [plan[i] for i in (a, t, c)] == ["run"] * 3
+    for o, r in zip(outs, g.reference(xv)):
+        np.testing.assert_allclose(o, r, rtol=1e-5, atol=1e-5)
