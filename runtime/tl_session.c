@@ -445,6 +445,7 @@ int tl_session_new(tl_model *m, const tl_shape *input_shape, int flags, tl_sessi
     size_t nz = (size_t)(n ? n : 1);
     tl_session *s = calloc(1, sizeof *s);
     if (!s) return tl_errf(err, "out of memory");
+    int rc = -1;
     s->m = m;
     s->flags = flags;
     s->n = n;
@@ -636,25 +637,14 @@ int tl_session_new(tl_model *m, const tl_shape *input_shape, int flags, tl_sessi
         st->kept = layout && s->value[i] &&
                    (S[sid[i]].last == LIVE_END || S[sid[i]].kind == TL_STORE_PARAM);
     }
-    free(bc);
-    free(bfo);
-    free(sid);
-    free(scr);
-    free(S);
-    free(F.cf);
-    free(F.fv);
-    free(F.owner);
-    free(F.buf);
-    free(is_out);
-    free(view);
-    free(needed);
-    free(outview);
-    free(vstr);
     *out = s;
-    return 0;
-fail:
-    if (F.buf)
-        for (int64_t i = 0; i < n; i++) free(F.buf[i]);
+    rc = 0;
+fail: /* success falls through here too: the planning scratch is freed either way */
+    if (rc) {
+        if (F.buf)
+            for (int64_t i = 0; i < n; i++) free(F.buf[i]);
+        tl_session_free(s);
+    }
     free(bc);
     free(bfo);
     free(sid);
@@ -669,8 +659,7 @@ fail:
     free(needed);
     free(outview);
     free(vstr);
-    tl_session_free(s);
-    return -1;
+    return rc;
 }
 
 static int64_t now_ns(void) {
