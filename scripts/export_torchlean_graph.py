@@ -1676,6 +1676,17 @@ def export_torchlean_graph(module, example_inputs, graph_path, params_path=None,
         except (TypeError, OSError):
             source_file = None
     source = _SourceInfo(source_file)
+    # A model that does not run eagerly on the example cannot be captured either; say so plainly
+    # instead of reporting it as a capture failure.
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            module(example)
+    except Exception as e:  # noqa: BLE001 - any eager failure is the user's input problem
+        msg = " ".join(str(e).split())
+        raise CaptureError(f"{name} does not run on an example input of shape "
+                           f"{tuple(example.shape)} ({type(e).__name__}: {msg}); "
+                           f"check --example-shape") from None
     builder, outs, how = _capture(module, example, prefer_torch_export, dtype, source, name)
     doc, params = _finish_graph(builder, outs, inline_params, debug_targets)
 

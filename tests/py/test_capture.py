@@ -288,6 +288,9 @@ def test_reject_several_inputs(tmp_path):
      "error: --example-shape '2,a': expected comma-separated sizes, e.g. 1,4\n"),
     (["{zoo}/mlp.py", "MLP", "--inline-params", "--params", "p.bin"],
      "error: --params and --inline-params exclude each other\n"),
+    (["{zoo}/mlp.py", "MLP", "--example-shape", "2,5"],
+     "error: MLP does not run on an example input of shape (2, 5) (RuntimeError: mat1 and mat2 "
+     "shapes cannot be multiplied (2x5 and 8x32)); check --example-shape\n"),
 ])
 def test_bad_command_lines(tmp_path, args, message):
     zoo = str(Z.ZOO_DIR)
