@@ -50,26 +50,20 @@ int tl_read_file(const char *path, char **buf, size_t *len, tl_err *err) {
                 if (r == 0) break;
                 if (r < 0) {
                     if (errno == EINTR) continue;
-                    int e = errno;
-                    free(b);
-                    close(fd);
-                    return tl_errf(err, "%s: cannot read: %s", path, strerror(e));
+                    goto read_error;
                 }
-                free(b);
-                close(fd);
-                return tl_errf(err, "%s: cannot read: file changed while being read", path);
+                tl_errf(err, "%s: cannot read: file changed while being read", path);
+                goto fail;
             }
             if (cap >= TL_READ_MAX) {
-                free(b);
-                close(fd);
-                return tl_errf(err, "%s: file too large (more than 4 GiB)", path);
+                tl_errf(err, "%s: file too large (more than 4 GiB)", path);
+                goto fail;
             }
             size_t ncap = cap * 2 > TL_READ_MAX ? TL_READ_MAX : cap * 2;
             char *nb = realloc(b, ncap + 1);
             if (!nb) {
-                free(b);
-                close(fd);
-                return tl_errf(err, "%s: out of memory reading %zu bytes", path, ncap);
+                tl_errf(err, "%s: out of memory reading %zu bytes", path, ncap);
+                goto fail;
             }
             b = nb;
             cap = ncap;
@@ -80,10 +74,7 @@ int tl_read_file(const char *path, char **buf, size_t *len, tl_err *err) {
         if (r == 0) break;
         if (r < 0) {
             if (errno == EINTR) continue;
-            int e = errno;
-            free(b);
-            close(fd);
-            return tl_errf(err, "%s: cannot read: %s", path, strerror(e));
+            goto read_error;
         }
         n += (size_t)r;
     }
@@ -92,6 +83,12 @@ int tl_read_file(const char *path, char **buf, size_t *len, tl_err *err) {
     *buf = b;
     *len = n;
     return 0;
+read_error:
+    tl_errf(err, "%s: cannot read: %s", path, strerror(errno));
+fail:
+    free(b);
+    close(fd);
+    return -1;
 }
 
 static int write_all(int fd, const void *p, size_t n) {

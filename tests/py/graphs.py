@@ -359,3 +359,21 @@ def run_tlrun(tlrun, graph, params, x, tmp, *extra, n_outputs=1, check=True):
         return r
     names = [out] + [os.path.join(str(tmp), f"out_{k}.npy") for k in range(1, n_outputs)]
     return [np.load(p) for p in names]
+
+
+# ---- oracle for the random ops (independent Python port of TorchLean's Spec.Random) ----------
+M64 = (1 << 64) - 1
+
+
+def splitmix64(x):
+    z = (x + 0x9E3779B97F4A7C15) & M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    return z ^ (z >> 31)
+
+
+def unit_draws(seed, node_id, n):
+    """TorchLean Spec.Random: key = splitmix64(seed + id); element i = float(u32(splitmix64(key + i))) / 2^32."""
+    key = splitmix64((seed + node_id) & M64)
+    u = [splitmix64((key + i) & M64) & 0xFFFFFFFF for i in range(n)]
+    return np.array(u, np.uint64).astype(np.float32) / np.float32(2.0 ** 32)

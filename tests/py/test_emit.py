@@ -16,7 +16,7 @@ from safetensors.numpy import load_file as st_load_np
 from safetensors.numpy import save_file as st_save_np
 
 from conftest import ROOT, run_tool, tool
-from graphs import Graph, run_tlrun, save_npy
+from graphs import Graph, run_tlrun, save_npy, unit_draws
 
 PY = sys.executable
 RNG = np.random.default_rng(1234)
@@ -51,23 +51,6 @@ def as_tuple(y):
 
 
 # ---------------------------------------------------------------------- runtime semantics oracles
-M64 = (1 << 64) - 1
-
-
-def splitmix64(x):
-    z = (x + 0x9E3779B97F4A7C15) & M64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
-    return z ^ (z >> 31)
-
-
-def unit_ref(seed, node_id, n):
-    """TorchLean Spec.Random: key = splitmix64(seed + id), u_i = float32(low32(splitmix64(key+i)))/2^32."""
-    key = splitmix64(seed + node_id)
-    return np.array([np.float32(splitmix64(key + i) & 0xFFFFFFFF) / np.float32(2.0 ** 32)
-                     for i in range(n)], np.float32)
-
-
 def maxpool_skip_pad_ref(x, kernel, stride, padding):
     """max pooling whose padded cells never win (TorchLean maxPoolValue / PyTorch -inf)."""
     x = np.asarray(x, np.float64)
@@ -279,8 +262,8 @@ def case_random():
     g.output(g.binary("mul_elem", x, r), m, m1)
 
     def oracle(v):
-        u = unit_ref(42, r, 6).reshape(2, 3)
-        um = unit_ref(7, m, 20).reshape(4, 5)
+        u = unit_draws(42, r, 6).reshape(2, 3)
+        um = unit_draws(7, m, 20).reshape(4, 5)
         return [v.astype(np.float64) * u, (np.float32(0.3) > um).astype(np.float64), np.ones(3)]
     return g, rnd(2, 3), oracle
 

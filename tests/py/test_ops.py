@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from conftest import tool
-from graphs import Graph, run_tlrun
+from graphs import Graph, run_tlrun, unit_draws
 
 EXACT = dict(rtol=0, atol=0)
 TRANS = dict(rtol=1e-5, atol=1e-6)
@@ -34,24 +34,6 @@ def rnd(*shape, lo=None, hi=None):
 
 def T(a):
     return torch.tensor(np.asarray(a, np.float64))
-
-
-# ---------------------------------------------------------------------- oracles for random ops
-M64 = (1 << 64) - 1
-
-
-def splitmix64(x):
-    z = (x + 0x9E3779B97F4A7C15) & M64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
-    return z ^ (z >> 31)
-
-
-def unit_draws(seed, node_id, n):
-    """TorchLean Spec.Random: key = splitmix64(seed + id); element i = float(u32(splitmix64(key + i))) / 2^32."""
-    key = splitmix64((seed + node_id) & M64)
-    u = [splitmix64((key + i) & M64) & 0xFFFFFFFF for i in range(n)]
-    return np.array(u, np.uint64).astype(np.float32) / np.float32(2.0 ** 32)
 
 
 # ---------------------------------------------------------------------- cases
