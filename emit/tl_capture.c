@@ -140,5 +140,5 @@ int tl_emit_capture_script(const tl_capture_opts *o, FILE *out, tl_err *err) {
     return 0;
 oom:
     free(b.p);
-    return tl_errf(err, "capture-script: out of memory");
+    return tl_erroom(err, "capture-script: out of memory");
 }

@@ -549,7 +549,7 @@ int tl_emit_pytorch(const tl_graph *g, const tl_emit_opts *o_in, FILE *out, tl_e
         if (n->op == TL_OP_RAND_UNIFORM || n->op == TL_OP_BERNOULLI_MASK) need_rand = true;
     }
     pinfo *params = calloc(n_slots > 0 ? (size_t)n_slots : 1, sizeof *params);
-    if (!params) return tl_errf(err, "%s: out of memory", gpath);
+    if (!params) return tl_erroom(err, "%s: out of memory", gpath);
     int np = 0;
     for (int64_t i = 0; i < g->n_nodes; i++) {
         const tl_node *n = &g->nodes[i];
@@ -670,7 +670,7 @@ int tl_emit_pytorch(const tl_graph *g, const tl_emit_opts *o_in, FILE *out, tl_e
     free(params);
     if (b.oom) {
         free(b.p);
-        return tl_errf(err, "%s: out of memory while generating the module", gpath);
+        return tl_erroom(err, "%s: out of memory while generating the module", gpath);
     }
     size_t w = fwrite(b.p, 1, b.n, out);
     free(b.p);

@@ -165,6 +165,9 @@ static int perr(const pctx *P, const char *fmt, ...) {
     return tl_errf(P->err, "%s: %s", P->path, msg);
 }
 
+/* perr for allocation failures (kind TL_ERR_OOM). */
+#define perr_oom(P, ...) (perr((P), __VA_ARGS__), tl_err_as((P)->err, TL_ERR_OOM))
+
 static bool is_nat(const cJSON *v, int64_t *out) {
     if (!cJSON_IsNumber(v)) return false;
     double d = v->valuedouble;
@@ -250,7 +253,7 @@ int tl_json_payload(const char *path, const char *ctx, const cJSON *v, tl_tensor
     int64_t n;
     if (tl_shape_numel_checked(&s, &n)) return perr(&P, "%s: element count exceeds 2^40", ctx);
     tl_tensor *t = tl_tensor_new(&s);
-    if (!t) return perr(&P, "%s: out of memory", ctx);
+    if (!t) return perr_oom(&P, "%s: out of memory", ctx);
     int64_t pos = 0;
     if (fill_payload(&P, ctx, v, &s, 0, t->data, &pos)) {
         tl_tensor_free(t);
@@ -439,7 +442,7 @@ static int parse_node(const pctx *P, const cJSON *jn, tl_graph *g, int64_t index
     int np = cJSON_GetArraySize(f);
     if (np > 0) {
         n->parents = calloc((size_t)np, sizeof *n->parents);
-        if (!n->parents) return perr(P, "%s: out of memory", ctx);
+        if (!n->parents) return perr_oom(P, "%s: out of memory", ctx);
     }
     int k = 0;
     for (const cJSON *c = f->child; c && k < np; c = c->next, k++)
@@ -459,7 +462,7 @@ static int parse_node(const pctx *P, const cJSON *jn, tl_graph *g, int64_t index
         int nt = cJSON_GetArraySize(f);
         if (nt > 0) {
             n->tuple_shapes = calloc((size_t)nt, sizeof *n->tuple_shapes);
-            if (!n->tuple_shapes) return perr(P, "%s.tuple_shapes: out of memory", nctx);
+            if (!n->tuple_shapes) return perr_oom(P, "%s.tuple_shapes: out of memory", nctx);
         }
         int t = 0;
         for (const cJSON *c = f->child; c && t < nt; c = c->next, t++) {
@@ -477,7 +480,7 @@ static int parse_node(const pctx *P, const cJSON *jn, tl_graph *g, int64_t index
     f = field(jn, "target");
     if (cJSON_IsString(f) && f->valuestring) {
         n->target = strdup(f->valuestring);
-        if (!n->target) return perr(P, "%s.target: out of memory", nctx);
+        if (!n->target) return perr_oom(P, "%s.target: out of memory", nctx);
     }
 
     set_defaults(n);
@@ -594,7 +597,7 @@ int tl_graph_parse_json(const char *buf, size_t len, const char *name, tl_graph 
     const cJSON **raw = NULL;
     int rc = -1;
     if (!g || !(g->path = strdup(P.path))) {
-        perr(&P, "out of memory");
+        perr_oom(&P, "out of memory");
         goto done;
     }
     if (!cJSON_IsObject(root)) {
@@ -629,7 +632,7 @@ int tl_graph_parse_json(const char *buf, size_t len, const char *name, tl_graph 
         int no = cJSON_GetArraySize(f);
         g->output_ids = calloc(no > 0 ? (size_t)no : 1, sizeof *g->output_ids);
         if (!g->output_ids) {
-            perr(&P, "output_ids: out of memory");
+            perr_oom(&P, "output_ids: out of memory");
             goto done;
         }
         int k = 0;
@@ -646,7 +649,7 @@ int tl_graph_parse_json(const char *buf, size_t len, const char *name, tl_graph 
     } else if ((f = field(root, "output_id")) != NULL) { /* old IR */
         g->output_ids = calloc(1, sizeof *g->output_ids);
         if (!g->output_ids) {
-            perr(&P, "output_id: out of memory");
+            perr_oom(&P, "output_id: out of memory");
             goto done;
         }
         if (parse_nat(&P, "output_id", f, &g->output_ids[0])) goto done;
@@ -672,7 +675,7 @@ int tl_graph_parse_json(const char *buf, size_t len, const char *name, tl_graph 
     g->nodes = calloc((size_t)nn, sizeof *g->nodes);
     raw = calloc((size_t)nn, sizeof *raw);
     if (!g->nodes || !raw) {
-        perr(&P, "nodes: out of memory");
+        perr_oom(&P, "nodes: out of memory");
         goto done;
     }
     int64_t i = 0;

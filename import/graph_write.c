@@ -212,7 +212,7 @@ int tl_graph_save_json(const tl_graph *g, const char *path, bool inline_params, 
     sb_puts(&b, "  ]\n}\n");
     if (b.oom) {
         free(b.p);
-        return tl_errf(err, "%s: out of memory while writing", path);
+        return tl_erroom(err, "%s: out of memory while writing", path);
     }
     const void *bufs[1] = { b.p };
     size_t lens[1] = { b.len };

@@ -92,7 +92,7 @@ int tl_mha_lower(tl_graph *g, const cJSON *const *raw, tl_err *err) {
     int64_t m = 0;
     int rc = -1;
     if (!nn || !map) {
-        lerr(g, err, "out of memory lowering tuple values");
+        lerr(g, err, "out of memory lowering tuple values"), tl_err_as(err, TL_ERR_OOM);
         goto done;
     }
     for (int64_t i = 0; i < n; i++) map[i] = -1;
@@ -185,7 +185,7 @@ int tl_mha_lower(tl_graph *g, const cJSON *const *raw, tl_err *err) {
         ids[8] = ids[7] < 0 ? -1 : emit(nn, &m, TL_OP_MATMUL, 2, ids[7], ids[2], &xs);
         ids[9] = ids[8] < 0 ? -1 : emit(nn, &m, TL_OP_LINEAR, 1, ids[8], 0, &r->shape);
         if (ids[9] < 0) {
-            lerr(g, err, "out of memory lowering node[%lld]", li);
+            lerr(g, err, "out of memory lowering node[%lld]", li), tl_err_as(err, TL_ERR_OOM);
             goto done;
         }
         static const int lin_at[4] = { 0, 1, 2, 9 };
@@ -203,7 +203,7 @@ int tl_mha_lower(tl_graph *g, const cJSON *const *raw, tl_err *err) {
         nn[ids[7]].a.axis = 2;
         tl_tensor *st = tl_tensor_new(&sc);
         if (!st) {
-            lerr(g, err, "out of memory lowering node[%lld]", li);
+            lerr(g, err, "out of memory lowering node[%lld]", li), tl_err_as(err, TL_ERR_OOM);
             goto done;
         }
         int64_t cnt = tl_shape_numel(&sc);

@@ -282,7 +282,7 @@ int tl_npy_parse(const void *buf, size_t len, const char *name, tl_tensor **out,
         return tl_errf(err, "%s: data: %zu trailing bytes after shape %s of %s (%zu bytes)", name, have - need,
                        tl_shape_str(&shape, sb, sizeof sb), dt->descr, need);
     tl_tensor *t = tl_tensor_new(&shape);
-    if (!t) return tl_errf(err, "%s: out of memory for shape %s", name, tl_shape_str(&shape, sb, sizeof sb));
+    if (!t) return tl_erroom(err, "%s: out of memory for shape %s", name, tl_shape_str(&shape, sb, sizeof sb));
     if (numel > 0) convert(dt, b + hstart + hlen, t->data, numel);
     *out = t;
     return 0;

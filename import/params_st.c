@@ -84,7 +84,7 @@ static int collect_slots(const tl_graph *g, slot_ref **out, size_t *count, const
                 slot_ref *nv = realloc(v, cap * sizeof *v);
                 if (!nv) {
                     free(v);
-                    return tl_errf(err, "%s: out of memory", name);
+                    return tl_erroom(err, "%s: out of memory", name);
                 }
                 v = nv;
             }
@@ -197,7 +197,7 @@ static int parse_entry(const char *name, const cJSON *item, const unsigned char 
     e->end = en;
     e->ref = NULL;
     e->t = tl_tensor_new(shape);
-    if (!e->t) return tl_errf(err, "%s: tensor \"%s\": out of memory", name, tn);
+    if (!e->t) return tl_erroom(err, "%s: tensor \"%s\": out of memory", name, tn);
     if (numel > 0) convert(dt, data + b, e->t->data, numel);
     return 0;
 }
@@ -240,7 +240,7 @@ int tl_params_parse(tl_graph *g, const void *buf, size_t len, const char *name, 
     count = cJSON_GetArraySize(root);
     ents = calloc((size_t)(count > 0 ? count : 1), sizeof *ents);
     if (!ents) {
-        tl_errf(err, "%s: out of memory", name);
+        tl_erroom(err, "%s: out of memory", name);
         goto out;
     }
     for (const cJSON *item = root->child; item; item = item->next) {

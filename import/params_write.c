@@ -78,7 +78,7 @@ int tl_params_save(const tl_graph *g, const char *path, tl_err *err) {
                 out_tensor *nv = realloc(v, cap * sizeof *v);
                 if (!nv) {
                     free(v);
-                    return tl_errf(err, "%s: out of memory", path);
+                    return tl_erroom(err, "%s: out of memory", path);
                 }
                 v = nv;
             }
@@ -125,7 +125,7 @@ int tl_params_save(const tl_graph *g, const char *path, tl_err *err) {
     if (h.oom) {
         free(v);
         free(h.s);
-        return tl_errf(err, "%s: out of memory", path);
+        return tl_erroom(err, "%s: out of memory", path);
     }
     size_t nparts = n + 2;
     const void **bufs = malloc(nparts * sizeof *bufs);
@@ -135,7 +135,7 @@ int tl_params_save(const tl_graph *g, const char *path, tl_err *err) {
         free(lens);
         free(v);
         free(h.s);
-        return tl_errf(err, "%s: out of memory", path);
+        return tl_erroom(err, "%s: out of memory", path);
     }
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)(((uint64_t)h.n >> (8 * i)) & 0xff);

@@ -38,7 +38,7 @@ int tl_read_file(const char *path, char **buf, size_t *len, tl_err *err) {
     char *b = malloc(cap + 1);
     if (!b) {
         close(fd);
-        return tl_errf(err, "%s: out of memory reading %zu bytes", path, cap);
+        return tl_erroom(err, "%s: out of memory reading %zu bytes", path, cap);
     }
     size_t n = 0;
     for (;;) {
@@ -62,7 +62,7 @@ int tl_read_file(const char *path, char **buf, size_t *len, tl_err *err) {
             size_t ncap = cap * 2 > TL_READ_MAX ? TL_READ_MAX : cap * 2;
             char *nb = realloc(b, ncap + 1);
             if (!nb) {
-                tl_errf(err, "%s: out of memory reading %zu bytes", path, ncap);
+                tl_erroom(err, "%s: out of memory reading %zu bytes", path, ncap);
                 goto fail;
             }
             b = nb;
@@ -110,14 +110,14 @@ int tl_write_file_atomic(const char *path, int nparts, const void *const *bufs, 
                          tl_err *err) {
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
-    if (!tmp) return tl_errf(err, "%s: out of memory", path);
+    if (!tmp) return tl_erroom(err, "%s: out of memory", path);
     memcpy(tmp, path, plen);
     memcpy(tmp + plen, ".tmp.XXXXXX", 12);
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
         free(tmp);
-        return tl_errf(err, "%s: cannot create: %s", path, strerror(e));
+        return tl_errk(err, TL_ERR_IO, "%s: cannot create: %s", path, strerror(e));
     }
     const char *what = NULL;
     int e = 0;
@@ -145,7 +145,7 @@ int tl_write_file_atomic(const char *path, int nparts, const void *const *bufs, 
     if (what) {
         unlink(tmp);
         free(tmp);
-        return tl_errf(err, "%s: %s: %s", path, what, strerror(e));
+        return tl_errk(err, TL_ERR_IO, "%s: %s: %s", path, what, strerror(e));
     }
     /* make the rename itself durable (best effort: some file systems refuse fsync on a dir) */
     char *dcopy = strdup(path);

@@ -1,17 +1,45 @@
+/* tl_err.c - typed one-line errors (see tl_err.h). */
 #include "tl_err.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-int tl_errf(tl_err *err, const char *fmt, ...) {
+static int vset(tl_err *err, tl_err_kind kind, const char *fmt, va_list ap) {
     if (!err) return -1;
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-    va_end(ap);
+    err->kind = kind;
     /* keep it one line */
     for (char *p = err->msg; *p; p++)
         if (*p == '\n' || *p == '\r') *p = ' ';
+    return -1;
+}
+
+int tl_errf(tl_err *err, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vset(err, TL_ERR_BAD_INPUT, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int tl_errk(tl_err *err, tl_err_kind kind, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vset(err, kind, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int tl_erroom(tl_err *err, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vset(err, TL_ERR_OOM, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int tl_err_as(tl_err *err, tl_err_kind kind) {
+    if (err) err->kind = kind;
     return -1;
 }
 
@@ -29,4 +57,32 @@ int tl_err_prefix(tl_err *err, const char *prefix) {
     tmp[n + 2 + m] = 0;
     memcpy(err->msg, tmp, sizeof tmp);
     return -1;
+}
+
+int tl_err_exit_status(const tl_err *err) {
+    if (!err) return 1;
+    switch (err->kind) {
+    case TL_ERR_BAD_INPUT:
+    case TL_ERR_UNSUPPORTED:
+        return 2;
+    case TL_ERR_OOM:
+        return 3;
+    case TL_ERR_IO:
+    case TL_ERR_INTERNAL:
+    case TL_ERR_KIND_COUNT:
+        return 1;
+    }
+    return 1;
+}
+
+const char *tl_err_kind_name(tl_err_kind kind) {
+    switch (kind) {
+    case TL_ERR_BAD_INPUT: return "bad input";
+    case TL_ERR_UNSUPPORTED: return "unsupported";
+    case TL_ERR_OOM: return "out of memory";
+    case TL_ERR_IO: return "I/O error";
+    case TL_ERR_INTERNAL: return "internal error";
+    case TL_ERR_KIND_COUNT: break;
+    }
+    return "error";
 }

@@ -257,7 +257,7 @@ int tl_infer_shape(const tl_graph *g, int64_t id, tl_shape *out, tl_err *err) {
     const tl_shape **ps = pbuf;
     if (np > MAXP) {
         ps = malloc((size_t)np * sizeof *ps);
-        if (!ps) return nerr(err, id, NULL, "out of memory");
+        if (!ps) return nerr(err, id, NULL, "out of memory"), tl_err_as(err, TL_ERR_OOM);
     }
     const tl_node *tuple_parent = NULL;
     int rc = 0;

@@ -1,7 +1,7 @@
-/* tl_ops.h - THE op table. Every stage (parser, validator, shape inference, executor, emitter)
- * reads the row of an op from tl_op_info(). Adding an op: one enum value + one row in
- * tl_optable.c, one shape rule (tl_infer.c), one kernel + exec line (runtime/), one emitter
- * line (emit/), one test. */
+/* tl_ops.h - THE op table. The op list is tl_ops.def (X-macro); every stage (parser, validator,
+ * shape inference, planner, executor, batch rule, emitter) reads an op's row from tl_op_info()
+ * and reaches the op's family (ops/<family>.c) through row->fam. See CONTRIBUTING.md, "Adding
+ * an op". */
 #ifndef TL_OPS_H
 #define TL_OPS_H
 #include <stdbool.h>
@@ -9,30 +9,18 @@
 #include <stdint.h>
 #include "tl_shape.h"
 
+/* Row flags (tl_ops.def). */
+enum {
+    TL_F_EXEC = 1,     /* executable by the runtime (else import rejects it, naming the node) */
+    TL_F_UNARY = 2,    /* elementwise, one parent: same shape in and out */
+    TL_F_BINARY = 4,   /* elementwise, two parents of the same shape */
+    TL_F_ALIAS = 8,    /* output is a zero-copy view of parent 0 (reshape, flatten, detach) */
+};
+
 typedef enum tl_op {
-    TL_OP_INPUT = 0,
-    TL_OP_CONST,
-    TL_OP_DETACH,
-    /* binary elementwise, same shapes */
-    TL_OP_ADD, TL_OP_SUB, TL_OP_MUL_ELEM, TL_OP_MAX_ELEM, TL_OP_MIN_ELEM,
-    /* unary elementwise */
-    TL_OP_ABS, TL_OP_SQRT, TL_OP_INV, TL_OP_RELU, TL_OP_TANH, TL_OP_SIGMOID, TL_OP_EXP,
-    TL_OP_LOG, TL_OP_SIN, TL_OP_COS, TL_OP_SOFTPLUS,
-    TL_OP_SAFE_LOG,          /* parents: x, eps (scalar): log(softplus(x) + eps), as TorchLean */
-    /* data movement */
-    TL_OP_BROADCAST_TO, TL_OP_PERMUTE, TL_OP_TRANSPOSE, TL_OP_RESHAPE, TL_OP_FLATTEN, TL_OP_CONCAT,
-    /* reductions */
-    TL_OP_REDUCE_SUM, TL_OP_REDUCE_MEAN, TL_OP_SUM,
-    /* BLAS ops */
-    TL_OP_MATMUL, TL_OP_LINEAR, TL_OP_CONV,
-    /* windows / normalization */
-    TL_OP_MAX_POOL, TL_OP_AVG_POOL, TL_OP_BATCH_NORM_EVAL, TL_OP_SOFTMAX, TL_OP_LAYERNORM,
-    /* random / loss */
-    TL_OP_RAND_UNIFORM, TL_OP_BERNOULLI_MASK, TL_OP_MSE_LOSS,
-    /* rejected on import (named in the error) */
-    TL_OP_HARD_MASKED_SOFTMAX, TL_OP_CUSTOM,
-    /* value graph only */
-    TL_OP_TUPLE_GETITEM, TL_OP_MULTIHEAD_ATTENTION,
+#define TL_OP(E, TAG, FAM, MINP, MAXP, ATTRS, PARAMS, FLAGS) TL_OP_##E,
+#include "tl_ops.def"
+#undef TL_OP
     TL_OP_COUNT
 } tl_op;
 
@@ -86,16 +74,21 @@ typedef struct tl_param_spec {
 } tl_param_spec;
 
 struct tl_node;
+struct tl_family;
 typedef struct tl_op_row {
     tl_op op;
     const char *tag;         /* current wire spelling */
+    const char *family;      /* family name ("unary", "conv", ...): ops/<file>.c holds it */
+    const struct tl_family *fam;   /* the family's vtable (ops/tl_family.h) */
     int min_parents;
     int max_parents;         /* -1: no maximum */
     const tl_attr_spec *attrs; int n_attrs;
     const tl_param_spec *params; int n_params;
-    bool executable;         /* false: import rejects it naming the node (custom, hard_masked_softmax) */
-    bool elementwise_unary;  /* same shape in and out, one value in -> one value out */
-    bool elementwise_binary;
+    int flags;               /* TL_F_* */
+    bool executable;         /* TL_F_EXEC; false: import rejects it naming the node */
+    bool elementwise_unary;  /* TL_F_UNARY */
+    bool elementwise_binary; /* TL_F_BINARY */
+    bool alias;              /* TL_F_ALIAS */
 } tl_op_row;
 
 const tl_op_row *tl_op_info(tl_op op);
@@ -104,5 +97,11 @@ const tl_op_row *tl_op_info(tl_op op);
  * transpose3d_last_two), whose fields the JSON reader translates (tl_legacy_translate). */
 int tl_op_from_tag(const char *tag, bool *legacy);
 const char *tl_op_tag(tl_op op);
+/* The whole table as JSON (`tlinfo --ops`): [{"tag", "enum", "family", "min_parents",
+ * "max_parents", "flags": [...], "attrs": [{"name", "kind", "required"}], "params":
+ * [{"inline_key", "name"}], "legacy": [...]}]. Tests and the capture script's checks derive
+ * their op lists and parameter names from it. */
+#include <stdio.h>
+void tl_op_table_json(FILE *out);
 
 #endif

@@ -2,6 +2,10 @@
 #include <stddef.h>
 #include <string.h>
 #include "tl_ops.h"
+#include <stdio.h>
+
+/* Family vtables are attached once the ops/ families exist. */
+#define TL_FAM_PTR(FAM) NULL
 
 #define NAT(f, req)      { #f, TL_AK_NAT, offsetof(tl_attrs, f), 0, req }
 #define NATS(f, req)     { #f, TL_AK_NATS, offsetof(tl_attrs, f), offsetof(tl_attrs, f##_n), req }
@@ -48,11 +52,10 @@ static const tl_param_spec P_BATCHNORM[] = {
 };
 static const tl_param_spec P_LAYERNORM[] = { { "gamma", "layernorm_%lld_gamma" }, { "beta", "layernorm_%lld_beta" } };
 
-#define ROW(E, TAG, MINP, MAXP, ATTRS, PARAMS, EXEC, UN, BIN) \
-    [E] = { E, TAG, MINP, MAXP, ATTRS, LEN_##ATTRS, PARAMS, LEN_##PARAMS, EXEC, UN, BIN }
-/* lengths for the ROW macro */
+/* lengths for the rows (NONE: no attributes / no parameters) */
+#define NONE NULL
 enum {
-    LEN_NULL = 0,
+    LEN_NONE = 0,
     LEN_A_CONST = LEN(A_CONST), LEN_A_BROADCAST = LEN(A_BROADCAST), LEN_A_PERMUTE = LEN(A_PERMUTE),
     LEN_A_TRANSPOSE = LEN(A_TRANSPOSE), LEN_A_RESHAPE = LEN(A_RESHAPE), LEN_A_FLATTEN = LEN(A_FLATTEN),
     LEN_A_AXIS = LEN(A_AXIS), LEN_A_REDUCE = LEN(A_REDUCE), LEN_A_LINEAR = LEN(A_LINEAR),
@@ -63,53 +66,17 @@ enum {
     LEN_P_BATCHNORM = LEN(P_BATCHNORM), LEN_P_LAYERNORM = LEN(P_LAYERNORM),
 };
 
+/* One row per line of tl_ops.def. */
 static const tl_op_row ROWS[TL_OP_COUNT] = {
-    /*  op                        tag                    parents  attrs        params       exec   un     bin */
-    ROW(TL_OP_INPUT,              "input",               0, 0,    NULL,        NULL,        true,  false, false),
-    ROW(TL_OP_CONST,              "const",               0, 0,    A_CONST,     P_CONST,     true,  false, false),
-    ROW(TL_OP_DETACH,             "detach",              1, 1,    NULL,        NULL,        true,  true,  false),
-    ROW(TL_OP_ADD,                "add",                 2, 2,    NULL,        NULL,        true,  false, true),
-    ROW(TL_OP_SUB,                "sub",                 2, 2,    NULL,        NULL,        true,  false, true),
-    ROW(TL_OP_MUL_ELEM,           "mul_elem",            2, 2,    NULL,        NULL,        true,  false, true),
-    ROW(TL_OP_MAX_ELEM,           "max_elem",            2, 2,    NULL,        NULL,        true,  false, true),
-    ROW(TL_OP_MIN_ELEM,           "min_elem",            2, 2,    NULL,        NULL,        true,  false, true),
-    ROW(TL_OP_ABS,                "abs",                 1, 1,    NULL,        NULL,        true,  true,  false),
-    ROW(TL_OP_SQRT,               "sqrt",                1, 1,    NULL,        NULL,        true,  true,  false),
-    ROW(TL_OP_INV,                "inv",                 1, 1,    NULL,        NULL,        true,  true,  false),
-    ROW(TL_OP_RELU,               "relu",                1, 1,    NULL,        NULL,        true,  true,  false),
-    ROW(TL_OP_TANH,               "tanh",                1, 1,    NULL,        NULL,        true,  true,  false),
-    ROW(TL_OP_SIGMOID,            "sigmoid",             1, 1,    NULL,        NULL,        true,  true,  false),
-    ROW(TL_OP_EXP,                "exp",                 1, 1,    NULL,        NULL,        true,  true,  false),
-    ROW(TL_OP_LOG,                "log",                 1, 1,    NULL,        NULL,        true,  true,  false),
-    ROW(TL_OP_SIN,                "sin",                 1, 1,    NULL,        NULL,        true,  true,  false),
-    ROW(TL_OP_COS,                "cos",                 1, 1,    NULL,        NULL,        true,  true,  false),
-    ROW(TL_OP_SOFTPLUS,           "softplus",            1, 1,    NULL,        NULL,        true,  true,  false),
-    ROW(TL_OP_SAFE_LOG,           "safe_log",            2, 2,    NULL,        NULL,        true,  false, false),
-    ROW(TL_OP_BROADCAST_TO,       "broadcast_to",        1, 1,    A_BROADCAST, NULL,        true,  false, false),
-    ROW(TL_OP_PERMUTE,            "permute",             1, 1,    A_PERMUTE,   NULL,        true,  false, false),
-    ROW(TL_OP_TRANSPOSE,          "transpose",           1, 1,    A_TRANSPOSE, NULL,        true,  false, false),
-    ROW(TL_OP_RESHAPE,            "reshape",             1, 1,    A_RESHAPE,   NULL,        true,  false, false),
-    ROW(TL_OP_FLATTEN,            "flatten",             1, 1,    A_FLATTEN,   NULL,        true,  false, false),
-    ROW(TL_OP_CONCAT,             "concat",              2, -1,   A_AXIS,      NULL,        true,  false, false),
-    ROW(TL_OP_REDUCE_SUM,         "reduce_sum",          1, 1,    A_REDUCE,    NULL,        true,  false, false),
-    ROW(TL_OP_REDUCE_MEAN,        "reduce_mean",         1, 1,    A_REDUCE,    NULL,        true,  false, false),
-    ROW(TL_OP_SUM,                "sum",                 1, 1,    NULL,        NULL,        true,  false, false),
-    ROW(TL_OP_MATMUL,             "matmul",              2, 2,    NULL,        NULL,        true,  false, false),
-    ROW(TL_OP_LINEAR,             "linear",              1, 1,    A_LINEAR,    P_LINEAR,    true,  false, false),
-    ROW(TL_OP_CONV,               "conv",                1, 1,    A_CONV,      P_CONV,      true,  false, false),
-    ROW(TL_OP_MAX_POOL,           "max_pool",            1, 1,    A_POOL,      NULL,        true,  false, false),
-    ROW(TL_OP_AVG_POOL,           "avg_pool",            1, 1,    A_POOL,      NULL,        true,  false, false),
-    ROW(TL_OP_BATCH_NORM_EVAL,    "batch_norm_eval",     1, 1,    A_BATCHNORM, P_BATCHNORM, true,  false, false),
-    ROW(TL_OP_SOFTMAX,            "softmax",             1, 1,    A_AXIS,      NULL,        true,  false, false),
-    ROW(TL_OP_LAYERNORM,          "layernorm",           1, 1,    A_LAYERNORM, P_LAYERNORM, true,  false, false),
-    ROW(TL_OP_RAND_UNIFORM,       "rand_uniform",        0, 0,    A_SEED,      NULL,        true,  false, false),
-    ROW(TL_OP_BERNOULLI_MASK,     "bernoulli_mask",      1, 1,    A_SEED,      NULL,        true,  false, false),
-    ROW(TL_OP_MSE_LOSS,           "mse_loss",            2, 2,    NULL,        NULL,        true,  false, false),
-    ROW(TL_OP_HARD_MASKED_SOFTMAX,"hard_masked_softmax", 1, 1,    NULL,        NULL,        false, false, false),
-    ROW(TL_OP_CUSTOM,             "custom",              0, -1,   NULL,        NULL,        false, false, false),
-    ROW(TL_OP_TUPLE_GETITEM,      "tuple_getitem",       1, 1,    A_GETITEM,   NULL,        true,  false, false),
-    ROW(TL_OP_MULTIHEAD_ATTENTION,"multihead_attention", 3, 3,    A_MHA,       NULL,        true,  false, false),
+#define TL_OP(E, TAG, FAM, MINP, MAXP, ATTRS, PARAMS, FLAGS)                                     \
+    [TL_OP_##E] = { TL_OP_##E, TAG, #FAM, TL_FAM_PTR(FAM), MINP, MAXP, ATTRS, LEN_##ATTRS,        \
+                    PARAMS, LEN_##PARAMS, (FLAGS), ((FLAGS) & TL_F_EXEC) != 0,                     \
+                    ((FLAGS) & TL_F_UNARY) != 0, ((FLAGS) & TL_F_BINARY) != 0,                     \
+                    ((FLAGS) & TL_F_ALIAS) != 0 },
+#include "tl_ops.def"
+#undef TL_OP
 };
+#undef NONE
 
 const tl_op_row *tl_op_info(tl_op op) {
     if ((int)op < 0 || op >= TL_OP_COUNT) return NULL;
@@ -139,4 +106,52 @@ int tl_op_from_tag(const char *tag, bool *legacy) {
             return (int)LEGACY[i].op;
         }
     return -1;
+}
+
+static const char *const ENUM_NAMES[TL_OP_COUNT] = {
+#define TL_OP(E, TAG, FAM, MINP, MAXP, ATTRS, PARAMS, FLAGS) [TL_OP_##E] = #E,
+#include "tl_ops.def"
+#undef TL_OP
+};
+
+static const char *attr_kind_name(tl_attr_kind k) {
+    switch (k) {
+    case TL_AK_NAT: return "nat";
+    case TL_AK_NATS: return "nats";
+    case TL_AK_SPATIAL: return "spatial";
+    case TL_AK_SHAPE: return "shape";
+    case TL_AK_BOOL: return "bool";
+    case TL_AK_NUM: return "num";
+    }
+    return "?";
+}
+
+void tl_op_table_json(FILE *out) {
+    static const struct { int flag; const char *name; } FLAGS[] = {
+        { TL_F_EXEC, "exec" }, { TL_F_UNARY, "unary" }, { TL_F_BINARY, "binary" }, { TL_F_ALIAS, "alias" },
+    };
+    fprintf(out, "[\n");
+    for (int i = 0; i < TL_OP_COUNT; i++) {
+        const tl_op_row *r = &ROWS[i];
+        fprintf(out, "  {\"tag\": \"%s\", \"enum\": \"%s\", \"family\": \"%s\", \"min_parents\": %d, "
+                     "\"max_parents\": %d, \"flags\": [",
+                r->tag, ENUM_NAMES[i], r->family, r->min_parents, r->max_parents);
+        int nf = 0;
+        for (size_t f = 0; f < sizeof FLAGS / sizeof FLAGS[0]; f++)
+            if (r->flags & FLAGS[f].flag) fprintf(out, "%s\"%s\"", nf++ ? ", " : "", FLAGS[f].name);
+        fprintf(out, "], \"attrs\": [");
+        for (int a = 0; a < r->n_attrs; a++)
+            fprintf(out, "%s{\"name\": \"%s\", \"kind\": \"%s\", \"required\": %s}", a ? ", " : "",
+                    r->attrs[a].name, attr_kind_name(r->attrs[a].kind), r->attrs[a].required ? "true" : "false");
+        fprintf(out, "], \"params\": [");
+        for (int p = 0; p < r->n_params; p++)
+            fprintf(out, "%s{\"inline_key\": \"%s\", \"name\": \"%s\"}", p ? ", " : "", r->params[p].inline_key,
+                    r->params[p].name_fmt);
+        fprintf(out, "], \"legacy\": [");
+        int nl = 0;
+        for (size_t l = 0; l < sizeof LEGACY / sizeof LEGACY[0]; l++)
+            if ((int)LEGACY[l].op == i) fprintf(out, "%s\"%s\"", nl++ ? ", " : "", LEGACY[l].tag);
+        fprintf(out, "]}%s\n", i + 1 < TL_OP_COUNT ? "," : "");
+    }
+    fprintf(out, "]\n");
 }

@@ -150,7 +150,7 @@ int tl_batch_shapes(const tl_graph *g, const tl_shape *in_shape, tl_shape *shape
     bool same = tl_shape_eq(cap, in_shape);
     int64_t B = cap->rank ? cap->dim[0] : 1, N = in_shape->rank ? in_shape->dim[0] : 1;
     bool *uni = same ? NULL : calloc((size_t)(g->n_nodes ? g->n_nodes : 1), sizeof *uni);
-    if (!same && !uni) return tl_errf(err, "out of memory");
+    if (!same && !uni) return tl_erroom(err, "out of memory");
     int rc = 0;
     for (int64_t i = 0; i < g->n_nodes; i++) {
         const tl_node *n = &g->nodes[i];

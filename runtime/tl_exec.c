@@ -392,7 +392,7 @@ int tl_exec_matmul_layout(tl_session *s, tl_step *st, const int64_t *sa_in, cons
         free(ao);
         free(bo);
         free(co);
-        return tl_errf(err, "out of memory");
+        return tl_erroom(err, "out of memory");
     }
     ao[0] = bo[0] = co[0] = 0;
     for (int64_t bi = 0; bi < nbatch; bi++) {
@@ -519,7 +519,7 @@ int tl_exec_prepare(tl_session *s, tl_step *st, tl_err *err) {
         st->outer = prod(out->dim, 0, ax);
         st->inner = prod(out->dim, ax + 1, out->rank);
         st->part_len = malloc(sizeof(int64_t) * (size_t)n->n_parents);
-        if (!st->part_len) return tl_errf(err, "out of memory");
+        if (!st->part_len) return tl_erroom(err, "out of memory");
         for (int i = 0; i < n->n_parents; i++) st->part_len[i] = s->shapes[n->parents[i]].dim[ax];
         break;
     }
@@ -628,7 +628,7 @@ int tl_exec_prepare(tl_session *s, tl_step *st, tl_err *err) {
                            (long long)n->id);
         st->scale = malloc(sizeof(float) * (size_t)(st->len ? st->len : 1));
         st->shift = malloc(sizeof(float) * (size_t)(st->len ? st->len : 1));
-        if (!st->scale || !st->shift) return tl_errf(err, "out of memory");
+        if (!st->scale || !st->shift) return tl_erroom(err, "out of memory");
         for (int64_t c = 0; c < st->len; c++) {
             double sc = (gm ? (double)gm[c] : 1.0) / sqrt((double)var[c] + n->a.eps);
             st->scale[c] = (float)sc;

@@ -7,7 +7,7 @@ int tl_model_from_graph(tl_graph *g, tl_model **out, tl_err *err) {
     *out = NULL;
     if (!g) return tl_errf(err, "tl_model_from_graph: no graph");
     tl_model *m = calloc(1, sizeof *m);
-    if (!m) return tl_errf(err, "%s: out of memory", g->path ? g->path : "graph");
+    if (!m) return tl_erroom(err, "%s: out of memory", g->path ? g->path : "graph");
     m->g = g;
     *out = m;
     return 0;

@@ -181,7 +181,7 @@ static int fold_constants(tl_session *s, fold_state *F, tl_err *err) {
         if (!out || (sc > 0 && !scratch)) {
             free(out);
             free(scratch);
-            return tl_errf(err, "out of memory");
+            return tl_erroom(err, "out of memory");
         }
         for (int k = 0; k < nd->n_parents; k++) st->in[k] = F->fv[nd->parents[k]];
         if (nd->op == TL_OP_CONST) st->in[0] = nd->param[0]->data;
@@ -262,7 +262,7 @@ static int plan_rep_operands(tl_session *s, const fold_state *F, const int *bfo,
         int64_t need = (st->numel + per - 1) / per;
         if (rep > need) rep = need;
         float *rb = malloc(sizeof(float) * (size_t)(rep * per));
-        if (!rb) return tl_errf(err, "out of memory");
+        if (!rb) return tl_erroom(err, "out of memory");
         for (int64_t r = 0; r < rep; r++) memcpy(rb + r * per, F->fv[p], sizeof(float) * (size_t)per);
         free(st->rep_buf);
         st->rep_buf = rb;
@@ -318,7 +318,7 @@ static int plan_views(tl_session *s, const fold_state *F, const bool *is_out, bo
     clist = malloc(sizeof *clist * (size_t)(total ? total : 1));
     int rc = -1;
     if (!cstart || !fill || !target || !tent || !clist) {
-        tl_errf(err, "out of memory");
+        tl_erroom(err, "out of memory");
         goto done;
     }
     for (int64_t i = 0; i < n; i++)
@@ -444,7 +444,7 @@ int tl_session_new(tl_model *m, const tl_shape *input_shape, int flags, tl_sessi
     int64_t n = g->n_nodes;
     size_t nz = (size_t)(n ? n : 1);
     tl_session *s = calloc(1, sizeof *s);
-    if (!s) return tl_errf(err, "out of memory");
+    if (!s) return tl_erroom(err, "out of memory");
     int rc = -1;
     s->m = m;
     s->flags = flags;
@@ -473,7 +473,7 @@ int tl_session_new(tl_model *m, const tl_shape *input_shape, int flags, tl_sessi
     if (!s->steps || !s->shapes || !s->value || !s->ns || !s->run || !s->owned || !bc || !bfo ||
         !sid || !scr || !S || !s->out_ids || !F.cf || !F.fv || !F.owner || !F.buf || !is_out ||
         !view || !needed || !outview || !vstr) {
-        tl_errf(err, "out of memory");
+        tl_erroom(err, "out of memory");
         goto fail;
     }
     for (int i = 0; i < g->n_outputs; i++) {
@@ -502,7 +502,7 @@ int tl_session_new(tl_model *m, const tl_shape *input_shape, int flags, tl_sessi
         }
         st->in = calloc((size_t)(nd->n_parents ? nd->n_parents : 1), sizeof *st->in);
         if (!st->in) {
-            tl_errf(err, "out of memory");
+            tl_erroom(err, "out of memory");
             goto fail;
         }
         if (tl_exec_prepare(s, st, err)) goto fail;
@@ -602,14 +602,14 @@ int tl_session_new(tl_model *m, const tl_shape *input_shape, int flags, tl_sessi
 
     int64_t total = place(S, ns);
     if (total < 0) {
-        tl_errf(err, "out of memory");
+        tl_erroom(err, "out of memory");
         goto fail;
     }
     s->arena_bytes = align64(total);
     {   /* at least one cache line, so that empty values still point into the arena */
         s->arena = aligned_alloc(64, (size_t)(s->arena_bytes ? s->arena_bytes : 64));
         if (!s->arena) {
-            tl_errf(err, "out of memory: arena of %lld bytes", (long long)s->arena_bytes);
+            tl_erroom(err, "out of memory: arena of %lld bytes", (long long)s->arena_bytes);
             goto fail;
         }
         memset(s->arena, 0, (size_t)(s->arena_bytes ? s->arena_bytes : 64));
@@ -768,7 +768,7 @@ int tl_session_eval_node(tl_session *s, int64_t id, const float *const *parent_v
             /* own scratch: the plan's scratch slot may hold other values (kept outputs) now */
             tl_step tmp = *st;
             tmp.scratch = malloc(sizeof(float) * (size_t)tl_exec_scratch(st));
-            if (!tmp.scratch) return tl_errf(err, "out of memory");
+            if (!tmp.scratch) return tl_erroom(err, "out of memory");
             tl_exec_for(nd->op)(&tmp, parent_values, out);
             free(tmp.scratch);
         } else {

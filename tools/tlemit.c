@@ -48,7 +48,7 @@ static int cmd_capture(int argc, char **argv) {
             return failf("capture-script: unknown argument \"%s\"", argv[i]);
         }
     }
-    tl_err err = { { 0 } };
+    tl_err err = { 0 };
     char *buf = NULL;
     size_t len = 0;
     FILE *mem = open_memstream(&buf, &len);
@@ -107,7 +107,7 @@ static int cmd_pytorch(int argc, char **argv) {
     if (!graph_path) return failf("%s", "pytorch: missing graph.json");
     if (!out_path) return failf("%s", "pytorch: missing -o model.py");
 
-    tl_err err = { { 0 } };
+    tl_err err = { 0 };
     tl_graph *g = NULL;
     if (tl_graph_load_json(graph_path, &g, &err)) return fail(err.msg);
     if (params_path && tl_params_load(g, params_path, &err)) {

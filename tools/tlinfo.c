@@ -12,11 +12,15 @@ static void usage(void) { fprintf(stderr, "usage: tlinfo graph.json [params.bin]
 static const char *shape_s(const tl_shape *s, char *buf, size_t n) { return tl_shape_str(s, buf, n); }
 
 int main(int argc, char **argv) {
+    if (argc == 2 && !strcmp(argv[1], "--ops")) { /* the op table as JSON (tests derive op lists from it) */
+        tl_op_table_json(stdout);
+        return 0;
+    }
     if (argc < 2 || argc > 3 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         usage();
         return 2;
     }
-    tl_err err = { { 0 } };
+    tl_err err = { 0 };
     tl_graph *g = NULL;
     if (tl_graph_load_json(argv[1], &g, &err)) {
         fprintf(stderr, "%s\n", err.msg);

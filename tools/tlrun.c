@@ -122,7 +122,7 @@ static void summary(int k, const float *y, const tl_shape *s) {
 }
 
 int main(int argc, char **argv) {
-    tl_err err = { { 0 } };
+    tl_err err = { 0 };
     const char *pos[4];
     int npos = 0;
     const char *out_path = NULL, *profile = NULL, *dump_path = NULL, *isa = NULL;

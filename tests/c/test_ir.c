@@ -48,7 +48,7 @@ static tl_node *add_node(tl_op op, tl_shape shape, int np, ...) {
 static char got[TL_ERR_MAX + 16];
 /* infer node id: returns shape string or "ERR: msg" */
 static const char *inf(int64_t id) {
-    tl_err e = { { 0 } };
+    tl_err e = { 0 };
     tl_shape s;
     if (tl_infer_shape(G, id, &s, &e)) snprintf(got, sizeof got, "ERR: %s", e.msg);
     else tl_shape_str(&s, got, sizeof got);
@@ -66,7 +66,7 @@ static const char *inf(int64_t id) {
     } while (0)
 
 static const char *val(void) {
-    tl_err e = { { 0 } };
+    tl_err e = { 0 };
     if (tl_graph_validate(G, &e)) return strcpy(got, e.msg);
     return "OK";
 }

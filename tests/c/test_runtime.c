@@ -86,7 +86,7 @@ static int failures;
     } while (0)
 
 static tl_model *load(const char *json) {
-    tl_err err = { { 0 } };
+    tl_err err = { 0 };
     tl_graph *g = NULL;
     if (tl_graph_parse_json(json, strlen(json), "t.json", &g, &err) ||
         tl_params_check_complete(g, "t.json", &err)) {
@@ -239,7 +239,7 @@ static void test_plan_invariants(void) {
     const char *graphs[] = { G1, G_BIG, G_DIAMOND };
     tl_shape shapes[] = { { 2, { 1, 4 } }, { 2, { 128, 1024 } }, { 2, { 3, 50 } } };
     for (int gi = 0; gi < 3; gi++) {
-        tl_err err = { { 0 } };
+        tl_err err = { 0 };
         tl_model *m = load(graphs[gi]);
         tl_session *a = NULL, *k = NULL;
         CHECK(tl_session_new(m, &shapes[gi], 0, &a, &err) == 0, "%s", err.msg);
@@ -276,7 +276,7 @@ static void test_plan_invariants(void) {
 }
 
 static void test_reuse_vs_keep_all(void) {
-    tl_err err = { { 0 } };
+    tl_err err = { 0 };
     tl_model *m = load(G1);
     tl_shape in = { 2, { 1, 4 } };
     tl_session *a = NULL, *k = NULL;
@@ -330,7 +330,7 @@ static void test_reuse_vs_keep_all(void) {
 
 #ifndef TL_NO_INTERPOSE
 static void no_malloc_case(const char *json, tl_shape in, int threads) {
-    tl_err err = { { 0 } };
+    tl_err err = { 0 };
     tl_set_threads(threads);
     tl_model *m = load(json);
     tl_session *s = NULL;
@@ -385,7 +385,7 @@ static void test_no_malloc_in_run(int threads) {
 
 /* Outputs of the reused plan equal the KEEP_ALL plan's, bitwise (bigger graph, two outputs). */
 static void test_big_reuse(void) {
-    tl_err err = { { 0 } };
+    tl_err err = { 0 };
     tl_model *m = load(G_BIG);
     tl_shape in = { 2, { 128, 1024 } };
     tl_session *a = NULL, *k = NULL;
@@ -411,7 +411,7 @@ static void test_big_reuse(void) {
 }
 
 static void test_batch(void) {
-    tl_err err = { { 0 } };
+    tl_err err = { 0 };
     tl_model *m = load(G1);
     tl_shape in1 = { 2, { 1, 4 } }, in5 = { 2, { 5, 4 } };
     tl_session *s1 = NULL, *s5 = NULL;
@@ -459,7 +459,7 @@ static bool close_arrays(const float *a, const float *b, int64_t n) {
 }
 
 static void test_fold_views(void) {
-    tl_err err = { { 0 } };
+    tl_err err = { 0 };
     tl_model *m = load(G_ATTN);
     const tl_graph *g = tl_model_graph(m);
     for (int N = 1; N <= 3; N += 2) {
@@ -531,7 +531,7 @@ static void test_fold_views(void) {
 }
 
 static void test_plant_bug(void) {
-    tl_err err = { { 0 } };
+    tl_err err = { 0 };
     tl_model *m = load(G1);
     tl_shape in = { 2, { 1, 4 } };
     tl_session *a = NULL, *b = NULL;
