@@ -60,4 +60,12 @@ const tl_shape *tl_session_node_shape(const tl_session *s, int64_t id);
  * matmul consumers read in place). NULL for a bad id. */
 const char *tl_session_node_plan(const tl_session *s, int64_t id);
 
+/* The memory plan as text (`tlinfo --plan`): a header line (arena bytes, nodes, steps run), then one
+ * line per node in execution order: id, tag, what a run does for it (tl_session_node_plan, plus
+ * "in-place" when it overwrites a parent that dies there), its session shape, and where its
+ * value lives: "arena +OFFSET BYTES", "param" (a constant: the model's tensor or a folded value),
+ * or "view of node[P]". Returns 0, or -1 with err set when writing fails. */
+#include <stdio.h>
+int tl_session_write_plan(const tl_session *s, FILE *out, tl_err *err);
+
 #endif

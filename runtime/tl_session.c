@@ -795,3 +795,28 @@ const tl_shape *tl_session_node_shape(const tl_session *s, int64_t id) {
     if (!s || id < 0 || id >= s->n) return NULL;
     return &s->shapes[id];
 }
+
+int tl_session_write_plan(const tl_session *s, FILE *out, tl_err *err) {
+    if (!s || !out) return tl_errk(err, TL_ERR_INTERNAL, "tl_session_write_plan: no session");
+    const tl_graph *g = s->m->g;
+    fprintf(out, "plan: %lld nodes, %lld run per call, arena %lld bytes\n", (long long)s->n,
+            (long long)s->n_run, (long long)s->arena_bytes);
+    fprintf(out, "%6s  %-16s %-16s %-22s %s\n", "id", "kind", "plan", "shape", "storage");
+    for (int64_t i = 0; i < s->n; i++) {
+        const tl_step *st = &s->steps[i];
+        char shape[TL_SHAPE_STR_MAX], plan[32], where[96];
+        tl_shape_str(&s->shapes[i], shape, sizeof shape);
+        snprintf(plan, sizeof plan, "%s%s", tl_session_node_plan(s, i), st->in_place ? " in-place" : "");
+        const char *v = (const char *)s->value[i];
+        int64_t bytes = st->numel * (int64_t)sizeof(float);
+        if (st->view || (st->alias && !st->folded))
+            snprintf(where, sizeof where, "view of node[%lld]", (long long)g->nodes[i].parents[0]);
+        else if (v && v >= s->arena && v < s->arena + (s->arena_bytes ? s->arena_bytes : 64))
+            snprintf(where, sizeof where, "arena +%lld %lld", (long long)(v - s->arena), (long long)bytes);
+        else
+            snprintf(where, sizeof where, "param %lld", (long long)bytes);
+        fprintf(out, "%6lld  %-16s %-16s %-22s %s\n", (long long)i, tl_op_tag(g->nodes[i].op), plan, shape, where);
+    }
+    if (ferror(out)) return tl_errk(err, TL_ERR_IO, "cannot write the plan");
+    return 0;
+}
