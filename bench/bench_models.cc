@@ -18,7 +18,7 @@
 #include <vector>
 
 extern "C" {
-#include "runtime/tl_runtime.h"
+#include "tl_runtime.h"
 }
 
 namespace {

@@ -22,42 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tl_emit.h"
+#include "tl_family.h"
+#include "tl_strbuf.h"
 
-/* ---------------------------------------------------------------- string builder */
-typedef struct sb {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} sb;
-
-static void sb_printf(sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sb *b, const char *fmt, ...) {
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        size_t room = b->cap - b->n;
-        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? room : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) {
-            b->oom = true;
-            return;
-        }
-        if (b->p && (size_t)k < room) {
-            b->n += (size_t)k;
-            return;
-        }
-        size_t ncap = b->cap ? b->cap * 2 : 4096;
-        while (ncap < b->n + (size_t)k + 1) ncap *= 2;
-        char *np = realloc(b->p, ncap);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = ncap;
-    }
-}
+/* The module text is built in one tl_strbuf (ir/tl_strbuf.h). */
+typedef tl_strbuf sb;
+#define sb_printf tl_sb_printf
 
 /* ---------------------------------------------------------------- small formatters */
 /* Python tuple of naturals: "()", "(4,)", "(1, 4)". */
@@ -80,20 +50,6 @@ static void sb_float(sb *b, float f) {
     else if (isinf(f)) sb_printf(b, f > 0 ? "inf" : "-inf");
     else if (f == 0.0f) sb_printf(b, signbit(f) ? "-0.0" : "0.0");  /* "-0" would be the int 0 */
     else sb_printf(b, "%.9g", (double)f);
-}
-
-/* double attribute (eps) as a Python float literal. */
-static void sb_double(sb *b, double d) {
-    if (isnan(d)) sb_printf(b, "nan");
-    else if (isinf(d)) sb_printf(b, d > 0 ? "inf" : "-inf");
-    else {
-        char buf[64];
-        for (int prec = 1; prec <= 17; prec++) { /* shortest text that reads back exactly */
-            snprintf(buf, sizeof buf, "%.*g", prec, d);
-            if (strtod(buf, NULL) == d) break;
-        }
-        sb_printf(b, "%s%s", buf, strpbrk(buf, ".eE") ? "" : ".0");
-    }
 }
 
 static bool is_py_identifier(const char *s) {
@@ -171,20 +127,14 @@ static int collect_param(const tl_graph *g, const tl_node *n, int slot, const tl
         return tl_errf(err, "%s: node[%" PRId64 "]: parameter %s has shape %s, expected %s", g->path, n->id,
                        pi->name, SSTR(&t->shape), SSTR(&pi->shape));
     pi->t = t;
-    switch (n->op) {
-    case TL_OP_CONST:
+    /* weights are nn.Parameters; consts and running statistics buffers (the table says which) */
+    pi->parameter = !tl_op_info(n->op)->params[slot].buffer;
+    if (n->op == TL_OP_CONST) {   /* the const options of tlemit */
         pi->parameter = o->learnable_consts;
         if (o->compress_broadcast) {
             pi->compress_k = const_repeat_axes(t);
             if (pi->compress_k > 0) pi->parameter = true;
         }
-        break;
-    case TL_OP_BATCH_NORM_EVAL:
-        pi->parameter = slot < 2; /* gamma, beta; mean/var are running statistics (buffers) */
-        break;
-    default:
-        pi->parameter = true;
-        break;
     }
     return 0;
 }
@@ -212,7 +162,7 @@ static void emit_param_init(sb *b, const pinfo *pi, const tl_emit_opts *o) {
         numel = tl_shape_numel(&row);
     }
     /* value expression */
-    sb vb = { 0 };
+    sb vb = TL_STRBUF_INIT;
     if (o->weights == TL_WEIGHTS_INLINE) {
         sb_tensor_literal(&vb, data, numel, pi->compress_k > 0 ? &row : &s);
     } else if (pi->compress_k > 0) {
@@ -237,236 +187,28 @@ static void emit_param_init(sb *b, const pinfo *pi, const tl_emit_opts *o) {
 }
 
 /* ---------------------------------------------------------------- forward lines */
-#define X(id) ((long long)(id))
-
-static bool all_zero(const int64_t *v, int n) {
-    for (int i = 0; i < n; i++)
-        if (v[i]) return false;
-    return true;
-}
-
-/* F.pad tuple for the trailing r spatial axes (last axis first). */
-static void sb_pad_tuple(sb *b, const int64_t *before, const int64_t *after, int r) {
-    sb_printf(b, "(");
-    for (int i = r - 1; i >= 0; i--) sb_printf(b, "%" PRId64 ", %" PRId64 "%s", before[i], after[i], i ? ", " : "");
-    sb_printf(b, ")");
-}
-
-static int emit_conv(sb *b, const tl_graph *g, const tl_node *n, tl_err *err) {
-    const tl_attrs *a = &n->a;
-    int r = (int)a->spatial_rank;
-    if (r < 1 || r > 3)
-        return tl_errf(err, "%s: node[%" PRId64 "]: conv with spatial_rank %d is not supported by PyTorch "
-                       "(F.conv1d/2d/3d)", g->path, n->id, r);
-    const tl_shape *xs = &g->nodes[n->parents[0]].shape;
-    bool direct = a->channel_axis <= 1;    /* (C, *) unbatched or (N, C, *) */
-    char xin[TBUF];
-    if (direct) snprintf(xin, sizeof xin, "x%lld", X(n->parents[0]));
-    else {
-        int64_t dims[TL_MAX_RANK];
-        dims[0] = -1;
-        for (int i = 0; i <= r; i++) dims[1 + i] = xs->dim[a->channel_axis + i];
-        snprintf(xin, sizeof xin, "x%lld.reshape(%s)", X(n->parents[0]), PT(dims, r + 2));
-    }
-    bool sym = true;
-    for (int i = 0; i < r; i++)
-        if (a->padding[i] != a->padding_after[i]) sym = false;
-    sb_printf(b, "F.conv%dd(", r);
-    if (!sym) {
-        sb_printf(b, "F.pad(%s, ", xin);
-        sb_pad_tuple(b, a->padding, a->padding_after, r);
-        sb_printf(b, ")");
-    } else {
-        sb_printf(b, "%s", xin);
-    }
-    sb_printf(b, ", self.conv2d_%lld_kernel, self.conv2d_%lld_bias, stride=%s, padding=%s, dilation=%s, groups=%" PRId64
-                 ")",
-              X(n->id), X(n->id), PT(a->stride, r), sym ? PT(a->padding, r) : PT((int64_t[TL_MAX_RANK]){ 0 }, r),
-              PT(a->dilation, r), a->groups);
-    if (!direct) sb_printf(b, ".reshape(%s)", PS(&n->shape));
-    return 0;
-}
-
-static int emit_pool(sb *b, const tl_graph *g, const tl_node *n, tl_err *err) {
-    const tl_attrs *a = &n->a;
-    int r = (int)a->spatial_rank;
-    if (r < 1 || r > 3)
-        return tl_errf(err, "%s: node[%" PRId64 "]: %s with spatial_rank %d is not supported by PyTorch", g->path,
-                       n->id, tl_op_tag(n->op), r);
-    const tl_shape *xs = &g->nodes[n->parents[0]].shape;
-    bool direct = xs->rank == r + 1 || xs->rank == r + 2;
-    char xin[TBUF];
-    if (direct) snprintf(xin, sizeof xin, "x%lld", X(n->parents[0]));
-    else {
-        int64_t dims[TL_MAX_RANK];
-        dims[0] = -1;
-        for (int i = 0; i < r; i++) dims[1 + i] = xs->dim[xs->rank - r + i];
-        snprintf(xin, sizeof xin, "x%lld.reshape(%s)", X(n->parents[0]), PT(dims, r + 1));
-    }
-    bool pad = !all_zero(a->padding, r);
-    if (n->op == TL_OP_MAX_POOL) {
-        /* padded cells never win (TorchLean maxPoolValue skips them, like PyTorch's -inf) */
-        sb_printf(b, "F.max_pool%dd(%s, kernel_size=%s, stride=%s", r, xin, PT(a->kernel, r), PT(a->stride, r));
-        if (pad) sb_printf(b, ", padding=%s", PT(a->padding, r));
-        sb_printf(b, ")");
-    } else {
-        sb_printf(b, "F.avg_pool%dd(%s, kernel_size=%s, stride=%s, padding=%s, count_include_pad=True)", r, xin,
-                  PT(a->kernel, r), PT(a->stride, r), PT(a->padding, r));
-    }
-    if (!direct) sb_printf(b, ".reshape(%s)", PS(&n->shape));
-    return 0;
-}
-
-static void emit_batchnorm(sb *b, const tl_graph *g, const tl_node *n) {
-    const tl_attrs *a = &n->a;
-    const tl_shape *xs = &g->nodes[n->parents[0]].shape;
-    long long id = X(n->id);
-    bool direct = a->channel_axis == 1 && xs->rank >= 2;
-    if (direct) sb_printf(b, "F.batch_norm(x%lld", X(n->parents[0]));
-    else {
-        int64_t lead = 1, rest = 1;
-        for (int i = 0; i < a->channel_axis; i++) lead *= xs->dim[i];
-        for (int i = (int)a->channel_axis + 1; i < xs->rank; i++) rest *= xs->dim[i];
-        int64_t dims[3] = { lead, a->channels, rest };
-        sb_printf(b, "F.batch_norm(x%lld.reshape(%s)", X(n->parents[0]), PT(dims, 3));
-    }
-    sb_printf(b, ", self.batchnorm_%lld_mean, self.batchnorm_%lld_var, self.batchnorm_%lld_gamma, "
-                 "self.batchnorm_%lld_beta, training=False, eps=", id, id, id, id);
-    sb_double(b, a->eps);
-    sb_printf(b, ")");
-    if (!direct) sb_printf(b, ".reshape(%s)", PS(&n->shape));
-}
-
-static const char *unary_expr(tl_op op) {
-    switch (op) {
-    case TL_OP_DETACH: return "%s.detach()";
-    case TL_OP_ABS: return "torch.abs(%s)";
-    case TL_OP_SQRT: return "torch.sqrt(%s)";
-    case TL_OP_INV: return "torch.reciprocal(%s)";
-    case TL_OP_RELU: return "torch.relu(%s)";
-    case TL_OP_TANH: return "torch.tanh(%s)";
-    case TL_OP_SIGMOID: return "torch.sigmoid(%s)";
-    case TL_OP_EXP: return "torch.exp(%s)";
-    case TL_OP_LOG: return "torch.log(%s)";
-    case TL_OP_SIN: return "torch.sin(%s)";
-    case TL_OP_COS: return "torch.cos(%s)";
-    case TL_OP_SOFTPLUS: return "F.softplus(%s)";
-    default: return NULL;
-    }
-}
-
-static const char *binary_fn(tl_op op) {
-    switch (op) {
-    case TL_OP_ADD: return "torch.add";
-    case TL_OP_SUB: return "torch.sub";
-    case TL_OP_MUL_ELEM: return "torch.mul";
-    case TL_OP_MAX_ELEM: return "torch.maximum";
-    case TL_OP_MIN_ELEM: return "torch.minimum";
-    case TL_OP_MATMUL: return "torch.matmul";
-    case TL_OP_MSE_LOSS: return "F.mse_loss";
-    default: return NULL;
-    }
-}
-
+/* One line per node: `xN = <expression>  # node N: tag`; the expression is the op family's
+ * (ops/<family>.c, tl_family.emit). */
 static int emit_node(sb *b, const tl_graph *g, const tl_node *n, const pinfo *params, int n_params,
-                     const char *dtype, tl_err *err) {
-    const tl_attrs *a = &n->a;
-    long long id = X(n->id);
-    const int64_t *pp = n->parents;
-    char p0[32] = "", p1[32] = "";
-    if (n->n_parents > 0) snprintf(p0, sizeof p0, "x%lld", X(pp[0]));
-    if (n->n_parents > 1) snprintf(p1, sizeof p1, "x%lld", X(pp[1]));
-    sb_printf(b, "        x%lld = ", id);
-    const char *ue = unary_expr(n->op);
-    const char *bf = binary_fn(n->op);
-    if (ue) {
-        sb_printf(b, ue, p0);
-    } else if (bf) {
-        sb_printf(b, "%s(%s, %s)", bf, p0, p1);
-    } else {
-        switch (n->op) {
-        case TL_OP_INPUT:
-            /* cast only for a non-default dtype: capture (torch.export) sees no extra op then */
-            sb_printf(b, "%s", strcmp(dtype, "torch.float32") == 0 ? "x" : "x.to(DTYPE)");
-            break;
-        case TL_OP_CONST: {
-            const pinfo *pi = NULL;
-            for (int i = 0; i < n_params; i++)
-                if (params[i].t == n->param[0]) pi = &params[i];
-            if (pi && pi->compress_k > 0) sb_printf(b, "self.const_%lld.expand(%s)", id, PS(&n->shape));
-            else sb_printf(b, "self.const_%lld", id);
-            break;
-        }
-        case TL_OP_SAFE_LOG:
-            sb_printf(b, "torch.log(F.softplus(%s) + %s)", p0, p1);  /* TorchLean: log(softplus(x) + eps) */
-            break;
-        case TL_OP_BROADCAST_TO:
-            sb_printf(b, "%s.expand(%s)", p0, PS(&a->to_shape));
-            break;
-        case TL_OP_PERMUTE:
-            sb_printf(b, "%s.permute(%s)", p0, PT(a->perm, a->perm_n));
-            break;
-        case TL_OP_TRANSPOSE:
-            sb_printf(b, "%s.transpose(%" PRId64 ", %" PRId64 ")", p0, a->axis1, a->axis2);
-            break;
-        case TL_OP_RESHAPE:
-            sb_printf(b, "%s.reshape(%s)", p0, PS(&a->out_shape));
-            break;
-        case TL_OP_FLATTEN:
-            sb_printf(b, "torch.flatten(%s)", p0);
-            if (a->value_shape.rank == 0) sb_printf(b, ".reshape(%s)", PS(&n->shape));
-            break;
-        case TL_OP_CONCAT:
-            sb_printf(b, "torch.cat((");
-            for (int i = 0; i < n->n_parents; i++) sb_printf(b, "%sx%lld", i ? ", " : "", X(pp[i]));
-            sb_printf(b, "), dim=%" PRId64 ")", a->axis);
-            break;
-        case TL_OP_REDUCE_SUM:
-        case TL_OP_REDUCE_MEAN:
-            if (a->axes_n == 0) sb_printf(b, "%s.clone()", p0);  /* no axes: identity */
-            else
-                sb_printf(b, "torch.%s(%s, dim=%s, keepdim=%s)", n->op == TL_OP_REDUCE_SUM ? "sum" : "mean", p0,
-                          PT(a->axes, a->axes_n), a->keepdim ? "True" : "False");
-            break;
-        case TL_OP_SUM:
-            sb_printf(b, "torch.sum(%s)", p0);
-            break;
-        case TL_OP_LINEAR:
-            sb_printf(b, "F.linear(%s, self.linear_%lld_W, self.linear_%lld_b)", p0, id, id);
-            break;
-        case TL_OP_CONV:
-            if (emit_conv(b, g, n, err)) return -1;
-            break;
-        case TL_OP_MAX_POOL:
-        case TL_OP_AVG_POOL:
-            if (emit_pool(b, g, n, err)) return -1;
-            break;
-        case TL_OP_BATCH_NORM_EVAL:
-            emit_batchnorm(b, g, n);
-            break;
-        case TL_OP_SOFTMAX:
-            sb_printf(b, "torch.softmax(%s, dim=%" PRId64 ")", p0, a->axis);
-            break;
-        case TL_OP_LAYERNORM: {
-            const tl_shape *xs = &g->nodes[pp[0]].shape;
-            sb_printf(b, "F.layer_norm(%s, %s, self.layernorm_%lld_gamma, self.layernorm_%lld_beta, eps=", p0,
-                      PT(&xs->dim[a->axis], xs->rank - (int)a->axis), id, id);
-            sb_double(b, a->eps);
-            sb_printf(b, ")");
-            break;
-        }
-        case TL_OP_RAND_UNIFORM:
-            sb_printf(b, "_rand_uniform(%" PRId64 ", %lld, %s, x.device)", a->seed, id, PS(&n->shape));
-            break;
-        case TL_OP_BERNOULLI_MASK:
-            sb_printf(b, "_bernoulli_mask(%" PRId64 ", %lld, %s, %s)", a->seed, id, p0, PS(&n->shape));
-            break;
-        default:
-            return tl_errf(err, "%s: node[%lld]: unsupported tag for the PyTorch emitter: %s", g->path, id,
-                           tl_op_tag(n->op));
-        }
-    }
-    sb_printf(b, "  # node %lld: %s\n", id, tl_op_tag(n->op));
+                     const tl_emit_opts *o, const char *dtype, tl_err *err) {
+    const tl_op_row *row = tl_op_info(n->op);
+    tl_emit_ctx c;
+    memset(&c, 0, sizeof c);
+    c.g = g;
+    c.n = n;
+    c.o = o;
+    c.dtype = dtype;
+    c.b = b;
+    for (int k = 0; k < 2 && k < n->n_parents; k++) snprintf(c.p[k], sizeof c.p[k], "x%lld", (long long)n->parents[k]);
+    if (n->op == TL_OP_CONST)
+        for (int i = 0; i < n_params; i++)
+            if (params[i].t == n->param[0]) c.const_compress_k = params[i].compress_k;
+    sb_printf(b, "        x%lld = ", (long long)n->id);
+    if (!row->fam || !row->fam->emit)
+        return tl_errf(err, "%s: node[%lld]: unsupported tag for the PyTorch emitter: %s", g->path, (long long)n->id,
+                       row->tag);
+    if (row->fam->emit(&c, err)) return tl_err_prefix(err, g->path ? g->path : "graph");
+    sb_printf(b, "  # node %lld: %s\n", (long long)n->id, row->tag);
     return 0;
 }
 
@@ -565,7 +307,7 @@ int tl_emit_pytorch(const tl_graph *g, const tl_emit_opts *o_in, FILE *out, tl_e
         }
     }
 
-    sb b = { 0 };
+    sb b = TL_STRBUF_INIT;
     const tl_shape *in_shape = &g->nodes[g->input_id].shape;
     const char *base = strrchr(gpath, '/');
     base = base ? base + 1 : gpath;
@@ -616,7 +358,7 @@ int tl_emit_pytorch(const tl_graph *g, const tl_emit_opts *o_in, FILE *out, tl_e
     /* 4. forward */
     sb_printf(&b, "    def forward(self, x, return_all=False):\n");
     for (int64_t i = 0; i < g->n_nodes; i++) {
-        if (emit_node(&b, g, &g->nodes[i], params, np, dtype, err)) {
+        if (emit_node(&b, g, &g->nodes[i], params, np, o, dtype, err)) {
             free(params);
             free(b.p);
             return -1;

@@ -14,6 +14,8 @@ static int vset(tl_err *err, tl_err_kind kind, const char *fmt, va_list ap) {
     return -1;
 }
 
+int tl_verrk(tl_err *err, tl_err_kind kind, const char *fmt, va_list ap) { return vset(err, kind, fmt, ap); }
+
 int tl_errf(tl_err *err, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

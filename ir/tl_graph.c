@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "tl_family.h"
 #include "tl_graph.h"
 
 tl_tensor *tl_tensor_new(const tl_shape *s) {
@@ -43,51 +44,12 @@ void tl_graph_free(tl_graph *g) {
 
 int tl_param_shape(const tl_node *n, int slot, tl_shape *out) {
     const tl_op_row *row = n ? tl_op_info(n->op) : NULL;
-    if (!row || !out || slot < 0 || slot >= row->n_params) return -1;
-    const tl_attrs *a = &n->a;
+    if (!row || !out || slot < 0 || slot >= row->n_params || !row->fam || !row->fam->param_shape) return -1;
     tl_shape s;
     memset(&s, 0, sizeof s);
-    switch (n->op) {
-    case TL_OP_CONST:
-        s = a->value_shape;
-        break;
-    case TL_OP_LINEAR:
-        if (a->out_dim < 0 || a->in_dim < 0) return -1;
-        if (slot == 0) {
-            s.rank = 2;
-            s.dim[0] = a->out_dim;
-            s.dim[1] = a->in_dim;
-        } else {
-            s.rank = 1;
-            s.dim[0] = a->out_dim;
-        }
-        break;
-    case TL_OP_CONV:
-        if (slot == 0) {
-            if (a->groups <= 0 || a->spatial_rank < 0 || a->spatial_rank > TL_MAX_RANK - 2) return -1;
-            s.rank = 2 + (int)a->spatial_rank;
-            s.dim[0] = a->out_channels;
-            s.dim[1] = a->in_channels / a->groups;
-            for (int i = 0; i < (int)a->spatial_rank; i++) s.dim[2 + i] = a->kernel[i];
-        } else {
-            s.rank = 1;
-            s.dim[0] = a->out_channels;
-        }
-        break;
-    case TL_OP_BATCH_NORM_EVAL:
-        s.rank = 1;
-        s.dim[0] = a->channels;
-        break;
-    case TL_OP_LAYERNORM:
-        if (a->axis < 0 || a->axis > n->shape.rank) return -1;
-        s.rank = n->shape.rank - (int)a->axis;
-        for (int i = 0; i < s.rank; i++) s.dim[i] = n->shape.dim[a->axis + i];
-        break;
-    default:
-        return -1;
-    }
+    if (row->fam->param_shape(n, slot, &s)) return -1;
     int64_t numel;
-    if (tl_shape_numel_checked(&s, &numel)) return -1;
+    if (s.rank < 0 || s.rank > TL_MAX_RANK || tl_shape_numel_checked(&s, &numel)) return -1;
     *out = s;
     return 0;
 }
@@ -104,10 +66,9 @@ void tl_param_name(const tl_node *n, int slot, char *buf, size_t len) {
 
 int tl_graph_errf(const tl_graph *g, tl_err *err, const char *fmt, ...) {
     if (!err) return -1;
-    char msg[TL_ERR_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    tl_verrk(err, TL_ERR_BAD_INPUT, fmt, ap);
     va_end(ap);
-    return tl_errf(err, "%s: %s", g && g->path ? g->path : "graph", msg);
+    return tl_err_prefix(err, g && g->path ? g->path : "graph");
 }

@@ -4,8 +4,9 @@
 #include "tl_ops.h"
 #include <stdio.h>
 
-/* Family vtables are attached once the ops/ families exist. */
-#define TL_FAM_PTR(FAM) NULL
+#include "tl_family.h"
+
+#define TL_FAM_PTR(FAM) &tl_fam_##FAM
 
 #define NAT(f, req)      { #f, TL_AK_NAT, offsetof(tl_attrs, f), 0, req }
 #define NATS(f, req)     { #f, TL_AK_NATS, offsetof(tl_attrs, f), offsetof(tl_attrs, f##_n), req }
@@ -43,14 +44,18 @@ static const tl_attr_spec A_MHA[] = {
     NUM(scale, true),
 };
 
-static const tl_param_spec P_CONST[] = { { "values", "const_%lld" } };
-static const tl_param_spec P_LINEAR[] = { { "weight", "linear_%lld_W" }, { "bias", "linear_%lld_b" } };
-static const tl_param_spec P_CONV[] = { { "weight", "conv2d_%lld_kernel" }, { "bias", "conv2d_%lld_bias" } };
-static const tl_param_spec P_BATCHNORM[] = {
-    { "gamma", "batchnorm_%lld_gamma" }, { "beta", "batchnorm_%lld_beta" },
-    { "mean", "batchnorm_%lld_mean" }, { "var", "batchnorm_%lld_var" },
+static const tl_param_spec P_CONST[] = { { "values", "const_%lld", true } };
+static const tl_param_spec P_LINEAR[] = { { "weight", "linear_%lld_W", false }, { "bias", "linear_%lld_b", false } };
+static const tl_param_spec P_CONV[] = {
+    { "weight", "conv2d_%lld_kernel", false }, { "bias", "conv2d_%lld_bias", false },
 };
-static const tl_param_spec P_LAYERNORM[] = { { "gamma", "layernorm_%lld_gamma" }, { "beta", "layernorm_%lld_beta" } };
+static const tl_param_spec P_BATCHNORM[] = {
+    { "gamma", "batchnorm_%lld_gamma", false }, { "beta", "batchnorm_%lld_beta", false },
+    { "mean", "batchnorm_%lld_mean", true }, { "var", "batchnorm_%lld_var", true },
+};
+static const tl_param_spec P_LAYERNORM[] = {
+    { "gamma", "layernorm_%lld_gamma", false }, { "beta", "layernorm_%lld_beta", false },
+};
 
 /* lengths for the rows (NONE: no attributes / no parameters) */
 #define NONE NULL
@@ -128,7 +133,7 @@ static const char *attr_kind_name(tl_attr_kind k) {
 
 void tl_op_table_json(FILE *out) {
     static const struct { int flag; const char *name; } FLAGS[] = {
-        { TL_F_EXEC, "exec" }, { TL_F_UNARY, "unary" }, { TL_F_BINARY, "binary" }, { TL_F_ALIAS, "alias" },
+        { TL_F_EXEC, "exec" }, { TL_F_UNARY, "unary" }, { TL_F_BINARY, "binary" }, { TL_F_ALIAS, "alias" }, { TL_F_INPLACE, "inplace" },
     };
     fprintf(out, "[\n");
     for (int i = 0; i < TL_OP_COUNT; i++) {
@@ -145,8 +150,8 @@ void tl_op_table_json(FILE *out) {
                     r->attrs[a].name, attr_kind_name(r->attrs[a].kind), r->attrs[a].required ? "true" : "false");
         fprintf(out, "], \"params\": [");
         for (int p = 0; p < r->n_params; p++)
-            fprintf(out, "%s{\"inline_key\": \"%s\", \"name\": \"%s\"}", p ? ", " : "", r->params[p].inline_key,
-                    r->params[p].name_fmt);
+            fprintf(out, "%s{\"inline_key\": \"%s\", \"name\": \"%s\", \"buffer\": %s}", p ? ", " : "",
+                    r->params[p].inline_key, r->params[p].name_fmt, r->params[p].buffer ? "true" : "false");
         fprintf(out, "], \"legacy\": [");
         int nl = 0;
         for (size_t l = 0; l < sizeof LEGACY / sizeof LEGACY[0]; l++)

@@ -95,3 +95,15 @@ void tl_kernels_set_isa(tl_isa isa) {
     pthread_once(&tl_active_once, tl_active_init);
     atomic_store(&tl_active, tl_clamped(isa));
 }
+
+bool tl_isa_supported(tl_isa isa) { return tl_kernels_for(isa) != NULL; }
+
+const char *tl_isa_name(tl_isa isa) {
+    switch (isa) {
+    case TL_ISA_SCALAR: return "scalar";
+    case TL_ISA_AVX2: return "avx2";
+    case TL_ISA_AVX512: return "avx512";
+    case TL_ISA_COUNT: break;
+    }
+    return "?";
+}

@@ -6,8 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "tl_cpu.h"   /* tl_isa, threads, BLAS info (public) */
 
-typedef enum tl_isa { TL_ISA_SCALAR = 0, TL_ISA_AVX2 = 1, TL_ISA_AVX512 = 2, TL_ISA_COUNT } tl_isa;
 
 typedef enum tl_unary {
     TL_U_IDENTITY, TL_U_ABS, TL_U_SQRT, TL_U_INV, TL_U_RELU, TL_U_TANH, TL_U_SIGMOID, TL_U_EXP,
@@ -48,9 +48,7 @@ typedef struct tl_kernel_table {
 } tl_kernel_table;
 
 const tl_kernel_table *tl_kernels_for(tl_isa isa);   /* NULL if not compiled/supported by the CPU */
-tl_isa tl_kernels_best_isa(void);                    /* CPU detection (cpuid + xgetbv) */
 const tl_kernel_table *tl_kernels(void);             /* the active table (best unless overridden) */
-void tl_kernels_set_isa(tl_isa isa);                 /* override (tests, benchmarks, TL_ISA env) */
 
 /* Data movement (exact; scalar only is fine, memory bound). */
 void tl_k_permute(const float *x, float *y, int rank, const int64_t *in_dims, const int64_t *perm);
@@ -80,10 +78,6 @@ void tl_sgemm_builtin(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t 
                       const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                       float *C, int64_t ldc);
 void tl_blas_set_threads(int n);
-const char *tl_blas_info(void);   /* e.g. "OpenBLAS 0.3.21 SkylakeX (OPENBLAS_CORETYPE set by tlrt)" */
 
-/* Threads for tlrt's own kernels (OpenMP) and BLAS together. */
-void tl_set_threads(int n);
-int tl_get_threads(void);
 
 #endif

@@ -1,136 +1,186 @@
-/* tl_runtime_internal.h - private structures of the runtime (plan, steps, session).
- * Not part of the public API: runtime/ sources and tests/c/test_runtime.c only. */
+/* tl_runtime_internal.h - private structures of the runtime: the step (one node of a plan) and
+ * the session. Not part of the public API: runtime/, ops/ and tests/c/test_runtime.c only.
+ *
+ * A step is a common header (what every op has: its node, parents, output, scratch, the exec
+ * function resolved at plan time and the planner's decisions) plus per-op prepared data `p`, a
+ * union whose member belongs to the op's family (ops/<family>.c fills it in prepare and frees
+ * what it allocated in release). Fields of `p` are read only by their family, and by the planner
+ * where it rewrites a step on purpose (the matmul layout of zero-copy transposes, the per-sample
+ * operand of a binary op), through the functions declared below. */
 #ifndef TL_RUNTIME_INTERNAL_H
 #define TL_RUNTIME_INTERNAL_H
 #include <stdbool.h>
 #include <stdint.h>
+#include "tl_family.h"
+#include "tl_kernels.h"
 #include "tl_runtime.h"
 
 struct tl_model {
     tl_graph *g;
 };
 
-/* Where a value lives. */
-typedef enum tl_store_kind {
-    TL_STORE_ARENA = 0,   /* a slot of the session arena */
-    TL_STORE_PARAM,       /* the model's tensor (const nodes): never written */
-} tl_store_kind;
-
 struct tl_step;
 typedef void (*tl_exec_fn)(const struct tl_step *st, const float *const *in, float *out);
 
-/* One node of the plan with everything precomputed. */
+/* ---- per-op prepared data, one struct per family ---- */
+typedef struct tl_prep_ew {          /* unary, binary, safe_log */
+    int code;                        /* tl_unary / tl_binary */
+    /* binary op with a constant operand re-used for every sample / period (tl_plan_rep_operand):
+     * bf_operand = 1 + index of that operand, whose value is `rep` copies of one period of
+     * `inner` floats (the exec walks the output in chunks of rep * inner) */
+    int bf_operand;
+    int64_t rep, inner;
+    float *rep_buf;                  /* owned */
+} tl_prep_ew;
+
+typedef struct tl_prep_move {        /* broadcast_to, permute, transpose, concat */
+    int rank;
+    int64_t dims[TL_MAX_RANK], dims2[TL_MAX_RANK], perm[TL_MAX_RANK];
+    int64_t outer, inner;
+    int64_t *part_len;               /* concat, owned */
+} tl_prep_move;
+
+typedef struct tl_prep_reduce {      /* reduce_sum, reduce_mean, sum, mse_loss */
+    bool mean;
+    int n_pass;                      /* runs of adjacent axes, each [outer, len, inner] */
+    int64_t pass_outer[TL_MAX_RANK], pass_len[TL_MAX_RANK], pass_inner[TL_MAX_RANK];
+    int64_t buf0;                    /* floats after the first pass (scratch buffer 0) */
+    int64_t len;                     /* sum / mse_loss: elements */
+} tl_prep_reduce;
+
+typedef struct tl_prep_matmul {
+    int64_t M, N, K, nbatch;
+    int64_t *a_off, *b_off, *c_off;  /* per-batch element offsets, owned */
+    bool one_gemm;                   /* right side shared: one sgemm over all rows */
+    bool ta, tb;                     /* tl_sgemm's trans / leading-dimension arguments */
+    int64_t lda, ldb, ldc;
+    bool strided;                    /* geometry from strided views (tl_matmul_layout) */
+} tl_prep_matmul;
+
+typedef struct tl_prep_linear {
+    int64_t M, N, K;
+    const float *w, *b;
+    bool lin_t;                      /* Y^T = W X^T into scratch, transposed back (few rows) */
+} tl_prep_linear;
+
+typedef struct tl_prep_conv {
+    tl_window win;
+    int64_t outer, groups, cin_g, cout_g, in_plane, out_plane, kprod;
+    bool im2col;
+    bool depthwise;                  /* one input channel per group and a real window */
+    const float *w, *b;
+} tl_prep_conv;
+
+typedef struct tl_prep_pool {
+    tl_window win;
+    int64_t planes;
+} tl_prep_pool;
+
+typedef struct tl_prep_norm {        /* batch_norm_eval, layernorm, softmax */
+    int64_t outer, len, inner;
+    float *scale, *shift;            /* batch norm folded (owned) */
+    const float *gamma, *beta;       /* layernorm */
+    float eps;
+} tl_prep_norm;
+
+typedef struct tl_prep_rand {
+    uint64_t key;                    /* TorchLean keyOf(seed, node id) */
+} tl_prep_rand;
+
+/* One node of the plan. */
 typedef struct tl_step {
+    /* header: every op */
     int64_t id;
     tl_op op;
     const tl_node *node;
-    tl_exec_fn exec;          /* NULL: alias/const/input (no work) */
-    bool alias;               /* zero-copy view of parent 0 (reshape/flatten/detach) */
-    bool in_place;            /* output storage == parent 0's (or 1's) storage */
-    bool plant_bug;           /* TL_TEST_PLANT_BUG matched this node's tag */
-    bool kept;                /* value still readable after a run without KEEP_ALL */
-    bool folded;              /* all inputs constant: computed once by tl_session_new, not run */
-    bool view;                /* zero-copy: a strided view its consumers read (transpose into
-                               * matmul), or the storage its matmul parent writes into */
-    bool out_view;            /* matmul writing straight into its transpose consumer's layout */
+    const tl_op_row *row;
+    const tl_kernel_table *K;   /* kernel table in force when the plan was made */
+    tl_exec_fn kernel;          /* the op's exec function (set by the family's prepare; NULL:
+                                 * nothing to compute, e.g. input, const, a zero-copy alias) */
+    tl_exec_fn exec;            /* what a run calls: kernel, or a planner wrapper (planted bug,
+                                 * per-sample operand); NULL: not run (folded, alias, view) */
     int n_in;
-    const float **in;         /* parent value pointers (resolved at plan time) */
+    const float **in;           /* parent value pointers (resolved at plan time), owned */
     float *out;
-    float *scratch;           /* arena scratch for this node (im2col, reductions, ...) */
-    int64_t numel;            /* output element count */
-    tl_shape shape;           /* output shape in this session */
-    /* generic geometry */
-    int64_t outer, len, inner;
-    int64_t M, N, K;
-    int code;                 /* tl_unary / tl_binary */
-    float f0;                 /* eps, mul, ... */
-    /* matmul */
-    int64_t nbatch;
-    int64_t *a_off, *b_off;   /* per-batch element offsets (plan-time tables) */
-    bool one_gemm;            /* right side shared: one sgemm over all rows */
-    /* conv / pool */
-    tl_window win;
-    int64_t groups, cin_g, cout_g, in_plane, out_plane, kprod;
-    bool im2col;
-    bool depthwise;           /* groups == in_channels: direct loop */
-    const float *w, *b;       /* weights/bias of linear, conv; gamma/beta of layernorm */
-    float *scale, *shift;     /* batch norm folded (plan-time, owned) */
-    /* movement */
-    int rank;
-    int64_t dims[TL_MAX_RANK], dims2[TL_MAX_RANK], perm[TL_MAX_RANK];
-    int64_t *part_len;        /* concat (owned) */
-    /* reductions over several axis runs: passes of [outer, len, inner] */
-    int n_pass;
-    int64_t pass_outer[TL_MAX_RANK], pass_len[TL_MAX_RANK], pass_inner[TL_MAX_RANK];
-    uint64_t seed;
-    /* binary op with a batch-free operand re-used for every sample (re-batched sessions):
-     * bf_operand = 1 + index of that operand, whose value is `rep` copies of one sample of
-     * `inner` floats (the exec walks the output in chunks of rep * inner) */
-    int bf_operand;
-    int64_t rep;
-    float *rep_buf;           /* owned */
-    /* matmul operand layouts (row-major, tl_sgemm's trans / leading-dimension arguments) */
-    bool ta, tb;
-    int64_t lda, ldb, ldc;
-    int64_t *c_off;           /* per-batch output offsets */
-    bool mm_strided;          /* geometry from strided views (tl_exec_matmul_layout) */
-    /* linear: Y^T = W X^T into scratch, then transposed into out (few-row batches) */
-    bool lin_t;
+    float *scratch;             /* arena scratch for this node (im2col, reductions, ...) */
+    int64_t scratch_floats;     /* set by prepare */
+    int64_t numel;              /* output element count */
+    tl_shape shape;             /* output shape in this session */
+    /* the planner's decisions */
+    bool alias;                 /* shares its parent's storage (reshape/flatten/detach, views) */
+    bool in_place;              /* output storage == a parent's storage (elementwise) */
+    bool plant_bug;             /* TL_TEST_PLANT_BUG matched this node's tag */
+    bool kept;                  /* value still readable after a run without KEEP_ALL */
+    bool folded;                /* all inputs constant: computed once at plan time, not run */
+    bool view;                  /* zero-copy strided view its consumers read (transpose into
+                                 * matmul) */
+    bool out_view;              /* matmul writing straight into its transpose consumer's layout */
+    union {
+        tl_prep_ew ew;
+        tl_prep_move mv;
+        tl_prep_reduce rd;
+        tl_prep_matmul mm;
+        tl_prep_linear lin;
+        tl_prep_conv cv;
+        tl_prep_pool pool;
+        tl_prep_norm nm;
+        tl_prep_rand rnd;
+    } p;
 } tl_step;
 
 struct tl_session {
     tl_model *m;
     int flags;
-    int64_t n;                /* nodes */
-    tl_step *steps;
-    tl_shape *shapes;         /* per node shape in this session */
-    float **value;            /* per node value pointer */
+    int64_t n;                  /* nodes */
+    tl_step *steps;             /* one per node, owned */
+    tl_shape *shapes;           /* per node shape in this session, owned */
+    float **value;              /* per node value pointer, owned array */
     tl_shape in_shape;
-    float *input_buf;         /* arena slot of the input node */
+    float *input_buf;           /* arena slot of the input node */
     int64_t input_numel;
-    char *arena;              /* one 64-byte aligned block */
+    const tl_step *input_step;
+    char *arena;                /* one 64-byte aligned block, owned */
     int64_t arena_bytes;
-    int64_t *ns;              /* per node time of the last run (PROFILE) */
+    int64_t *ns;                /* per node time of the last run (PROFILE), owned */
     int n_out;
-    int64_t *out_ids;
-    tl_step **run;            /* the steps that do work in a run, in order (no input/alias/
-                               * view/folded steps) */
+    int64_t *out_ids;           /* owned */
+    tl_step **run;              /* the steps that do work in a run, in order, owned array */
     int64_t n_run;
-    float **owned;            /* folded values (session-owned) */
+    float **owned;              /* folded values (session-owned) */
     int64_t n_owned;
 };
 
-/* Executor table: exec function of an op (NULL for alias-like ops and non-executable ops). */
-tl_exec_fn tl_exec_for(tl_op op);
-/* Prepare the step's geometry (shapes known, parents known); allocates plan-time tables. */
-int tl_exec_prepare(tl_session *s, tl_step *st, tl_err *err);
-/* Scratch floats a step needs (after prepare). */
-int64_t tl_exec_scratch(const tl_step *st);
-/* Whether the op has a dedicated executor or is handled by the planner (input/const/alias). */
-bool tl_exec_known(tl_op op);
-
-/* Batch substitution: fill shapes[] (and per-node attr rewrites are applied in prepare).
- * Returns -1 with "batch N does not fit the graph: node[i] (tag) mixes the batch axis
- * (captured batch B)". batch_carrying[] receives per node flags; bf_operand[] receives, per
- * elementwise binary node that combines a
- * batch-carrying value with a batch-free operand that is the same for every sample, 1 + the
- * index of that operand (0 elsewhere). */
-int tl_batch_shapes(const tl_graph *g, const tl_shape *in_shape, tl_shape *shapes,
-                    bool *batch_carrying, int *bf_operand, tl_err *err);
-
-/* Binary op with a per-sample batch-free operand (st->bf_operand, st->rep, st->inner). */
-void tl_exec_binary_rep(const tl_step *st, const float *const *in, float *out);
+/* ---- what the planner needs from the families ---- */
+/* Free what a step owns (the family's release + the parent pointer array). */
+void tl_step_release(tl_step *st);
 /* Matmul geometry from operand/output strides (elements; NULL: contiguous in the session
- * shape). Returns 1 (step unchanged) when a matrix is not expressible with tl_sgemm's
- * trans/leading-dimension arguments, -1 out of memory, 0 ok. */
-int tl_exec_matmul_layout(tl_session *s, tl_step *st, const int64_t *sa, const int64_t *sb,
-                          const int64_t *sc, tl_err *err);
+ * shape) for step st (a matmul), parents' session shapes from `shapes`. Returns 1 (step unchanged)
+ * when a matrix is not expressible with tl_sgemm's trans/leading-dimension arguments, -1 out of
+ * memory, 0 ok. */
+int tl_matmul_layout(const tl_shape *shapes, tl_step *st, const int64_t *sa, const int64_t *sb,
+                     const int64_t *sc, tl_err *err);
 /* Whether an R x C matrix with row stride sr and column stride sc is a tl_sgemm operand. */
-bool tl_exec_mat_layout(int64_t R, int64_t C, int64_t sr, int64_t sc, bool *trans, int64_t *ld);
-/* Free the plan-time tables a step owns. */
-void tl_step_free_tables(tl_step *st);
+bool tl_mat_layout(int64_t R, int64_t C, int64_t sr, int64_t sc, bool *trans, int64_t *ld);
+/* Binary op reading operand k (0/1) as `rep` copies of one period of `per` floats held in the
+ * owned buffer rb (ops/elementwise.c). */
+void tl_binary_set_rep(tl_step *st, int k, float *rb, int64_t rep, int64_t per);
+/* Exec of such a step (the planner installs it as st->exec). */
+void tl_exec_binary_rep(const tl_step *st, const float *const *in, float *out);
+/* Copy parent 0 to out (an alias op that must be materialized: planted bug, eval_node). */
+void tl_exec_copy(const tl_step *st, const float *const *in, float *out);
+/* Window geometry of a conv (conv=true: padding_after, dilation) or pool node over the spatial
+ * axes starting at first_spatial of its parent's session shape `in` (ops/pool.c). */
+int tl_window_from_node(tl_window *w, const tl_node *n, const tl_shape *in, const tl_shape *out, int first_spatial,
+                        bool conv, tl_err *err);
 /* Contiguous (row-major) strides of a shape. */
 void tl_contig_strides(const tl_shape *s, int64_t *strides);
 
-/* For tests: malloc-free run checks and the like use these counters. */
+/* Batch substitution: fill shapes[] for a session at input shape in_shape (tl_batch.c). Returns
+ * -1 with "batch N does not fit the graph: node[i] (tag) mixes the batch axis (captured batch
+ * B)". batch_carrying[] receives per node flags; bf_operand[] receives, per elementwise binary
+ * node that combines a batch-carrying value with a batch-free operand that is the same for every
+ * sample, 1 + the index of that operand (0 elsewhere). */
+int tl_batch_shapes(const tl_graph *g, const tl_shape *in_shape, tl_shape *shapes,
+                    bool *batch_carrying, int *bf_operand, tl_err *err);
+
 #endif

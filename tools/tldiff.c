@@ -29,10 +29,10 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "emit/tl_diff.h"
-#include "emit/tl_emit.h"
-#include "import/tl_import.h"
-#include "runtime/tl_runtime.h"
+#include "tl_diff.h"
+#include "tl_emit.h"
+#include "tl_import.h"
+#include "tl_runtime.h"
 
 extern char **environ;
 

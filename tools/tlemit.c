@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "emit/tl_emit.h"
-#include "import/tl_import.h"
+#include "tl_emit.h"
+#include "tl_import.h"
 
 static void usage(FILE *f) {
     fprintf(f,

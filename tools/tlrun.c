@@ -179,7 +179,7 @@ int main(int argc, char **argv) {
             tl_errf(&err, "tlrun: --isa: expected scalar, avx2 or avx512, got '%s'", isa);
             return fail(2, err.msg);
         }
-        if (!tl_kernels_for(want)) {
+        if (!tl_isa_supported(want)) {
             tl_errf(&err, "tlrun: --isa %s: not supported on this CPU", isa);
             return fail(2, err.msg);
         }

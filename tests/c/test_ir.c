@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "tl_family.h"
 #include "tl_graph.h"
 
 #include "tl_check.h"
@@ -566,7 +567,37 @@ static void test_validate(void) {
     CHECK(tl_infer_shape(G, -1, &s, &e) == -1);
 }
 
+/* Every row of ir/tl_ops.def reaches a family that knows it: a shape rule for all; for ops the
+ * runtime executes (all but the tuple ops the importer lowers) a plan and a PyTorch emission;
+ * parameter shapes for ops with parameter slots; the flags agree with the arity. An op wired to
+ * the wrong family, or a family table missing its entry, fails here. */
+static void test_families(void) {
+    for (int i = 0; i < TL_OP_COUNT; i++) {
+        const tl_op_row *r = tl_op_info((tl_op)i);
+        CHECK(r && r->op == (tl_op)i && r->tag && r->fam);
+        if (!r || !r->fam) continue;
+        bool knows = !r->fam->has || r->fam->has((tl_op)i);
+        CHECK(knows);
+        if (!knows) fprintf(stderr, "op %s: family %s has no entry for it\n", r->tag, r->fam->name);
+        CHECK(r->fam->infer != NULL);
+        CHECK(strcmp(r->family, r->fam->name) == 0);
+        bool lowered = r->fam == &tl_fam_tuple;
+        if (r->executable && !lowered) {
+            CHECK(r->fam->prepare != NULL);
+            CHECK(r->fam->emit != NULL);
+        }
+        if (!r->executable) CHECK(r->fam->prepare == NULL);
+        if (r->n_params > 0) CHECK(r->fam->param_shape != NULL);
+        if (r->elementwise_unary) CHECK(r->min_parents == 1 && r->max_parents == 1);
+        if (r->elementwise_binary) CHECK(r->min_parents == 2 && r->max_parents == 2);
+        if (r->alias) CHECK(r->min_parents == 1 && r->max_parents == 1 && !(r->flags & TL_F_INPLACE));
+        CHECK(tl_op_from_tag(r->tag, NULL) == i);
+    }
+    CHECK(tl_op_info(TL_OP_COUNT) == NULL);
+}
+
 int main(void) {
+    test_families();
     test_elementwise();
     test_sources();
     test_movement();

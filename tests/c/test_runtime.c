@@ -195,7 +195,7 @@ static void check_plan(const tl_session *s, const char *what) {
     for (int64_t b = 0; b < n; b++) {
         const tl_step *sb = &s->steps[b];
         if (sb->alias) continue;
-        int64_t ob = sb->numel * 4, scb = tl_exec_scratch(sb) * 4;
+        int64_t ob = sb->numel * 4, scb = sb->scratch_floats * 4;
         for (int64_t a = 0; a < b; a++) {
             const tl_step *sa = &s->steps[a];
             if (sa->alias || need[a] < b) continue;
@@ -479,8 +479,8 @@ static void test_fold_views(void) {
                   (long long)i, tl_session_node_plan(k, i));
         }
         CHECK(tl_session_node_plan(a, 13) == NULL, "bad id");
-        CHECK(a->steps[5].mm_strided && a->steps[9].mm_strided && a->steps[9].out_view, "strided");
-        CHECK(a->steps[7].bf_operand == 2 && !k->steps[5].mm_strided, "rep / keep");
+        CHECK(a->steps[5].p.mm.strided && a->steps[9].p.mm.strided && a->steps[9].out_view, "strided");
+        CHECK(a->steps[7].p.ew.bf_operand == 2 && !k->steps[5].p.mm.strided, "rep / keep");
         check_plan(a, "attn");
         check_plan(k, "attn keep");
         float x[72];
@@ -552,7 +552,40 @@ static void test_plant_bug(void) {
     tl_model_free(m);
 }
 
+/* A plan larger than the memory limit is refused before the arena is allocated, naming the node
+ * and the bytes (kind TL_ERR_OOM, exit status 3); under the limit the same graph plans. The
+ * declared [100000, 100000] activation is 40 GB: more than this machine has. */
+static void test_memory_limit(void) {
+    static const char *BIG =
+        "{\"format\":\"torchlean.ir.v1\",\"input_id\":0,\"output_ids\":[2],\"nodes\":["
+        "{\"id\":0,\"kind\":\"input\",\"parents\":[],\"shape\":[1,1]},"
+        "{\"id\":1,\"kind\":\"broadcast_to\",\"parents\":[0],\"shape\":[100000,100000],"
+        "\"from_shape\":[1,1],\"to_shape\":[100000,100000]},"
+        "{\"id\":2,\"kind\":\"sum\",\"parents\":[1],\"shape\":[]}]}";
+    tl_model *m = load(BIG);
+    tl_err err = { 0 };
+    tl_session *s = NULL;
+    tl_shape in = { 2, { 1, 1 } };
+    unsetenv("TL_MEMORY_LIMIT");
+    CHECK(tl_session_new(m, &in, 0, &s, &err) == -1 && s == NULL, "40 GB plan accepted");
+    CHECK(err.kind == TL_ERR_OOM && tl_err_exit_status(&err) == 3, "kind %d", (int)err.kind);
+    CHECK(strstr(err.msg, "node[1] (broadcast_to): its value [100000, 100000] needs 40000000000 bytes") != NULL,
+          "message: %s", err.msg);
+    /* the limit is the environment's when set: a small graph over a tiny limit */
+    tl_model_free(m);
+    m = load(G1);
+    tl_shape in1 = { 2, { 1, 4 } };
+    setenv("TL_MEMORY_LIMIT", "64", 1);
+    CHECK(tl_session_new(m, &in1, 0, &s, &err) == -1 && err.kind == TL_ERR_OOM, "limit 64: %s", err.msg);
+    setenv("TL_MEMORY_LIMIT", "100000000", 1);
+    CHECK(tl_session_new(m, &in1, 0, &s, &err) == 0, "limit 1e8: %s", err.msg);
+    tl_session_free(s);
+    unsetenv("TL_MEMORY_LIMIT");
+    tl_model_free(m);
+}
+
 int main(void) {
+    test_memory_limit();
     test_plan_invariants();
     test_reuse_vs_keep_all();
     test_big_reuse();

@@ -6,7 +6,7 @@
 #define TL_DIFF_H
 #include <stdbool.h>
 #include <stdint.h>
-#include "../ir/tl_shape.h"
+#include "tl_shape.h"
 
 /* torch.testing.assert_close float32 defaults */
 #define TL_DIFF_ATOL 1e-5

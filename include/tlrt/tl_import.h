@@ -2,12 +2,15 @@
  * Every message starts with the file name given by the caller, then the place:
  *   graph.json: node[7].perm: expected array of naturals, got "x"
  *   params.bin: tensor "linear_3_W": shape [4, 3] does not match node[3] (expected [3, 4])
- *   input.npy: header: fortran_order True is not supported (write C order)            */
+ *   input.npy: header: fortran_order True is not supported (write C order)
+ * Ownership: every `out` object (tl_graph, tl_tensor, buffer) is the caller's on success — free
+ * with tl_graph_free / tl_tensor_free / free — and untouched (NULL) on failure. Parameters bound
+ * to a graph belong to the graph. `buf` arguments are borrowed for the call only. */
 #ifndef TL_IMPORT_H
 #define TL_IMPORT_H
 #include <stdbool.h>
 #include <stddef.h>
-#include "../ir/tl_graph.h"
+#include "tl_graph.h"
 
 /* ---- graph JSON (torchlean.ir.v1) ---- */
 /* Parse + validate (tl_graph_validate) + bind inline payloads (weight/bias/values/gamma/...).

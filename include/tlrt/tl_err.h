@@ -29,6 +29,9 @@ typedef struct tl_err {
 int tl_errf(tl_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The same with an explicit category. */
 int tl_errk(tl_err *err, tl_err_kind kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* tl_errk with a va_list (for wrappers that add a prefix with tl_err_prefix). */
+#include <stdarg.h>
+int tl_verrk(tl_err *err, tl_err_kind kind, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 /* tl_errk(err, TL_ERR_OOM, ...). */
 int tl_erroom(tl_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Set the category of an error already written; returns -1. */

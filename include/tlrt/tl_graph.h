@@ -1,4 +1,8 @@
-/* tl_graph.h - the in-memory torchlean.ir.v1 graph and the checks every stage relies on. */
+/* tl_graph.h - the in-memory torchlean.ir.v1 graph and the checks every stage relies on.
+ * Ownership: a tl_graph owns its nodes, each node its parent/tuple arrays, target string and
+ * bound parameter tensors (tl_graph_free releases everything). A tl_tensor owns its data when
+ * `owned` (else it borrows it, e.g. from a buffer that outlives the tensor). Graphs are built by
+ * tl_import.h and read-only afterwards (a tl_model shares it between sessions). */
 #ifndef TL_GRAPH_H
 #define TL_GRAPH_H
 #include <stdbool.h>

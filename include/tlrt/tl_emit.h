@@ -3,7 +3,7 @@
 #define TL_EMIT_H
 #include <stdbool.h>
 #include <stdio.h>
-#include "../ir/tl_graph.h"
+#include "tl_graph.h"
 
 typedef enum { TL_WEIGHTS_EXTERNAL = 0, TL_WEIGHTS_INLINE = 1 } tl_weights_mode;
 

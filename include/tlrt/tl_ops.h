@@ -15,6 +15,7 @@ enum {
     TL_F_UNARY = 2,    /* elementwise, one parent: same shape in and out */
     TL_F_BINARY = 4,   /* elementwise, two parents of the same shape */
     TL_F_ALIAS = 8,    /* output is a zero-copy view of parent 0 (reshape, flatten, detach) */
+    TL_F_INPLACE = 16, /* may overwrite a parent (elementwise) that dies at this node */
 };
 
 typedef enum tl_op {
@@ -71,6 +72,8 @@ typedef struct tl_attr_spec {
 typedef struct tl_param_spec {
     const char *inline_key;  /* TorchLean's inline JSON field: "weight", "bias", "values", ... */
     const char *name_fmt;    /* params.bin / state_dict name, printf with the node id: "linear_%lld_W" */
+    bool buffer;             /* not trained: a const's values, running statistics (an emitted
+                              * module registers it as a buffer, not an nn.Parameter) */
 } tl_param_spec;
 
 struct tl_node;

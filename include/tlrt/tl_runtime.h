@@ -8,13 +8,27 @@
  *   if (tl_session_new(m, &in, 0, &s, &err)) ...
  *   tl_session_run(s, input, &err);          // input: tl_shape_numel(&in) floats
  *   const float *y = tl_session_output(s, 0, &yshape);
- */
+ *
+ * Ownership and lifetimes:
+ *   - tl_model owns its graph and every parameter tensor; free it with tl_model_free after every
+ *     session made from it is freed (a session borrows its model).
+ *   - tl_session owns its plan, arena and folded constants; tl_session_free releases them.
+ *   - `input` of tl_session_run is borrowed for the call only (copied into the arena).
+ *   - Pointers returned by tl_session_output / tl_session_node_value / tl_session_node_shape
+ *     point into the session; the values are valid until the next tl_session_run on that
+ *     session or its tl_session_free.
+ *   - tl_model_graph returns the model's graph (borrowed, valid while the model lives).
+ *   - Every string from tl_session_node_plan is static.
+ * Threads: a model may be shared by sessions on several threads (it is read-only after loading);
+ * one session must not be run from two threads at once. tl_cpu.h's settings are process-global.
+ * Errors: -1 with `err` filled (one line, err->kind says bad input / unsupported / out of
+ * memory / I/O / internal; tl_err_exit_status maps it to a tool's exit status). */
 #ifndef TL_RUNTIME_H
 #define TL_RUNTIME_H
 #include <stdbool.h>
 #include <stdint.h>
-#include "../ir/tl_graph.h"
-#include "../kernels/tl_kernels.h"
+#include "tl_graph.h"
+#include "tl_cpu.h"
 
 typedef struct tl_model tl_model;
 typedef struct tl_session tl_session;
@@ -22,7 +36,8 @@ typedef struct tl_session tl_session;
 /* Load graph JSON (+ params.bin, or NULL when the graph carries its payloads inline), validate,
  * bind and check parameters. */
 int tl_model_open(const char *graph_path, const char *params_path, tl_model **out, tl_err *err);
-/* Take ownership of an already loaded + bound graph. */
+/* Take ownership of an already loaded + bound graph (on success the model frees it; on failure
+ * the caller still owns it). */
 int tl_model_from_graph(tl_graph *g, tl_model **out, tl_err *err);
 void tl_model_free(tl_model *m);
 const tl_graph *tl_model_graph(const tl_model *m);

@@ -1,0 +1,109 @@
+/* linear.c - y = x W^T + b over the last axis (nn.Linear; W is [out_dim, in_dim], b optional), on
+ * tl_sgemm. The bias is added after the product (one more rounding per element); the zoo tests
+ * hold the result to PyTorch within assert_close's float32 tolerances. */
+#include <stdlib.h>
+#include <string.h>
+#include "tl_emit.h"
+#include "tl_runtime_internal.h"
+
+/* Few rows, wide layer (l->lin_t): OpenBLAS runs Y^T = W X^T faster than Y = X W^T for these
+ * shapes (64x1024x1024: ~1000 vs ~1180 us, 8-30% over 2..128 rows with K >= 512, N >= 256; equal
+ * or slower below: the rule is in linear_prepare), so the product goes to scratch as
+ * [N, M] and is transposed back in 16x16 tiles with the bias added on the way (the same single
+ * addition add_bias_rows does). */
+#define LIN_T_TILE 16
+static void ex_linear(const tl_step *st, const float *const *in, float *out) {
+    const tl_prep_linear *l = &st->p.lin;
+    if (l->M == 0 || l->N == 0) return;
+    if (l->lin_t) {
+        int64_t M = l->M, N = l->N;
+        float *yt = st->scratch;
+        tl_sgemm(false, true, N, M, l->K, 1.0f, l->w, l->K, in[0], l->K, 0.0f, yt, M);
+        for (int64_t i0 = 0; i0 < N; i0 += LIN_T_TILE)
+            for (int64_t j0 = 0; j0 < M; j0 += LIN_T_TILE) {
+                int64_t ie = i0 + LIN_T_TILE < N ? i0 + LIN_T_TILE : N;
+                int64_t je = j0 + LIN_T_TILE < M ? j0 + LIN_T_TILE : M;
+                for (int64_t j = j0; j < je; j++) {
+                    float *y = out + j * N;
+                    if (l->b)
+                        for (int64_t i = i0; i < ie; i++) y[i] = yt[i * M + j] + l->b[i];
+                    else
+                        for (int64_t i = i0; i < ie; i++) y[i] = yt[i * M + j];
+                }
+            }
+        return;
+    }
+    tl_sgemm(false, true, l->M, l->N, l->K, 1.0f, in[0], l->K, l->w, l->K, 0.0f, out, l->N);
+    if (l->b) st->K->add_bias_rows(out, l->b, l->M, l->N);
+}
+
+static int linear_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
+    const tl_attrs *a = &c->n->a;
+    const tl_shape *x = c->ps[0];
+    int64_t id = c->n->id;
+    if (x->rank < 1) return tl_node_err(err, id, NULL, "linear: expected an input of rank >= 1, got %s", TL_SHAPE_STR(x));
+    if (a->in_dim < 0) return tl_node_err(err, id, "in_dim", "missing and cannot be derived");
+    if (a->out_dim < 0) return tl_node_err(err, id, "out_dim", "missing and cannot be derived");
+    if (x->dim[x->rank - 1] != a->in_dim)
+        return tl_node_err(err, id, "in_dim", "input last dimension is %lld (input %s), but in_dim is %lld",
+                           (long long)x->dim[x->rank - 1], TL_SHAPE_STR(x), (long long)a->in_dim);
+    *out = *x;
+    out->dim[out->rank - 1] = a->out_dim;
+    return 0;
+}
+
+static int linear_param_shape(const tl_node *n, int slot, tl_shape *out) {
+    const tl_attrs *a = &n->a;
+    if (a->out_dim < 0 || a->in_dim < 0) return -1;
+    memset(out, 0, sizeof *out);
+    if (slot == 0) {   /* W [out_dim, in_dim] */
+        out->rank = 2;
+        out->dim[0] = a->out_dim;
+        out->dim[1] = a->in_dim;
+    } else {           /* b [out_dim] */
+        out->rank = 1;
+        out->dim[0] = a->out_dim;
+    }
+    return 0;
+}
+
+static int linear_batch(const tl_batch_ctx *c, int *bf) {
+    (void)bf;   /* a rank-1 input is one sample: its axis 0 is the feature axis */
+    return c->g->nodes[c->n->parents[0]].shape.rank >= 2 ? TL_BATCH_CARRY : TL_BATCH_MIXES;
+}
+
+static int linear_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
+    const tl_node *n = st->node;
+    const tl_shape *p0 = &c->shapes[n->parents[0]], *out = &st->shape;
+    tl_prep_linear *l = &st->p.lin;
+    l->K = p0->rank ? p0->dim[p0->rank - 1] : 1;
+    l->N = out->rank ? out->dim[out->rank - 1] : 1;
+    l->M = l->K ? tl_shape_numel(p0) / l->K : 0;
+    l->w = n->param[0] ? n->param[0]->data : NULL;
+    l->b = n->param[1] ? n->param[1]->data : NULL;
+    if (!l->w) return tl_errf(err, "node[%lld] (linear): weight is not bound", (long long)n->id);
+    /* operand order by shape (measured with tl_sgemm + this transpose, 1 thread, OpenBLAS
+     * SkylakeX): swapped wins for 2..128 rows when K >= 512 and N >= 256 */
+    l->lin_t = l->M >= 2 && l->M <= 128 && l->K >= 512 && l->N >= 256;
+    st->scratch_floats = l->lin_t ? l->M * l->N : 0;
+    st->kernel = ex_linear;
+    return 0;
+}
+
+static int linear_emit(const tl_emit_ctx *c, tl_err *err) {
+    (void)err;
+    char w[96], b[96];
+    tl_param_name(c->n, 0, w, sizeof w);
+    tl_param_name(c->n, 1, b, sizeof b);
+    tl_sb_printf(c->b, "F.linear(%s, self.%s, self.%s)", c->p[0], w, b);
+    return 0;
+}
+
+const tl_family tl_fam_linear = {
+    .name = "linear",
+    .infer = linear_infer,
+    .param_shape = linear_param_shape,
+    .batch = linear_batch,
+    .prepare = linear_prepare,
+    .emit = linear_emit,
+};

@@ -1,0 +1,794 @@
+/* tl_plan.c - the execution plan of a model for one input shape (tl_session_new).
+ *
+ * Planning runs as named phases over one plan struct (tl_plan below); each phase reads what the
+ * earlier ones decided and is linear in the graph size (plus the memory planner's n log n):
+ *
+ *   plan_shapes     session shapes: the declared ones, or batch-substituted (tl_batch.c)
+ *   plan_steps      one step per node: the op family's prepare (per-op data, exec function and
+ *                   kernels resolved once, scratch size)
+ *   plan_consumers  who reads each node (CSR), once
+ *   plan_fold       constant folding: every node that does not depend on the input is evaluated
+ *                   here, with the exec function a run would use (so bitwise what a run computes)
+ *   plan_rep        a binary op with a constant operand that repeats (a per-sample constant in a
+ *                   re-batched session, a periodic constant) reads a small replicated copy of one
+ *                   period of it
+ *   plan_views      zero-copy transposes around matmul (read through sgemm's trans/ld, or written
+ *                   straight into the consumer's layout)
+ *   plan_drop_folded  folded values nobody reads at run time are freed
+ *   plan_storages   every value lives in a storage: aliases (reshape/flatten/detach) and views
+ *                   share their parent's; consts point at the model's tensor; the rest get arena
+ *                   storages (+ scratch storages living during their node only)
+ *   plan_liveness   a storage lives from its defining node to its last reader (through any
+ *                   alias); outputs to the end; KEEP_ALL: everything lives for the whole run
+ *   plan_in_place   an elementwise op (TL_F_INPLACE) whose parent storage dies at that node
+ *                   writes into it (merged lifetimes, forwarding instead of renumbering)
+ *   plan_place      the memory planner (tl_memplan.c) places the storages in one arena; a plan
+ *                   over the memory limit is refused naming its largest value
+ *   plan_bind       parent/output/scratch pointers resolved once; the run list; what stays
+ *                   readable after a run
+ *
+ * tl_session_run then is a loop over the run list: no allocation, no shape arithmetic, no test
+ * hooks. The planted-bug test switch (env TL_TEST_PLANT_BUG=<tag>, read once per session; adds
+ * 1e-2 to every output element of the nodes with that tag) is a wrapper exec function installed
+ * on the matching steps only, so it costs nothing elsewhere.
+ * How the no-allocation promise is checked: tests/c/test_runtime.c interposes malloc & co. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "tl_runtime_internal.h"
+
+#define LIVE_END INT64_MAX
+#define REP_FLOATS 16384   /* a periodic constant operand is replicated up to 64 KiB */
+
+typedef int64_t strides_t[TL_MAX_RANK];
+
+typedef enum tl_store_kind {
+    TL_STORE_ARENA = 0,   /* a slot of the session arena */
+    TL_STORE_PARAM,       /* a constant: the model's tensor or a folded value, never written */
+} tl_store_kind;
+
+typedef struct storage {
+    tl_store_kind kind;
+    int64_t bytes;
+    int64_t def, last;    /* lifetime, node indices (inclusive) */
+    int64_t offset;       /* arena offset after plan_place */
+    int64_t node;         /* the node that defines it (error messages) */
+    int64_t fwd;          /* merged into another storage (in place): that one; else -1 */
+    const float *param;   /* TL_STORE_PARAM */
+} storage;
+
+/* Planning state of one tl_session_new call; everything here is freed when planning ends
+ * (plan_free) except what was handed to the session. */
+typedef struct tl_plan {
+    tl_session *s;
+    const tl_graph *g;
+    tl_err *err;
+    int64_t n;
+    bool keep;              /* TL_SESSION_KEEP_ALL */
+    const char *bug;        /* TL_TEST_PLANT_BUG, or NULL */
+    /* per node */
+    bool *is_out;
+    bool *bc;               /* batch-carrying */
+    int *bfo;               /* 1 + batch-free per-sample operand of a binary op, or 0 */
+    int64_t *cstart, *clist;   /* consumers: clist[cstart[i] .. cstart[i+1]) read node i */
+    bool *cf;               /* constant (folded) */
+    float **fv;             /* folded value (model tensor, or a buffer of fbuf[owner]) */
+    int64_t *owner;         /* node whose buffer fv points into; -1: the model's tensor */
+    float **fbuf;           /* malloc'd folded value per owner node */
+    bool *view;             /* read in place by matmul (or aliasing a matmul's output) */
+    int64_t *outview;       /* matmul writing into this permute's layout, or -1 */
+    strides_t *vstr;        /* strides of a view over its base storage */
+    /* storages */
+    storage *S;
+    int64_t ns;
+    int64_t *sid;           /* storage of each node's value */
+    int64_t *scr;           /* scratch storage of each node, or -1 */
+} tl_plan;
+
+static int64_t align64(int64_t x) { return (x + 63) & ~(int64_t)63; }
+
+static int64_t find(tl_plan *P, int64_t k) {   /* storage forwarding, with path halving */
+    while (P->S[k].fwd >= 0) {
+        int64_t f = P->S[k].fwd;
+        if (P->S[f].fwd >= 0) P->S[k].fwd = P->S[f].fwd;
+        k = f;
+    }
+    return k;
+}
+
+static void plan_free(tl_plan *P) {
+    if (P->fbuf)
+        for (int64_t i = 0; i < P->n; i++) free(P->fbuf[i]);
+    free(P->is_out);
+    free(P->bc);
+    free(P->bfo);
+    free(P->cstart);
+    free(P->clist);
+    free(P->cf);
+    free(P->fv);
+    free(P->owner);
+    free(P->fbuf);
+    free(P->view);
+    free(P->outview);
+    free(P->vstr);
+    free(P->S);
+    free(P->sid);
+    free(P->scr);
+}
+
+/* Memory this process may use for a plan: TL_MEMORY_LIMIT (bytes) if set, else the machine's
+ * physical memory. A plan above it is refused before anything large is allocated. */
+static int64_t memory_limit(void) {
+    const char *e = getenv("TL_MEMORY_LIMIT");
+    if (e && *e) {
+        char *end = NULL;
+        long long v = strtoll(e, &end, 10);
+        if (end && !*end && v > 0) return v;
+    }
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && psz > 0) return (int64_t)pages * (int64_t)psz;
+    return INT64_MAX;
+}
+
+/* The input-shape check of the public API (the batch may differ). */
+static int check_input_shape(const tl_graph *g, const tl_shape *in, tl_err *err) {
+    const tl_shape *cap = &g->nodes[g->input_id].shape;
+    bool ok = in->rank == cap->rank;
+    for (int i = 1; ok && i < in->rank; i++) ok = in->dim[i] == cap->dim[i];
+    if (!ok)
+        return tl_errf(err, "shape %s does not match the graph input %s", TL_SHAPE_STR(in), TL_SHAPE_STR(cap));
+    return 0;
+}
+
+/* ---------------------------------------------------------------- memory placement */
+/* TEMPORARY (replaced by runtime/tl_memplan.c): greedy by size, O(n^2). */
+typedef struct tl_memplan {
+    int64_t n, cap;
+    int64_t *first, *last, *bytes, *off;
+} tl_memplan;
+static tl_memplan *tl_memplan_new(int64_t cap, tl_err *err) {
+    tl_memplan *mp = calloc(1, sizeof *mp);
+    size_t c = (size_t)(cap ? cap : 1);
+    if (mp) {
+        mp->cap = cap;
+        mp->first = malloc(c * 8);
+        mp->last = malloc(c * 8);
+        mp->bytes = malloc(c * 8);
+        mp->off = malloc(c * 8);
+    }
+    if (!mp || !mp->first || !mp->last || !mp->bytes || !mp->off) {
+        if (mp) { free(mp->first); free(mp->last); free(mp->bytes); free(mp->off); }
+        free(mp);
+        tl_erroom(err, "out of memory");
+        return NULL;
+    }
+    return mp;
+}
+static int64_t tl_memplan_add(tl_memplan *mp, int64_t first, int64_t last, int64_t bytes) {
+    mp->first[mp->n] = first;
+    mp->last[mp->n] = last;
+    mp->bytes[mp->n] = bytes;
+    return mp->n++;
+}
+static int64_t tl_memplan_offset(const tl_memplan *mp, int64_t k) { return mp->off[k]; }
+static void tl_memplan_free(tl_memplan *mp) {
+    if (!mp) return;
+    free(mp->first); free(mp->last); free(mp->bytes); free(mp->off);
+    free(mp);
+}
+static int64_t tl_memplan_place(tl_memplan *mp, tl_err *err) {
+    int64_t *order = malloc(sizeof(int64_t) * (size_t)(mp->n ? mp->n : 1));
+    if (!order) return tl_erroom(err, "out of memory");
+    for (int64_t i = 0; i < mp->n; i++) order[i] = i;
+    for (int64_t i = 1; i < mp->n; i++) {
+        int64_t v = order[i], j = i - 1;
+        while (j >= 0 && (mp->bytes[order[j]] < mp->bytes[v] || (mp->bytes[order[j]] == mp->bytes[v] && mp->first[order[j]] > mp->first[v]))) {
+            order[j + 1] = order[j];
+            j--;
+        }
+        order[j + 1] = v;
+    }
+    int64_t total = 0;
+    for (int64_t k = 0; k < mp->n; k++) {
+        int64_t x = order[k], off = 0;
+        for (bool moved = true; moved;) {
+            moved = false;
+            for (int64_t q = 0; q < k; q++) {
+                int64_t y = order[q];
+                bool time = mp->first[x] <= mp->last[y] && mp->first[y] <= mp->last[x];
+                bool space = off < mp->off[y] + mp->bytes[y] && mp->off[y] < off + mp->bytes[x];
+                if (time && space) { off = mp->off[y] + mp->bytes[y]; moved = true; }
+            }
+        }
+        mp->off[x] = off;
+        if (off + mp->bytes[x] > total) total = off + mp->bytes[x];
+    }
+    free(order);
+    return total;
+}
+
+/* ---------------------------------------------------------------- test hook: planted bug */
+static void plant(const tl_step *st, float *y) {
+    for (int64_t i = 0; i < st->numel; i++) y[i] += 1e-2f;
+}
+static void exec_planted(const tl_step *st, const float *const *in, float *out) {
+    if (st->kernel) st->kernel(st, in, out);
+    plant(st, out);
+}
+
+/* ---------------------------------------------------------------- phases */
+static int plan_alloc(tl_plan *P) {
+    size_t nz = (size_t)(P->n ? P->n : 1);
+    tl_session *s = P->s;
+    s->steps = calloc(nz, sizeof *s->steps);
+    s->shapes = calloc(nz, sizeof *s->shapes);
+    s->value = calloc(nz, sizeof *s->value);
+    s->ns = calloc(nz, sizeof *s->ns);
+    s->run = calloc(nz + 1, sizeof *s->run);
+    s->owned = calloc(nz, sizeof *s->owned);
+    s->out_ids = malloc(sizeof(int64_t) * (size_t)(P->g->n_outputs ? P->g->n_outputs : 1));
+    P->is_out = calloc(nz, sizeof *P->is_out);
+    P->bc = calloc(nz, sizeof *P->bc);
+    P->bfo = calloc(nz, sizeof *P->bfo);
+    P->cstart = calloc(nz + 1, sizeof *P->cstart);
+    P->cf = calloc(nz, sizeof *P->cf);
+    P->fv = calloc(nz, sizeof *P->fv);
+    P->owner = malloc(sizeof *P->owner * nz);
+    P->fbuf = calloc(nz, sizeof *P->fbuf);
+    P->view = calloc(nz, sizeof *P->view);
+    P->outview = malloc(sizeof *P->outview * nz);
+    P->vstr = calloc(nz, sizeof *P->vstr);
+    P->S = calloc(2 * nz + 1, sizeof *P->S);   /* <= one value + one scratch each */
+    P->sid = malloc(sizeof *P->sid * nz);
+    P->scr = malloc(sizeof *P->scr * nz);
+    if (!s->steps || !s->shapes || !s->value || !s->ns || !s->run || !s->owned || !s->out_ids || !P->is_out ||
+        !P->bc || !P->bfo || !P->cstart || !P->cf || !P->fv || !P->owner || !P->fbuf || !P->view || !P->outview ||
+        !P->vstr || !P->S || !P->sid || !P->scr)
+        return tl_erroom(P->err, "out of memory planning %lld nodes", (long long)P->n);
+    for (int64_t i = 0; i < P->n; i++) {
+        P->owner[i] = -1;
+        P->outview[i] = -1;
+        P->scr[i] = -1;
+    }
+    s->n_out = P->g->n_outputs;
+    for (int i = 0; i < P->g->n_outputs; i++) {
+        s->out_ids[i] = P->g->output_ids[i];
+        P->is_out[P->g->output_ids[i]] = true;
+    }
+    return 0;
+}
+
+static int plan_shapes(tl_plan *P) {
+    return tl_batch_shapes(P->g, &P->s->in_shape, P->s->shapes, P->bc, P->bfo, P->err);
+}
+
+static int plan_steps(tl_plan *P) {
+    tl_session *s = P->s;
+    tl_prep_ctx pc = { s->shapes, tl_kernels() };
+    for (int64_t i = 0; i < P->n; i++) {
+        const tl_node *nd = &P->g->nodes[i];
+        tl_step *st = &s->steps[i];
+        st->id = i;
+        st->op = nd->op;
+        st->node = nd;
+        st->row = tl_op_info(nd->op);
+        st->K = pc.K;
+        st->shape = s->shapes[i];
+        st->numel = tl_shape_numel(&st->shape);
+        st->n_in = nd->n_parents;
+        st->plant_bug = P->bug && strcmp(P->bug, st->row->tag) == 0;
+        if (!st->row->executable || !st->row->fam || !st->row->fam->prepare)
+            return tl_errk(P->err, TL_ERR_UNSUPPORTED, "node[%lld] (%s): not executable by the runtime", (long long)i,
+                           st->row->tag);
+        st->in = calloc((size_t)(nd->n_parents ? nd->n_parents : 1), sizeof *st->in);
+        if (!st->in) return tl_erroom(P->err, "node[%lld] (%s): out of memory", (long long)i, st->row->tag);
+        if (st->row->fam->prepare(&pc, st, P->err)) return -1;
+    }
+    return 0;
+}
+
+static int plan_consumers(tl_plan *P) {
+    const tl_graph *g = P->g;
+    int64_t total = 0;
+    for (int64_t i = 0; i < P->n; i++) total += g->nodes[i].n_parents;
+    P->clist = malloc(sizeof *P->clist * (size_t)(total ? total : 1));
+    int64_t *fill = calloc((size_t)(P->n ? P->n : 1), sizeof *fill);
+    if (!P->clist || !fill) {
+        free(fill);
+        return tl_erroom(P->err, "out of memory planning %lld edges", (long long)total);
+    }
+    for (int64_t i = 0; i < P->n; i++)
+        for (int k = 0; k < g->nodes[i].n_parents; k++) P->cstart[g->nodes[i].parents[k] + 1]++;
+    for (int64_t i = 0; i < P->n; i++) P->cstart[i + 1] += P->cstart[i];
+    for (int64_t i = 0; i < P->n; i++)
+        for (int k = 0; k < g->nodes[i].n_parents; k++) {
+            int64_t p = g->nodes[i].parents[k];
+            P->clist[P->cstart[p] + fill[p]++] = i;
+        }
+    free(fill);
+    return 0;
+}
+
+static int plan_fold(tl_plan *P) {
+    const tl_graph *g = P->g;
+    tl_session *s = P->s;
+    int64_t limit = memory_limit(), held = 0;
+    for (int64_t i = 0; i < P->n; i++) {
+        const tl_node *nd = &g->nodes[i];
+        tl_step *st = &s->steps[i];
+        if (nd->op == TL_OP_INPUT) continue;
+        bool all = true;
+        for (int k = 0; k < nd->n_parents && all; k++) all = P->cf[nd->parents[k]];
+        if (!all) continue;
+        P->cf[i] = true;
+        st->folded = true;
+        if (nd->op == TL_OP_CONST) {
+            if (!nd->param[0] || !nd->param[0]->data)
+                return tl_errf(P->err, "node[%lld] (const): value is not bound", (long long)i);
+            if (!st->plant_bug) {
+                P->fv[i] = nd->param[0]->data;
+                continue;
+            }
+        }
+        if (st->row->alias && !st->plant_bug) {
+            P->fv[i] = P->fv[nd->parents[0]];
+            P->owner[i] = P->owner[nd->parents[0]];
+            continue;
+        }
+        int64_t bytes = (st->numel > 0 ? st->numel : 1) * (int64_t)sizeof(float);
+        int64_t sbytes = st->scratch_floats * (int64_t)sizeof(float);
+        if (bytes + sbytes > limit - held)
+            return tl_erroom(P->err, "node[%lld] (%s): its constant value %s needs %lld bytes, over the memory limit "
+                             "of %lld bytes", (long long)i, st->row->tag, TL_SHAPE_STR(&st->shape),
+                             (long long)(bytes + sbytes), (long long)limit);
+        float *out = malloc((size_t)bytes);
+        float *scratch = sbytes > 0 ? malloc((size_t)sbytes) : NULL;
+        if (!out || (sbytes > 0 && !scratch)) {
+            free(out);
+            free(scratch);
+            return tl_erroom(P->err, "node[%lld] (%s): out of memory folding a constant of %lld bytes", (long long)i,
+                             st->row->tag, (long long)(bytes + sbytes));
+        }
+        held += bytes;
+        for (int k = 0; k < nd->n_parents; k++) st->in[k] = P->fv[nd->parents[k]];
+        if (nd->op == TL_OP_CONST) st->in[0] = nd->param[0]->data;
+        st->scratch = scratch;
+        if (st->kernel) st->kernel(st, st->in, out);
+        st->scratch = NULL;
+        free(scratch);
+        if (st->plant_bug) plant(st, out);
+        P->fv[i] = out;
+        P->owner[i] = i;
+        P->fbuf[i] = out;
+    }
+    return 0;
+}
+
+/* Smallest period p (a product of trailing dims, or 1) with v[j] == v[j % p] bitwise for all j,
+ * among those dividing `limit` floats; 0 if none. */
+static int64_t value_period(const float *v, const tl_shape *sh, int64_t limit) {
+    int64_t numel = tl_shape_numel(sh);
+    int64_t cand[TL_MAX_RANK + 1];
+    int nc = 0;
+    cand[nc++] = 1;
+    int64_t acc = 1;
+    for (int i = sh->rank - 1; i >= 0; i--) {
+        acc *= sh->dim[i];
+        if (acc > cand[nc - 1]) cand[nc++] = acc;
+    }
+    for (int c = 0; c < nc; c++) {
+        int64_t p = cand[c];
+        if (p <= 0 || limit % p != 0 || numel % p != 0) continue;
+        bool ok = true;
+        for (int64_t j = p; j < numel && ok; j += p) ok = memcmp(v, v + j, sizeof(float) * (size_t)p) == 0;
+        if (ok) return p;
+    }
+    return 0;
+}
+
+static int batch_mix_err(tl_plan *P, int64_t i) {
+    const tl_shape *cap = &P->g->nodes[P->g->input_id].shape;
+    int64_t B = cap->rank ? cap->dim[0] : 1, N = P->s->in_shape.rank ? P->s->in_shape.dim[0] : 1;
+    return tl_errk(P->err, TL_ERR_UNSUPPORTED,
+                   "batch %lld does not fit the graph: node[%lld] (%s) mixes the batch axis (captured batch %lld)",
+                   (long long)N, (long long)i, tl_op_tag(P->g->nodes[i].op), (long long)B);
+}
+
+static int plan_rep(tl_plan *P) {
+    const tl_graph *g = P->g;
+    tl_session *s = P->s;
+    for (int64_t i = 0; i < P->n; i++) {
+        const tl_node *nd = &g->nodes[i];
+        tl_step *st = &s->steps[i];
+        if (P->cf[i] || !st->row->elementwise_binary || nd->n_parents != 2 || st->numel == 0) continue;
+        int k = P->cf[nd->parents[0]] ? 0 : P->cf[nd->parents[1]] ? 1 : -1;
+        if (k < 0) continue;
+        int64_t p = nd->parents[k];
+        const tl_shape *ps = &s->shapes[p];
+        int64_t pn = tl_shape_numel(ps);
+        int64_t limit = pn;
+        if (P->bfo[i]) {   /* batch-free operand of a re-batched node: one sample of it */
+            if (ps->rank == 0 || ps->dim[0] <= 0) return batch_mix_err(P, i);
+            limit = pn / ps->dim[0];
+        } else if (pn != st->numel) {
+            continue;
+        }
+        int64_t per = value_period(P->fv[p], ps, limit);
+        if (per == 0) {
+            if (P->bfo[i]) return batch_mix_err(P, i);
+            continue;
+        }
+        if (!P->bfo[i] && per == pn) continue;   /* not periodic: read the folded value */
+        int64_t rep = REP_FLOATS / per;
+        if (rep < 1) rep = 1;
+        int64_t need = (st->numel + per - 1) / per;
+        if (rep > need) rep = need;
+        float *rb = malloc(sizeof(float) * (size_t)(rep * per));
+        if (!rb) return tl_erroom(P->err, "node[%lld] (%s): out of memory", (long long)i, st->row->tag);
+        for (int64_t r = 0; r < rep; r++) memcpy(rb + r * per, P->fv[p], sizeof(float) * (size_t)per);
+        tl_binary_set_rep(st, k, rb, rep, per);
+    }
+    return 0;
+}
+
+static bool is_permute(tl_op op) { return op == TL_OP_PERMUTE || op == TL_OP_TRANSPOSE; }
+
+static bool operand_ok(const tl_shape *sh, const int64_t *st, bool is_b) {
+    bool t;
+    int64_t ld;
+    int r = sh->rank;
+    if (r == 0) return false;
+    if (r == 1)
+        return is_b ? tl_mat_layout(sh->dim[0], 1, st[0], 1, &t, &ld) : tl_mat_layout(1, sh->dim[0], sh->dim[0], st[0], &t, &ld);
+    return tl_mat_layout(sh->dim[r - 2], sh->dim[r - 1], st[r - 2], st[r - 1], &t, &ld);
+}
+
+static void permuted(const tl_step *st, const int64_t *src, int64_t *dst) {
+    for (int i = 0; i < st->p.mv.rank; i++) dst[i] = src[st->p.mv.perm[i]];
+}
+
+/* Zero-copy transposes around matmul.
+ *  - out-view: a matmul whose only consumer is a permute/transpose keeping the last axis writes
+ *    its product straight into that node's layout (ldc + per-batch offsets); the permute is
+ *    then an alias of that storage.
+ *  - in-view: a permute/transpose whose consumers are all matmuls (or other in-views) is not
+ *    materialized: each matmul reads its base storage through tl_sgemm's trans/lda arguments.
+ * Off for KEEP_ALL, outputs, planted bugs and folded nodes (every such value is materialized). */
+static int plan_views(tl_plan *P) {
+    if (P->keep) return 0;
+    const tl_graph *g = P->g;
+    tl_session *s = P->s;
+    int64_t n = P->n;
+    const int64_t *cstart = P->cstart, *clist = P->clist;
+    bool *view = P->view;
+    size_t nz = (size_t)(n > 0 ? n : 1);
+    bool *target = calloc(nz, sizeof *target);   /* out-view targets */
+    strides_t *tent = malloc(sizeof *tent * nz);
+    int rc = -1;
+    if (!target || !tent) {
+        tl_erroom(P->err, "out of memory planning views of %lld nodes", (long long)n);
+        goto done;
+    }
+    /* out-views */
+    for (int64_t i = 0; i < n; i++) {
+        tl_step *st = &s->steps[i];
+        if (st->op != TL_OP_MATMUL || P->cf[i] || st->plant_bug || P->is_out[i] || st->numel == 0) continue;
+        if (cstart[i + 1] - cstart[i] != 1) continue;
+        int64_t t = clist[cstart[i]];
+        tl_step *tt = &s->steps[t];
+        if (!is_permute(tt->op) || tt->plant_bug || P->cf[t] || tt->p.mv.rank != st->shape.rank || tt->p.mv.rank < 2 ||
+            tt->p.mv.perm[tt->p.mv.rank - 1] != tt->p.mv.rank - 1)
+            continue;
+        int64_t ct[TL_MAX_RANK], sc[TL_MAX_RANK];
+        tl_contig_strides(&tt->shape, ct);
+        for (int a = 0; a < tt->p.mv.rank; a++) sc[tt->p.mv.perm[a]] = ct[a];
+        int r = tl_matmul_layout(s->shapes, st, NULL, NULL, sc, P->err);
+        if (r < 0) goto done;
+        if (r > 0) continue;
+        P->outview[i] = t;
+        target[t] = true;
+        memcpy(P->vstr[i], sc, sizeof sc);
+    }
+    /* in-views: candidates, tentative strides (as if every candidate were a view) */
+    for (int64_t i = 0; i < n; i++) {
+        tl_step *st = &s->steps[i];
+        bool c = is_permute(st->op) && !P->cf[i] && !st->plant_bug && !P->is_out[i] && !target[i] && st->numel > 0;
+        int64_t p = c ? st->node->parents[0] : -1;
+        int64_t base[TL_MAX_RANK];
+        if (c) {
+            if (view[p]) memcpy(base, tent[p], sizeof base);   /* view[] holds "candidate" here */
+            else tl_contig_strides(&s->shapes[p], base);
+            permuted(st, base, tent[i]);
+        }
+        view[i] = c;
+    }
+    for (int64_t i = n - 1; i >= 0; i--) {   /* consumers decide: matmuls or in-views only */
+        if (!view[i]) continue;
+        bool ok = true;
+        for (int64_t e = cstart[i]; e < cstart[i + 1] && ok; e++) {
+            int64_t c = clist[e];
+            const tl_node *cn = &g->nodes[c];
+            if (cn->op == TL_OP_MATMUL && !s->steps[c].plant_bug && !P->cf[c]) {
+                for (int k = 0; k < 2 && ok; k++)
+                    if (cn->parents[k] == i) ok = operand_ok(&s->shapes[i], tent[i], k == 1);
+            } else {
+                ok = is_permute(cn->op) && view[c];
+            }
+        }
+        view[i] = ok;
+    }
+    /* final strides over the real bases; demote until every view's consumers can read it (a
+     * materialized parent changes its children's strides; a materialized child needs its
+     * parent materialized) */
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (int64_t i = 0; i < n; i++) {
+            if (!view[i]) continue;
+            tl_step *st = &s->steps[i];
+            int64_t p = st->node->parents[0];
+            int64_t base[TL_MAX_RANK];
+            if (view[p]) memcpy(base, P->vstr[p], sizeof base);
+            else tl_contig_strides(&s->shapes[p], base);
+            permuted(st, base, P->vstr[i]);
+            bool ok = true;
+            for (int64_t e = cstart[i]; e < cstart[i + 1] && ok; e++) {
+                int64_t c = clist[e];
+                const tl_node *cn = &g->nodes[c];
+                if (cn->op == TL_OP_MATMUL) {
+                    for (int k = 0; k < 2; k++)
+                        if (cn->parents[k] == i && !operand_ok(&s->shapes[i], P->vstr[i], k == 1)) ok = false;
+                } else {
+                    ok = view[c];
+                }
+            }
+            if (!ok) {
+                view[i] = false;
+                changed = true;
+            }
+        }
+    }
+    /* matmul geometry over the final layouts */
+    for (int64_t i = 0; i < n; i++) {
+        tl_step *st = &s->steps[i];
+        if (st->op != TL_OP_MATMUL || P->cf[i]) continue;
+        int64_t a = st->node->parents[0], b = st->node->parents[1];
+        if (!view[a] && !view[b] && P->outview[i] < 0) continue;
+        int r = tl_matmul_layout(s->shapes, st, view[a] ? P->vstr[a] : NULL, view[b] ? P->vstr[b] : NULL,
+                                 P->outview[i] >= 0 ? P->vstr[i] : NULL, P->err);
+        if (r < 0) goto done;
+        if (r > 0) {
+            tl_errk(P->err, TL_ERR_INTERNAL, "node[%lld] (matmul): internal error: strided operand layout",
+                    (long long)i);
+            goto done;
+        }
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (P->outview[i] >= 0) view[P->outview[i]] = true;   /* the permute aliases the matmul's storage */
+    rc = 0;
+done:
+    free(target);
+    free(tent);
+    return rc;
+}
+
+/* A folded value is still needed at run time when it is kept (KEEP_ALL, outputs) or a
+ * non-folded consumer reads it directly (not through a replicated per-sample copy). */
+static int plan_drop_folded(tl_plan *P) {
+    tl_session *s = P->s;
+    bool *needed = calloc((size_t)(P->n ? P->n : 1), sizeof *needed);
+    if (!needed) return tl_erroom(P->err, "out of memory planning %lld nodes", (long long)P->n);
+    for (int64_t i = 0; i < P->n; i++) {
+        if (!P->cf[i] || P->owner[i] < 0) continue;
+        bool need = P->keep || P->is_out[i];
+        for (int64_t e = P->cstart[i]; e < P->cstart[i + 1] && !need; e++) {
+            int64_t j = P->clist[e];
+            if (P->cf[j]) continue;
+            const tl_node *c = &P->g->nodes[j];
+            const tl_step *cj = &s->steps[j];
+            int bfo = cj->row->elementwise_binary ? cj->p.ew.bf_operand : 0;
+            for (int k = 0; k < c->n_parents; k++)
+                if (c->parents[k] == i && bfo != k + 1) need = true;
+        }
+        if (need) needed[P->owner[i]] = true;
+    }
+    for (int64_t i = 0; i < P->n; i++) {
+        if (!P->fbuf[i]) continue;
+        if (needed[i]) s->owned[s->n_owned++] = P->fbuf[i];
+        else free(P->fbuf[i]);
+        P->fbuf[i] = NULL;
+    }
+    for (int64_t i = 0; i < P->n; i++)
+        if (P->owner[i] >= 0 && !needed[P->owner[i]]) P->fv[i] = NULL;
+    free(needed);
+    return 0;
+}
+
+static void add_storage(tl_plan *P, tl_store_kind kind, int64_t bytes, int64_t node, const float *param) {
+    P->S[P->ns] = (storage){ kind, bytes, node, node, 0, node, -1, param };
+    P->ns++;
+}
+
+static int plan_storages(tl_plan *P) {
+    tl_session *s = P->s;
+    for (int64_t i = 0; i < P->n; i++) {
+        tl_step *st = &s->steps[i];
+        const tl_node *nd = st->node;
+        if (P->cf[i]) {
+            P->sid[i] = P->ns;
+            add_storage(P, TL_STORE_PARAM, 0, i, P->fv[i]);
+            continue;
+        }
+        if ((st->row->alias && !st->plant_bug) || P->view[i]) {
+            st->alias = true;
+            /* a permute its matmul parent wrote into is materialized: a plain alias */
+            st->view = P->view[i] && P->outview[nd->parents[0]] != i;
+            P->sid[i] = P->sid[nd->parents[0]];
+            continue;
+        }
+        P->sid[i] = P->ns;
+        add_storage(P, TL_STORE_ARENA, align64(st->numel * (int64_t)sizeof(float)), i, NULL);
+        if (st->scratch_floats > 0) {
+            P->scr[i] = P->ns;
+            add_storage(P, TL_STORE_ARENA, align64(st->scratch_floats * (int64_t)sizeof(float)), i, NULL);
+        }
+        if (nd->op == TL_OP_INPUT) {
+            s->input_numel = st->numel;
+            s->input_step = st;
+            st->kernel = NULL;   /* the run copies the input in */
+            if (st->plant_bug) st->exec = exec_planted;   /* adds the bug after the copy */
+        } else {
+            tl_exec_fn base = st->row->elementwise_binary && st->p.ew.bf_operand ? tl_exec_binary_rep : st->kernel;
+            if (st->plant_bug) {
+                st->kernel = base;
+                st->exec = exec_planted;
+            } else {
+                st->exec = base;
+            }
+            st->out_view = P->outview[i] >= 0;
+        }
+    }
+    return 0;
+}
+
+static void plan_liveness(tl_plan *P) {
+    const tl_graph *g = P->g;
+    for (int64_t i = 0; i < P->n; i++)
+        for (int k = 0; k < g->nodes[i].n_parents; k++) {
+            storage *x = &P->S[P->sid[g->nodes[i].parents[k]]];
+            if (x->last < i) x->last = i;
+        }
+    for (int i = 0; i < g->n_outputs; i++) P->S[P->sid[g->output_ids[i]]].last = LIVE_END;
+    if (P->keep)
+        for (int64_t k = 0; k < P->ns; k++) {
+            P->S[k].def = 0;
+            P->S[k].last = LIVE_END;
+        }
+}
+
+/* An elementwise op whose parent storage dies at this node (and has its size) writes into it:
+ * the two storages merge (the parent's lifetime extends to the child's last use; the child's
+ * storage forwards to it, so aliases of the child follow without renumbering). */
+static void plan_in_place(tl_plan *P) {
+    if (P->keep) return;
+    tl_session *s = P->s;
+    for (int64_t i = 0; i < P->n; i++) {
+        tl_step *st = &s->steps[i];
+        const tl_node *nd = st->node;
+        if (st->alias || P->cf[i] || !(st->row->flags & TL_F_INPLACE)) continue;
+        int cand = st->row->elementwise_binary ? 2 : 1;
+        for (int k = 0; k < cand; k++) {
+            int64_t ps = find(P, P->sid[nd->parents[k]]), me = find(P, P->sid[i]);
+            if (ps == me || P->S[ps].kind != TL_STORE_ARENA || P->S[ps].last != i) continue;
+            if (P->S[ps].bytes != P->S[me].bytes) continue;
+            P->S[ps].last = P->S[me].last;
+            P->S[me].fwd = ps;
+            st->in_place = true;
+            break;
+        }
+    }
+}
+
+static int plan_place(tl_plan *P) {
+    tl_session *s = P->s;
+    int64_t limit = memory_limit();
+    tl_memplan *mp = tl_memplan_new(P->ns, P->err);
+    if (!mp) return -1;
+    int64_t *slot = malloc(sizeof *slot * (size_t)(P->ns ? P->ns : 1));
+    int rc = -1;
+    if (!slot) {
+        tl_erroom(P->err, "out of memory planning %lld storages", (long long)P->ns);
+        goto done;
+    }
+    int64_t largest = -1;
+    for (int64_t k = 0; k < P->ns; k++) {
+        storage *x = &P->S[k];
+        slot[k] = -1;
+        if (x->fwd >= 0 || x->kind != TL_STORE_ARENA || x->bytes <= 0) continue;
+        if (largest < 0 || x->bytes > P->S[largest].bytes) largest = k;
+        slot[k] = tl_memplan_add(mp, x->def, x->last, x->bytes);
+    }
+    int64_t total = tl_memplan_place(mp, P->err);
+    if (total < 0) goto done;
+    s->arena_bytes = align64(total);
+    if (s->arena_bytes > limit) {
+        const storage *big = &P->S[largest];
+        const tl_step *bs = &s->steps[big->node];
+        tl_erroom(P->err, "node[%lld] (%s): its value %s needs %lld bytes; the plan needs an arena of %lld bytes, over "
+                  "the memory limit of %lld bytes", (long long)big->node, bs->row->tag, TL_SHAPE_STR(&bs->shape),
+                  (long long)big->bytes, (long long)s->arena_bytes, (long long)limit);
+        goto done;
+    }
+    for (int64_t k = 0; k < P->ns; k++)
+        if (slot[k] >= 0) P->S[k].offset = tl_memplan_offset(mp, slot[k]);
+    /* at least one cache line, so that empty values still point into the arena */
+    size_t abytes = (size_t)(s->arena_bytes ? s->arena_bytes : 64);
+    s->arena = aligned_alloc(64, abytes);
+    if (!s->arena) {
+        tl_erroom(P->err, "out of memory: arena of %lld bytes", (long long)s->arena_bytes);
+        goto done;
+    }
+    memset(s->arena, 0, abytes);
+    rc = 0;
+done:
+    free(slot);
+    tl_memplan_free(mp);
+    return rc;
+}
+
+static void plan_bind(tl_plan *P) {
+    tl_session *s = P->s;
+    for (int64_t i = 0; i < P->n; i++) {
+        storage *x = &P->S[find(P, P->sid[i])];
+        s->value[i] = x->kind == TL_STORE_PARAM ? (float *)x->param : (float *)(s->arena + x->offset);
+    }
+    /* the input's planted bug runs first (after the copy-in) */
+    if (s->input_step && s->input_step->exec) s->run[s->n_run++] = &s->steps[s->input_step->id];
+    for (int64_t i = 0; i < P->n; i++) {
+        tl_step *st = &s->steps[i];
+        const tl_node *nd = st->node;
+        st->out = s->value[i];
+        for (int k = 0; k < nd->n_parents; k++) st->in[k] = s->value[nd->parents[k]];
+        if (st->row->elementwise_binary && st->p.ew.bf_operand) st->in[st->p.ew.bf_operand - 1] = st->p.ew.rep_buf;
+        if (P->scr[i] >= 0) st->scratch = (float *)(s->arena + P->S[P->scr[i]].offset);
+        if (nd->op == TL_OP_INPUT) s->input_buf = st->out;
+        else if (st->exec) s->run[s->n_run++] = st;
+    }
+    /* which values stay readable after a run: materialized in their own layout, and either
+     * live to the end or constant */
+    for (int64_t i = 0; i < P->n; i++) {
+        tl_step *st = &s->steps[i];
+        const storage *x = &P->S[find(P, P->sid[i])];
+        bool layout = !st->view && !st->out_view;
+        st->kept = layout && s->value[i] && (x->last == LIVE_END || x->kind == TL_STORE_PARAM);
+    }
+}
+
+int tl_session_new(tl_model *m, const tl_shape *input_shape, int flags, tl_session **out, tl_err *err) {
+    *out = NULL;
+    if (!m || !m->g) return tl_errk(err, TL_ERR_INTERNAL, "tl_session_new: no model");
+    const tl_graph *g = m->g;
+    if (check_input_shape(g, input_shape, err)) return -1;
+    tl_session *s = calloc(1, sizeof *s);
+    if (!s) return tl_erroom(err, "out of memory");
+    s->m = m;
+    s->flags = flags;
+    s->n = g->n_nodes;
+    s->in_shape = *input_shape;
+    const char *bug = getenv("TL_TEST_PLANT_BUG");
+    tl_plan P = { .s = s, .g = g, .err = err, .n = g->n_nodes, .keep = (flags & TL_SESSION_KEEP_ALL) != 0,
+                  .bug = bug && *bug ? bug : NULL };
+    int rc = -1;
+    if (plan_alloc(&P) || plan_shapes(&P) || plan_steps(&P) || plan_consumers(&P) || plan_fold(&P) ||
+        plan_rep(&P) || plan_views(&P) || plan_drop_folded(&P) || plan_storages(&P))
+        goto done;
+    plan_liveness(&P);
+    plan_in_place(&P);
+    if (plan_place(&P)) goto done;
+    plan_bind(&P);
+    *out = s;
+    rc = 0;
+done:
+    plan_free(&P);
+    if (rc) tl_session_free(s);
+    return rc;
+}
