@@ -31,7 +31,7 @@ void tl_diff_compare(const float *a, const float *e, int64_t n, const tl_diff_to
     memset(st, 0, sizeof *st);
     st->numel = n;
     st->worst = -1;
-    double worst_excess = -INFINITY, worst_abs = 0.0;
+    double worst_excess = -HUGE_VAL, worst_abs = 0.0;
     bool worst_is_mismatch = false;
     for (int64_t i = 0; i < n; i++) {
         float x = a[i], y = e[i];
@@ -39,16 +39,16 @@ void tl_diff_compare(const float *a, const float *e, int64_t n, const tl_diff_to
         double d, rel, excess;
         int64_t ulp = tl_diff_ulp(x, y);
         if (isnan(x) || isnan(y)) {
-            d = ok ? 0.0 : INFINITY;
+            d = ok ? 0.0 : HUGE_VAL;
         } else if (isinf(x) || isinf(y)) {
-            d = x == y ? 0.0 : INFINITY;
+            d = x == y ? 0.0 : HUGE_VAL;
         } else {
             d = fabs((double)x - (double)y);
         }
         if (d == 0.0) rel = 0.0;
         else if (!isnan(y) && !isinf(y) && y != 0.0f) rel = d / fabs((double)y);
-        else rel = INFINITY;
-        excess = isinf(d) ? INFINITY : d - (tol->atol + tol->rtol * (isinf(y) || isnan(y) ? 0.0 : fabs((double)y)));
+        else rel = HUGE_VAL;
+        excess = isinf(d) ? HUGE_VAL : d - (tol->atol + tol->rtol * (isinf(y) || isnan(y) ? 0.0 : fabs((double)y)));
         if (!ok) st->mismatches++;
         if (d > st->max_abs) st->max_abs = d;
         if (rel > st->max_rel) st->max_rel = rel;

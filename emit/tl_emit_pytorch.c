@@ -112,19 +112,19 @@ static int const_repeat_axes(const tl_tensor *t) {
     return best;
 }
 
-static int collect_param(const tl_graph *g, const tl_node *n, int slot, const tl_emit_opts *o, pinfo *pi,
+static int collect_param(const char *gpath, const tl_node *n, int slot, const tl_emit_opts *o, pinfo *pi,
                          tl_err *err) {
     memset(pi, 0, sizeof *pi);
     tl_param_name(n, slot, pi->name, sizeof pi->name);
     if (tl_param_shape(n, slot, &pi->shape))
-        return tl_errf(err, "%s: node[%" PRId64 "]: cannot derive the shape of parameter %s", g->path, n->id,
+        return tl_errf(err, "%s: node[%" PRId64 "]: cannot derive the shape of parameter %s", gpath, n->id,
                        pi->name);
     const tl_tensor *t = n->param[slot];
     if (!t || !t->data)
         return tl_errf(err, "%s: node[%" PRId64 "]: missing parameter %s (no params.bin entry and no inline payload)",
-                       g->path, n->id, pi->name);
+                       gpath, n->id, pi->name);
     if (!tl_shape_eq(&t->shape, &pi->shape))
-        return tl_errf(err, "%s: node[%" PRId64 "]: parameter %s has shape %s, expected %s", g->path, n->id,
+        return tl_errf(err, "%s: node[%" PRId64 "]: parameter %s has shape %s, expected %s", gpath, n->id,
                        pi->name, SSTR(&t->shape), SSTR(&pi->shape));
     pi->t = t;
     /* weights are nn.Parameters; consts and running statistics buffers (the table says which) */
@@ -190,7 +190,7 @@ static void emit_param_init(sb *b, const pinfo *pi, const tl_emit_opts *o) {
 /* One line per node: `xN = <expression>  # node N: tag`; the expression is the op family's
  * (ops/<family>.c, tl_family.emit). */
 static int emit_node(sb *b, const tl_graph *g, const tl_node *n, const pinfo *params, int n_params,
-                     const tl_emit_opts *o, const char *dtype, tl_err *err) {
+                     const tl_emit_opts *o, const char *dtype, bool batched, tl_err *err) {
     const tl_op_row *row = tl_op_info(n->op);
     tl_emit_ctx c;
     memset(&c, 0, sizeof c);
@@ -199,6 +199,7 @@ static int emit_node(sb *b, const tl_graph *g, const tl_node *n, const pinfo *pa
     c.o = o;
     c.dtype = dtype;
     c.b = b;
+    c.batched = batched;
     for (int k = 0; k < 2 && k < n->n_parents; k++) snprintf(c.p[k], sizeof c.p[k], "x%lld", (long long)n->parents[k]);
     if (n->op == TL_OP_CONST)
         for (int i = 0; i < n_params; i++)
@@ -297,9 +298,7 @@ int tl_emit_pytorch(const tl_graph *g, const tl_emit_opts *o_in, FILE *out, tl_e
         const tl_node *n = &g->nodes[i];
         const tl_op_row *row = tl_op_info(n->op);
         for (int s = 0; s < row->n_params; s++) {
-            tl_graph tmp = *g;
-            tmp.path = (char *)gpath;
-            if (collect_param(&tmp, n, s, o, &params[np], err)) {
+            if (collect_param(gpath, n, s, o, &params[np], err)) {
                 free(params);
                 return -1;
             }
@@ -325,13 +324,19 @@ int tl_emit_pytorch(const tl_graph *g, const tl_emit_opts *o_in, FILE *out, tl_e
                   "returns {node_id: tensor} for every node. state_dict() names match params.bin.\n"
                   "Max pooling ignores padded cells (TorchLean spec, as PyTorch); average pooling counts them as zeros.\n"
                   "\"\"\"\n");
+    bool external = o->weights == TL_WEIGHTS_EXTERNAL && np > 0;
+    const char *ppath = o->params_path ? o->params_path : "params.bin";
+    bool relative = ppath[0] != '/';
+    if (external && relative) sb_printf(&b, "import os\n");
     sb_printf(&b, "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n");
-    if (o->weights == TL_WEIGHTS_EXTERNAL && np > 0) sb_printf(&b, "from safetensors.torch import load_file\n");
+    if (external) sb_printf(&b, "from safetensors.torch import load_file\n");
     sb_printf(&b, "\nDTYPE = %s\n", dtype);
-    if (o->weights == TL_WEIGHTS_EXTERNAL && np > 0) {
-        sb_printf(&b, "PARAMS_PATH = ");
-        sb_pystr(&b, o->params_path ? o->params_path : "params.bin");
-        sb_printf(&b, "\n");
+    if (external) {
+        /* a relative params path is the module file's neighbour, wherever the module is run from */
+        if (relative) sb_printf(&b, "PARAMS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), ");
+        else sb_printf(&b, "PARAMS_PATH = ");
+        sb_pystr(&b, ppath);
+        sb_printf(&b, relative ? ")\n" : "\n");
     }
     sb_printf(&b, "nan = float(\"nan\")\ninf = float(\"inf\")\n\n\n");
     if (o->weights == TL_WEIGHTS_INLINE && np > 0)
@@ -355,15 +360,32 @@ int tl_emit_pytorch(const tl_graph *g, const tl_emit_opts *o_in, FILE *out, tl_e
     for (int i = 0; i < np; i++) emit_param_init(&b, &params[i], o);
     sb_printf(&b, "\n");
 
-    /* 4. forward */
+    /* 4. forward. Nodes whose axis 0 is the batch axis (when the graph re-batches: the runtime's
+     * batch rule at another batch accepts it) get -1 there in the shapes the module writes, so
+     * the module runs at any batch tlrun runs. */
+    bool *bc = NULL;
+    {
+        tl_shape other = *in_shape;
+        tl_shape *tmp = malloc(sizeof *tmp * (size_t)(g->n_nodes ? g->n_nodes : 1));
+        bc = calloc((size_t)(g->n_nodes ? g->n_nodes : 1), sizeof *bc);
+        tl_err berr = { 0 };
+        if (other.rank > 0) other.dim[0] += 1;
+        if (!tmp || !bc || other.rank == 0 || tl_batch_shapes(g, &other, tmp, bc, NULL, &berr)) {
+            free(bc);
+            bc = NULL;   /* fixed batch: literal shapes */
+        }
+        free(tmp);
+    }
     sb_printf(&b, "    def forward(self, x, return_all=False):\n");
     for (int64_t i = 0; i < g->n_nodes; i++) {
-        if (emit_node(&b, g, &g->nodes[i], params, np, o, dtype, err)) {
+        if (emit_node(&b, g, &g->nodes[i], params, np, o, dtype, bc && bc[i], err)) {
             free(params);
+            free(bc);
             free(b.p);
             return -1;
         }
     }
+    free(bc);
     sb_printf(&b, "        if return_all:\n            return {");
     for (int64_t i = 0; i < g->n_nodes; i++) {
         if (i) sb_printf(&b, i % 8 == 0 ? ",\n                    " : ", ");

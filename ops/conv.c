@@ -273,7 +273,7 @@ static int conv_emit(const tl_emit_ctx *c, tl_err *err) {
     tl_sb_py_tuple(b, a->dilation, r);
     tl_sb_printf(b, ", groups=%lld)", (long long)a->groups);
     if (!direct) {
-        tl_sb_py_call(b, ".reshape", n->shape.dim, n->shape.rank);
+        tl_sb_py_shape_call(c, ".reshape", &n->shape);
     }
     return 0;
 }

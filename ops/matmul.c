@@ -117,20 +117,9 @@ int tl_matmul_layout(const tl_shape *shapes, tl_step *st, const int64_t *sa_in, 
     free(st->p.mm.a_off);
     free(st->p.mm.b_off);
     free(st->p.mm.c_off);
-    st->p.mm.a_off = ao;
-    st->p.mm.b_off = bo;
-    st->p.mm.c_off = co;
-    st->p.mm.M = M;
-    st->p.mm.K = K;
-    st->p.mm.N = N;
-    st->p.mm.nbatch = nbatch;
-    st->p.mm.ta = ta;
-    st->p.mm.tb = tb;
-    st->p.mm.lda = lda;
-    st->p.mm.ldb = ldb;
-    st->p.mm.ldc = ldc;
-    st->p.mm.one_gemm = one;
-    st->p.mm.strided = sa_in || sb_in || sc_in;
+    st->p.mm = (tl_prep_matmul){ .M = M, .N = N, .K = K, .nbatch = nbatch, .a_off = ao, .b_off = bo, .c_off = co,
+                                 .one_gemm = one, .ta = ta, .tb = tb, .lda = lda, .ldb = ldb, .ldc = ldc,
+                                 .strided = sa_in || sb_in || sc_in };
     return 0;
 }
 

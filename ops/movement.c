@@ -111,7 +111,7 @@ static bool reshape_uniform(const tl_batch_ctx *c) {
 static int reshape_emit(const tl_emit_ctx *c, tl_err *err) {
     (void)err;
     tl_sb_printf(c->b, "%s", c->p[0]);
-    tl_sb_py_call(c->b, ".reshape", c->n->a.out_shape.dim, c->n->a.out_shape.rank);
+    tl_sb_py_shape_call(c, ".reshape", &c->n->a.out_shape);
     return 0;
 }
 const tl_family tl_fam_reshape = {
@@ -194,7 +194,7 @@ static int broadcast_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
 static int broadcast_emit(const tl_emit_ctx *c, tl_err *err) {
     (void)err;
     tl_sb_printf(c->b, "%s", c->p[0]);
-    tl_sb_py_call(c->b, ".expand", c->n->a.to_shape.dim, c->n->a.to_shape.rank);
+    tl_sb_py_shape_call(c, ".expand", &c->n->a.to_shape);
     return 0;
 }
 const tl_family tl_fam_broadcast = {

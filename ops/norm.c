@@ -104,7 +104,7 @@ static int bn_emit(const tl_emit_ctx *c, tl_err *err) {
         int64_t lead = 1, rest = 1;
         for (int i = 0; i < a->channel_axis; i++) lead *= xs->dim[i];
         for (int i = (int)a->channel_axis + 1; i < xs->rank; i++) rest *= xs->dim[i];
-        int64_t dims[3] = { lead, a->channels, rest };
+        int64_t dims[3] = { c->batched ? -1 : lead, a->channels, rest };
         tl_sb_py_call(b, ".reshape", dims, 3);
     }
     char nm[4][96];   /* slots: gamma, beta, mean, var; F.batch_norm takes mean, var, weight, bias */
@@ -112,7 +112,7 @@ static int bn_emit(const tl_emit_ctx *c, tl_err *err) {
     tl_sb_printf(b, ", self.%s, self.%s, self.%s, self.%s, training=False, eps=", nm[2], nm[3], nm[0], nm[1]);
     tl_sb_py_double(b, a->eps);
     tl_sb_putc(b, ')');
-    if (!direct) tl_sb_py_call(b, ".reshape", n->shape.dim, n->shape.rank);
+    if (!direct) tl_sb_py_shape_call(c, ".reshape", &n->shape);
     return 0;
 }
 

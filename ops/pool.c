@@ -121,7 +121,7 @@ static int pool_emit(const tl_emit_ctx *c, tl_err *err) {
         tl_sb_printf(b, ", count_include_pad=True)");
     }
     if (!direct) {
-        tl_sb_py_call(b, ".reshape", n->shape.dim, n->shape.rank);
+        tl_sb_py_shape_call(c, ".reshape", &n->shape);
     }
     return 0;
 }

@@ -73,6 +73,8 @@ typedef struct tl_emit_ctx {
     const char *dtype;
     char p[2][32];
     int const_compress_k;
+    bool batched;   /* axis 0 of this node is the batch axis of a graph that re-batches: shapes
+                     * written into the module say -1 there, so the module runs at any batch */
     tl_strbuf *b;
 } tl_emit_ctx;
 
@@ -133,6 +135,15 @@ int64_t tl_prod(const int64_t *d, int from, int to);
 void tl_sb_py_tuple(tl_strbuf *b, const int64_t *v, int n);
 /* `fn` + the tuple in parentheses: tl_sb_py_call(b, ".reshape", dims, 2) -> ".reshape((1, 4))". */
 void tl_sb_py_call(tl_strbuf *b, const char *fn, const int64_t *v, int n);
+/* tl_sb_py_call of a node's shape, with -1 on axis 0 when c->batched. */
+void tl_sb_py_shape_call(const tl_emit_ctx *c, const char *fn, const tl_shape *s);
+/* Batch substitution: the session shapes at input shape in_shape (runtime/tl_batch.c). Returns
+ * -1 with "batch N does not fit the graph: node[i] (tag) mixes the batch axis (captured batch
+ * B)". batch_carrying[] receives per node flags; bf_operand[] (may be NULL) receives, per
+ * elementwise binary node that combines a batch-carrying value with a batch-free operand that is
+ * the same for every sample, 1 + the index of that operand (0 elsewhere). */
+int tl_batch_shapes(const tl_graph *g, const tl_shape *in_shape, tl_shape *shapes, bool *batch_carrying,
+                    int *bf_operand, tl_err *err);
 /* Python float literal of a double attribute (shortest text that reads back exactly). */
 void tl_sb_py_double(tl_strbuf *b, double d);
 

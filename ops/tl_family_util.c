@@ -56,6 +56,13 @@ void tl_sb_py_call(tl_strbuf *b, const char *fn, const int64_t *v, int n) {
     tl_sb_putc(b, ')');
 }
 
+void tl_sb_py_shape_call(const tl_emit_ctx *c, const char *fn, const tl_shape *s) {
+    int64_t d[TL_MAX_RANK];
+    for (int i = 0; i < s->rank; i++) d[i] = s->dim[i];
+    if (c->batched && s->rank > 0) d[0] = -1;
+    tl_sb_py_call(c->b, fn, d, s->rank);
+}
+
 void tl_sb_py_double(tl_strbuf *b, double d) {
     if (isnan(d)) tl_sb_printf(b, "nan");
     else if (isinf(d)) tl_sb_printf(b, d > 0 ? "inf" : "-inf");

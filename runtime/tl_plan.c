@@ -54,7 +54,7 @@ typedef struct storage {
     int64_t offset;       /* arena offset after plan_place */
     int64_t node;         /* the node that defines it (error messages) */
     int64_t fwd;          /* merged into another storage (in place): that one; else -1 */
-    const float *param;   /* TL_STORE_PARAM */
+    float *param;         /* TL_STORE_PARAM (never written: a constant) */
 } storage;
 
 /* Planning state of one tl_session_new call; everything here is freed when planning ends
@@ -603,7 +603,7 @@ static int plan_drop_folded(tl_plan *P) {
     return 0;
 }
 
-static void add_storage(tl_plan *P, tl_store_kind kind, int64_t bytes, int64_t node, const float *param) {
+static void add_storage(tl_plan *P, tl_store_kind kind, int64_t bytes, int64_t node, float *param) {
     P->S[P->ns] = (storage){ kind, bytes, node, node, 0, node, -1, param };
     P->ns++;
 }
@@ -739,7 +739,7 @@ static void plan_bind(tl_plan *P) {
     tl_session *s = P->s;
     for (int64_t i = 0; i < P->n; i++) {
         storage *x = &P->S[find(P, P->sid[i])];
-        s->value[i] = x->kind == TL_STORE_PARAM ? (float *)x->param : (float *)(s->arena + x->offset);
+        s->value[i] = x->kind == TL_STORE_PARAM ? x->param : (float *)(s->arena + x->offset);
     }
     /* the input's planted bug runs first (after the copy-in) */
     if (s->input_step && s->input_step->exec) s->run[s->n_run++] = &s->steps[s->input_step->id];

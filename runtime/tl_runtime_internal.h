@@ -175,12 +175,6 @@ int tl_window_from_node(tl_window *w, const tl_node *n, const tl_shape *in, cons
 /* Contiguous (row-major) strides of a shape. */
 void tl_contig_strides(const tl_shape *s, int64_t *strides);
 
-/* Batch substitution: fill shapes[] for a session at input shape in_shape (tl_batch.c). Returns
- * -1 with "batch N does not fit the graph: node[i] (tag) mixes the batch axis (captured batch
- * B)". batch_carrying[] receives per node flags; bf_operand[] receives, per elementwise binary
- * node that combines a batch-carrying value with a batch-free operand that is the same for every
- * sample, 1 + the index of that operand (0 elsewhere). */
-int tl_batch_shapes(const tl_graph *g, const tl_shape *in_shape, tl_shape *shapes,
-                    bool *batch_carrying, int *bf_operand, tl_err *err);
+/* tl_batch_shapes: declared in ops/tl_family.h (the families hold the batch rules). */
 
 #endif

@@ -34,6 +34,11 @@ ctest --test-dir build-asan --output-on-failure
 step "Python tests against the ASan+UBSan tools (pytest)"
 TL_BUILD_DIR="$ROOT/build-asan" TL_PYTHON="$PY" "$PY" -m pytest -q -m "not no_asan" tests/py
 
+step "ThreadSanitizer build: concurrent sessions (test_threads)"
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTL_TSAN=ON -DTL_BENCH=OFF >/dev/null
+cmake --build build-tsan -j"$JOBS" --target test_threads
+TSAN_OPTIONS=halt_on_error=1 build-tsan/test_threads
+
 FUZZ_SECONDS="${TL_FUZZ_SECONDS:-60}"
 if [ "$FUZZ_SECONDS" != "0" ]; then
   step "fuzzers (${FUZZ_SECONDS}s each)"

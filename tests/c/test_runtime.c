@@ -35,6 +35,7 @@ extern void __libc_free(void *);
 static volatile int g_counting;
 static volatile long g_allocs;
 /* a counted allocation calls this (a breakpoint here in gdb shows who allocated) */
+void tl_test_alloc_in_run(void);
 __attribute__((noinline)) void tl_test_alloc_in_run(void) { __asm__ volatile(""); }
 #define MAX_CALLERS 256
 static void *g_callers[MAX_CALLERS];   /* return addresses of allocations during runs */
