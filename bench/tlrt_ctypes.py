@@ -29,7 +29,7 @@ class TlShape(ctypes.Structure):
 
 
 class TlErr(ctypes.Structure):
-    _fields_ = [("msg", ctypes.c_char * TL_ERR_MAX)]
+    _fields_ = [("msg", ctypes.c_char * TL_ERR_MAX), ("kind", ctypes.c_int)]   # tl_err: msg, kind
 
 
 class TlrtError(RuntimeError):
