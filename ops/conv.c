@@ -278,11 +278,40 @@ static int conv_emit(const tl_emit_ctx *c, tl_err *err) {
     return 0;
 }
 
+/* Fold y * scale[oc] + shift[oc] (a following batch norm) into the kernel and bias: each weight
+ * and the bias rounded once from double. A rounded rewrite (the conv's products now use the
+ * scaled weights): within float32 tolerance of conv-then-batch-norm, off under
+ * TL_SESSION_EXACT. */
+static int conv_absorb_affine(tl_step *st, int axis, int64_t channels, const double *scale, const double *shift,
+                              tl_err *err) {
+    tl_prep_conv *cv = &st->p.cv;
+    int64_t oc_n = cv->cout_g * cv->groups;
+    if (axis != (int)st->node->a.channel_axis || channels != oc_n || cv->own) return 1;
+    int64_t per = cv->cin_g * cv->kprod;   /* weights per output channel */
+    float *own = malloc(sizeof(float) * (size_t)(oc_n * per + oc_n));
+    if (!own) return tl_erroom(err, "node[%lld] (conv): out of memory folding a batch norm", (long long)st->id);
+    for (int64_t oc = 0; oc < oc_n; oc++) {
+        for (int64_t k = 0; k < per; k++) own[oc * per + k] = (float)((double)cv->w[oc * per + k] * scale[oc]);
+        own[oc_n * per + oc] = (float)((cv->b ? (double)cv->b[oc] : 0.0) * scale[oc] + shift[oc]);
+    }
+    cv->own = own;
+    cv->w = own;
+    cv->b = own + oc_n * per;
+    return 0;
+}
+
+static void conv_release(tl_step *st) {
+    free(st->p.cv.own);
+    st->p.cv.own = NULL;
+}
+
 const tl_family tl_fam_conv = {
     .name = "conv",
     .infer = conv_infer,
     .param_shape = conv_param_shape,
     .batch = conv_batch,
     .prepare = conv_prepare,
+    .release = conv_release,
+    .absorb_affine = conv_absorb_affine,
     .emit = conv_emit,
 };

@@ -99,11 +99,36 @@ static int linear_emit(const tl_emit_ctx *c, tl_err *err) {
     return 0;
 }
 
+/* Fold y * scale[n] + shift[n] over the output features (a following batch norm on the last
+ * axis) into W's rows and b, each rounded once from double; off under TL_SESSION_EXACT. */
+static int linear_absorb_affine(tl_step *st, int axis, int64_t channels, const double *scale, const double *shift,
+                                tl_err *err) {
+    tl_prep_linear *l = &st->p.lin;
+    if (axis != st->shape.rank - 1 || channels != l->N || l->own) return 1;
+    float *own = malloc(sizeof(float) * (size_t)(l->N * l->K + l->N));
+    if (!own) return tl_erroom(err, "node[%lld] (linear): out of memory folding a batch norm", (long long)st->id);
+    for (int64_t o = 0; o < l->N; o++) {
+        for (int64_t k = 0; k < l->K; k++) own[o * l->K + k] = (float)((double)l->w[o * l->K + k] * scale[o]);
+        own[l->N * l->K + o] = (float)((l->b ? (double)l->b[o] : 0.0) * scale[o] + shift[o]);
+    }
+    l->own = own;
+    l->w = own;
+    l->b = own + l->N * l->K;
+    return 0;
+}
+
+static void linear_release(tl_step *st) {
+    free(st->p.lin.own);
+    st->p.lin.own = NULL;
+}
+
 const tl_family tl_fam_linear = {
     .name = "linear",
     .infer = linear_infer,
     .param_shape = linear_param_shape,
     .batch = linear_batch,
     .prepare = linear_prepare,
+    .release = linear_release,
+    .absorb_affine = linear_absorb_affine,
     .emit = linear_emit,
 };

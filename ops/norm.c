@@ -116,7 +116,23 @@ static int bn_emit(const tl_emit_ctx *c, tl_err *err) {
     return 0;
 }
 
+/* batch norm is the per-channel affine map y = x * scale + shift (in double, unrounded) */
+static int bn_channel_affine(const tl_step *st, int *axis, int64_t *channels, double *scale, double *shift) {
+    const tl_node *n = st->node;
+    *axis = (int)n->a.channel_axis;
+    *channels = n->a.channels;
+    if (!scale) return 0;
+    const float *gm = n->param[0] ? n->param[0]->data : NULL, *bt = n->param[1] ? n->param[1]->data : NULL;
+    const float *mu = n->param[2]->data, *var = n->param[3]->data;
+    for (int64_t ch = 0; ch < n->a.channels; ch++) {
+        scale[ch] = (gm ? (double)gm[ch] : 1.0) / sqrt((double)var[ch] + n->a.eps);
+        shift[ch] = (bt ? (double)bt[ch] : 0.0) - (double)mu[ch] * scale[ch];
+    }
+    return 0;
+}
+
 const tl_family tl_fam_batchnorm = {
+    .channel_affine = bn_channel_affine,
     .name = "batchnorm",
     .infer = bn_infer,
     .param_shape = bn_param_shape,

@@ -88,6 +88,15 @@ typedef struct tl_family {
     int (*prepare)(const tl_prep_ctx *c, struct tl_step *st, tl_err *err);   /* NULL: not run */
     void (*release)(struct tl_step *st);                     /* NULL: nothing owned */
     int (*emit)(const tl_emit_ctx *c, tl_err *err);          /* NULL: not emittable */
+    /* plan-time rewrites (off under TL_SESSION_EXACT: they change rounding) */
+    /* the op is y = x * scale[c] + shift[c] along `axis`: fill the per-channel coefficients
+     * (arrays of *channels doubles, allocated by the caller after a first call with
+     * scale == NULL that only sets *axis and *channels); NULL: not such an op */
+    int (*channel_affine)(const struct tl_step *st, int *axis, int64_t *channels, double *scale, double *shift);
+    /* fold such an affine map of this op's output into its weights: 0 done, 1 not applicable
+     * (another axis, ...), -1 error; NULL: cannot */
+    int (*absorb_affine)(struct tl_step *st, int axis, int64_t channels, const double *scale, const double *shift,
+                         tl_err *err);
 } tl_family;
 
 #define TL_FAMILY_DECL(NAME) extern const tl_family tl_fam_##NAME;

@@ -14,6 +14,9 @@
  *                   period of it
  *   plan_views      zero-copy transposes around matmul (read through sgemm's trans/ld, or written
  *                   straight into the consumer's layout)
+ *   plan_fuse       rewrites that change rounding (off under TL_SESSION_EXACT): a per-channel
+ *                   affine op (batch norm) whose only parent is a conv/linear read by it alone is
+ *                   folded into that parent's weights and shares its storage
  *   plan_drop_folded  folded values nobody reads at run time are freed
  *   plan_storages   every value lives in a storage: aliases (reshape/flatten/detach) and views
  *                   share their parent's; consts point at the model's tensor; the rest get arena
@@ -65,6 +68,7 @@ typedef struct tl_plan {
     tl_err *err;
     int64_t n;
     bool keep;              /* TL_SESSION_KEEP_ALL */
+    bool exact;             /* TL_SESSION_EXACT: no rounding-changing rewrites */
     const char *bug;        /* TL_TEST_PLANT_BUG, or NULL */
     /* per node */
     bool *is_out;
@@ -76,6 +80,7 @@ typedef struct tl_plan {
     int64_t *owner;         /* node whose buffer fv points into; -1: the model's tensor */
     float **fbuf;           /* malloc'd folded value per owner node */
     bool *view;             /* read in place by matmul (or aliasing a matmul's output) */
+    bool *absorbed;         /* its storage holds a fused consumer's value, not its own */
     int64_t *outview;       /* matmul writing into this permute's layout, or -1 */
     strides_t *vstr;        /* strides of a view over its base storage */
     /* storages */
@@ -109,6 +114,7 @@ static void plan_free(tl_plan *P) {
     free(P->owner);
     free(P->fbuf);
     free(P->view);
+    free(P->absorbed);
     free(P->outview);
     free(P->vstr);
     free(P->S);
@@ -236,13 +242,14 @@ static int plan_alloc(tl_plan *P) {
     P->owner = malloc(sizeof *P->owner * nz);
     P->fbuf = calloc(nz, sizeof *P->fbuf);
     P->view = calloc(nz, sizeof *P->view);
+    P->absorbed = calloc(nz, sizeof *P->absorbed);
     P->outview = malloc(sizeof *P->outview * nz);
     P->vstr = calloc(nz, sizeof *P->vstr);
     P->S = calloc(2 * nz + 1, sizeof *P->S);   /* <= one value + one scratch each */
     P->sid = malloc(sizeof *P->sid * nz);
     P->scr = malloc(sizeof *P->scr * nz);
     if (!s->steps || !s->shapes || !s->value || !s->ns || !s->run || !s->owned || !s->out_ids || !P->is_out ||
-        !P->bc || !P->bfo || !P->cstart || !P->cf || !P->fv || !P->owner || !P->fbuf || !P->view || !P->outview ||
+        !P->bc || !P->bfo || !P->cstart || !P->cf || !P->fv || !P->owner || !P->fbuf || !P->view || !P->absorbed || !P->outview ||
         !P->vstr || !P->S || !P->sid || !P->scr)
         return tl_erroom(P->err, "out of memory planning %lld nodes", (long long)P->n);
     for (int64_t i = 0; i < P->n; i++) {
@@ -571,6 +578,36 @@ done:
     return rc;
 }
 
+static int plan_fuse(tl_plan *P) {
+    if (P->exact || P->keep) return 0;
+    tl_session *s = P->s;
+    for (int64_t i = 0; i < P->n; i++) {
+        tl_step *st = &s->steps[i];
+        const tl_family *f = st->row->fam;
+        if (!f->channel_affine || P->cf[i] || st->plant_bug || st->node->n_parents != 1) continue;
+        int64_t p = st->node->parents[0];
+        tl_step *ps = &s->steps[p];
+        const tl_family *pf = ps->row->fam;
+        if (!pf->absorb_affine || P->cf[p] || ps->plant_bug || P->is_out[p] || ps->fused ||
+            P->cstart[p + 1] - P->cstart[p] != 1)
+            continue;
+        int axis = 0;
+        int64_t ch = 0;
+        f->channel_affine(st, &axis, &ch, NULL, NULL);
+        double *sc = malloc(sizeof(double) * (size_t)(2 * (ch > 0 ? ch : 1)));
+        if (!sc) return tl_erroom(P->err, "node[%lld] (%s): out of memory", (long long)i, st->row->tag);
+        f->channel_affine(st, &axis, &ch, sc, sc + ch);
+        int r = pf->absorb_affine(ps, axis, ch, sc, sc + ch, P->err);
+        free(sc);
+        if (r < 0) return -1;
+        if (r == 0) {
+            st->fused = true;
+            P->absorbed[p] = true;
+        }
+    }
+    return 0;
+}
+
 /* A folded value is still needed at run time when it is kept (KEEP_ALL, outputs) or a
  * non-folded consumer reads it directly (not through a replicated per-sample copy). */
 static int plan_drop_folded(tl_plan *P) {
@@ -618,7 +655,7 @@ static int plan_storages(tl_plan *P) {
             add_storage(P, TL_STORE_PARAM, 0, i, P->fv[i]);
             continue;
         }
-        if ((st->row->alias && !st->plant_bug) || P->view[i]) {
+        if ((st->row->alias && !st->plant_bug) || P->view[i] || st->fused) {
             st->alias = true;
             /* a permute its matmul parent wrote into is materialized: a plain alias */
             st->view = P->view[i] && P->outview[nd->parents[0]] != i;
@@ -758,7 +795,7 @@ static void plan_bind(tl_plan *P) {
     for (int64_t i = 0; i < P->n; i++) {
         tl_step *st = &s->steps[i];
         const storage *x = &P->S[find(P, P->sid[i])];
-        bool layout = !st->view && !st->out_view;
+        bool layout = !st->view && !st->out_view && !P->absorbed[i];
         st->kept = layout && s->value[i] && (x->last == LIVE_END || x->kind == TL_STORE_PARAM);
     }
 }
@@ -776,10 +813,10 @@ int tl_session_new(tl_model *m, const tl_shape *input_shape, int flags, tl_sessi
     s->in_shape = *input_shape;
     const char *bug = getenv("TL_TEST_PLANT_BUG");
     tl_plan P = { .s = s, .g = g, .err = err, .n = g->n_nodes, .keep = (flags & TL_SESSION_KEEP_ALL) != 0,
-                  .bug = bug && *bug ? bug : NULL };
+                  .exact = (flags & TL_SESSION_EXACT) != 0, .bug = bug && *bug ? bug : NULL };
     int rc = -1;
     if (plan_alloc(&P) || plan_shapes(&P) || plan_steps(&P) || plan_consumers(&P) || plan_fold(&P) ||
-        plan_rep(&P) || plan_views(&P) || plan_drop_folded(&P) || plan_storages(&P))
+        plan_rep(&P) || plan_views(&P) || plan_fuse(&P) || plan_drop_folded(&P) || plan_storages(&P))
         goto done;
     plan_liveness(&P);
     plan_in_place(&P);

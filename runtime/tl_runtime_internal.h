@@ -59,7 +59,8 @@ typedef struct tl_prep_matmul {
 
 typedef struct tl_prep_linear {
     int64_t M, N, K;
-    const float *w, *b;
+    const float *w, *b;              /* the model's W, b, or `own` (batch norm folded in) */
+    float *own;                      /* owned: folded W then b (tl_plan_fuse), or NULL */
     bool lin_t;                      /* Y^T = W X^T into scratch, transposed back (few rows) */
 } tl_prep_linear;
 
@@ -68,7 +69,8 @@ typedef struct tl_prep_conv {
     int64_t outer, groups, cin_g, cout_g, in_plane, out_plane, kprod;
     bool im2col;
     bool depthwise;                  /* one input channel per group and a real window */
-    const float *w, *b;
+    const float *w, *b;              /* the model's kernel, bias, or `own` (batch norm folded in) */
+    float *own;                      /* owned: folded kernel then bias (tl_plan_fuse), or NULL */
 } tl_prep_conv;
 
 typedef struct tl_prep_pool {
@@ -115,6 +117,8 @@ typedef struct tl_step {
     bool view;                  /* zero-copy strided view its consumers read (transpose into
                                  * matmul) */
     bool out_view;              /* matmul writing straight into its transpose consumer's layout */
+    bool fused;                 /* computed by its parent's step (a batch norm folded into the
+                                 * producing conv/linear): shares its storage, not run */
     union {
         tl_prep_ew ew;
         tl_prep_move mv;

@@ -105,17 +105,17 @@ int tl_session_eval_node(tl_session *s, int64_t id, const float *const *parent_v
         memcpy(out, nd->param[0]->data, (size_t)st->numel * sizeof(float));
     } else {
         if (nd->n_parents > 0 && !parent_values) return tl_errf(err, "node[%lld]: no parent values", (long long)id);
+        /* a fresh plan of this node alone: contiguous operands, the model's own weights (no
+         * folded batch norm, no strided views), its own scratch */
         tl_step tmp = *st;
+        memset(&tmp.p, 0, sizeof tmp.p);
+        tmp.kernel = NULL;
         tmp.scratch = NULL;
-        if (st->row->elementwise_binary) tmp.p.ew.bf_operand = 0;   /* both operands in full */
-        if (st->op == TL_OP_MATMUL && st->p.mm.strided) {
-            /* the plan reads strided views; isolated parents are contiguous */
-            tmp.p.mm.a_off = tmp.p.mm.b_off = tmp.p.mm.c_off = NULL;
-            rc = tl_matmul_layout(s->shapes, &tmp, NULL, NULL, NULL, err);
-            if (rc > 0) rc = tl_errk(err, TL_ERR_INTERNAL, "node[%lld] (matmul): bad geometry", (long long)id);
-        }
-        if (!rc && st->scratch_floats > 0) {
-            tmp.scratch = malloc(sizeof(float) * (size_t)st->scratch_floats);
+        tmp.scratch_floats = 0;
+        tl_prep_ctx pc = { s->shapes, st->K };
+        rc = st->row->fam->prepare(&pc, &tmp, err);
+        if (!rc && tmp.scratch_floats > 0) {
+            tmp.scratch = malloc(sizeof(float) * (size_t)tmp.scratch_floats);
             if (!tmp.scratch) rc = tl_erroom(err, "node[%lld]: out of memory for scratch", (long long)id);
         }
         if (!rc && st->row->elementwise_binary && st->p.ew.bf_operand &&
@@ -123,20 +123,16 @@ int tl_session_eval_node(tl_session *s, int64_t id, const float *const *parent_v
             /* re-batched: the batch-free operand holds the captured batch; its first sample
              * meets every sample */
             const tl_shape *ps = &s->shapes[nd->parents[st->p.ew.bf_operand - 1]];
-            int64_t per = ps->dim[0] ? tl_shape_numel(ps) / ps->dim[0] : 0;
             tmp.p.ew.bf_operand = st->p.ew.bf_operand;
             tmp.p.ew.rep = 1;
-            tmp.p.ew.inner = per;
+            tmp.p.ew.inner = ps->dim[0] ? tl_shape_numel(ps) / ps->dim[0] : 0;
             tl_exec_binary_rep(&tmp, parent_values, out);
-        } else if (!rc && st->kernel) {
-            st->kernel(&tmp, parent_values, out);
+            tmp.p.ew.bf_operand = 0;
+        } else if (!rc && tmp.kernel) {
+            tmp.kernel(&tmp, parent_values, out);
         }
         free(tmp.scratch);
-        if (st->op == TL_OP_MATMUL && st->p.mm.strided) {
-            free(tmp.p.mm.a_off);
-            free(tmp.p.mm.b_off);
-            free(tmp.p.mm.c_off);
-        }
+        if (st->row->fam->release) st->row->fam->release(&tmp);
         if (rc) return rc;
     }
     if (st->plant_bug)
@@ -151,6 +147,7 @@ const char *tl_session_node_plan(const tl_session *s, int64_t id) {
     const tl_step *st = &s->steps[id];
     if (st->op == TL_OP_INPUT) return "input";
     if (st->folded) return "folded";
+    if (st->fused) return "fused";
     if (st->view) return "view";
     if (st->alias) return "alias";
     return "run";

@@ -45,6 +45,10 @@ const tl_graph *tl_model_graph(const tl_model *m);
 enum {
     TL_SESSION_KEEP_ALL = 1,   /* no buffer reuse: every node's value stays readable after run */
     TL_SESSION_PROFILE = 2,    /* time every node (tl_session_node_ns) */
+    TL_SESSION_EXACT = 4,      /* follow the IR node by node: no plan-time rewrite that changes
+                                * rounding (today: batch norm folded into the producing conv or
+                                * linear's weights); every result is then each node's own
+                                * kernel on its parents' values */
 };
 
 /* Build the execution plan for this input shape: order, liveness, one arena with reuse and
@@ -69,7 +73,8 @@ int64_t tl_session_arena_bytes(const tl_session *s);
 int64_t tl_model_param_bytes(const tl_model *m);
 /* Shape of node `id` in this session (the batch may differ from the declared shape). */
 const tl_shape *tl_session_node_shape(const tl_session *s, int64_t id);
-/* What a run does for node `id`: "run" (executed every run), "input" (copied in), "folded"
+/* What a run does for node `id`: "run" (executed every run), "input" (copied in), "fused"
+ * (computed by its parent's step: a batch norm folded into a conv/linear), "folded"
  * (all its inputs are constant: computed once by tl_session_new), "alias" (shares its parent's
  * memory: reshape/flatten/detach, or a transpose a matmul wrote into), "view" (a transpose its
  * matmul consumers read in place). NULL for a bad id. */

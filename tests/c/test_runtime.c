@@ -553,6 +553,65 @@ static void test_plant_bug(void) {
     tl_model_free(m);
 }
 
+/* Batch norm folded into the producing conv (default plan) vs TL_SESSION_EXACT (node by node):
+ * the exact plan runs the batch norm and equals the KEEP_ALL plan bitwise; the folded plan is
+ * within float32 rounding of it (each weight rounded once from double). Re-batched too. */
+static const char *G_CONV_BN =
+    "{\"format\":\"torchlean.ir.v1\",\"input_id\":0,\"output_ids\":[3],\"nodes\":["
+    "{\"id\":0,\"kind\":\"input\",\"parents\":[],\"shape\":[1,2,4,4]},"
+    "{\"id\":1,\"kind\":\"conv\",\"parents\":[0],\"shape\":[1,3,4,4],\"spatial_rank\":2,\"kernel\":[3,3],"
+    "\"stride\":[1,1],\"padding\":[1,1],\"channel_axis\":1,\"in_channels\":2,\"out_channels\":3,"
+    "\"weight\":[[[[0.1,0.2,0.3],[0.4,0.5,0.6],[0.7,0.8,0.9]],[[-0.1,0.2,-0.3],[0.4,-0.5,0.6],[-0.7,0.8,-0.9]]],"
+    "[[[0.3,0.1,0.2],[0.1,0.1,0.1],[0.2,0.2,0.2]],[[0.5,-0.5,0.5],[-0.5,0.5,-0.5],[0.5,-0.5,0.5]]],"
+    "[[[0.0,0.1,0.0],[0.1,-0.4,0.1],[0.0,0.1,0.0]],[[0.2,0.3,0.1],[0.3,0.2,0.1],[0.1,0.3,0.2]]]],"
+    "\"bias\":[0.1,-0.1,0.05]},"
+    "{\"id\":2,\"kind\":\"batch_norm_eval\",\"parents\":[1],\"shape\":[1,3,4,4],\"channel_axis\":1,"
+    "\"channels\":3,\"eps\":1e-5,\"gamma\":[1.5,0.7,-1.1],\"beta\":[0.2,-0.3,0.1],\"mean\":[0.05,-0.2,0.3],"
+    "\"var\":[0.9,1.7,0.4]},"
+    "{\"id\":3,\"kind\":\"relu\",\"parents\":[2],\"shape\":[1,3,4,4]}]}";
+
+static void test_fuse_exact(void) {
+    tl_model *m = load(G_CONV_BN);
+    tl_err err = { 0 };
+    for (int64_t N = 1; N <= 3; N += 2) {
+        tl_shape in = { 4, { N, 2, 4, 4 } };
+        tl_session *f = NULL, *e = NULL, *k = NULL;
+        CHECK(tl_session_new(m, &in, 0, &f, &err) == 0 && tl_session_new(m, &in, TL_SESSION_EXACT, &e, &err) == 0 &&
+                  tl_session_new(m, &in, TL_SESSION_KEEP_ALL, &k, &err) == 0,
+              "%s", err.msg);
+        CHECK(strcmp(tl_session_node_plan(f, 2), "fused") == 0 && strcmp(tl_session_node_plan(e, 2), "run") == 0 &&
+                  strcmp(tl_session_node_plan(k, 2), "run") == 0,
+              "plans %s %s", tl_session_node_plan(f, 2), tl_session_node_plan(e, 2));
+        float x[96];
+        unsigned seed = 5;
+        for (int i = 0; i < 32 * N; i++) x[i] = frand(&seed);
+        CHECK(tl_session_run(f, x, &err) == 0 && tl_session_run(e, x, &err) == 0 && tl_session_run(k, x, &err) == 0,
+              "%s", err.msg);
+        tl_shape ys;
+        const float *yf = tl_session_output(f, 0, &ys), *ye = tl_session_output(e, 0, &ys),
+                    *yk = tl_session_output(k, 0, &ys);
+        int64_t n = tl_shape_numel(&ys);
+        CHECK(memcmp(ye, yk, sizeof(float) * (size_t)n) == 0, "exact != keep-all");
+        double worst = 0;
+        for (int64_t i = 0; i < n; i++) {
+            double d = fabs((double)yf[i] - (double)ye[i]) / (1e-6 + fabs((double)ye[i]));
+            if (d > worst) worst = d;
+        }
+        CHECK(worst < 1e-5, "folded vs exact rel %g", worst);
+        /* the fused batch norm's value is the output of the producing conv's storage; the conv's
+         * own value is not readable (it holds the batch norm's) */
+        float conv_only[144];
+        const float *pv[1] = { x };
+        CHECK(tl_session_eval_node(f, 1, pv, conv_only, &err) == 0, "%s", err.msg);
+        const float *kc = tl_session_node_value(k, 1, NULL, &err);
+        CHECK(kc && memcmp(conv_only, kc, sizeof(float) * (size_t)(48 * N)) == 0, "eval_node uses the model's weights");
+        tl_session_free(f);
+        tl_session_free(e);
+        tl_session_free(k);
+    }
+    tl_model_free(m);
+}
+
 /* A plan larger than the memory limit is refused before the arena is allocated, naming the node
  * and the bytes (kind TL_ERR_OOM, exit status 3); under the limit the same graph plans. The
  * declared [100000, 100000] activation is 40 GB: more than this machine has. */
@@ -587,6 +646,7 @@ static void test_memory_limit(void) {
 
 int main(void) {
     test_memory_limit();
+    test_fuse_exact();
     test_plan_invariants();
     test_reuse_vs_keep_all();
     test_big_reuse();
