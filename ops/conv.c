@@ -5,6 +5,7 @@
  *
  * Execution: per image and group, im2col (or the input itself for a 1x1 stride-1 unpadded conv)
  * then one tl_sgemm; depthwise convs (one input channel per group) run a direct loop. */
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include "tl_emit.h"
@@ -84,6 +85,37 @@ static void ex_conv_depthwise(const tl_step *st, const float *const *in, float *
     }
 }
 
+/* One image: per group, im2col into `col_buf` (or the input itself) and one GEMM. */
+static void conv_image(const tl_prep_conv *cv, const float *x, float *y, float *col_buf) {
+    int64_t kk = cv->cin_g * cv->kprod;
+    for (int64_t g = 0; g < cv->groups; g++) {
+        const float *xg = x + g * cv->cin_g * cv->in_plane;
+        const float *col = xg;
+        if (cv->im2col) {
+            tl_k_im2col(xg, col_buf, cv->cin_g, &cv->win);
+            col = col_buf;
+        }
+        float *yg = y + g * cv->cout_g * cv->out_plane;
+        float beta = 0.0f;
+        if (cv->b) {
+            for (int64_t c = 0; c < cv->cout_g; c++) {
+                float bv = cv->b[g * cv->cout_g + c];
+                float *row = yg + c * cv->out_plane;
+                for (int64_t i = 0; i < cv->out_plane; i++) row[i] = bv;
+            }
+            beta = 1.0f;
+        }
+        if (cv->out_plane == 0 || cv->cout_g == 0) continue;
+        tl_sgemm(false, false, cv->cout_g, cv->out_plane, kk, 1.0f, cv->w + g * cv->cout_g * kk, kk, col, cv->out_plane,
+                 beta, yg, cv->out_plane);
+    }
+}
+
+/* Several images and threads: one image per thread at a time, each with its own im2col slice of
+ * the scratch (sized at plan time for cv->threads) and a single-threaded GEMM (OpenBLAS runs
+ * serially inside an OpenMP region). Each image is computed by the same calls in the same order
+ * whichever thread runs it, and OpenBLAS splits a GEMM over M/N, never K, so the result is
+ * bitwise the same at any thread count. One image (or small work): the GEMM's own threads. */
 static void ex_conv(const tl_step *st, const float *const *in, float *out) {
     const tl_prep_conv *cv = &st->p.cv;
     if (cv->depthwise) {
@@ -91,32 +123,17 @@ static void ex_conv(const tl_step *st, const float *const *in, float *out) {
         return;
     }
     int64_t C = cv->cin_g * cv->groups, OC = cv->cout_g * cv->groups;
-    int64_t kk = cv->cin_g * cv->kprod;
-    for (int64_t o = 0; o < cv->outer; o++) {
-        const float *x = in[0] + o * C * cv->in_plane;
-        float *y = out + o * OC * cv->out_plane;
-        for (int64_t g = 0; g < cv->groups; g++) {
-            const float *xg = x + g * cv->cin_g * cv->in_plane;
-            const float *col = xg;
-            if (cv->im2col) {
-                tl_k_im2col(xg, st->scratch, cv->cin_g, &cv->win);
-                col = st->scratch;
-            }
-            float *yg = y + g * cv->cout_g * cv->out_plane;
-            float beta = 0.0f;
-            if (cv->b) {
-                for (int64_t c = 0; c < cv->cout_g; c++) {
-                    float bv = cv->b[g * cv->cout_g + c];
-                    float *row = yg + c * cv->out_plane;
-                    for (int64_t i = 0; i < cv->out_plane; i++) row[i] = bv;
-                }
-                beta = 1.0f;
-            }
-            if (cv->out_plane == 0 || cv->cout_g == 0) continue;
-            tl_sgemm(false, false, cv->cout_g, cv->out_plane, kk, 1.0f,
-                     cv->w + g * cv->cout_g * kk, kk, col, cv->out_plane, beta, yg, cv->out_plane);
-        }
+    int64_t col_sz = cv->im2col ? cv->cin_g * cv->kprod * cv->out_plane : 0;
+    int nt = cv->threads < tl_get_threads() ? cv->threads : tl_get_threads();
+    if (nt > 1 && cv->outer > 1 && !omp_in_parallel()) {
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (int64_t o = 0; o < cv->outer; o++)
+            conv_image(cv, in[0] + o * C * cv->in_plane, out + o * OC * cv->out_plane,
+                       st->scratch + (int64_t)omp_get_thread_num() * col_sz);
+        return;
     }
+    for (int64_t o = 0; o < cv->outer; o++)
+        conv_image(cv, in[0] + o * C * cv->in_plane, out + o * OC * cv->out_plane, st->scratch);
 }
 
 static int conv_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
@@ -222,7 +239,15 @@ static int conv_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
     cv->w = n->param[0] ? n->param[0]->data : NULL;
     cv->b = n->param[1] ? n->param[1]->data : NULL;
     if (!cv->w) return tl_errf(err, "node[%lld] (conv): weight is not bound", (long long)n->id);
-    st->scratch_floats = cv->im2col ? cv->cin_g * cv->kprod * cv->out_plane : 0;
+    /* images run in parallel when there are several and the work pays for a team (> 0.5 MFLOP,
+     * some microseconds: a team costs about one) */
+    int64_t flops = 2 * cv->outer * cv->cout_g * cv->groups * cv->out_plane * cv->cin_g * cv->kprod;
+    cv->threads = 1;
+    if (!cv->depthwise && cv->outer > 1 && flops > ((int64_t)1 << 19)) {
+        int64_t t = tl_get_threads();
+        cv->threads = (int)(t < cv->outer ? t : cv->outer);
+    }
+    st->scratch_floats = cv->im2col ? cv->cin_g * cv->kprod * cv->out_plane * cv->threads : 0;
     st->kernel = ex_conv;
     return 0;
 }

@@ -71,6 +71,8 @@ typedef struct tl_prep_conv {
     bool depthwise;                  /* one input channel per group and a real window */
     const float *w, *b;              /* the model's kernel, bias, or `own` (batch norm folded in) */
     float *own;                      /* owned: folded kernel then bias (tl_plan_fuse), or NULL */
+    int threads;                     /* images computed in parallel (scratch holds that many
+                                      * im2col buffers); 1: serial over images */
 } tl_prep_conv;
 
 typedef struct tl_prep_pool {

@@ -612,6 +612,34 @@ static void test_fuse_exact(void) {
     tl_model_free(m);
 }
 
+/* A batched conv runs its images in parallel at 2 threads (per-thread im2col scratch) and gives
+ * bitwise the 1-thread result; the folded batch norm too. */
+static void test_conv_threads(void) {
+    tl_model *m = load(G_CONV_BN);
+    tl_err err = { 0 };
+    enum { N = 512 };
+    tl_shape in = { 4, { N, 2, 4, 4 } };
+    static float x[N * 32], y1[N * 48];
+    unsigned seed = 9;
+    for (int i = 0; i < N * 32; i++) x[i] = frand(&seed);
+    float *ys[2] = { y1, NULL };
+    for (int t = 1; t <= 2; t++) {
+        tl_set_threads(t);
+        tl_session *s = NULL;
+        CHECK(tl_session_new(m, &in, 0, &s, &err) == 0 && tl_session_run(s, x, &err) == 0, "%s", err.msg);
+        if (t == 1) CHECK(s->steps[1].p.cv.threads == 1, "1 thread: %d", s->steps[1].p.cv.threads);
+        else CHECK(s->steps[1].p.cv.threads == 2, "2 threads planned: %d", s->steps[1].p.cv.threads);
+        tl_shape ys_;
+        const float *y = tl_session_output(s, 0, &ys_);
+        if (t == 1) memcpy(y1, y, sizeof y1);
+        else CHECK(memcmp(y1, y, sizeof y1) == 0, "conv at 2 threads differs from 1 thread");
+        tl_session_free(s);
+    }
+    (void)ys;
+    tl_set_threads(1);
+    tl_model_free(m);
+}
+
 /* A plan larger than the memory limit is refused before the arena is allocated, naming the node
  * and the bytes (kind TL_ERR_OOM, exit status 3); under the limit the same graph plans. The
  * declared [100000, 100000] activation is 40 GB: more than this machine has. */
@@ -647,6 +675,7 @@ static void test_memory_limit(void) {
 int main(void) {
     test_memory_limit();
     test_fuse_exact();
+    test_conv_threads();
     test_plan_invariants();
     test_reuse_vs_keep_all();
     test_big_reuse();
