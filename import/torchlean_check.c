@@ -35,7 +35,9 @@
 
 typedef struct ck {
     const char *name;
-    tl_torchlean_issues *out;
+    tl_torchlean_issues *out;   /* the caller's list, or `own` (also when the caller wants none:
+                                 * the reader's error is de-duplicated against the lines) */
+    tl_torchlean_issues own;
     int n;
     char first[TL_ERR_MAX];
     bool oom;
@@ -277,7 +279,9 @@ static void check_const(ck *c, const char *nctx, const cJSON *jn, const tl_shape
         return;
     }
     if (!have_shape) return;
-    tl_shape flat = shape1(tl_shape_numel(shape)), got;
+    int64_t numel;
+    if (tl_shape_numel_checked(shape, &numel)) return; /* the reader reports the element count */
+    tl_shape flat = shape1(numel), got;
     char fs[64], gs[160];
     if (!nested_shape(v, &got) || !tl_shape_eq(&got, &flat))
         issue(c, "%s.values: expected a flat array of %lld numbers (TorchLean's parsePayload reads const values as "
@@ -648,6 +652,7 @@ static void check_root(ck *c, const cJSON *root, const char *buf, size_t len) {
 }
 
 static int finish(ck *c, tl_err *err) {
+    tl_torchlean_issues_free(&c->own);
     if (c->oom) return tl_erroom(err, "%s: out of memory while checking", c->name);
     if (c->n == 0) return 0;
     return tl_errk(err, TL_ERR_UNSUPPORTED, "%s: not TorchLean-compatible: %d problem%s (first: %s)", c->name, c->n,
@@ -657,8 +662,8 @@ static int finish(ck *c, tl_err *err) {
 static void init(ck *c, const char *name, tl_torchlean_issues *out) {
     memset(c, 0, sizeof *c);
     c->name = name ? name : "graph.json";
-    c->out = out;
-    if (out) memset(out, 0, sizeof *out);
+    c->out = out ? out : &c->own;
+    memset(c->out, 0, sizeof *c->out);
 }
 
 int tl_torchlean_check_json(const cJSON *root, const char *name, tl_torchlean_issues *out, tl_err *err) {

@@ -359,6 +359,45 @@ static void test_convert(const char *dir) {
     free(t);
 }
 
+/* Deterministic mutation sweep over TorchLean-form fixtures: never a crash, rc agrees with the
+ * lines, every line names the file, and the caller's list is optional. */
+static void test_mutations(void) {
+    static const char *const FILES[] = { "conv_pool.json", "mha.json", "legacy.json", "layers.json" };
+    static const char SUBST[] = { '0', '"', ']', '{', 'x', '-', '9', ' ' };
+    const char *src = getenv("TL_SOURCE_DIR");
+    int runs = 0, bad = 0;
+    for (size_t f = 0; f < sizeof FILES / sizeof FILES[0]; f++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/tests/data/torchlean/%s", src ? src : ".", FILES[f]);
+        size_t len;
+        char *orig = slurp(path, &len);
+        CHECK(orig != NULL);
+        if (!orig) continue;
+        char *buf = malloc(len);
+        size_t step = len / 300 + 1;
+        for (size_t i = 0; i < len; i += step)
+            for (size_t k = 0; k <= sizeof SUBST; k++) {
+                memcpy(buf, orig, len);
+                size_t n = len;
+                if (k == sizeof SUBST) n = i; /* truncation */
+                else buf[i] = SUBST[k];
+                tl_torchlean_issues is;
+                tl_err e = { 0 }, e2 = { 0 };
+                int rc = tl_torchlean_check_buf(buf, n, "m.json", &is, &e);
+                int rc2 = tl_torchlean_check_buf(buf, n, "m.json", NULL, &e2);
+                runs++;
+                if ((rc == 0) != (is.n == 0) || rc != rc2 || strcmp(e.msg, e2.msg)) bad++;
+                for (int l = 0; l < is.n; l++)
+                    if (strncmp(is.line[l], "m.json: ", 8) || strchr(is.line[l], '\n')) bad++;
+                tl_torchlean_issues_free(&is);
+            }
+        free(buf);
+        free(orig);
+    }
+    CHECK(runs > 1000 && bad == 0);
+    if (bad) fprintf(stderr, "mutations: %d of %d runs inconsistent\n", bad, runs);
+}
+
 int main(void) {
     char dir[] = "/tmp/tl_torchlean_XXXXXX";
     if (!mkdtemp(dir)) return 1;
@@ -367,6 +406,7 @@ int main(void) {
     test_dense_round_trip(dir);
     test_check_lines();
     test_convert(dir);
+    test_mutations();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd)) fprintf(stderr, "could not remove %s\n", dir);
