@@ -280,3 +280,41 @@ def test_every_op_written_inline_passes_the_check(lib, case, tmp_path):
         assert sorted(x) == sorted(y)
         for k in x:
             assert np.array_equal(x[k].astype(np.float32).view(np.uint32), y[k].view(np.uint32)), k
+
+
+# ---------------------------------------------------------------------- the capture paths
+def _zoo():
+    sys.path.insert(0, str(ROOT / "tests" / "py"))
+    import zoo_util
+    return zoo_util
+
+
+# The capture script writes grouped conv weights packed even with --inline-params (its
+# _finish_graph copies the payload as is); TorchLean needs them dense. Strict: passes -> remove.
+CAPTURE_INLINE_GAP = {"dwconv"}
+
+
+@pytest.mark.parametrize("model", sorted(_zoo().ZOO))
+def test_zoo_capture_converts_to_torchlean_form(lib, model, tmp_path):
+    """Capture (small form) -> tlemit torchlean's converter -> the check passes and tlrt runs it to
+    the same bits; the capture script's own --inline-params output is held to the check too."""
+    zu = _zoo()
+    f, name, shape = zu.ZOO[model]
+    r = zu.capture(zu.ZOO_DIR / f, name, tmp_path / "small", shape)
+    assert r.returncode == 0, r.stderr
+    to_inline(lib, tmp_path / "small" / "graph.json", tmp_path / "small" / "params.bin", tmp_path / "inline.json")
+    assert check_lines(lib, (tmp_path / "inline.json").read_bytes(), "inline.json")[0] == []
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = tlrun(tmp_path / "small" / "graph.json", tmp_path / "small" / "params.bin", x, tmp_path / "a", 1)
+    b = tlrun(tmp_path / "inline.json", None, x, tmp_path / "b", 1)
+    assert isinstance(a, list) and isinstance(b, list)
+    assert np.array_equal(a[0].view(np.uint32), b[0].view(np.uint32))
+    r = zu.capture(zu.ZOO_DIR / f, name, tmp_path / "cap_inline", shape, "--inline-params")
+    assert r.returncode == 0, r.stderr
+    lines, _ = check_lines(lib, (tmp_path / "cap_inline" / "graph.json").read_bytes(), "graph.json")
+    if model in CAPTURE_INLINE_GAP:
+        assert lines and all("packed grouped layout" in ln for ln in lines), lines
+        pytest.xfail("scripts/export_torchlean_graph.py --inline-params writes packed grouped conv weights")
+    assert lines == []
