@@ -183,8 +183,9 @@ static int write_node(sb *b, const tl_graph *g, const tl_node *n, bool inline_pa
             sb_jstring(b, row->params[s].inline_key);
             sb_puts(b, ": ");
             /* TorchLean reads grouped conv weights only dense block-diagonal [out, in, k...] */
-            tl_tensor *dense = n->op == TL_OP_CONV && s == 0 && a->groups > 1 ? tl_conv_weight_dense(n, n->param[s]) : NULL;
-            if (n->op == TL_OP_CONV && s == 0 && a->groups > 1 && !dense)
+            bool grouped = n->op == TL_OP_CONV && s == 0 && a->groups > 1;
+            tl_tensor *dense = grouped ? tl_conv_weight_dense(n, n->param[s]) : NULL;
+            if (grouped && !dense)
                 return tl_erroom(err, "%s: out of memory while writing", g->path ? g->path : "graph");
             int bad = sb_payload(b, dense ? dense : n->param[s], n->op == TL_OP_CONST);
             tl_tensor_free(dense);
