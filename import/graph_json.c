@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tl_import.h"
+#include "tl_torchlean.h"
 
 /* mha_lower.c (import-internal) */
 int tl_mha_lower(tl_graph *g, const cJSON *const *raw, tl_err *err);
@@ -512,6 +513,11 @@ static int parse_node(const pctx *P, const cJSON *jn, tl_graph *g, int64_t index
         tl_tensor *t;
         if (tl_json_payload(P->path, ctx, pv, &t, P->err)) return -1;
         n->param[s] = t;
+        if (n->op == TL_OP_CONV && s == 0) { /* TorchLean's dense grouped layout -> packed */
+            char where[160];
+            snprintf(where, sizeof where, "%s: %s", P->path, ctx);
+            if (tl_conv_weight_unpack_dense(n, &n->param[s], where, P->err)) return -1;
+        }
         if (n->op == TL_OP_CONST) {
             /* TorchLean writes const values flat; accept flat or nested of the value shape */
             int64_t want, got = tl_shape_numel(&t->shape);

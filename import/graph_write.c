@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tl_import.h"
+#include "tl_torchlean.h"
 
 typedef struct sb {
     char *p;
@@ -181,7 +182,14 @@ static int write_node(sb *b, const tl_graph *g, const tl_node *n, bool inline_pa
             sb_puts(b, ", ");
             sb_jstring(b, row->params[s].inline_key);
             sb_puts(b, ": ");
-            if (sb_payload(b, n->param[s], n->op == TL_OP_CONST))
+            /* TorchLean reads grouped conv weights only dense block-diagonal [out, in, k...] */
+            bool grouped = n->op == TL_OP_CONV && s == 0 && a->groups > 1;
+            tl_tensor *dense = grouped ? tl_conv_weight_dense(n, n->param[s]) : NULL;
+            if (grouped && !dense)
+                return tl_erroom(err, "%s: out of memory while writing", g->path ? g->path : "graph");
+            int bad = sb_payload(b, dense ? dense : n->param[s], n->op == TL_OP_CONST);
+            tl_tensor_free(dense);
+            if (bad)
                 return tl_errf(err, "%s: node[%lld].%s: non-finite value cannot be written to JSON",
                                g->path ? g->path : "graph", (long long)n->id, row->params[s].inline_key);
         }

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include "tl_import.h"
+#include "tl_torchlean.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "tlrt's params.bin reader assumes a little-endian host"
@@ -268,6 +269,12 @@ int tl_params_parse(tl_graph *g, const void *buf, size_t len, const char *name, 
             tl_errf(err, "%s: tensor \"%s\": node[%lld] has no valid shape for this parameter", name,
                     item->string, (long long)n->id);
             goto out;
+        }
+        if (n->op == TL_OP_CONV && r->slot == 0) { /* TorchLean's dense grouped layout -> packed */
+            char where[160];
+            snprintf(where, sizeof where, "%s: tensor \"%s\" (node[%lld])", name, item->string, (long long)n->id);
+            if (tl_conv_weight_unpack_dense(n, &e->t, where, err)) goto out;
+            shape = e->t->shape;
         }
         if (!tl_shape_eq(&shape, &want)) {
             tl_errf(err, "%s: tensor \"%s\": shape %s does not match node[%lld] (expected %s)", name, item->string,

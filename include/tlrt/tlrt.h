@@ -8,6 +8,7 @@
  *   tl_cpu.h      ISA, threads, BLAS (process-wide)
  *   tl_emit.h     PyTorch module emitter, capture-script printer
  *   tl_diff.h     element comparison statistics (tldiff)
+ *   tl_torchlean.h  TorchLean conformance: grouped-conv layouts, the strict check, converters
  * Everything else in the source tree (ir/, ops/, kernels/, runtime/*_internal.h) is private.
  * Each header states who owns what its functions return and for how long it is valid. */
 #ifndef TLRT_H
@@ -21,4 +22,5 @@
 #include "tl_ops.h"
 #include "tl_runtime.h"
 #include "tl_shape.h"
+#include "tl_torchlean.h"
 #endif
