@@ -8,7 +8,7 @@
  *   tl_cpu.h      ISA, threads, BLAS (process-wide)
  *   tl_emit.h     PyTorch module emitter, capture-script printer
  *   tl_diff.h     element comparison statistics (tldiff)
- * Everything else in the source tree (ir/, ops/, kernels/, runtime/*_internal.h) is private.
+ * Everything else in the source tree (ir/, ops/, kernels/, runtime/..._internal.h) is private.
  * Each header states who owns what its functions return and for how long it is valid. */
 #ifndef TLRT_H
 #define TLRT_H
