@@ -9,6 +9,7 @@
 #   wheel build folder: build-pkg/wheel (kept between runs: incremental).
 # usage: tests/pkg/run.sh [BUILD_DIR]   (BUILD_DIR: the CMake build for the embed test, default build)
 set -euo pipefail
+quiet() { "$@" 2> >(grep -v "^WARNING: Location" >&2); }   # pip: drop the unused-index notes
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 BUILD="${1:-${TL_BUILD_DIR:-$ROOT/build}}"
@@ -21,7 +22,7 @@ now() { echo $(( $(date +%s) - t0 ))s; }
 if [ ! -x "$VENV/bin/python" ]; then
   BASE_PY="$("$MAIN_PY" -c 'import sys; print(getattr(sys, "_base_executable", sys.executable))')"
   "$BASE_PY" -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check numpy==2.4.6 pytest==9.2.0 scikit-build-core==1.1.2
+  quiet "$VENV/bin/pip" install -q --disable-pip-version-check numpy==2.4.6 pytest==9.2.0 scikit-build-core==1.1.2
 fi
 MAIN_SITE="$("$MAIN_PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 VENV_SITE="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
@@ -29,10 +30,10 @@ echo "$MAIN_SITE" > "$VENV_SITE/zz_tlrt_main_venv.pth"    # torch (+ safetensors
 echo "pkg: venv ready ($(now))"
 
 rm -rf "$OUTW"
-"$VENV/bin/pip" wheel -q --disable-pip-version-check --no-build-isolation --no-deps -w "$OUTW" \
+quiet "$VENV/bin/pip" wheel -q --disable-pip-version-check --no-build-isolation --no-deps -w "$OUTW" \
   -C build-dir="$ROOT/build-pkg/wheel" "$ROOT"
 WHEEL="$(ls "$OUTW"/tlrt-*.whl)"
-"$VENV/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$WHEEL"
+quiet "$VENV/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$WHEEL"
 echo "pkg: built and installed $(basename "$WHEEL") ($(now))"
 
 # Not from the source tree: run from an empty folder, no TL_BUILD_DIR / TLRT_* overrides.
