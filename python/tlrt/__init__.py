@@ -16,13 +16,13 @@ from ._errors import (BadInputError, Error, InternalError, IOFailureError, OutOf
                       UnsupportedError)
 from ._graph import Graph
 from ._model import Model, NodeProfile, best_isa, blas_info, get_threads, load, load_npy, set_threads
-from ._tools import DiffReport, DiffStats, OutputDiff, diff, emit_pytorch, tool_path
+from ._tools import DiffReport, DiffStats, OutputDiff, diff, emit_pytorch, paths, tool_path
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BadInputError", "DiffReport", "DiffStats", "Error", "Graph", "IOFailureError", "InternalError",
     "Model", "NodeProfile", "OutOfMemoryError", "OutputDiff", "UnsupportedError", "best_isa",
-    "blas_info", "capture", "diff", "emit_pytorch", "get_threads", "load", "load_npy", "set_threads",
+    "blas_info", "capture", "diff", "emit_pytorch", "get_threads", "load", "load_npy", "paths", "set_threads",
     "tool_path", "__version__",
 ]

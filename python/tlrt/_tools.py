@@ -130,6 +130,16 @@ def tool_path(name: str) -> Path:
     return _lib.find_file(name)
 
 
+def paths() -> Dict[str, Path]:
+    """Where the package keeps its C side: "lib" (libtlrt.so, libtlrt.a), "include" (for
+    <tlrt/tlrt.h>), "bin" (the tools), "cmake_prefix" (for CMAKE_PREFIX_PATH: find_package(tlrt)),
+    "pkgconfig" (for PKG_CONFIG_PATH: tlrt.pc)."""
+    lib = _lib.find_file("libtlrt.so").parent
+    root = lib.parent
+    return {"lib": lib, "include": root / "include", "bin": tool_path("tlrun").parent,
+            "cmake_prefix": root, "pkgconfig": lib / "pkgconfig"}
+
+
 def diff(graph, x=None, params: Optional[PathLike] = None, *, reference: Optional[PathLike] = None,
          random: Optional[int] = None, seed: Optional[int] = None, atol: Optional[float] = None,
          rtol: Optional[float] = None, ulp: Optional[int] = None, per_node: bool = False,

@@ -37,6 +37,9 @@ def test_installed_package_not_source_tree():
     assert (pkg / "_capture.py").read_bytes() == (ROOT / "scripts" / "export_torchlean_graph.py").read_bytes()
     assert (pkg / "include" / "tlrt" / "tlrt.h").is_file() and (pkg / "include" / "tlrt" / "tl_ops.def").is_file()
     assert tlrt.__version__ == "0.1.0"
+    ps = tlrt.paths()
+    assert ps["lib"] == pkg / "lib" and (ps["pkgconfig"] / "tlrt.pc").is_file()
+    assert (ps["cmake_prefix"] / "lib" / "cmake" / "tlrt" / "tlrtConfig.cmake").is_file()
 
 
 def test_runtime_needs_only_numpy():
@@ -124,6 +127,43 @@ def test_concurrent_runs_from_threads(model):
     assert not errs
     for x, y in zip(xs, res):
         assert close(y, mlp_reference(x)[0])
+
+
+def _gil_probe(run, x):
+    """Counts how often another Python thread ran during each call run(x), with the switch
+    interval raised so that only a call that releases the GIL lets it run."""
+    import time
+    count, stop = [0], threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            count[0] += 1
+            time.sleep(0.0002)
+    old = sys.getswitchinterval()
+    t = threading.Thread(target=spin)
+    t.start()
+    try:
+        while count[0] == 0:
+            time.sleep(0.001)
+        sys.setswitchinterval(30.0)
+        during = []
+        for _ in range(5):
+            c0 = count[0]
+            run(x)
+            during.append(count[0] - c0)
+    finally:
+        sys.setswitchinterval(old)
+        stop.set()
+        t.join()
+    return during
+
+
+def test_run_releases_the_gil(model):
+    x = np.random.default_rng(4).standard_normal((60000, 4)).astype(np.float32)
+    during = _gil_probe(model.run, x)
+    assert max(during) > 0, during
+    # the probe itself: a call that holds the GIL (a NumPy-free pure Python loop) lets nothing run
+    assert max(_gil_probe(lambda _: sum(range(300000)), None)) == 0
 
 
 def test_node_value_keep_all():

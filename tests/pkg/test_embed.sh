@@ -2,7 +2,8 @@
 # Installs the C library from a CMake build folder into a temporary prefix, builds
 # examples/embed against the INSTALLED package three ways (pkg-config + make, find_package with
 # tlrt::tlrt, find_package with tlrt::tlrt_static), runs each on the bundled graph and checks the
-# numbers against NumPy float64 and PyTorch (check_embed.py).
+# numbers against NumPy float64 and PyTorch (check_embed.py),
+# and builds it once more against the copy in the installed wheel (PYTHON's tlrt.paths()).
 # usage: test_embed.sh BUILD_DIR PYTHON
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -45,4 +46,11 @@ for kind in shared static; do
   fi
   check "find_package-$kind" "$T/b-$kind/embed"
 done
-echo "test_embed: OK (pkg-config, find_package shared, find_package static)"
+# 3. the copy inside the installed wheel (python -c 'import tlrt; print(tlrt.paths())')
+WP="$("$PY" -c 'import tlrt; print(tlrt.paths()["cmake_prefix"])')"
+cmake -S "$T/src" -B "$T/b-wheel" -DCMAKE_PREFIX_PATH="$WP" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$T/b-wheel" >/dev/null
+check "wheel-find_package" "$T/b-wheel/embed"
+WPC="$("$PY" -c 'import tlrt; print(tlrt.paths()["pkgconfig"])')"
+[ "$(PKG_CONFIG_PATH="$WPC" pkg-config --variable=libdir tlrt | xargs readlink -f)" = "$(readlink -f "$WP/lib")" ]
+echo "test_embed: OK (pkg-config, find_package shared, find_package static, the wheel's find_package + tlrt.pc)"
