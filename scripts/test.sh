@@ -23,6 +23,9 @@ ctest --test-dir build --output-on-failure
 step "Python tests (pytest)"
 TL_BUILD_DIR="$ROOT/build" TL_PYTHON="$PY" "$PY" -m pytest -q tests/py
 
+step "Python package: wheel in a clean venv, API tests on the installed package, C embed example (tests/pkg/run.sh)"
+bash tests/pkg/run.sh "$ROOT/build"
+
 step "ASan+UBSan build"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTL_SANITIZE=ON -DTL_BENCH=OFF >/dev/null
 cmake --build build-asan -j"$JOBS"

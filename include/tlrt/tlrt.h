@@ -9,7 +9,7 @@
  *   tl_emit.h     PyTorch module emitter, capture-script printer
  *   tl_diff.h     element comparison statistics (tldiff)
  *   tl_torchlean.h  TorchLean conformance: grouped-conv layouts, the strict check, converters
- * Everything else in the source tree (ir/, ops/, kernels/, runtime/*_internal.h) is private.
+ * Everything else in the source tree (ir/, ops/, kernels/, runtime/..._internal.h) is private.
  * Each header states who owns what its functions return and for how long it is valid. */
 #ifndef TLRT_H
 #define TLRT_H
