@@ -744,6 +744,159 @@ static void test_random(void) {
     free(y);
 }
 
+/* ---- table completeness, per-op functions, in place ---- */
+
+/* Every function pointer of every table is set (the _Static_asserts in the table files count the
+ * per-op rows; this also catches a table initializer that forgot a field). */
+static void test_tables_complete(void) {
+    for (int t = 0; t < n_tables; t++) {
+        const tl_kernel_table *K = isa_tables[t];
+        int missing = 0;
+        for (int op = 0; op < TL_U_COUNT; op++) missing += K->unary_fn[op] == NULL;
+        for (int op = 0; op < TL_B_COUNT; op++) missing += K->binary_fn[op] == NULL;
+        missing += !K->unary + !K->binary + !K->safe_log + !K->softmax + !K->layernorm +
+                   !K->channel_affine + !K->reduce_mid + !K->max_pool + !K->avg_pool +
+                   !K->add_bias_rows + !K->name;
+        CHECK(missing == 0, "%s table: %d NULL entries", K ? K->name : "?", missing);
+    }
+}
+
+/* Sizes around every vector width (8, 16), the masked tail, and a block boundary (4096). */
+static const int64_t ip_sizes[] = {1, 7, 15, 16, 17, 31, 33, 1003, 4099};
+#define IP_NS ((int)(sizeof ip_sizes / sizeof ip_sizes[0]))
+#define IP_GUARD 16 /* sentinel floats after every output: tails must not write past n */
+#define IP_SENT 0x7fa5a5a5u /* a NaN pattern no kernel produces */
+
+static float *ip_alloc(int64_t n) {
+    float *p = malloc(4 * (size_t)(n + IP_GUARD));
+    for (int64_t i = 0; i < n + IP_GUARD; i++) p[i] = bits_f(IP_SENT);
+    return p;
+}
+static bool ip_guard_ok(const float *p, int64_t n) {
+    for (int64_t i = n; i < n + IP_GUARD; i++)
+        if (f_bits(p[i]) != IP_SENT) return false;
+    return true;
+}
+/* a copy of src[0..n) into a fresh guarded buffer */
+static float *ip_dup(const float *src, int64_t n) {
+    float *p = ip_alloc(n);
+    memcpy(p, src, 4 * (size_t)n);
+    return p;
+}
+
+/* The runtime runs unary/binary elementwise ops in place (output storage = a dying parent's), and
+ * fetches per-op functions: in place must be bitwise equal to out of place, the per-op function
+ * bitwise equal to the op-indexed dispatcher, and no kernel may write past n. */
+static void test_in_place(void) {
+    for (int t = 0; t < n_tables; t++) {
+        const tl_kernel_table *K = isa_tables[t];
+        for (int si = 0; si < IP_NS; si++) {
+            int64_t n = ip_sizes[si];
+            float *x = ip_alloc(n), *a = ip_alloc(n), *b = ip_alloc(n);
+            fill_inputs(TL_U_TANH, a, n, n > 40);
+            fill_inputs(TL_U_TANH, b, n, n > 40);
+            for (int op = 0; op < TL_U_COUNT; op++) {
+                fill_inputs((tl_unary)op, x, n, n > 40);
+                float *ref = ip_alloc(n), *via = ip_alloc(n), *z = ip_dup(x, n);
+                K->unary_fn[op](x, ref, n);
+                K->unary((tl_unary)op, x, via, n);
+                K->unary_fn[op](z, z, n);
+                CHECK(!memcmp(ref, via, 4 * (size_t)n), "%s %s n=%lld: unary_fn differs from unary()",
+                      K->name, unary_name[op], (long long)n);
+                CHECK(!memcmp(ref, z, 4 * (size_t)n), "%s %s n=%lld: in place differs", K->name,
+                      unary_name[op], (long long)n);
+                CHECK(ip_guard_ok(ref, n) && ip_guard_ok(via, n) && ip_guard_ok(z, n),
+                      "%s %s n=%lld: wrote past n", K->name, unary_name[op], (long long)n);
+                free(ref); free(via); free(z);
+            }
+            for (int op = 0; op < TL_B_COUNT; op++) {
+                float *ref = ip_alloc(n), *via = ip_alloc(n), *ya = ip_dup(a, n), *yb = ip_dup(b, n);
+                float *sq = ip_alloc(n), *yy = ip_dup(a, n);
+                K->binary_fn[op](a, b, ref, n);
+                K->binary((tl_binary)op, a, b, via, n);
+                K->binary_fn[op](ya, b, ya, n);   /* y == a */
+                K->binary_fn[op](a, yb, yb, n);   /* y == b */
+                K->binary_fn[op](a, a, sq, n);
+                K->binary_fn[op](yy, yy, yy, n);  /* y == a == b (x op x) */
+                CHECK(!memcmp(ref, via, 4 * (size_t)n), "%s binary %d n=%lld: binary_fn differs from binary()",
+                      K->name, op, (long long)n);
+                CHECK(!memcmp(ref, ya, 4 * (size_t)n), "%s binary %d n=%lld: y == a differs", K->name, op,
+                      (long long)n);
+                CHECK(!memcmp(ref, yb, 4 * (size_t)n), "%s binary %d n=%lld: y == b differs", K->name, op,
+                      (long long)n);
+                CHECK(!memcmp(sq, yy, 4 * (size_t)n), "%s binary %d n=%lld: y == a == b differs", K->name,
+                      op, (long long)n);
+                CHECK(ip_guard_ok(ref, n) && ip_guard_ok(via, n) && ip_guard_ok(ya, n) &&
+                          ip_guard_ok(yb, n) && ip_guard_ok(sq, n) && ip_guard_ok(yy, n),
+                      "%s binary %d n=%lld: wrote past n", K->name, op, (long long)n);
+                free(ref); free(via); free(ya); free(yb); free(sq); free(yy);
+            }
+            {   /* safe_log */
+                fill_inputs(TL_U_SOFTPLUS, x, n, n > 40);
+                float *ref = ip_alloc(n), *z = ip_dup(x, n);
+                K->safe_log(x, 1e-6f, ref, n);
+                K->safe_log(z, 1e-6f, z, n);
+                CHECK(!memcmp(ref, z, 4 * (size_t)n) && ip_guard_ok(ref, n) && ip_guard_ok(z, n),
+                      "%s safe_log n=%lld: in place differs or wrote past n", K->name, (long long)n);
+                free(ref); free(z);
+            }
+            {   /* channel_affine over [2, 3, n]: n is the vectorized row */
+                int64_t m = 6 * n;
+                float *cx = ip_alloc(m), sc[3] = {1.5f, -0.25f, 3.0f}, sh[3] = {0.5f, 2.0f, -1.0f};
+                for (int64_t i = 0; i < m; i++) cx[i] = rndf(-10, 10);
+                float *ref = ip_alloc(m), *z = ip_dup(cx, m);
+                K->channel_affine(cx, ref, 2, 3, n, sc, sh);
+                K->channel_affine(z, z, 2, 3, n, sc, sh);
+                CHECK(!memcmp(ref, z, 4 * (size_t)m) && ip_guard_ok(ref, m) && ip_guard_ok(z, m),
+                      "%s channel_affine inner=%lld: in place differs or wrote past", K->name, (long long)n);
+                free(cx); free(ref); free(z);
+            }
+            {   /* add_bias_rows is in place by contract: rows of [3, n] += b, equal to binary add */
+                int64_t m = 3 * n;
+                float *yr = ip_alloc(m), *ref = ip_alloc(m);
+                for (int64_t i = 0; i < m; i++) yr[i] = rndf(-10, 10);
+                for (int64_t r = 0; r < 3; r++) isa_tables[0]->binary_fn[TL_B_ADD](yr + r * n, b, ref + r * n, n);
+                K->add_bias_rows(yr, b, 3, n);
+                CHECK(!memcmp(ref, yr, 4 * (size_t)m) && ip_guard_ok(yr, m),
+                      "%s add_bias_rows n=%lld: differs from row-wise add or wrote past", K->name, (long long)n);
+                free(yr); free(ref);
+            }
+            {   /* softmax: [2, n, 1] (a contiguous row) and [2, 5, n] (columns in lanes) */
+                for (int lay = 0; lay < 2; lay++) {
+                    int64_t L = lay ? 5 : n, I = lay ? n : 1, m = 2 * L * I;
+                    float *sx = ip_alloc(m);
+                    for (int64_t i = 0; i < m; i++) sx[i] = rndf(-12, 12);
+                    float *ref = ip_alloc(m), *z = ip_dup(sx, m);
+                    K->softmax(sx, ref, 2, L, I);
+                    K->softmax(z, z, 2, L, I);
+                    CHECK(!memcmp(ref, z, 4 * (size_t)m) && ip_guard_ok(ref, m) && ip_guard_ok(z, m),
+                          "%s softmax [2,%lld,%lld]: in place differs or wrote past", K->name, (long long)L,
+                          (long long)I);
+                    free(sx); free(ref); free(z);
+                }
+            }
+            {   /* layernorm over [3, n], with and without gamma/beta */
+                int64_t m = 3 * n;
+                float *lx = ip_alloc(m), *gb = ip_alloc(2 * n);
+                for (int64_t i = 0; i < m; i++) lx[i] = rndf(2, 6);
+                for (int64_t i = 0; i < 2 * n; i++) gb[i] = rndf(-2, 2);
+                for (int aff = 0; aff < 2; aff++) {
+                    const float *g = aff ? gb : NULL, *be = aff ? gb + n : NULL;
+                    float *ref = ip_alloc(m), *z = ip_dup(lx, m);
+                    K->layernorm(lx, ref, 3, n, g, be, 1e-5f);
+                    K->layernorm(z, z, 3, n, g, be, 1e-5f);
+                    CHECK(!memcmp(ref, z, 4 * (size_t)m) && ip_guard_ok(ref, m) && ip_guard_ok(z, m),
+                          "%s layernorm [3,%lld]%s: in place differs or wrote past", K->name, (long long)n,
+                          aff ? " affine" : "");
+                    free(ref); free(z);
+                }
+                free(lx); free(gb);
+            }
+            free(x); free(a); free(b);
+        }
+    }
+}
+
 /* ---- threads: 1 vs 2 bitwise ---- */
 
 typedef struct run_out { float *v[24]; int64_t n[24]; int k; } run_out;
@@ -1014,6 +1167,8 @@ int main(int argc, char **argv) {
     test_dispatch();
     test_unary();
     test_binary();
+    test_tables_complete();
+    test_in_place();
     test_rowwise();
     test_pool();
     test_movement();
