@@ -198,7 +198,7 @@ static int fill_payload(const pctx *P, const char *ctx, const cJSON *v, const tl
     if (level == s->rank) {
         if (!cJSON_IsNumber(v)) return perr(P, "%s: expected nested array of numbers, got %s", ctx, JS(v));
         double d = v->valuedouble;
-        if (!isfinite(d) || fabs(d) > FLT_MAX) return perr(P, "%s: value %s is out of float32 range", ctx, JS(v));
+        if (!isfinite(d) || fabs(d) > (double)FLT_MAX) return perr(P, "%s: value %s is out of float32 range", ctx, JS(v));
         data[(*pos)++] = (float)d;
         return 0;
     }

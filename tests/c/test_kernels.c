@@ -45,9 +45,9 @@ static uint32_t f_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 
 /* Error of y in units of the float ULP at the (double) reference value. */
 static double ulp_err(float y, double ref) {
-    if (isnan(ref) || isnan(y)) return (isnan(ref) && isnan(y)) ? 0.0 : INFINITY;
+    if (isnan(ref) || isnan(y)) return (isnan(ref) && isnan(y)) ? 0.0 : (double)INFINITY;
     float rf = (float)ref;
-    if (isinf(rf) || isinf(y)) return (y == rf) ? 0.0 : INFINITY;
+    if (isinf(rf) || isinf(y)) return (y == rf) ? 0.0 : (double)INFINITY;
     double a = fabs(ref);
     int e;
     frexp(a, &e);                  /* a in [2^(e-1), 2^e) */
@@ -69,7 +69,7 @@ static double d_sigmoid(double x) {
 static double d_softplus(float x) { return x > 20.0f ? (double)x : log1p(exp((double)x)); }
 
 static double ref_unary(tl_unary op, float xf) {
-    double x = xf;
+    double x = (double)xf;
     switch (op) {
     case TL_U_IDENTITY: return x;
     case TL_U_ABS: return fabs(x);
@@ -83,7 +83,7 @@ static double ref_unary(tl_unary op, float xf) {
     case TL_U_SIN: return sin(x);
     case TL_U_COS: return cos(x);
     case TL_U_SOFTPLUS: return d_softplus(xf);
-    default: return NAN;
+    default: return (double)NAN;
     }
 }
 
@@ -190,8 +190,8 @@ static void test_unary(void) {
         float sp[5] = {20.0f, 20.5f, INFINITY, -INFINITY, -200.0f}, so[5];
         K->unary(TL_U_SOFTPLUS, sp, so, 5);
         CHECK(so[1] == 20.5f && so[2] == INFINITY && so[3] == 0.0f && so[4] == 0.0f &&
-                  fabs(so[0] - 20.0) < 1e-5,
-              "%s softplus edges: %g %g %g %g %g", K->name, so[0], so[1], so[2], so[3], so[4]);
+                  fabs((double)so[0] - 20.0) < 1e-5,
+              "%s softplus edges: %g %g %g %g %g", K->name, (double)so[0], (double)so[1], (double)so[2], (double)so[3], (double)so[4]);
         float sg[4] = {-INFINITY, INFINITY, -200.0f, 200.0f}, sgo[4];
         K->unary(TL_U_SIGMOID, sg, sgo, 4);
         CHECK(sgo[0] == 0.0f && sgo[1] == 1.0f && sgo[2] == 0.0f && sgo[3] == 1.0f,
@@ -203,7 +203,7 @@ static void test_unary(void) {
         float lg[4] = {0.0f, -1.0f, INFINITY, 1e-45f}, lgo[4];
         K->unary(TL_U_LOG, lg, lgo, 4);
         CHECK(lgo[0] == -INFINITY && isnan(lgo[1]) && lgo[2] == INFINITY &&
-                  fabs(lgo[3] - log((double)lg[3])) < 1e-5,
+                  fabs((double)lgo[3] - log((double)lg[3])) < 1e-5,
               "%s log edges", K->name);
         float ex[4] = {-INFINITY, INFINITY, 89.0f, -105.0f}, exo[4];
         K->unary(TL_U_EXP, ex, exo, 4);
@@ -234,7 +234,7 @@ static void test_unary(void) {
                 for (int64_t i = 0; i < n; i++) {
                     if (f_bits(ys[i]) != f_bits(yv[i]) && !(isnan(ys[i]) && isnan(yv[i]))) comp_ok[t] = false;
                     double r = log(d_softplus(x[i]) + (double)epss[ei]);
-                    if (isinf(yv[i]) && (float)(d_softplus(x[i]) + epss[ei]) == 0.0f) continue; /* t underflows */
+                    if (isinf(yv[i]) && (float)(d_softplus(x[i]) + (double)epss[ei]) == 0.0f) continue; /* t underflows */
                     double e = fabs((double)yv[i] - r);
                     double tol = SAFE_LOG_ULP * ulp_err(nextafterf((float)r, INFINITY), r) +
                                  SAFE_LOG_ABS * 0x1.0p-24;
@@ -245,9 +245,9 @@ static void test_unary(void) {
         }
         for (int t = 0; t < n_tables; t++) {
             CHECK(comp_ok[t], "%s safe_log eps=%g != log(softplus(x) + eps) of the same table",
-                  isa_tables[t]->name, epss[ei]);
+                  isa_tables[t]->name, (double)epss[ei]);
             CHECK(worst[t] == 0, "%s safe_log eps=%g vs float64 beyond bound (err %.3g)",
-                  isa_tables[t]->name, epss[ei], worst[t] - 1);
+                  isa_tables[t]->name, (double)epss[ei], worst[t] - 1);
         }
     }
     free(t1);
@@ -274,9 +274,9 @@ static void test_binary(void) {
                 for (int64_t i = 0; i < n; i++) {
                     float r;
                     switch (op) {
-                    case TL_B_ADD: r = (float)((double)a[i] + b[i]); break;
-                    case TL_B_SUB: r = (float)((double)a[i] - b[i]); break;
-                    case TL_B_MUL: r = (float)((double)a[i] * b[i]); break;
+                    case TL_B_ADD: r = (float)((double)a[i] + (double)b[i]); break;
+                    case TL_B_SUB: r = (float)((double)a[i] - (double)b[i]); break;
+                    case TL_B_MUL: r = (float)((double)a[i] * (double)b[i]); break;
                     case TL_B_MAX: r = ref_max(a[i], b[i]); break;
                     default: r = ref_min(a[i], b[i]); break;
                     }
@@ -303,11 +303,11 @@ static void test_binary(void) {
 static void ref_softmax(const float *x, double *y, int64_t outer, int64_t len, int64_t inner) {
     for (int64_t o = 0; o < outer; o++)
         for (int64_t j = 0; j < inner; j++) {
-            double m = -INFINITY, s = 0;
-            for (int64_t k = 0; k < len; k++) m = fmax(m, x[(o * len + k) * inner + j]);
-            for (int64_t k = 0; k < len; k++) s += exp(x[(o * len + k) * inner + j] - m);
+            double m = -(double)INFINITY, s = 0;
+            for (int64_t k = 0; k < len; k++) m = fmax(m, (double)x[(o * len + k) * inner + j]);
+            for (int64_t k = 0; k < len; k++) s += exp((double)x[(o * len + k) * inner + j] - m);
             for (int64_t k = 0; k < len; k++)
-                y[(o * len + k) * inner + j] = exp(x[(o * len + k) * inner + j] - m) / s;
+                y[(o * len + k) * inner + j] = exp((double)x[(o * len + k) * inner + j] - m) / s;
         }
 }
 
@@ -327,7 +327,7 @@ static void test_rowwise(void) {
             isa_tables[t]->softmax(x, y, O, L, I);
             double worst = 0;
             for (int64_t i = 0; i < n; i++) {
-                double e = fabs(y[i] - r[i]) / (fabs(r[i]) + 1e-30);
+                double e = fabs((double)y[i] - r[i]) / (fabs(r[i]) + 1e-30);
                 if (!(e <= worst)) worst = e;
             }
             CHECK(worst < 2e-5, "%s softmax [%lld,%lld,%lld]: rel err %.3g", isa_tables[t]->name,
@@ -341,20 +341,20 @@ static void test_rowwise(void) {
         for (int withaff = 0; withaff < 2; withaff++) {
             for (int64_t rr = 0; rr < rows; rr++) {
                 double m = 0, v = 0;
-                for (int64_t c = 0; c < cols; c++) m += x[rr * cols + c];
+                for (int64_t c = 0; c < cols; c++) m += (double)x[rr * cols + c];
                 m /= (double)cols;
-                for (int64_t c = 0; c < cols; c++) v += (x[rr * cols + c] - m) * (x[rr * cols + c] - m);
+                for (int64_t c = 0; c < cols; c++) v += ((double)x[rr * cols + c] - m) * ((double)x[rr * cols + c] - m);
                 v /= (double)cols;
                 for (int64_t c = 0; c < cols; c++) {
-                    double t = (x[rr * cols + c] - m) / sqrt(v + 1e-5);
-                    r[rr * cols + c] = withaff ? t * g[c] + b[c] : t;
+                    double t = ((double)x[rr * cols + c] - m) / sqrt(v + 1e-5);
+                    r[rr * cols + c] = withaff ? t * (double)g[c] + (double)b[c] : t;
                 }
             }
             for (int t = 0; t < n_tables; t++) {
                 isa_tables[t]->layernorm(x, y, rows, cols, withaff ? g : NULL, withaff ? b : NULL, 1e-5f);
                 double worst = 0;
                 for (int64_t i = 0; i < n; i++) {
-                    double e = fabs(y[i] - r[i]);
+                    double e = fabs((double)y[i] - r[i]);
                     if (!(e <= worst)) worst = e;
                 }
                 CHECK(worst < 2e-4, "%s layernorm [%lld,%lld] affine=%d: abs err %.3g",
@@ -369,8 +369,8 @@ static void test_rowwise(void) {
         double worst = 0;
         for (int64_t i = 0; i < n; i++) {
             int64_t c = i / I % L;
-            double e = fabs(y0[i] - ((double)x[i] * sc[c] + sh[c]));
-            double tol = 1.2e-7 * (fabs((double)x[i] * sc[c]) + fabs(sh[c])) + 1e-30;
+            double e = fabs((double)y0[i] - ((double)x[i] * (double)sc[c] + (double)sh[c]));
+            double tol = 1.2e-7 * (fabs((double)x[i] * (double)sc[c]) + fabs((double)sh[c])) + 1e-30;
             if (!(e / tol <= worst)) worst = e / tol;
         }
         CHECK(worst <= 1.0, "scalar channel_affine vs float64: %.3g of bound", worst);
@@ -389,10 +389,10 @@ static void test_rowwise(void) {
                 for (int64_t j = 0; j < I; j++) {
                     double s2 = 0, sa = 0;
                     for (int64_t k = 0; k < L; k++) {
-                        s2 += x[(o * L + k) * I + j];
-                        sa += fabs(x[(o * L + k) * I + j]);
+                        s2 += (double)x[(o * L + k) * I + j];
+                        sa += fabs((double)x[(o * L + k) * I + j]);
                     }
-                    double e = fabs(rm[o * I + j] - 0.25 * s2) / (0.25 * sa * L * 6e-8 + 1e-30);
+                    double e = fabs((double)rm[o * I + j] - 0.25 * s2) / (0.25 * sa * (double)L * 6e-8 + 1e-30);
                     if (!(e <= w)) w = e;
                 }
             CHECK(w <= 1.0, "%s reduce_mid [%lld,%lld,%lld]: %.3g of the L*eps*sum|x| bound",
@@ -407,7 +407,7 @@ static void test_rowwise(void) {
             isa_tables[t]->add_bias_rows(y, sh, O * I, L);
             bool ok = true;
             for (int64_t i = 0; i < n; i++)
-                if (f_bits(y[i]) != f_bits((float)((double)x[i] + sh[i % L]))) ok = false;
+                if (f_bits(y[i]) != f_bits((float)((double)x[i] + (double)sh[i % L]))) ok = false;
             CHECK(ok, "%s add_bias_rows", isa_tables[t]->name);
         }
         free(rm); free(rm0); free(sc); free(sh); free(g); free(b);
@@ -458,7 +458,7 @@ static void naive_pool(bool is_max, const float *x, float *y, int64_t planes, co
                 for (int j = 0; j < nv; j++) if (j == 0 || vals[j] > r) r = vals[j];
             } else {
                 double s = 0;
-                for (int j = 0; j < nv; j++) s += vals[j];
+                for (int j = 0; j < nv; j++) s += (double)vals[j];
                 r = (float)(s / (double)ksz);
             }
             y[p * out_sz + oi] = r;
@@ -508,7 +508,7 @@ static void test_pool(void) {
                 (is_max ? K->max_pool : K->avg_pool)(x, y, planes, &w);
                 bool ok = true;
                 for (int64_t i = 0; i < out_sz; i++) {
-                    if (is_max ? f_bits(y[i]) != f_bits(r[i]) : fabs(y[i] - r[i]) > 4e-7 * fabs(r[i]) + 1e-30)
+                    if (is_max ? f_bits(y[i]) != f_bits(r[i]) : fabs((double)y[i] - (double)r[i]) > 4e-7 * fabs((double)r[i]) + 1e-30)
                         ok = false;
                 }
                 CHECK(ok, "%s %s pool rank %d iter %d", K->name, is_max ? "max" : "avg", R, iter);
@@ -577,7 +577,7 @@ static void test_pool(void) {
         w.out[0] = 1; /* window covers -1 and 2: both outside */
         float x[1] = {-4}, y[1] = {123};
         isa_tables[0]->max_pool(x, y, 1, &w);
-        CHECK(y[0] == 0.0f, "empty max window gives 0, got %g", y[0]);
+        CHECK(y[0] == 0.0f, "empty max window gives 0, got %g", (double)y[0]);
     }
 }
 
@@ -720,7 +720,7 @@ static void test_random(void) {
         uint32_t u = (uint32_t)(tl_k_splitmix64(key + (uint64_t)i) & 0xffffffffu);
         float e = (float)((double)u / 4294967296.0);
         if (y[i] != e || y[i] < 0.0f || y[i] > 1.0f) ok = false;
-        mean += y[i];
+        mean += (double)y[i];
     }
     mean /= (double)n;
     CHECK(ok, "rand_uniform = float(low32(splitmix64(key + i))) / 2^32");
@@ -735,11 +735,11 @@ static void test_random(void) {
             float unit = (float)((double)u / 4294967296.0);
             float e = !(kp[j] > 0) ? 0.0f : kp[j] >= 1.0f ? 1.0f : (kp[j] > unit ? 1.0f : 0.0f);
             if (y[i] != e) okm = false;
-            frac += y[i];
+            frac += (double)y[i];
         }
         frac /= (double)n;
-        double want = isnan(kp[j]) ? 0.0 : fmin(fmax(kp[j], 0.0), 1.0);
-        CHECK(okm && fabs(frac - want) < 0.01, "bernoulli_mask keep=%g: frac %.4f", kp[j], frac);
+        double want = isnan(kp[j]) ? 0.0 : fmin(fmax((double)kp[j], 0.0), 1.0);
+        CHECK(okm && fabs(frac - want) < 0.01, "bernoulli_mask keep=%g: frac %.4f", (double)kp[j], frac);
     }
     free(y);
 }
@@ -974,24 +974,24 @@ static void check_gemm(const char *what,
                         for (int64_t j = 0; j < N; j++) {
                             double s = 0, sa = 0;
                             for (int64_t k = 0; k < K; k++) {
-                                double a = ta ? A[k * lda + i] : A[i * lda + k];
-                                double b = tb ? B[j * ldb + k] : B[k * ldb + j];
+                                double a = (double)(ta ? A[k * lda + i] : A[i * lda + k]);
+                                double b = (double)(tb ? B[j * ldb + k] : B[k * ldb + j]);
                                 s += a * b;
                                 sa += fabs(a * b);
                             }
-                            double c0 = bi ? C[i * ldc + j] : 0.0;
-                            R[i * N + j] = alpha * s + beta * c0;
-                            T[i * N + j] = (alpha * sa * (double)(K + 2) + fabs(beta * c0) * 2) * 1.2e-7 + 1e-30;
+                            double c0 = bi ? (double)C[i * ldc + j] : 0.0;
+                            R[i * N + j] = (double)alpha * s + (double)beta * c0;
+                            T[i * N + j] = ((double)alpha * sa * (double)(K + 2) + fabs((double)beta * c0) * 2) * 1.2e-7 + 1e-30;
                         }
                     gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
                     double worst = 0;
                     for (int64_t i = 0; i < M; i++)
                         for (int64_t j = 0; j < N; j++) {
-                            double e = fabs(C[i * ldc + j] - R[i * N + j]) / T[i * N + j];
+                            double e = fabs((double)C[i * ldc + j] - R[i * N + j]) / T[i * N + j];
                             if (!(e <= worst)) worst = e;
                         }
                     CHECK(worst <= 1.0, "%s M=%lld N=%lld K=%lld ta=%d tb=%d beta=%g: %.3g of bound", what,
-                          (long long)M, (long long)N, (long long)K, ta, tb, beta, worst);
+                          (long long)M, (long long)N, (long long)K, ta, tb, (double)beta, worst);
                     free(A); free(B); free(C); free(R); free(T);
                 }
 }
@@ -1120,7 +1120,7 @@ static void ulp_report(void) {
                     x[m++] = v;
                 } else {
                     if (rnd_left-- <= 0) break;
-                    x[m++] = rndf(sw[s].lo, sw[s].hi);
+                    x[m++] = rndf((double)sw[s].lo, (double)sw[s].hi);
                 }
             }
             if (m == 0) break;
@@ -1135,7 +1135,7 @@ static void ulp_report(void) {
             if (m < chunk) break;
         }
         printf("| %s | %s | %lld |", unary_name[sw[s].op], sw[s].range, (long long)points);
-        for (int t = 0; t < n_tables; t++) printf(" %.3f (x=%.9g) |", worst[t], worst_x[t]);
+        for (int t = 0; t < n_tables; t++) printf(" %.3f (x=%.9g) |", worst[t], (double)worst_x[t]);
         printf("\n");
         fflush(stdout);
     }
@@ -1155,7 +1155,7 @@ int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "--print-blas")) { /* info, then a 2x2 product */
         float A[4] = {1, 2, 3, 4}, B[4] = {5, 6, 7, 8}, C[4];
         tl_sgemm(false, false, 2, 2, 2, 1.0f, A, 2, B, 2, 0.0f, C, 2);
-        printf("%s\n%g %g %g %g\n", tl_blas_info(), C[0], C[1], C[2], C[3]);
+        printf("%s\n%g %g %g %g\n", tl_blas_info(), (double)C[0], (double)C[1], (double)C[2], (double)C[3]);
         return 0;
     }
     if (argc > 1 && !strcmp(argv[1], "--ulp-report")) {
