@@ -158,7 +158,7 @@ def agreement(out_tl, out_pt, out_ort, rtol=1e-3, atol=1e-4):
             len(out_tl), len(out_pt), len(out_ort))}
     d_tl = d_ort = 0.0
     ok = True
-    for a, b, c in zip(out_tl, out_pt, out_ort):
+    for a, b, c in zip(out_tl, out_pt, out_ort, strict=True):
         if a.shape != b.shape or c.shape != b.shape:
             return {"agree": False, "why": "shape tlrt %s torch %s ort %s" % (a.shape, b.shape, c.shape)}
         bd = b.astype(np.float64)
@@ -333,7 +333,7 @@ def main():
         args.memory_batches = "64"
 
     import tlrt_ctypes as tc
-    import torch
+    import torch  # noqa: F401  (kept: torch loads before libtlrt_c.so, as in the measured runs)
 
     lib = tc.Lib(tc.find_lib(args.build_dir or None))
     load_start = loadavg()

@@ -210,7 +210,7 @@ def roofline(title, points, peak, bws, width=1300, height=520):
                    % (X(ai), Y(gf), c, esc(label), ai, gf))
         if label.startswith("sgemm") and ai == max(p[0] for p in points if p[2].startswith("sgemm")):
             out.append('<text x="%.1f" y="%.1f" class="val" text-anchor="end">%s</text>' % (X(ai) - 7, Y(gf) + 14, "sgemm n=256..1024"))
-    for ai, gf, label, c in points:
+    for _ai, _gf, label, c in points:
         key = label.split(" ")[0] if not label.startswith("sgemm") else "tl_sgemm 1T"
         legend.setdefault(key, c)
     ly = mt + 10
@@ -397,7 +397,7 @@ def build(results_dir):
         parts.append("<h2>tlrt GEMM layers vs the sgemm rate (1 thread, per-node median time)</h2>")
         big = [b for b in lrows if b["flops"] >= 1e6]
         groups = ["%s b%d #%d %s" % (b["model"], b["batch"], b["node"], b["kind"]) for b in big]
-        vals = {(g, "% of sgemm rate"): b.get("pct_of_sgemm_peak") for g, b in zip(groups, big)}
+        vals = {(g, "% of sgemm rate"): b.get("pct_of_sgemm_peak") for g, b in zip(groups, big, strict=True)}
         parts.append(bar_chart("GEMM layers of >= 1 MFLOP: %% of the tl_sgemm 1-thread rate (%s GFLOP/s); dashed = 85%% target"
                                % fmt(lpeak), groups, ["% of sgemm rate"], vals, "%", log=False, width=1360,
                                height=330, hlines=[(85, "85% target", "#d62728")], annotate=False,

@@ -5,6 +5,9 @@
 #include <string.h>
 #include "tl_import.h"
 
+/* libFuzzer's entry points: no header declares them (-Wmissing-prototypes) */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     tl_graph *g = NULL;
     tl_err err;

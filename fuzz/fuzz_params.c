@@ -7,6 +7,10 @@
 #include <string.h>
 #include "tl_import.h"
 
+/* libFuzzer's entry points: no header declares them (-Wmissing-prototypes) */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 static const char GRAPH[] =
     "{\"format\": \"torchlean.ir.v1\", \"input_id\": 0, \"output_ids\": [4], \"nodes\": ["
     "{\"id\": 0, \"kind\": \"input\", \"parents\": [], \"shape\": [2, 4]},"

@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "json_text.h"
 #include "tl_import.h"
 #include "tl_torchlean.h"
 
@@ -50,46 +51,18 @@ char *tl_json_compact(const cJSON *v, char *buf, size_t cap);
 #define JS(v) tl_json_compact((v), (char[SNIP + 8]){0}, SNIP + 8)
 
 /* ------------------------------------------------------------------ compact JSON snippets */
+/* Snippets for error messages: the text is built in a tl_strbuf and generation stops once it
+ * passes `lim` bytes, so a huge array costs no more than its first few elements. */
 typedef struct jout {
-    char *buf;
-    size_t cap, len;
-    bool trunc;
+    tl_strbuf b;
+    size_t lim;
 } jout;
+#define JFULL(o) ((o)->b.n > (o)->lim || (o)->b.oom)
 
-static void jput(jout *o, const char *s, size_t n) {
-    if (o->trunc) return;
-    if (o->len + n > o->cap) {
-        size_t k = o->cap - o->len;
-        memcpy(o->buf + o->len, s, k);
-        o->len += k;
-        o->trunc = true;
-        return;
-    }
-    memcpy(o->buf + o->len, s, n);
-    o->len += n;
-}
-static void jputs(jout *o, const char *s) { jput(o, s, strlen(s)); }
-
-static void jstring(jout *o, const char *s) {
-    jputs(o, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p && !o->trunc; p++) {
-        char tmp[8];
-        if (*p == '"' || *p == '\\') {
-            tmp[0] = '\\';
-            tmp[1] = (char)*p;
-            jput(o, tmp, 2);
-        } else if (*p < 0x20) {
-            snprintf(tmp, sizeof tmp, "\\u%04x", *p);
-            jputs(o, tmp);
-        } else {
-            jput(o, (const char *)p, 1);
-        }
-    }
-    jputs(o, "\"");
-}
+static void jputs(jout *o, const char *s) { tl_sb_append(&o->b, s, strlen(s)); }
 
 static void jvalue(jout *o, const cJSON *v, int depth) {
-    if (o->trunc) return;
+    if (JFULL(o)) return;
     if (!v) {
         jputs(o, "null");
         return;
@@ -111,7 +84,7 @@ static void jvalue(jout *o, const cJSON *v, int depth) {
         }
         jputs(o, tmp);
     } else if (cJSON_IsString(v)) {
-        jstring(o, v->valuestring ? v->valuestring : "");
+        tl_sb_json_string(&o->b, v->valuestring ? v->valuestring : "");
     } else if (cJSON_IsTrue(v)) {
         jputs(o, "true");
     } else if (cJSON_IsFalse(v)) {
@@ -122,10 +95,10 @@ static void jvalue(jout *o, const cJSON *v, int depth) {
         bool obj = cJSON_IsObject(v);
         jputs(o, obj ? "{" : "[");
         int k = 0;
-        for (const cJSON *c = v->child; c && !o->trunc; c = c->next, k++) {
+        for (const cJSON *c = v->child; c && !JFULL(o); c = c->next, k++) {
             if (k) jputs(o, ",");
             if (obj) {
-                jstring(o, c->string ? c->string : "");
+                tl_sb_json_string(&o->b, c->string ? c->string : "");
                 jputs(o, ":");
             }
             jvalue(o, c, depth + 1);
@@ -142,10 +115,13 @@ char *tl_json_compact(const cJSON *v, char *buf, size_t cap) {
         if (cap) buf[0] = 0;
         return buf;
     }
-    jout o = { buf, cap - 4, 0, false };
+    jout o = { TL_STRBUF_INIT, cap - 4 };
     jvalue(&o, v, 0);
-    if (o.trunc) memcpy(buf + o.len, "...", 3), o.len += 3;
-    buf[o.len] = 0;
+    size_t len = o.b.n < o.lim ? o.b.n : o.lim;
+    if (len) memcpy(buf, o.b.p, len);
+    if (JFULL(&o)) memcpy(buf + len, "...", 3), len += 3; /* out of memory: cut here too */
+    buf[len] = 0;
+    tl_sb_free(&o.b);
     return buf;
 }
 
@@ -223,7 +199,7 @@ static int fill_payload(const pctx *P, const char *ctx, const cJSON *v, const tl
     if (level == s->rank) {
         if (!cJSON_IsNumber(v)) return perr(P, "%s: expected nested array of numbers, got %s", ctx, JS(v));
         double d = v->valuedouble;
-        if (!isfinite(d) || fabs(d) > FLT_MAX) return perr(P, "%s: value %s is out of float32 range", ctx, JS(v));
+        if (!isfinite(d) || fabs(d) > (double)FLT_MAX) return perr(P, "%s: value %s is out of float32 range", ctx, JS(v));
         data[(*pos)++] = (float)d;
         return 0;
     }

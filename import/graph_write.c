@@ -6,96 +6,43 @@
  * round-trips exactly); a non-finite value cannot be written to JSON and is an error.
  * The file is written atomically (tl_write_file_atomic). */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
+#include "json_text.h"
 #include "tl_import.h"
 #include "tl_torchlean.h"
 
-typedef struct sb {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} sb;
+static void sb_puts(tl_strbuf *b, const char *s) { tl_sb_append(b, s, strlen(s)); }
 
-static void sb_put(sb *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 4096;
-        while (nc < b->len + n + 1) nc *= 2;
-        char *q = realloc(b->p, nc);
-        if (!q) {
-            b->oom = true;
-            return;
-        }
-        b->p = q;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-static void sb_puts(sb *b, const char *s) { sb_put(b, s, strlen(s)); }
-static void sb_printf(sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sb *b, const char *fmt, ...) {
-    char tmp[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    if ((size_t)n < sizeof tmp) {
-        sb_put(b, tmp, (size_t)n);
-        return;
-    }
-    char *big = malloc((size_t)n + 1);
-    if (!big) {
-        b->oom = true;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    sb_put(b, big, (size_t)n);
-    free(big);
+/* prefix + "%.9g" of v: the payload hot path (one snprintf into reserved room, not two) */
+static void sb_num9(tl_strbuf *b, const char *prefix, float v) {
+    char *dst = tl_sb_reserve(b, 40);
+    if (!dst) return;
+    int k = snprintf(dst, 40, "%s%.9g", prefix, (double)v);
+    if (k < 0 || k >= 40) b->oom = true; /* cannot happen: at most 2 + 15 characters */
+    else tl_sb_commit(b, (size_t)k);
 }
 
-static void sb_jstring(sb *b, const char *s) {
-    sb_puts(b, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            char t[2] = { '\\', (char)*p };
-            sb_put(b, t, 2);
-        } else if (*p < 0x20) {
-            sb_printf(b, "\\u%04x", *p);
-        } else {
-            sb_put(b, (const char *)p, 1);
-        }
-    }
-    sb_puts(b, "\"");
-}
-
-static void sb_nats(sb *b, const int64_t *v, int n) {
+static void sb_nats(tl_strbuf *b, const int64_t *v, int n) {
     sb_puts(b, "[");
-    for (int i = 0; i < n; i++) sb_printf(b, "%s%lld", i ? ", " : "", (long long)v[i]);
+    for (int i = 0; i < n; i++) tl_sb_printf(b, "%s%lld", i ? ", " : "", (long long)v[i]);
     sb_puts(b, "]");
 }
 
-static void sb_shape(sb *b, const tl_shape *s) { sb_nats(b, s->dim, s->rank); }
+static void sb_shape(tl_strbuf *b, const tl_shape *s) { sb_nats(b, s->dim, s->rank); }
 
 /* nested (or flat when flat=true) numbers of t; returns -1 on a non-finite value */
-static int sb_payload(sb *b, const tl_tensor *t, bool flat) {
+static int sb_payload(tl_strbuf *b, const tl_tensor *t, bool flat) {
     int64_t n = tl_shape_numel(&t->shape);
     for (int64_t i = 0; i < n; i++)
         if (!isfinite(t->data[i])) return -1;
     if (flat || t->shape.rank == 0) {
         if (t->shape.rank == 0 && !flat) {
-            sb_printf(b, "%.9g", (double)t->data[0]);
+            sb_num9(b, "", t->data[0]);
             return 0;
         }
         sb_puts(b, "[");
-        for (int64_t i = 0; i < n; i++) sb_printf(b, "%s%.9g", i ? ", " : "", (double)t->data[i]);
+        for (int64_t i = 0; i < n; i++) sb_num9(b, i ? ", " : "", t->data[i]);
         sb_puts(b, "]");
         return 0;
     }
@@ -108,7 +55,7 @@ static int sb_payload(sb *b, const tl_tensor *t, bool flat) {
         return 0;
     }
     for (int64_t i = 0; i < n; i++) {
-        sb_printf(b, "%.9g", (double)t->data[i]);
+        sb_num9(b, "", t->data[i]);
         int d = r - 1;
         while (d >= 0) {
             idx[d]++;
@@ -124,11 +71,11 @@ static int sb_payload(sb *b, const tl_tensor *t, bool flat) {
     return 0;
 }
 
-static int write_node(sb *b, const tl_graph *g, const tl_node *n, bool inline_params, tl_err *err) {
+static int write_node(tl_strbuf *b, const tl_graph *g, const tl_node *n, bool inline_params, tl_err *err) {
     const tl_op_row *row = tl_op_info(n->op);
     if (!row) return tl_errf(err, "%s: node[%lld]: unknown op", g->path ? g->path : "graph", (long long)n->id);
-    sb_printf(b, "{\"id\": %lld, \"kind\": ", (long long)n->id);
-    sb_jstring(b, row->tag);
+    tl_sb_printf(b, "{\"id\": %lld, \"kind\": ", (long long)n->id);
+    tl_sb_json_string(b, row->tag);
     sb_puts(b, ", \"parents\": ");
     sb_nats(b, n->parents, n->n_parents);
     if (n->is_tuple) {
@@ -148,11 +95,11 @@ static int write_node(sb *b, const tl_graph *g, const tl_node *n, bool inline_pa
         const void *src = (const char *)a + sp->offset;
         if (n->op == TL_OP_LINEAR && *(const int64_t *)src < 0) continue; /* underivable in/out dim */
         sb_puts(b, ", ");
-        sb_jstring(b, sp->name);
+        tl_sb_json_string(b, sp->name);
         sb_puts(b, ": ");
         switch (sp->kind) {
         case TL_AK_NAT:
-            sb_printf(b, "%lld", (long long)*(const int64_t *)src);
+            tl_sb_printf(b, "%lld", (long long)*(const int64_t *)src);
             break;
         case TL_AK_NATS:
             sb_nats(b, (const int64_t *)src, *(const int *)((const char *)a + sp->count_offset));
@@ -171,7 +118,7 @@ static int write_node(sb *b, const tl_graph *g, const tl_node *n, bool inline_pa
             if (!isfinite(d))
                 return tl_errf(err, "%s: node[%lld].%s: non-finite value cannot be written to JSON",
                                g->path ? g->path : "graph", (long long)n->id, sp->name);
-            sb_printf(b, "%.17g", d);
+            tl_sb_printf(b, "%.17g", d);
             break;
         }
         }
@@ -180,7 +127,7 @@ static int write_node(sb *b, const tl_graph *g, const tl_node *n, bool inline_pa
         for (int s = 0; s < row->n_params && s < TL_MAX_PARAMS; s++) {
             if (!n->param[s]) continue;
             sb_puts(b, ", ");
-            sb_jstring(b, row->params[s].inline_key);
+            tl_sb_json_string(b, row->params[s].inline_key);
             sb_puts(b, ": ");
             /* TorchLean reads grouped conv weights only dense block-diagonal [out, in, k...] */
             bool grouped = n->op == TL_OP_CONV && s == 0 && a->groups > 1;
@@ -196,7 +143,7 @@ static int write_node(sb *b, const tl_graph *g, const tl_node *n, bool inline_pa
     }
     if (n->target) {
         sb_puts(b, ", \"target\": ");
-        sb_jstring(b, n->target);
+        tl_sb_json_string(b, n->target);
     }
     sb_puts(b, "}");
     return 0;
@@ -204,27 +151,27 @@ static int write_node(sb *b, const tl_graph *g, const tl_node *n, bool inline_pa
 
 int tl_graph_save_json(const tl_graph *g, const char *path, bool inline_params, tl_err *err) {
     if (!g || !path) return tl_errf(err, "%s: nothing to write", path ? path : "graph");
-    sb b = { 0 };
-    sb_printf(&b, "{\n  \"format\": \"torchlean.ir.v1\",\n  \"input_id\": %lld,\n  \"output_ids\": ",
+    tl_strbuf b = TL_STRBUF_INIT;
+    tl_sb_printf(&b, "{\n  \"format\": \"torchlean.ir.v1\",\n  \"input_id\": %lld,\n  \"output_ids\": ",
               (long long)g->input_id);
     sb_nats(&b, g->output_ids, g->n_outputs);
     sb_puts(&b, ",\n  \"nodes\": [\n");
     for (int64_t i = 0; i < g->n_nodes; i++) {
         sb_puts(&b, "    ");
         if (write_node(&b, g, &g->nodes[i], inline_params, err)) {
-            free(b.p);
+            tl_sb_free(&b);
             return -1;
         }
         sb_puts(&b, i + 1 < g->n_nodes ? ",\n" : "\n");
     }
     sb_puts(&b, "  ]\n}\n");
     if (b.oom) {
-        free(b.p);
+        tl_sb_free(&b);
         return tl_erroom(err, "%s: out of memory while writing", path);
     }
     const void *bufs[1] = { b.p };
-    size_t lens[1] = { b.len };
+    size_t lens[1] = { b.n };
     int rc = tl_write_file_atomic(path, 1, bufs, lens, err);
-    free(b.p);
+    tl_sb_free(&b);
     return rc;
 }

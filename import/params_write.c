@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "json_text.h"
 #include "tl_import.h"
 
 typedef struct {
@@ -17,51 +18,6 @@ typedef struct {
 
 static int cmp_name(const void *a, const void *b) {
     return strcmp(((const out_tensor *)a)->name, ((const out_tensor *)b)->name);
-}
-
-typedef struct {
-    char *s;
-    size_t n, cap;
-    bool oom;
-} sbuf;
-
-static void put(sbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t c = b->cap ? b->cap : 256;
-        while (c < b->n + n + 1) c *= 2;
-        char *ns = realloc(b->s, c);
-        if (!ns) {
-            b->oom = true;
-            return;
-        }
-        b->s = ns;
-        b->cap = c;
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = 0;
-}
-
-static void puts_(sbuf *b, const char *s) { put(b, s, strlen(s)); }
-
-static void put_json_str(sbuf *b, const char *s) {
-    puts_(b, "\"");
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        char esc[8];
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            put(b, esc, 2);
-        } else if (c < 0x20) {
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-            puts_(b, esc);
-        } else {
-            put(b, (const char *)&c, 1);
-        }
-    }
-    puts_(b, "\"");
 }
 
 int tl_params_save(const tl_graph *g, const char *path, tl_err *err) {
@@ -89,42 +45,38 @@ int tl_params_save(const tl_graph *g, const char *path, tl_err *err) {
         }
     }
     if (n > 1) qsort(v, n, sizeof *v, cmp_name);
-    sbuf h = { 0 };
-    puts_(&h, "{\"__metadata__\":{\"format\":\"pt\"}");
+    tl_strbuf h = TL_STRBUF_INIT;
+    tl_sb_printf(&h, "{\"__metadata__\":{\"format\":\"pt\"}");
     uint64_t off = 0;
     for (size_t i = 0; i < n; i++) {
         int64_t numel;
-        char tmp[64];
         if (i > 0 && strcmp(v[i].name, v[i - 1].name) == 0) {
             tl_errf(err, "%s: two parameters are both named \"%s\"", path, v[i].name);
             free(v);
-            free(h.s);
+            tl_sb_free(&h);
             return -1;
         }
         if (tl_shape_numel_checked(&v[i].t->shape, &numel) != 0) {
             tl_errf(err, "%s: tensor \"%s\" of node[%lld] has an invalid shape", path, v[i].name,
                     (long long)v[i].node_id);
             free(v);
-            free(h.s);
+            tl_sb_free(&h);
             return -1;
         }
-        puts_(&h, ",");
-        put_json_str(&h, v[i].name);
-        puts_(&h, ":{\"dtype\":\"F32\",\"shape\":[");
-        for (int d = 0; d < v[i].t->shape.rank; d++) {
-            snprintf(tmp, sizeof tmp, "%s%lld", d ? "," : "", (long long)v[i].t->shape.dim[d]);
-            puts_(&h, tmp);
-        }
+        tl_sb_putc(&h, ',');
+        tl_sb_json_string(&h, v[i].name);
+        tl_sb_printf(&h, ":{\"dtype\":\"F32\",\"shape\":[");
+        for (int d = 0; d < v[i].t->shape.rank; d++)
+            tl_sb_printf(&h, "%s%lld", d ? "," : "", (long long)v[i].t->shape.dim[d]);
         uint64_t end = off + (uint64_t)numel * 4;
-        snprintf(tmp, sizeof tmp, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off, (unsigned long long)end);
-        puts_(&h, tmp);
+        tl_sb_printf(&h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off, (unsigned long long)end);
         off = end;
     }
-    puts_(&h, "}");
-    while ((8 + h.n) % 8 != 0) puts_(&h, " ");
+    tl_sb_putc(&h, '}');
+    while ((8 + h.n) % 8 != 0 && !h.oom) tl_sb_putc(&h, ' ');
     if (h.oom) {
         free(v);
-        free(h.s);
+        tl_sb_free(&h);
         return tl_erroom(err, "%s: out of memory", path);
     }
     size_t nparts = n + 2;
@@ -134,14 +86,14 @@ int tl_params_save(const tl_graph *g, const char *path, tl_err *err) {
         free(bufs);
         free(lens);
         free(v);
-        free(h.s);
+        tl_sb_free(&h);
         return tl_erroom(err, "%s: out of memory", path);
     }
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)(((uint64_t)h.n >> (8 * i)) & 0xff);
     bufs[0] = len8;
     lens[0] = 8;
-    bufs[1] = h.s;
+    bufs[1] = h.p;
     lens[1] = h.n;
     for (size_t i = 0; i < n; i++) {
         bufs[2 + i] = v[i].t->data;
@@ -151,6 +103,6 @@ int tl_params_save(const tl_graph *g, const char *path, tl_err *err) {
     free(bufs);
     free(lens);
     free(v);
-    free(h.s);
+    tl_sb_free(&h);
     return rc;
 }

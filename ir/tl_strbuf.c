@@ -1,12 +1,17 @@
 /* tl_strbuf.c - growable string buffer (see tl_strbuf.h). */
 #include "tl_strbuf.h"
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 char *tl_sb_reserve(tl_strbuf *b, size_t len) {
     if (b->oom) return NULL;
+    if (len > SIZE_MAX - 1 - b->n) { /* n + len + 1 would wrap around to a small size */
+        b->oom = true;
+        return NULL;
+    }
     if (b->n + len + 1 > b->cap) {
         size_t ncap = b->cap ? b->cap : 4096;
         while (ncap < b->n + len + 1) {

@@ -62,6 +62,16 @@ static struct {
 static atomic_int tl_blas_threads_wanted; /* 0: not set yet */
 static pthread_once_t tl_blas_once = PTHREAD_ONCE_INIT;
 
+/* dlsym returns an object pointer; ISO C has no conversion from it to a function pointer
+ * (-Wpedantic), POSIX guarantees the representation is the same, so copy the bits. */
+static void (*tl_dlsym_fn(void *h, const char *name))(void) {
+    void *p = dlsym(h, name);
+    void (*f)(void) = NULL;
+    _Static_assert(sizeof p == sizeof f, "function and object pointers have the same size");
+    memcpy(&f, &p, sizeof f);
+    return f;
+}
+
 static void tl_blas_load(void) {
     char why[160];
     tl_blas.small_mnk = INT64_MAX; /* OpenBLAS not loaded: the direct kernel beats the built-in */
@@ -83,7 +93,7 @@ static void tl_blas_load(void) {
     if (!path || !*path) path = access(TL_OPENBLAS_OPENMP_PATH, R_OK) == 0 ? TL_OPENBLAS_OPENMP_PATH
                                                                          : TL_OPENBLAS_PATH;
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    tl_cblas_sgemm_fn sg = h ? (tl_cblas_sgemm_fn)dlsym(h, "cblas_sgemm") : NULL;
+    tl_cblas_sgemm_fn sg = h ? (tl_cblas_sgemm_fn)tl_dlsym_fn(h, "cblas_sgemm") : NULL;
     if (!h || !sg) {
         const char *e = dlerror();
         snprintf(tl_blas.info, sizeof tl_blas.info,
@@ -93,10 +103,10 @@ static void tl_blas_load(void) {
     }
     tl_blas.handle = h;
     tl_blas.sgemm = sg;
-    tl_blas.sgemv = (tl_cblas_sgemv_fn)dlsym(h, "cblas_sgemv");
-    tl_blas.set_threads = (tl_set_threads_fn)dlsym(h, "openblas_set_num_threads");
-    tl_get_str_fn cfg = (tl_get_str_fn)dlsym(h, "openblas_get_config");
-    tl_get_str_fn core = (tl_get_str_fn)dlsym(h, "openblas_get_corename");
+    tl_blas.sgemv = (tl_cblas_sgemv_fn)tl_dlsym_fn(h, "cblas_sgemv");
+    tl_blas.set_threads = (tl_set_threads_fn)tl_dlsym_fn(h, "openblas_set_num_threads");
+    tl_get_str_fn cfg = (tl_get_str_fn)tl_dlsym_fn(h, "openblas_get_config");
+    tl_get_str_fn core = (tl_get_str_fn)tl_dlsym_fn(h, "openblas_get_corename");
     /* "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH ..." -> "OpenBLAS 0.3.21" */
     char ver[64] = "OpenBLAS";
     if (cfg && cfg()) {
@@ -110,7 +120,7 @@ static void tl_blas_load(void) {
     }
     const char *cn = core && core() ? core() : "unknown-core";
     /* openblas_get_parallel: 0 sequential, 1 pthreads, 2 OpenMP */
-    tl_get_int_fn par = (tl_get_int_fn)dlsym(h, "openblas_get_parallel");
+    tl_get_int_fn par = (tl_get_int_fn)tl_dlsym_fn(h, "openblas_get_parallel");
     int pv = par ? par() : -1;
     snprintf(tl_blas.info, sizeof tl_blas.info, "%s %s (%s) [%s build]", ver, cn, why,
              pv == 2 ? "openmp" : pv == 1 ? "pthread" : pv == 0 ? "sequential" : "unknown");

@@ -21,10 +21,17 @@ typedef struct tl_window {
     int64_t in[3], out[3], kernel[3], stride[3], pad[3], pad_after[3], dilation[3];
 } tl_window;
 
+typedef void (*tl_unary_fn)(const float *x, float *y, int64_t n);   /* y may equal x */
+typedef void (*tl_binary_fn)(const float *a, const float *b, float *y, int64_t n); /* y may be a or b */
+
 typedef struct tl_kernel_table {
     const char *name;   /* "scalar", "avx2", "avx512" */
+    /* op-indexed dispatchers (they index unary_fn / binary_fn on every call); prefer fetching
+     * the function once at plan time: K->unary_fn[op] */
     void (*unary)(tl_unary op, const float *x, float *y, int64_t n);
     void (*binary)(tl_binary op, const float *a, const float *b, float *y, int64_t n);
+    tl_unary_fn unary_fn[TL_U_COUNT];     /* every entry non-NULL in every table */
+    tl_binary_fn binary_fn[TL_B_COUNT];
     /* TorchLean safe_log: y[i] = log(softplus(x[i]) + eps), softplus as TL_U_SOFTPLUS */
     void (*safe_log)(const float *x, float eps, float *y, int64_t n);
     /* softmax over the middle axis of [outer, len, inner], max-subtracted */

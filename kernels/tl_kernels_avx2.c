@@ -11,6 +11,7 @@ typedef __m256 VM;
 typedef __m256i VI;
 typedef __m256d VD;
 #define V_FN(name) tl_avx2_##name
+#define V_TABLE tl_kernels_avx2_table
 
 static const int32_t tl_avx2_tail_tab[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 /* lanes [0, rem) set, rem in 1..8 */
@@ -104,6 +105,8 @@ const tl_kernel_table tl_kernels_avx2_table = {
     .name = "avx2",
     .unary = tl_avx2_unary,
     .binary = tl_avx2_binary,
+    .unary_fn = { TL_V_UNARY_OPS(TL_V_UNARY_ENTRY) },
+    .binary_fn = { TL_V_BINARY_OPS(TL_V_BINARY_ENTRY) },
     .safe_log = tl_avx2_safe_log,
     .softmax = tl_avx2_softmax,
     .layernorm = tl_avx2_layernorm,

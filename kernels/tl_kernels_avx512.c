@@ -11,6 +11,7 @@ typedef __mmask16 VM;
 typedef __m512i VI;
 typedef __m512d VD;
 #define V_FN(name) tl_avx512_##name
+#define V_TABLE tl_kernels_avx512_table
 
 #define V_SET1(a) _mm512_set1_ps(a)
 #define V_ZERO() _mm512_setzero_ps()
@@ -99,6 +100,8 @@ const tl_kernel_table tl_kernels_avx512_table = {
     .name = "avx512",
     .unary = tl_avx512_unary,
     .binary = tl_avx512_binary,
+    .unary_fn = { TL_V_UNARY_OPS(TL_V_UNARY_ENTRY) },
+    .binary_fn = { TL_V_BINARY_OPS(TL_V_BINARY_ENTRY) },
     .safe_log = tl_avx512_safe_log,
     .softmax = tl_avx512_softmax,
     .layernorm = tl_avx512_layernorm,

@@ -37,6 +37,12 @@ static inline bool tl_par(bool big) {
 /* softplus(x) = x for x > TL_SOFTPLUS_THRESHOLD (PyTorch's default threshold, beta = 1). */
 #define TL_SOFTPLUS_THRESHOLD 20.0f
 
+/* Each table file lists its per-op functions as X(OP, NAME, EXPR) rows (OP: the TL_U_ / TL_B_
+ * suffix). The table's unary_fn / binary_fn arrays are filled from the same rows with designated
+ * initializers, so a duplicate row fails -Woverride-init (-Wextra) and a missing one fails
+ * `_Static_assert(0 LIST(TL_KT_COUNT1) == TL_U_COUNT)`: no entry can be left NULL. */
+#define TL_KT_COUNT1(OP, NAME, EXPR) +1
+
 extern const tl_kernel_table tl_kernels_scalar_table;
 #if defined(__x86_64__) || defined(__i386__)
 #define TL_KERNELS_X86 1

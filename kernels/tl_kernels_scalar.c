@@ -18,28 +18,28 @@ static inline float tl_softplus1(float x) {
     return x > TL_SOFTPLUS_THRESHOLD ? x : log1pf(expf(x));
 }
 
-static void s_unary(tl_unary op, const float *x, float *y, int64_t n) {
-#define TL_MAP(expr)                                                                    \
-    do {                                                                                \
-        TL_PFOR(n > TL_PAR_MIN, i, n, float v = x[i]; y[i] = (expr););                 \
-    } while (0)
-    switch (op) {
-    case TL_U_IDENTITY: TL_MAP(v); break;
-    case TL_U_ABS: TL_MAP(fabsf(v)); break;
-    case TL_U_SQRT: TL_MAP(sqrtf(v)); break;
-    case TL_U_INV: TL_MAP(1.0f / v); break;
-    case TL_U_RELU: TL_MAP(tl_relu1(v)); break;
-    case TL_U_TANH: TL_MAP(tanhf(v)); break;
-    case TL_U_SIGMOID: TL_MAP(tl_sigmoid1(v)); break;
-    case TL_U_EXP: TL_MAP(expf(v)); break;
-    case TL_U_LOG: TL_MAP(logf(v)); break;
-    case TL_U_SIN: TL_MAP(sinf(v)); break;
-    case TL_U_COS: TL_MAP(cosf(v)); break;
-    case TL_U_SOFTPLUS: TL_MAP(tl_softplus1(v)); break;
-    default: break;
+/* Every unary op once: (enum suffix, function suffix, expression of v). One function per op, so
+ * the runtime can fetch the function at plan time instead of switching on the op per call. */
+#define TL_S_UNARY_OPS(X)                                                               \
+    X(IDENTITY, identity, v)                                                            \
+    X(ABS, abs, fabsf(v))                                                               \
+    X(SQRT, sqrt, sqrtf(v))                                                             \
+    X(INV, inv, 1.0f / v)                                                               \
+    X(RELU, relu, tl_relu1(v))                                                          \
+    X(TANH, tanh, tanhf(v))                                                             \
+    X(SIGMOID, sigmoid, tl_sigmoid1(v))                                                 \
+    X(EXP, exp, expf(v))                                                                \
+    X(LOG, log, logf(v))                                                                \
+    X(SIN, sin, sinf(v))                                                                \
+    X(COS, cos, cosf(v))                                                                \
+    X(SOFTPLUS, softplus, tl_softplus1(v))
+
+#define TL_S_UNARY_DEF(OP, NAME, EXPR)                                                  \
+    static void s_u_##NAME(const float *x, float *y, int64_t n) {                       \
+        TL_PFOR(n > TL_PAR_MIN, i, n, float v = x[i]; y[i] = (EXPR););                  \
     }
-#undef TL_MAP
-}
+TL_S_UNARY_OPS(TL_S_UNARY_DEF)
+#undef TL_S_UNARY_DEF
 
 /* max/min: the first operand wins ties (so max(-0, +0) = -0, like torch.maximum), NaN in either
  * operand gives NaN. */
@@ -52,20 +52,26 @@ static inline float tl_min1(float a, float b) {
     return (a != a || b != b) ? a + b : r;
 }
 
-static void s_binary(tl_binary op, const float *a, const float *b, float *y, int64_t n) {
-#define TL_ZIP(expr)                                                                    \
-    do {                                                                                \
-        TL_PFOR(n > TL_PAR_MIN, i, n, float p = a[i], q = b[i]; y[i] = (expr););       \
-    } while (0)
-    switch (op) {
-    case TL_B_ADD: TL_ZIP(p + q); break;
-    case TL_B_SUB: TL_ZIP(p - q); break;
-    case TL_B_MUL: TL_ZIP(p * q); break;
-    case TL_B_MAX: TL_ZIP(tl_max1(p, q)); break;
-    case TL_B_MIN: TL_ZIP(tl_min1(p, q)); break;
-    default: break;
+#define TL_S_BINARY_OPS(X)                                                              \
+    X(ADD, add, p + q)                                                                  \
+    X(SUB, sub, p - q)                                                                  \
+    X(MUL, mul, p * q)                                                                  \
+    X(MAX, max, tl_max1(p, q))                                                          \
+    X(MIN, min, tl_min1(p, q))
+
+#define TL_S_BINARY_DEF(OP, NAME, EXPR)                                                 \
+    static void s_b_##NAME(const float *a, const float *b, float *y, int64_t n) {       \
+        TL_PFOR(n > TL_PAR_MIN, i, n, float p = a[i], q = b[i]; y[i] = (EXPR););        \
     }
-#undef TL_ZIP
+TL_S_BINARY_OPS(TL_S_BINARY_DEF)
+#undef TL_S_BINARY_DEF
+
+/* The old per-call dispatchers, kept for call sites that still pass the op. */
+static void s_unary(tl_unary op, const float *x, float *y, int64_t n) {
+    if ((unsigned)op < TL_U_COUNT) tl_kernels_scalar_table.unary_fn[op](x, y, n);
+}
+static void s_binary(tl_binary op, const float *a, const float *b, float *y, int64_t n) {
+    if ((unsigned)op < TL_B_COUNT) tl_kernels_scalar_table.binary_fn[op](a, b, y, n);
 }
 
 /* TorchLean: safe_log(x; eps) = log(softplus(x) + eps). */
@@ -226,10 +232,17 @@ static void s_add_bias_rows(float *y, const float *b, int64_t rows, int64_t n) {
     });
 }
 
+#define TL_S_UNARY_ENTRY(OP, NAME, EXPR) [TL_U_##OP] = s_u_##NAME,
+#define TL_S_BINARY_ENTRY(OP, NAME, EXPR) [TL_B_##OP] = s_b_##NAME,
+_Static_assert(0 TL_S_UNARY_OPS(TL_KT_COUNT1) == TL_U_COUNT, "one scalar function per tl_unary");
+_Static_assert(0 TL_S_BINARY_OPS(TL_KT_COUNT1) == TL_B_COUNT, "one scalar function per tl_binary");
+
 const tl_kernel_table tl_kernels_scalar_table = {
     .name = "scalar",
     .unary = s_unary,
     .binary = s_binary,
+    .unary_fn = { TL_S_UNARY_OPS(TL_S_UNARY_ENTRY) },
+    .binary_fn = { TL_S_BINARY_OPS(TL_S_BINARY_ENTRY) },
     .safe_log = s_safe_log,
     .softmax = s_softmax,
     .layernorm = s_layernorm,

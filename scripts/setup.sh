@@ -5,7 +5,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 APT_PKGS=(build-essential cmake pkg-config libopenblas-dev libopenblas0-openmp libcjson-dev libbenchmark-dev clang
-          libclang-rt-14-dev libomp-14-dev)
+          libclang-rt-14-dev libomp-14-dev clang-format)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -18,12 +18,14 @@ if ((${#missing[@]})); then
 fi
 
 VENV="$ROOT/.venv"
-PY_PKGS=(torch==2.13.0 numpy pytest safetensors onnx onnxruntime)
+RUFF_VERSION=0.17.6   # scripts/lint.sh
+PY_PKGS=(torch==2.13.0 numpy pytest safetensors onnx onnxruntime "ruff==$RUFF_VERSION")
 if [ ! -x "$VENV/bin/python" ]; then
   echo "setup: creating $VENV"
   python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c "import torch, numpy, pytest, safetensors, onnx, onnxruntime; assert torch.__version__.startswith('2.13.0')" 2>/dev/null; then
+if ! "$VENV/bin/python" -c "import torch, numpy, pytest, safetensors, onnx, onnxruntime; assert torch.__version__.startswith('2.13.0')" 2>/dev/null ||
+   [ "$("$VENV/bin/ruff" --version 2>/dev/null)" != "ruff $RUFF_VERSION" ]; then
   echo "setup: installing Python packages into .venv: ${PY_PKGS[*]}"
   "$VENV/bin/pip" install -q "${PY_PKGS[@]}"
 fi

@@ -1,6 +1,7 @@
 /* test_graph_json.c - the torchlean.ir.v1 reader and writer: fields, defaults, legacy spellings,
  * inline payloads, MHA lowering, exact error messages, save/load round trips, and a
  * deterministic mutation sweep (never a crash; always a one-line message naming the file). */
+#include <cjson/cJSON.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -473,12 +474,99 @@ static void test_mutations(void) {
     CHECK(ok < 3000); /* the sweep does produce rejections */
 }
 
+/* The writer's text, exactly: JSON escapes in a string field ('"', '\\', control bytes as
+ * \u00XX, UTF-8 as is) and a 5000-byte target (longer than the buffer's first 4096 bytes), and
+ * the target reads back unchanged. */
+static void test_write_escapes(void) {
+    char *tgt = malloc(5001);
+    for (int i = 0; i < 5000; i++) tgt[i] = (char)('a' + i % 26);
+    tgt[5000] = 0;
+    size_t cap = 6000;
+    char *js = malloc(cap);
+    snprintf(js, cap,
+             "{'format': 'torchlean.ir.v1', 'input_id': 0, 'output_ids': [1], 'nodes': ["
+             "{'id': 0, 'kind': 'input', 'parents': [], 'shape': [2], 'target': 'a\\'b\\\\c\\n\\u0001\\u001f\xc3\xa9 z'},"
+             "{'id': 1, 'kind': 'relu', 'parents': [0], 'shape': [2], 'target': '%s'}]}", tgt);
+    tl_err e;
+    tl_graph *g = parse(js, &e);
+    CHECK(g != NULL);
+    char tmpl[] = "/tmp/tl_test_gjw_XXXXXX";
+    if (g && mkdtemp(tmpl)) {
+        char out[64], *want = malloc(cap);
+        snprintf(out, sizeof out, "%s/g.json", tmpl);
+        CHECK(tl_graph_save_json(g, out, false, &e) == 0);
+        char *txt = read_all(out);
+        snprintf(want, cap,
+                 "{\n  \"format\": \"torchlean.ir.v1\",\n  \"input_id\": 0,\n  \"output_ids\": [1],\n  \"nodes\": [\n"
+                 "    {\"id\": 0, \"kind\": \"input\", \"parents\": [], \"shape\": [2], "
+                 "\"target\": \"a\\\"b\\\\c\\u000a\\u0001\\u001f\xc3\xa9 z\"},\n"
+                 "    {\"id\": 1, \"kind\": \"relu\", \"parents\": [0], \"shape\": [2], \"target\": \"%s\"}\n"
+                 "  ]\n}\n", tgt);
+        CHECK(txt && !strcmp(txt, want));
+        if (txt && strcmp(txt, want)) fprintf(stderr, "written:\n%.400s\n", txt);
+        tl_graph *g2 = NULL;
+        CHECK(tl_graph_load_json(out, &g2, &e) == 0 && g2 && g2->n_nodes == 2 &&
+              !strcmp(g2->nodes[0].target, "a\"b\\c\n\x01\x1f\xc3\xa9 z") && !strcmp(g2->nodes[1].target, tgt));
+        tl_graph_free(g2);
+        free(txt);
+        free(want);
+        unlink(out);
+        rmdir(tmpl);
+    }
+    tl_graph_free(g);
+    free(js);
+    free(tgt);
+}
+
+/* graph_json.c's error snippets: compact JSON, cut to cap-4 bytes plus "..." only when longer. */
+char *tl_json_compact(const cJSON *v, char *buf, size_t cap);
+static int compact_is(const char *json, size_t cap, const char *want) {
+    cJSON *v = cJSON_Parse(json);
+    char buf[256];
+    memset(buf, 'Z', sizeof buf);
+    tl_json_compact(v, buf, cap);
+    cJSON_Delete(v);
+    int ok = !strcmp(buf, want);
+    if (!ok) fprintf(stderr, "tl_json_compact(%s, %zu) = '%s', want '%s'\n", json, cap, buf, want);
+    return ok;
+}
+static void test_json_compact(void) {
+    CHECK(compact_is("[1, 2, 3]", 100, "[1,2,3]"));
+    CHECK(compact_is("[1, 2, 3]", 11, "[1,2,3]"));     /* 7 bytes fit in cap-4 = 7 */
+    CHECK(compact_is("[1, 2, 3]", 10, "[1,2,3..."));   /* 6 of 7 */
+    CHECK(compact_is("\"ab\"", 8, "\"ab\""));
+    CHECK(compact_is("\"abc\"", 8, "\"abc..."));
+    CHECK(compact_is("[1]", 7, ""));                   /* too small for any snippet */
+    CHECK(compact_is("\"a\\\"b\\\\c\\n\\u0001\"", 100, "\"a\\\"b\\\\c\\u000a\\u0001\""));
+    CHECK(compact_is("{\"k\\\"\": [true, false, null], \"n\": [1.5, 0.1, 1e300, 123456789012345, 1e16, -0.0]}", 200,
+                     "{\"k\\\"\":[true,false,null],\"n\":[1.5,0.1,1e+300,123456789012345,1e+16,0]}"));
+    /* an escape is cut like any other text */
+    CHECK(compact_is("\"\\u0001\\u0001\"", 10, "\"\\u000..."));
+    /* deep nesting stops at depth 32; a huge array costs only its first elements */
+    char deep[100] = "";
+    for (int i = 0; i < 34; i++) strcat(deep, "[");
+    for (int i = 0; i < 34; i++) strcat(deep, "]");
+    char want[100] = "";
+    for (int i = 0; i < 33; i++) strcat(want, "[");
+    strcat(want, "...");
+    for (int i = 0; i < 33; i++) strcat(want, "]");
+    CHECK(compact_is(deep, 100, want));
+    cJSON *big = cJSON_CreateArray();
+    for (int i = 0; i < 200000; i++) cJSON_AddItemToArray(big, cJSON_CreateNumber(i % 10));
+    char buf[88];
+    tl_json_compact(big, buf, sizeof buf);
+    CHECK(strlen(buf) == 87 && !strcmp(buf + 84, "...") && !strncmp(buf, "[0,1,2,3,4,5,6,7,8,9,0,1", 24));
+    cJSON_Delete(big);
+}
+
 int main(void) {
     test_basic_and_payloads();
     test_defaults_and_legacy();
     test_errors();
     test_mha();
     test_round_trip();
+    test_write_escapes();
+    test_json_compact();
     test_mutations();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

@@ -45,9 +45,9 @@ static uint32_t f_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 
 /* Error of y in units of the float ULP at the (double) reference value. */
 static double ulp_err(float y, double ref) {
-    if (isnan(ref) || isnan(y)) return (isnan(ref) && isnan(y)) ? 0.0 : INFINITY;
+    if (isnan(ref) || isnan(y)) return (isnan(ref) && isnan(y)) ? 0.0 : (double)INFINITY;
     float rf = (float)ref;
-    if (isinf(rf) || isinf(y)) return (y == rf) ? 0.0 : INFINITY;
+    if (isinf(rf) || isinf(y)) return (y == rf) ? 0.0 : (double)INFINITY;
     double a = fabs(ref);
     int e;
     frexp(a, &e);                  /* a in [2^(e-1), 2^e) */
@@ -69,7 +69,7 @@ static double d_sigmoid(double x) {
 static double d_softplus(float x) { return x > 20.0f ? (double)x : log1p(exp((double)x)); }
 
 static double ref_unary(tl_unary op, float xf) {
-    double x = xf;
+    double x = (double)xf;
     switch (op) {
     case TL_U_IDENTITY: return x;
     case TL_U_ABS: return fabs(x);
@@ -83,7 +83,7 @@ static double ref_unary(tl_unary op, float xf) {
     case TL_U_SIN: return sin(x);
     case TL_U_COS: return cos(x);
     case TL_U_SOFTPLUS: return d_softplus(xf);
-    default: return NAN;
+    default: return (double)NAN;
     }
 }
 
@@ -190,8 +190,8 @@ static void test_unary(void) {
         float sp[5] = {20.0f, 20.5f, INFINITY, -INFINITY, -200.0f}, so[5];
         K->unary(TL_U_SOFTPLUS, sp, so, 5);
         CHECK(so[1] == 20.5f && so[2] == INFINITY && so[3] == 0.0f && so[4] == 0.0f &&
-                  fabs(so[0] - 20.0) < 1e-5,
-              "%s softplus edges: %g %g %g %g %g", K->name, so[0], so[1], so[2], so[3], so[4]);
+                  fabs((double)so[0] - 20.0) < 1e-5,
+              "%s softplus edges: %g %g %g %g %g", K->name, (double)so[0], (double)so[1], (double)so[2], (double)so[3], (double)so[4]);
         float sg[4] = {-INFINITY, INFINITY, -200.0f, 200.0f}, sgo[4];
         K->unary(TL_U_SIGMOID, sg, sgo, 4);
         CHECK(sgo[0] == 0.0f && sgo[1] == 1.0f && sgo[2] == 0.0f && sgo[3] == 1.0f,
@@ -203,7 +203,7 @@ static void test_unary(void) {
         float lg[4] = {0.0f, -1.0f, INFINITY, 1e-45f}, lgo[4];
         K->unary(TL_U_LOG, lg, lgo, 4);
         CHECK(lgo[0] == -INFINITY && isnan(lgo[1]) && lgo[2] == INFINITY &&
-                  fabs(lgo[3] - log((double)lg[3])) < 1e-5,
+                  fabs((double)lgo[3] - log((double)lg[3])) < 1e-5,
               "%s log edges", K->name);
         float ex[4] = {-INFINITY, INFINITY, 89.0f, -105.0f}, exo[4];
         K->unary(TL_U_EXP, ex, exo, 4);
@@ -234,7 +234,7 @@ static void test_unary(void) {
                 for (int64_t i = 0; i < n; i++) {
                     if (f_bits(ys[i]) != f_bits(yv[i]) && !(isnan(ys[i]) && isnan(yv[i]))) comp_ok[t] = false;
                     double r = log(d_softplus(x[i]) + (double)epss[ei]);
-                    if (isinf(yv[i]) && (float)(d_softplus(x[i]) + epss[ei]) == 0.0f) continue; /* t underflows */
+                    if (isinf(yv[i]) && (float)(d_softplus(x[i]) + (double)epss[ei]) == 0.0f) continue; /* t underflows */
                     double e = fabs((double)yv[i] - r);
                     double tol = SAFE_LOG_ULP * ulp_err(nextafterf((float)r, INFINITY), r) +
                                  SAFE_LOG_ABS * 0x1.0p-24;
@@ -245,9 +245,9 @@ static void test_unary(void) {
         }
         for (int t = 0; t < n_tables; t++) {
             CHECK(comp_ok[t], "%s safe_log eps=%g != log(softplus(x) + eps) of the same table",
-                  isa_tables[t]->name, epss[ei]);
+                  isa_tables[t]->name, (double)epss[ei]);
             CHECK(worst[t] == 0, "%s safe_log eps=%g vs float64 beyond bound (err %.3g)",
-                  isa_tables[t]->name, epss[ei], worst[t] - 1);
+                  isa_tables[t]->name, (double)epss[ei], worst[t] - 1);
         }
     }
     free(t1);
@@ -274,9 +274,9 @@ static void test_binary(void) {
                 for (int64_t i = 0; i < n; i++) {
                     float r;
                     switch (op) {
-                    case TL_B_ADD: r = (float)((double)a[i] + b[i]); break;
-                    case TL_B_SUB: r = (float)((double)a[i] - b[i]); break;
-                    case TL_B_MUL: r = (float)((double)a[i] * b[i]); break;
+                    case TL_B_ADD: r = (float)((double)a[i] + (double)b[i]); break;
+                    case TL_B_SUB: r = (float)((double)a[i] - (double)b[i]); break;
+                    case TL_B_MUL: r = (float)((double)a[i] * (double)b[i]); break;
                     case TL_B_MAX: r = ref_max(a[i], b[i]); break;
                     default: r = ref_min(a[i], b[i]); break;
                     }
@@ -303,11 +303,11 @@ static void test_binary(void) {
 static void ref_softmax(const float *x, double *y, int64_t outer, int64_t len, int64_t inner) {
     for (int64_t o = 0; o < outer; o++)
         for (int64_t j = 0; j < inner; j++) {
-            double m = -INFINITY, s = 0;
-            for (int64_t k = 0; k < len; k++) m = fmax(m, x[(o * len + k) * inner + j]);
-            for (int64_t k = 0; k < len; k++) s += exp(x[(o * len + k) * inner + j] - m);
+            double m = -(double)INFINITY, s = 0;
+            for (int64_t k = 0; k < len; k++) m = fmax(m, (double)x[(o * len + k) * inner + j]);
+            for (int64_t k = 0; k < len; k++) s += exp((double)x[(o * len + k) * inner + j] - m);
             for (int64_t k = 0; k < len; k++)
-                y[(o * len + k) * inner + j] = exp(x[(o * len + k) * inner + j] - m) / s;
+                y[(o * len + k) * inner + j] = exp((double)x[(o * len + k) * inner + j] - m) / s;
         }
 }
 
@@ -327,7 +327,7 @@ static void test_rowwise(void) {
             isa_tables[t]->softmax(x, y, O, L, I);
             double worst = 0;
             for (int64_t i = 0; i < n; i++) {
-                double e = fabs(y[i] - r[i]) / (fabs(r[i]) + 1e-30);
+                double e = fabs((double)y[i] - r[i]) / (fabs(r[i]) + 1e-30);
                 if (!(e <= worst)) worst = e;
             }
             CHECK(worst < 2e-5, "%s softmax [%lld,%lld,%lld]: rel err %.3g", isa_tables[t]->name,
@@ -341,20 +341,20 @@ static void test_rowwise(void) {
         for (int withaff = 0; withaff < 2; withaff++) {
             for (int64_t rr = 0; rr < rows; rr++) {
                 double m = 0, v = 0;
-                for (int64_t c = 0; c < cols; c++) m += x[rr * cols + c];
+                for (int64_t c = 0; c < cols; c++) m += (double)x[rr * cols + c];
                 m /= (double)cols;
-                for (int64_t c = 0; c < cols; c++) v += (x[rr * cols + c] - m) * (x[rr * cols + c] - m);
+                for (int64_t c = 0; c < cols; c++) v += ((double)x[rr * cols + c] - m) * ((double)x[rr * cols + c] - m);
                 v /= (double)cols;
                 for (int64_t c = 0; c < cols; c++) {
-                    double t = (x[rr * cols + c] - m) / sqrt(v + 1e-5);
-                    r[rr * cols + c] = withaff ? t * g[c] + b[c] : t;
+                    double t = ((double)x[rr * cols + c] - m) / sqrt(v + 1e-5);
+                    r[rr * cols + c] = withaff ? t * (double)g[c] + (double)b[c] : t;
                 }
             }
             for (int t = 0; t < n_tables; t++) {
                 isa_tables[t]->layernorm(x, y, rows, cols, withaff ? g : NULL, withaff ? b : NULL, 1e-5f);
                 double worst = 0;
                 for (int64_t i = 0; i < n; i++) {
-                    double e = fabs(y[i] - r[i]);
+                    double e = fabs((double)y[i] - r[i]);
                     if (!(e <= worst)) worst = e;
                 }
                 CHECK(worst < 2e-4, "%s layernorm [%lld,%lld] affine=%d: abs err %.3g",
@@ -369,8 +369,8 @@ static void test_rowwise(void) {
         double worst = 0;
         for (int64_t i = 0; i < n; i++) {
             int64_t c = i / I % L;
-            double e = fabs(y0[i] - ((double)x[i] * sc[c] + sh[c]));
-            double tol = 1.2e-7 * (fabs((double)x[i] * sc[c]) + fabs(sh[c])) + 1e-30;
+            double e = fabs((double)y0[i] - ((double)x[i] * (double)sc[c] + (double)sh[c]));
+            double tol = 1.2e-7 * (fabs((double)x[i] * (double)sc[c]) + fabs((double)sh[c])) + 1e-30;
             if (!(e / tol <= worst)) worst = e / tol;
         }
         CHECK(worst <= 1.0, "scalar channel_affine vs float64: %.3g of bound", worst);
@@ -389,10 +389,10 @@ static void test_rowwise(void) {
                 for (int64_t j = 0; j < I; j++) {
                     double s2 = 0, sa = 0;
                     for (int64_t k = 0; k < L; k++) {
-                        s2 += x[(o * L + k) * I + j];
-                        sa += fabs(x[(o * L + k) * I + j]);
+                        s2 += (double)x[(o * L + k) * I + j];
+                        sa += fabs((double)x[(o * L + k) * I + j]);
                     }
-                    double e = fabs(rm[o * I + j] - 0.25 * s2) / (0.25 * sa * L * 6e-8 + 1e-30);
+                    double e = fabs((double)rm[o * I + j] - 0.25 * s2) / (0.25 * sa * (double)L * 6e-8 + 1e-30);
                     if (!(e <= w)) w = e;
                 }
             CHECK(w <= 1.0, "%s reduce_mid [%lld,%lld,%lld]: %.3g of the L*eps*sum|x| bound",
@@ -407,7 +407,7 @@ static void test_rowwise(void) {
             isa_tables[t]->add_bias_rows(y, sh, O * I, L);
             bool ok = true;
             for (int64_t i = 0; i < n; i++)
-                if (f_bits(y[i]) != f_bits((float)((double)x[i] + sh[i % L]))) ok = false;
+                if (f_bits(y[i]) != f_bits((float)((double)x[i] + (double)sh[i % L]))) ok = false;
             CHECK(ok, "%s add_bias_rows", isa_tables[t]->name);
         }
         free(rm); free(rm0); free(sc); free(sh); free(g); free(b);
@@ -458,7 +458,7 @@ static void naive_pool(bool is_max, const float *x, float *y, int64_t planes, co
                 for (int j = 0; j < nv; j++) if (j == 0 || vals[j] > r) r = vals[j];
             } else {
                 double s = 0;
-                for (int j = 0; j < nv; j++) s += vals[j];
+                for (int j = 0; j < nv; j++) s += (double)vals[j];
                 r = (float)(s / (double)ksz);
             }
             y[p * out_sz + oi] = r;
@@ -508,7 +508,7 @@ static void test_pool(void) {
                 (is_max ? K->max_pool : K->avg_pool)(x, y, planes, &w);
                 bool ok = true;
                 for (int64_t i = 0; i < out_sz; i++) {
-                    if (is_max ? f_bits(y[i]) != f_bits(r[i]) : fabs(y[i] - r[i]) > 4e-7 * fabs(r[i]) + 1e-30)
+                    if (is_max ? f_bits(y[i]) != f_bits(r[i]) : fabs((double)y[i] - (double)r[i]) > 4e-7 * fabs((double)r[i]) + 1e-30)
                         ok = false;
                 }
                 CHECK(ok, "%s %s pool rank %d iter %d", K->name, is_max ? "max" : "avg", R, iter);
@@ -577,7 +577,7 @@ static void test_pool(void) {
         w.out[0] = 1; /* window covers -1 and 2: both outside */
         float x[1] = {-4}, y[1] = {123};
         isa_tables[0]->max_pool(x, y, 1, &w);
-        CHECK(y[0] == 0.0f, "empty max window gives 0, got %g", y[0]);
+        CHECK(y[0] == 0.0f, "empty max window gives 0, got %g", (double)y[0]);
     }
 }
 
@@ -720,7 +720,7 @@ static void test_random(void) {
         uint32_t u = (uint32_t)(tl_k_splitmix64(key + (uint64_t)i) & 0xffffffffu);
         float e = (float)((double)u / 4294967296.0);
         if (y[i] != e || y[i] < 0.0f || y[i] > 1.0f) ok = false;
-        mean += y[i];
+        mean += (double)y[i];
     }
     mean /= (double)n;
     CHECK(ok, "rand_uniform = float(low32(splitmix64(key + i))) / 2^32");
@@ -735,13 +735,166 @@ static void test_random(void) {
             float unit = (float)((double)u / 4294967296.0);
             float e = !(kp[j] > 0) ? 0.0f : kp[j] >= 1.0f ? 1.0f : (kp[j] > unit ? 1.0f : 0.0f);
             if (y[i] != e) okm = false;
-            frac += y[i];
+            frac += (double)y[i];
         }
         frac /= (double)n;
-        double want = isnan(kp[j]) ? 0.0 : fmin(fmax(kp[j], 0.0), 1.0);
-        CHECK(okm && fabs(frac - want) < 0.01, "bernoulli_mask keep=%g: frac %.4f", kp[j], frac);
+        double want = isnan(kp[j]) ? 0.0 : fmin(fmax((double)kp[j], 0.0), 1.0);
+        CHECK(okm && fabs(frac - want) < 0.01, "bernoulli_mask keep=%g: frac %.4f", (double)kp[j], frac);
     }
     free(y);
+}
+
+/* ---- table completeness, per-op functions, in place ---- */
+
+/* Every function pointer of every table is set (the _Static_asserts in the table files count the
+ * per-op rows; this also catches a table initializer that forgot a field). */
+static void test_tables_complete(void) {
+    for (int t = 0; t < n_tables; t++) {
+        const tl_kernel_table *K = isa_tables[t];
+        int missing = 0;
+        for (int op = 0; op < TL_U_COUNT; op++) missing += K->unary_fn[op] == NULL;
+        for (int op = 0; op < TL_B_COUNT; op++) missing += K->binary_fn[op] == NULL;
+        missing += !K->unary + !K->binary + !K->safe_log + !K->softmax + !K->layernorm +
+                   !K->channel_affine + !K->reduce_mid + !K->max_pool + !K->avg_pool +
+                   !K->add_bias_rows + !K->name;
+        CHECK(missing == 0, "%s table: %d NULL entries", K ? K->name : "?", missing);
+    }
+}
+
+/* Sizes around every vector width (8, 16), the masked tail, and a block boundary (4096). */
+static const int64_t ip_sizes[] = {1, 7, 15, 16, 17, 31, 33, 1003, 4099};
+#define IP_NS ((int)(sizeof ip_sizes / sizeof ip_sizes[0]))
+#define IP_GUARD 16 /* sentinel floats after every output: tails must not write past n */
+#define IP_SENT 0x7fa5a5a5u /* a NaN pattern no kernel produces */
+
+static float *ip_alloc(int64_t n) {
+    float *p = malloc(4 * (size_t)(n + IP_GUARD));
+    for (int64_t i = 0; i < n + IP_GUARD; i++) p[i] = bits_f(IP_SENT);
+    return p;
+}
+static bool ip_guard_ok(const float *p, int64_t n) {
+    for (int64_t i = n; i < n + IP_GUARD; i++)
+        if (f_bits(p[i]) != IP_SENT) return false;
+    return true;
+}
+/* a copy of src[0..n) into a fresh guarded buffer */
+static float *ip_dup(const float *src, int64_t n) {
+    float *p = ip_alloc(n);
+    memcpy(p, src, 4 * (size_t)n);
+    return p;
+}
+
+/* The runtime runs unary/binary elementwise ops in place (output storage = a dying parent's), and
+ * fetches per-op functions: in place must be bitwise equal to out of place, the per-op function
+ * bitwise equal to the op-indexed dispatcher, and no kernel may write past n. */
+static void test_in_place(void) {
+    for (int t = 0; t < n_tables; t++) {
+        const tl_kernel_table *K = isa_tables[t];
+        for (int si = 0; si < IP_NS; si++) {
+            int64_t n = ip_sizes[si];
+            float *x = ip_alloc(n), *a = ip_alloc(n), *b = ip_alloc(n);
+            fill_inputs(TL_U_TANH, a, n, n > 40);
+            fill_inputs(TL_U_TANH, b, n, n > 40);
+            for (int op = 0; op < TL_U_COUNT; op++) {
+                fill_inputs((tl_unary)op, x, n, n > 40);
+                float *ref = ip_alloc(n), *via = ip_alloc(n), *z = ip_dup(x, n);
+                K->unary_fn[op](x, ref, n);
+                K->unary((tl_unary)op, x, via, n);
+                K->unary_fn[op](z, z, n);
+                CHECK(!memcmp(ref, via, 4 * (size_t)n), "%s %s n=%lld: unary_fn differs from unary()",
+                      K->name, unary_name[op], (long long)n);
+                CHECK(!memcmp(ref, z, 4 * (size_t)n), "%s %s n=%lld: in place differs", K->name,
+                      unary_name[op], (long long)n);
+                CHECK(ip_guard_ok(ref, n) && ip_guard_ok(via, n) && ip_guard_ok(z, n),
+                      "%s %s n=%lld: wrote past n", K->name, unary_name[op], (long long)n);
+                free(ref); free(via); free(z);
+            }
+            for (int op = 0; op < TL_B_COUNT; op++) {
+                float *ref = ip_alloc(n), *via = ip_alloc(n), *ya = ip_dup(a, n), *yb = ip_dup(b, n);
+                float *sq = ip_alloc(n), *yy = ip_dup(a, n);
+                K->binary_fn[op](a, b, ref, n);
+                K->binary((tl_binary)op, a, b, via, n);
+                K->binary_fn[op](ya, b, ya, n);   /* y == a */
+                K->binary_fn[op](a, yb, yb, n);   /* y == b */
+                K->binary_fn[op](a, a, sq, n);
+                K->binary_fn[op](yy, yy, yy, n);  /* y == a == b (x op x) */
+                CHECK(!memcmp(ref, via, 4 * (size_t)n), "%s binary %d n=%lld: binary_fn differs from binary()",
+                      K->name, op, (long long)n);
+                CHECK(!memcmp(ref, ya, 4 * (size_t)n), "%s binary %d n=%lld: y == a differs", K->name, op,
+                      (long long)n);
+                CHECK(!memcmp(ref, yb, 4 * (size_t)n), "%s binary %d n=%lld: y == b differs", K->name, op,
+                      (long long)n);
+                CHECK(!memcmp(sq, yy, 4 * (size_t)n), "%s binary %d n=%lld: y == a == b differs", K->name,
+                      op, (long long)n);
+                CHECK(ip_guard_ok(ref, n) && ip_guard_ok(via, n) && ip_guard_ok(ya, n) &&
+                          ip_guard_ok(yb, n) && ip_guard_ok(sq, n) && ip_guard_ok(yy, n),
+                      "%s binary %d n=%lld: wrote past n", K->name, op, (long long)n);
+                free(ref); free(via); free(ya); free(yb); free(sq); free(yy);
+            }
+            {   /* safe_log */
+                fill_inputs(TL_U_SOFTPLUS, x, n, n > 40);
+                float *ref = ip_alloc(n), *z = ip_dup(x, n);
+                K->safe_log(x, 1e-6f, ref, n);
+                K->safe_log(z, 1e-6f, z, n);
+                CHECK(!memcmp(ref, z, 4 * (size_t)n) && ip_guard_ok(ref, n) && ip_guard_ok(z, n),
+                      "%s safe_log n=%lld: in place differs or wrote past n", K->name, (long long)n);
+                free(ref); free(z);
+            }
+            {   /* channel_affine over [2, 3, n]: n is the vectorized row */
+                int64_t m = 6 * n;
+                float *cx = ip_alloc(m), sc[3] = {1.5f, -0.25f, 3.0f}, sh[3] = {0.5f, 2.0f, -1.0f};
+                for (int64_t i = 0; i < m; i++) cx[i] = rndf(-10, 10);
+                float *ref = ip_alloc(m), *z = ip_dup(cx, m);
+                K->channel_affine(cx, ref, 2, 3, n, sc, sh);
+                K->channel_affine(z, z, 2, 3, n, sc, sh);
+                CHECK(!memcmp(ref, z, 4 * (size_t)m) && ip_guard_ok(ref, m) && ip_guard_ok(z, m),
+                      "%s channel_affine inner=%lld: in place differs or wrote past", K->name, (long long)n);
+                free(cx); free(ref); free(z);
+            }
+            {   /* add_bias_rows is in place by contract: rows of [3, n] += b, equal to binary add */
+                int64_t m = 3 * n;
+                float *yr = ip_alloc(m), *ref = ip_alloc(m);
+                for (int64_t i = 0; i < m; i++) yr[i] = rndf(-10, 10);
+                for (int64_t r = 0; r < 3; r++) isa_tables[0]->binary_fn[TL_B_ADD](yr + r * n, b, ref + r * n, n);
+                K->add_bias_rows(yr, b, 3, n);
+                CHECK(!memcmp(ref, yr, 4 * (size_t)m) && ip_guard_ok(yr, m),
+                      "%s add_bias_rows n=%lld: differs from row-wise add or wrote past", K->name, (long long)n);
+                free(yr); free(ref);
+            }
+            {   /* softmax: [2, n, 1] (a contiguous row) and [2, 5, n] (columns in lanes) */
+                for (int lay = 0; lay < 2; lay++) {
+                    int64_t L = lay ? 5 : n, I = lay ? n : 1, m = 2 * L * I;
+                    float *sx = ip_alloc(m);
+                    for (int64_t i = 0; i < m; i++) sx[i] = rndf(-12, 12);
+                    float *ref = ip_alloc(m), *z = ip_dup(sx, m);
+                    K->softmax(sx, ref, 2, L, I);
+                    K->softmax(z, z, 2, L, I);
+                    CHECK(!memcmp(ref, z, 4 * (size_t)m) && ip_guard_ok(ref, m) && ip_guard_ok(z, m),
+                          "%s softmax [2,%lld,%lld]: in place differs or wrote past", K->name, (long long)L,
+                          (long long)I);
+                    free(sx); free(ref); free(z);
+                }
+            }
+            {   /* layernorm over [3, n], with and without gamma/beta */
+                int64_t m = 3 * n;
+                float *lx = ip_alloc(m), *gb = ip_alloc(2 * n);
+                for (int64_t i = 0; i < m; i++) lx[i] = rndf(2, 6);
+                for (int64_t i = 0; i < 2 * n; i++) gb[i] = rndf(-2, 2);
+                for (int aff = 0; aff < 2; aff++) {
+                    const float *g = aff ? gb : NULL, *be = aff ? gb + n : NULL;
+                    float *ref = ip_alloc(m), *z = ip_dup(lx, m);
+                    K->layernorm(lx, ref, 3, n, g, be, 1e-5f);
+                    K->layernorm(z, z, 3, n, g, be, 1e-5f);
+                    CHECK(!memcmp(ref, z, 4 * (size_t)m) && ip_guard_ok(ref, m) && ip_guard_ok(z, m),
+                          "%s layernorm [3,%lld]%s: in place differs or wrote past", K->name, (long long)n,
+                          aff ? " affine" : "");
+                    free(ref); free(z);
+                }
+                free(lx); free(gb);
+            }
+            free(x); free(a); free(b);
+        }
+    }
 }
 
 /* ---- threads: 1 vs 2 bitwise ---- */
@@ -821,24 +974,24 @@ static void check_gemm(const char *what,
                         for (int64_t j = 0; j < N; j++) {
                             double s = 0, sa = 0;
                             for (int64_t k = 0; k < K; k++) {
-                                double a = ta ? A[k * lda + i] : A[i * lda + k];
-                                double b = tb ? B[j * ldb + k] : B[k * ldb + j];
+                                double a = (double)(ta ? A[k * lda + i] : A[i * lda + k]);
+                                double b = (double)(tb ? B[j * ldb + k] : B[k * ldb + j]);
                                 s += a * b;
                                 sa += fabs(a * b);
                             }
-                            double c0 = bi ? C[i * ldc + j] : 0.0;
-                            R[i * N + j] = alpha * s + beta * c0;
-                            T[i * N + j] = (alpha * sa * (double)(K + 2) + fabs(beta * c0) * 2) * 1.2e-7 + 1e-30;
+                            double c0 = bi ? (double)C[i * ldc + j] : 0.0;
+                            R[i * N + j] = (double)alpha * s + (double)beta * c0;
+                            T[i * N + j] = ((double)alpha * sa * (double)(K + 2) + fabs((double)beta * c0) * 2) * 1.2e-7 + 1e-30;
                         }
                     gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
                     double worst = 0;
                     for (int64_t i = 0; i < M; i++)
                         for (int64_t j = 0; j < N; j++) {
-                            double e = fabs(C[i * ldc + j] - R[i * N + j]) / T[i * N + j];
+                            double e = fabs((double)C[i * ldc + j] - R[i * N + j]) / T[i * N + j];
                             if (!(e <= worst)) worst = e;
                         }
                     CHECK(worst <= 1.0, "%s M=%lld N=%lld K=%lld ta=%d tb=%d beta=%g: %.3g of bound", what,
-                          (long long)M, (long long)N, (long long)K, ta, tb, beta, worst);
+                          (long long)M, (long long)N, (long long)K, ta, tb, (double)beta, worst);
                     free(A); free(B); free(C); free(R); free(T);
                 }
 }
@@ -967,7 +1120,7 @@ static void ulp_report(void) {
                     x[m++] = v;
                 } else {
                     if (rnd_left-- <= 0) break;
-                    x[m++] = rndf(sw[s].lo, sw[s].hi);
+                    x[m++] = rndf((double)sw[s].lo, (double)sw[s].hi);
                 }
             }
             if (m == 0) break;
@@ -982,7 +1135,7 @@ static void ulp_report(void) {
             if (m < chunk) break;
         }
         printf("| %s | %s | %lld |", unary_name[sw[s].op], sw[s].range, (long long)points);
-        for (int t = 0; t < n_tables; t++) printf(" %.3f (x=%.9g) |", worst[t], worst_x[t]);
+        for (int t = 0; t < n_tables; t++) printf(" %.3f (x=%.9g) |", worst[t], (double)worst_x[t]);
         printf("\n");
         fflush(stdout);
     }
@@ -1002,7 +1155,7 @@ int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "--print-blas")) { /* info, then a 2x2 product */
         float A[4] = {1, 2, 3, 4}, B[4] = {5, 6, 7, 8}, C[4];
         tl_sgemm(false, false, 2, 2, 2, 1.0f, A, 2, B, 2, 0.0f, C, 2);
-        printf("%s\n%g %g %g %g\n", tl_blas_info(), C[0], C[1], C[2], C[3]);
+        printf("%s\n%g %g %g %g\n", tl_blas_info(), (double)C[0], (double)C[1], (double)C[2], (double)C[3]);
         return 0;
     }
     if (argc > 1 && !strcmp(argv[1], "--ulp-report")) {
@@ -1014,6 +1167,8 @@ int main(int argc, char **argv) {
     test_dispatch();
     test_unary();
     test_binary();
+    test_tables_complete();
+    test_in_place();
     test_rowwise();
     test_pool();
     test_movement();

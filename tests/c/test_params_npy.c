@@ -96,7 +96,7 @@ static void check_tensor(const char *what, const tl_tensor *t, const oracle *o) 
     for (int64_t i = 0; i < o->n; i++)
         if (!same_float(t->data[i], o->v[i])) {
             if (bad++ < 3)
-                fprintf(stderr, "  %s %s[%lld]: got %.9g want %.9g\n", what, o->name, (long long)i, t->data[i], o->v[i]);
+                fprintf(stderr, "  %s %s[%lld]: got %.9g want %.9g\n", what, o->name, (long long)i, (double)t->data[i], (double)o->v[i]);
         }
     CHECK(bad == 0, "%s %s: %d of %lld values differ", what, o->name, bad, (long long)o->n);
 }
@@ -484,11 +484,11 @@ static void test_params_memory(void) {
         params_mem(g, st("{\"linear_1_b\":{\"dtype\":\"F16\",\"shape\":[3],\"data_offsets\":[0,6]}}", h, 6), NULL);
         float *d = g->nodes[1].param[1]->data;
         CHECK(d[0] == ldexpf(1, -24) && isinf(d[1]) && d[1] < 0 && d[2] == 0.333251953125f, "F16 specials %g %g %g",
-              d[0], d[1], d[2]);
+              (double)d[0], (double)d[1], (double)d[2]);
         uint16_t bf[3] = { 0x3f80 /* 1 */, 0xc0a0 /* -5 */, 0x7fc0 /* nan */ };
         params_mem(g, st("{\"linear_1_b\":{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[0,6]}}", bf, 6), NULL);
         d = g->nodes[1].param[1]->data;
-        CHECK(d[0] == 1 && d[1] == -5 && isnan(d[2]), "BF16 %g %g %g", d[0], d[1], d[2]);
+        CHECK(d[0] == 1 && d[1] == -5 && isnan(d[2]), "BF16 %g %g %g", (double)d[0], (double)d[1], (double)d[2]);
         uint16_t h2[2] = { 0x8000 /* -0 */, 0x7c01 /* nan */ };
         params_mem(g, st("{\"linear_1_b\":{\"dtype\":\"F16\",\"shape\":[3],\"data_offsets\":[0,6]}}", h2, 4),
                    "params.bin: tensor \"linear_1_b\": data_offsets [0, 6] outside the data section (4 bytes)");
@@ -620,6 +620,20 @@ static void test_params_save(const char *dir) {
     for (int k = 0; k < no; k++) {
         check_tensor("saved", slot_by_name(g2, o[k].name), &o[k]);
         free(o[k].v);
+    }
+    /* writing is deterministic: save(load(save(g))) is byte-identical to save(g) */
+    {
+        char out2[600];
+        snprintf(out2, sizeof out2, "%s/params2.bin", dir);
+        CHECK(tl_params_save(g2, out2, &e) == 0, "re-save: %s", e.msg);
+        char *b1 = NULL, *b2 = NULL;
+        size_t l1 = 0, l2 = 0;
+        CHECK(tl_read_file(out, &b1, &l1, &e) == 0 && tl_read_file(out2, &b2, &l2, &e) == 0 && l1 == l2 &&
+                  l1 > 8 && !memcmp(b1, b2, l1),
+              "save(load(save)) differs: %zu vs %zu bytes", l1, l2);
+        free(b1);
+        free(b2);
+        unlink(out2);
     }
     tl_graph_free(g2);
     /* a graph with nothing bound writes a valid empty file */

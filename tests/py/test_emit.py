@@ -2,7 +2,6 @@
 error path; tlemit capture-script; the capture round trip (emit -> capture -> same graph)."""
 import importlib.util
 import json
-import math
 import os
 import re
 import subprocess
@@ -16,7 +15,7 @@ from safetensors.numpy import load_file as st_load_np
 from safetensors.numpy import save_file as st_save_np
 
 from conftest import ROOT, run_tool, tool
-from graphs import Graph, run_tlrun, save_npy, unit_draws
+from graphs import Graph, run_tlrun, unit_draws
 
 PY = sys.executable
 RNG = np.random.default_rng(1234)
@@ -298,7 +297,7 @@ def test_op_emitted_vs_tlrun_vs_numpy(name, tmp_path):
     refs = oracle(xv) if oracle else g.reference(xv)
     outs = run_tlrun(tool("tlrun"), gp, bp, xv, tmp_path, n_outputs=len(g.output_ids))
     assert len(ys) == len(refs) == len(outs) == len(g.output_ids)
-    for y, ref, o in zip(ys, refs, outs):
+    for y, ref, o in zip(ys, refs, outs, strict=True):
         assert y.dtype == np.float32 and y.shape == np.shape(ref) == o.shape
         np.testing.assert_allclose(y, ref, rtol=2e-5, atol=2e-5)          # vs NumPy float64
         torch.testing.assert_close(torch.from_numpy(o), torch.from_numpy(y),
@@ -307,7 +306,7 @@ def test_op_emitted_vs_tlrun_vs_numpy(name, tmp_path):
     with torch.no_grad():
         allv = model(torch.from_numpy(xv), return_all=True)
     assert sorted(allv) == list(range(len(g.nodes)))
-    for oid, y in zip(g.output_ids, ys):
+    for oid, y in zip(g.output_ids, ys, strict=True):
         np.testing.assert_array_equal(allv[oid].numpy(), y)
 
 
@@ -349,7 +348,7 @@ def test_state_dict_keys_and_values_match_params_bin(tmp_path):
     # the params path is a constructor argument
     moved = tmp_path / "moved.bin"
     os.rename(bp, moved)
-    with pytest.raises(Exception):
+    with pytest.raises(FileNotFoundError):
         load_module(mp)
     _, m3 = load_module(mp, params_path=str(moved))
     x = torch.from_numpy(rnd(1, 2, 5, 5))
@@ -397,7 +396,7 @@ def test_training_skeleton_runs_and_loss_decreases(tmp_path):
     losses = [float(v) for v in re.findall(r"^step \d+: loss (\S+)$", r.stdout, re.M)]
     assert len(losses) == 10
     assert losses[-1] < losses[0]
-    assert all(b <= a for a, b in zip(losses, losses[1:]))
+    assert all(b <= a for a, b in zip(losses, losses[1:], strict=False))
     # without the option there is no __main__ block
     emit(gp, bp, tmp_path / "plain.py")
     assert "__main__" not in (tmp_path / "plain.py").read_text()
@@ -663,7 +662,7 @@ def test_roundtrip_capture_of_emitted_module(name, tmp_path):
     assert [n["shape"] for n in cj["nodes"]] == [n["shape"] for n in src["nodes"]]
     assert cj["output_ids"] == src["output_ids"] and cj["input_id"] == src["input_id"]
     # same op fields (everything but debug fields)
-    for a, b in zip(cj["nodes"], src["nodes"]):
+    for a, b in zip(cj["nodes"], src["nodes"], strict=True):
         for key, v in b.items():
             assert a.get(key) == v, (b["id"], key)
     cp = st_load_np(cap_bin)

@@ -454,7 +454,7 @@ def check(g, xv, tol, tref, tmp_path, extra, inline=False):
     g.inline = saved_inline
     outs = run_tlrun(tool("tlrun"), gp, bp, xv, tmp_path, *extra, n_outputs=len(ref))
     assert len(outs) == len(ref)
-    for k, (o, r) in enumerate(zip(outs, ref)):
+    for k, (o, r) in enumerate(zip(outs, ref, strict=True)):
         assert o.dtype == np.float32
         assert o.shape == r.shape, (k, o.shape, r.shape)
         if tol is EXACT:

@@ -176,10 +176,10 @@ def test_bitwise_deterministic_across_runs_and_threads(tmp_path):
         d.mkdir()
         results.append(run_tlrun(tool("tlrun"), gp, bp, x, d, "--threads", threads, n_outputs=4))
     for other in results[1:]:
-        for a, b in zip(results[0], other):
+        for a, b in zip(results[0], other, strict=True):
             assert a.tobytes() == b.tobytes()
     ref = g.reference(x)
-    for o, r in zip(results[0], ref):
+    for o, r in zip(results[0], ref, strict=True):
         np.testing.assert_allclose(o, r, rtol=1e-5, atol=1e-5)
 
 
@@ -259,7 +259,7 @@ def test_profile_trace(cnn, tmp_path):
     doc = json.loads(trace.read_text())
     ev = doc["traceEvents"]
     assert len(ev) == len(g.nodes)
-    for i, (e, n) in enumerate(zip(ev, g.nodes)):
+    for i, (e, n) in enumerate(zip(ev, g.nodes, strict=True)):
         assert e["ph"] == "X" and e["name"] == n["kind"]
         assert e["args"]["id"] == i
         assert e["dur"] >= 0 and e["args"]["us"] == e["dur"]
@@ -474,7 +474,7 @@ def test_zoo_batch1_capture_runs_at_batch_64(name, tmp_path):
     outs = run_tlrun(tool("tlrun"), gp, bp, x, tmp_path, n_outputs=n_out)
     eager = Z.eager_outputs(Z.ZOO_DIR / fname, cls, x)
     assert len(outs) == len(eager)
-    for got, ref in zip(outs, eager):
+    for got, ref in zip(outs, eager, strict=True):
         assert got.shape[0] == 64
         torch.testing.assert_close(torch.from_numpy(got), ref)
 
@@ -551,7 +551,7 @@ def attention_graph(T=5, H=2, D=4, scale=0.5):
     E = H * D
     x = g.input([1, T, E])
     heads = []
-    for j in range(3):
+    for _ in range(3):
         lin = g.linear(x, RNG.standard_normal((E, E)).astype(np.float32) / 3,
                        RNG.standard_normal(E).astype(np.float32))
         r = g.node("reshape", [lin], in_shape=[1, T, E], out_shape=[1, T, H, D])
@@ -633,7 +633,7 @@ def test_transpose_views_and_materialized_fallbacks(tmp_path):
     assert [plan[i] for i in (t, p, q)] == ["run"] * 3
     assert [plan[i] for i in (r, t1, tt, y)] == ["view"] * 4
     ref = g.reference(xv)
-    for o, rr in zip(outs, ref):
+    for o, rr in zip(outs, ref, strict=True):
         np.testing.assert_allclose(o, rr, rtol=1e-5, atol=1e-5)
 
 
@@ -672,5 +672,5 @@ def test_view_demotion_reaches_the_parent(tmp_path):
     xv = RNG.standard_normal((2, 3, 4)).astype(np.float32)
     outs, plan = trace_of(gp, bp, xv, tmp_path)
     assert [plan[i] for i in (a, t, c)] == ["run"] * 3
-    for o, r in zip(outs, g.reference(xv)):
+    for o, r in zip(outs, g.reference(xv), strict=True):
         np.testing.assert_allclose(o, r, rtol=1e-5, atol=1e-5)

@@ -306,7 +306,7 @@ def test_compare_rule_nan_inf_ulp():
     assert L.tl_diff_ulp(0.0, -0.0) == 0
     assert L.tl_diff_ulp(np.float32(1.0), np.nextafter(np.float32(1.0), np.float32(2))) == 1
     assert L.tl_diff_ulp(np.float32(1e-45), np.float32(-1e-45)) == 2
-    one_up = np.nextafter(np.float32(1.0), np.float32(2)) 
+    one_up = np.nextafter(np.float32(1.0), np.float32(2))
     assert not cmp([one_up], [1.0], atol=0, rtol=0).pass_
     assert cmp([one_up], [1.0], atol=0, rtol=0, ulp=1).pass_
     # worst index: the largest excess over the tolerance among mismatches

@@ -1,5 +1,4 @@
 """Rejection test: data-dependent Python control flow."""
-import torch
 import torch.nn as nn
 
 
