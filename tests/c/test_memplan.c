@@ -159,8 +159,8 @@ static int check_layout(const set *s, int64_t total, tl_err *err) {
 }
 
 /* ------------------------------------------------------------------ random sets */
-enum { GEN_RANDOM, GEN_CHAIN, GEN_RESIDUAL, GEN_WIDE, GEN_KINDS };
-static const char *gen_name[GEN_KINDS] = { "random", "chain", "residual", "wide" };
+enum { GEN_RANDOM, GEN_CHAIN, GEN_RESIDUAL, GEN_WIDE, GEN_NESTED, GEN_KINDS };
+static const char *gen_name[GEN_KINDS] = { "random", "chain", "residual", "wide", "nested" };
 
 static int64_t rnd_size(void) {
     static const int64_t common[] = { 64, 256, 4096, 4096, 16384, 1000, 100 };
@@ -184,6 +184,10 @@ static set gen(int kind, int64_t n) {
         case GEN_WIDE:      /* many values alive at once, shared first steps */
             f = rnd_in(0, n / 20);
             l = f + rnd_in(0, n / 10);
+            break;
+        case GEN_NESTED:    /* U-Net style: encoder values read back by the mirrored decoder */
+            f = i;
+            l = i % 2 == 0 && i < n / 2 ? n - i : i + 1;
             break;
         default:            /* anything: short and long lifetimes, to the end */
             f = rnd_in(0, n);
