@@ -1,0 +1,211 @@
+/* tl_conv.c - conv descriptors, sizes, weight packing, input padding, ISA dispatch and the
+ * thread split. The arithmetic lives in tl_conv_scalar.c / tl_conv_vec.inc. */
+#include <math.h>
+#include <string.h>
+
+#include "tl_conv_internal.h"
+#include "tl_kernels_internal.h"
+
+bool tl_conv_desc_from_window(tl_conv_desc *d, int64_t batch, int64_t in_ch, int64_t out_ch,
+                              int64_t groups, const tl_window *w) {
+    if (w->rank != 1 && w->rank != 2) return false;
+    int h = w->rank == 2 ? 0 : -1, x = w->rank - 1; /* axis of H (-1: none) and of W */
+    *d = (tl_conv_desc){
+        .batch = batch, .in_ch = in_ch, .out_ch = out_ch, .groups = groups,
+        .in_h = h < 0 ? 1 : w->in[h], .in_w = w->in[x],
+        .out_h = h < 0 ? 1 : w->out[h], .out_w = w->out[x],
+        .k_h = h < 0 ? 1 : w->kernel[h], .k_w = w->kernel[x],
+        .stride_h = h < 0 ? 1 : w->stride[h], .stride_w = w->stride[x],
+        .pad_h = h < 0 ? 0 : w->pad[h], .pad_w = w->pad[x],
+        .dil_h = h < 0 ? 1 : w->dilation[h], .dil_w = w->dilation[x],
+        .bias = NULL, .lo = -INFINITY, .hi = INFINITY,
+    };
+    return true;
+}
+
+bool tl_conv_supported(const tl_conv_desc *d) {
+    const int64_t big = (int64_t)1 << 31;
+    if (d->batch < 0 || d->in_ch <= 0 || d->out_ch <= 0 || d->groups <= 0) return false;
+    if (d->in_ch % d->groups || d->out_ch % d->groups) return false;
+    if (d->in_h <= 0 || d->in_w <= 0 || d->out_h <= 0 || d->out_w <= 0) return false;
+    if (d->k_h <= 0 || d->k_w <= 0 || d->k_w > TL_CONV_MAX_KW) return false;
+    if (d->stride_h <= 0 || d->stride_w <= 0 || d->dil_h <= 0 || d->dil_w <= 0) return false;
+    if (d->pad_h < 0 || d->pad_w < 0 || d->pad_h >= big || d->pad_w >= big) return false;
+    /* every extent and the padded plane well inside int64 (and one plane inside 2^31 floats) */
+    int64_t ext[] = {d->in_h, d->in_w, d->out_h, d->out_w, d->k_h, d->stride_h, d->stride_w,
+                     d->dil_h, d->dil_w, d->in_ch, d->out_ch};
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
+        if (ext[i] >= big) return false;
+    tl_conv_geom g;
+    tl_conv_geom_init(d, &g);
+    return g.plane < big && d->in_h * d->in_w < big && d->out_h * d->out_w < big;
+}
+
+bool tl_conv_is_depthwise(const tl_conv_desc *d) {
+    return d->groups == d->in_ch && d->out_ch % d->in_ch == 0;
+}
+
+void tl_conv_geom_init(const tl_conv_desc *d, tl_conv_geom *g) {
+    int64_t units = (d->out_w + TL_CONV_UNIT - 1) / TL_CONV_UNIT;
+    int64_t reach = ((d->k_w - 1) * d->dil_w) / d->stride_w; /* largest tap shift in a phase */
+    g->units_w = units;
+    g->hp = (d->out_h - 1) * d->stride_h + (d->k_h - 1) * d->dil_h + 1;
+    /* rounded to 16 floats so every phase and row starts 64-byte aligned in an aligned buffer */
+    g->wq = (units * TL_CONV_UNIT + reach + 15) / 16 * 16;
+    g->rs = d->stride_w * g->wq;
+    g->plane = g->hp * g->rs;
+    for (int64_t kw = 0; kw < d->k_w && kw < TL_CONV_MAX_KW; kw++) {
+        int64_t c = kw * d->dil_w;
+        g->tapoff[kw] = (c % d->stride_w) * g->wq + c / d->stride_w;
+    }
+}
+
+void tl_conv_pad_plane(const tl_conv_desc *d, const tl_conv_geom *g, const float *xp, float *dst) {
+    const int64_t H = d->in_h, W = d->in_w, SW = d->stride_w, PW = d->pad_w;
+    for (int64_t r = 0; r < g->hp; r++) {
+        float *row = dst + r * g->rs;
+        int64_t ih = r - d->pad_h;
+        if (ih < 0 || ih >= H) {
+            memset(row, 0, (size_t)g->rs * sizeof(float));
+            continue;
+        }
+        const float *xr = xp + ih * W;
+        for (int64_t q = 0; q < SW; q++) {
+            float *ph = row + q * g->wq;
+            /* index i holds input column i*SW + q - PW: valid for i in [lo, hi) */
+            int64_t lo = PW - q <= 0 ? 0 : (PW - q + SW - 1) / SW;
+            int64_t hi = W + PW - q <= 0 ? 0 : (W + PW - q - 1) / SW + 1;
+            if (hi > g->wq) hi = g->wq;
+            if (lo > hi) lo = hi;
+            if (lo > 0) memset(ph, 0, (size_t)lo * sizeof(float));
+            if (SW == 1) {
+                memcpy(ph + lo, xr + (lo - PW), (size_t)(hi - lo) * sizeof(float));
+            } else {
+                const float *xs = xr + (lo * SW + q - PW);
+                for (int64_t i = 0; i < hi - lo; i++) ph[lo + i] = xs[i * SW];
+            }
+            if (hi < g->wq) memset(ph + hi, 0, (size_t)(g->wq - hi) * sizeof(float));
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- dispatch */
+static tl_isa tl_conv_active_isa(void) {
+    const tl_kernel_table *t = tl_kernels();
+    for (int i = TL_ISA_COUNT - 1; i > 0; i--)
+        if (t == tl_kernels_for((tl_isa)i)) return (tl_isa)i;
+    return TL_ISA_SCALAR;
+}
+
+static tl_conv_dw_fn tl_conv_dw_for(tl_isa isa) {
+#ifdef TL_KERNELS_X86
+    if (isa == TL_ISA_AVX512 && tl_kernels_for(TL_ISA_AVX512)) return tl_conv_dw_avx512;
+    if (isa >= TL_ISA_AVX2 && tl_kernels_for(TL_ISA_AVX2)) return tl_conv_dw_avx2;
+#endif
+    (void)isa;
+    return tl_conv_dw_scalar;
+}
+
+static tl_conv_direct_fn tl_conv_direct_for(tl_isa isa) {
+#ifdef TL_KERNELS_X86
+    if (isa == TL_ISA_AVX512 && tl_kernels_for(TL_ISA_AVX512)) return tl_conv_direct_avx512;
+    if (isa >= TL_ISA_AVX2 && tl_kernels_for(TL_ISA_AVX2)) return tl_conv_direct_avx2;
+#endif
+    (void)isa;
+    return tl_conv_direct_scalar;
+}
+
+/* ---------------------------------------------------------------- depthwise */
+size_t tl_conv_dw_scratch_floats(const tl_conv_desc *d) {
+    tl_conv_geom g;
+    tl_conv_geom_init(d, &g);
+    return (size_t)g.plane;
+}
+
+void tl_conv_dw_range(tl_isa isa, const tl_conv_desc *d, const float *x, const float *w, float *y,
+                      int64_t plane0, int64_t plane1, float *scratch) {
+    tl_conv_dw_for(isa)(d, x, w, y, plane0, plane1, scratch);
+}
+
+void tl_conv_dw(const tl_conv_desc *d, const float *x, const float *w, float *y, float *scratch,
+                size_t scratch_floats) {
+    tl_conv_dw_fn f = tl_conv_dw_for(tl_conv_active_isa());
+    int64_t planes = d->batch * d->out_ch;
+    size_t per = tl_conv_dw_scratch_floats(d);
+    int64_t slots = per ? (int64_t)(scratch_floats / per) : 0;
+    int64_t work = planes * d->out_h * d->out_w * d->k_h * d->k_w;
+    int nt = omp_get_max_threads();
+    if (slots < 2 || planes < 2 || !tl_par(work >= TL_PAR_MIN)) {
+        f(d, x, w, y, 0, planes, scratch);
+        return;
+    }
+    if (nt > slots) nt = (int)slots;
+    if (nt > planes) nt = (int)planes;
+    /* one contiguous block of planes per thread: consecutive planes of a channel multiplier share
+     * their padded input; the split changes nothing in any plane's arithmetic */
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int t = 0; t < nt; t++)
+        f(d, x, w, y, planes * t / nt, planes * (t + 1) / nt, scratch + (size_t)t * per);
+}
+
+/* ---------------------------------------------------------------- dense direct */
+static int64_t tl_conv_blocks(const tl_conv_desc *d) {
+    return (d->out_ch / d->groups + TL_CONV_OCB - 1) / TL_CONV_OCB;
+}
+
+size_t tl_conv_packed_floats(const tl_conv_desc *d) {
+    int64_t icg = d->in_ch / d->groups;
+    return (size_t)(d->groups * tl_conv_blocks(d) * TL_CONV_OCB * icg * d->k_h * d->k_w);
+}
+
+void tl_conv_pack(const tl_conv_desc *d, const float *w, float *packed) {
+    int64_t ocg = d->out_ch / d->groups, icg = d->in_ch / d->groups, nb = tl_conv_blocks(d);
+    int64_t kk = icg * d->k_h * d->k_w; /* weights per output channel */
+    for (int64_t g = 0; g < d->groups; g++)
+        for (int64_t b = 0; b < nb; b++) {
+            float *dst = packed + (g * nb + b) * kk * TL_CONV_OCB;
+            for (int64_t t = 0; t < kk; t++)
+                for (int64_t o = 0; o < TL_CONV_OCB; o++) {
+                    int64_t oc = b * TL_CONV_OCB + o;
+                    dst[t * TL_CONV_OCB + o] = oc < ocg ? w[(g * ocg + oc) * kk + t] : 0.0f;
+                }
+        }
+}
+
+size_t tl_conv_direct_scratch_floats(const tl_conv_desc *d) {
+    tl_conv_geom g;
+    tl_conv_geom_init(d, &g);
+    return (size_t)(d->in_ch * g.plane);
+}
+
+void tl_conv_direct_pad(const tl_conv_desc *d, const float *x, int64_t n, float *scratch,
+                        int64_t c0, int64_t c1) {
+    tl_conv_geom g;
+    tl_conv_geom_init(d, &g);
+    for (int64_t c = c0; c < c1; c++)
+        tl_conv_pad_plane(d, &g, x + (n * d->in_ch + c) * d->in_h * d->in_w, scratch + c * g.plane);
+}
+
+int64_t tl_conv_direct_items(const tl_conv_desc *d) {
+    int64_t units = d->out_h * ((d->out_w + TL_CONV_UNIT - 1) / TL_CONV_UNIT);
+    return d->groups * tl_conv_blocks(d) * ((units + TL_CONV_UNITS - 1) / TL_CONV_UNITS);
+}
+
+void tl_conv_direct_range(tl_isa isa, const tl_conv_desc *d, const float *packed,
+                          const float *scratch, float *y, int64_t n, int64_t item0, int64_t item1) {
+    tl_conv_direct_for(isa)(d, packed, scratch, y, n, item0, item1);
+}
+
+void tl_conv_direct(const tl_conv_desc *d, const float *packed, const float *x, float *y,
+                    float *scratch) {
+    tl_conv_direct_fn f = tl_conv_direct_for(tl_conv_active_isa());
+    int64_t items = tl_conv_direct_items(d);
+    int64_t in_img = d->in_ch * d->in_h * d->in_w;
+    int64_t flops = d->out_ch * d->out_h * d->out_w * (d->in_ch / d->groups) * d->k_h * d->k_w;
+    for (int64_t n = 0; n < d->batch; n++) {
+        TL_PFOR(in_img >= TL_PAR_MIN && d->in_ch > 1, c, d->in_ch,
+                tl_conv_direct_pad(d, x, n, scratch, c, c + 1););
+        TL_PFOR(flops >= TL_PAR_MIN && items > 1, it, items,
+                f(d, packed, scratch, y, n, it, it + 1););
+    }
+}

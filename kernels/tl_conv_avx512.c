@@ -1,0 +1,20 @@
+/* tl_conv_avx512.c - the conv kernels (tl_conv_vec.inc) on AVX-512: 16 output pixels per
+ * vector, opmask stores for row tails, 8 output channels x 3 vectors per dense tile. */
+#include <immintrin.h>
+
+#include "tl_conv_internal.h"
+
+#define TL_W 16
+#define TL_OCT 8
+typedef __m512 VF;
+#define V_FN(name) tl_conv_##name##_avx512
+#define V_SET1(a) _mm512_set1_ps(a)
+#define V_ZERO() _mm512_setzero_ps()
+#define V_LOAD(p) _mm512_loadu_ps(p)
+#define V_STORE(p, v) _mm512_storeu_ps(p, v)
+#define V_STOREM(p, v, lanes) _mm512_mask_storeu_ps(p, (__mmask16)((1u << (lanes)) - 1u), v)
+#define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define V_MAX(a, b) _mm512_max_ps(a, b)
+#define V_MIN(a, b) _mm512_min_ps(a, b)
+
+#include "tl_conv_vec.inc"
