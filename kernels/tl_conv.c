@@ -1,6 +1,7 @@
 /* tl_conv.c - conv descriptors, sizes, weight packing, input padding, ISA dispatch and the
  * thread split. The arithmetic lives in tl_conv_scalar.c / tl_conv_vec.inc. */
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "tl_conv_internal.h"
@@ -90,17 +91,32 @@ void tl_conv_pad_plane(const tl_conv_desc *d, const tl_conv_geom *g, const float
 }
 
 /* ---------------------------------------------------------------- dispatch */
+/* Which ISAs run here, detected once: tl_kernels_for runs cpuid on every call, and cpuid traps
+ * to the hypervisor in a VM (per-channel dispatch made a conv 10x slower). */
+static atomic_int tl_conv_isa_max = -1;
+static bool tl_conv_isa_ok(tl_isa isa) {
+    int m = atomic_load(&tl_conv_isa_max);
+    if (m < 0) {
+        m = (int)tl_kernels_best_isa();
+        atomic_store(&tl_conv_isa_max, m);
+    }
+    return (int)isa <= m;
+}
+
 static tl_isa tl_conv_active_isa(void) {
     const tl_kernel_table *t = tl_kernels();
-    for (int i = TL_ISA_COUNT - 1; i > 0; i--)
-        if (t == tl_kernels_for((tl_isa)i)) return (tl_isa)i;
+#ifdef TL_KERNELS_X86
+    if (t == &tl_kernels_avx512_table) return TL_ISA_AVX512;
+    if (t == &tl_kernels_avx2_table) return TL_ISA_AVX2;
+#endif
+    (void)t;
     return TL_ISA_SCALAR;
 }
 
 static tl_conv_dw_fn tl_conv_dw_for(tl_isa isa) {
 #ifdef TL_KERNELS_X86
-    if (isa == TL_ISA_AVX512 && tl_kernels_for(TL_ISA_AVX512)) return tl_conv_dw_avx512;
-    if (isa >= TL_ISA_AVX2 && tl_kernels_for(TL_ISA_AVX2)) return tl_conv_dw_avx2;
+    if (isa == TL_ISA_AVX512 && tl_conv_isa_ok(TL_ISA_AVX512)) return tl_conv_dw_avx512;
+    if (isa >= TL_ISA_AVX2 && tl_conv_isa_ok(TL_ISA_AVX2)) return tl_conv_dw_avx2;
 #endif
     (void)isa;
     return tl_conv_dw_scalar;
@@ -108,11 +124,20 @@ static tl_conv_dw_fn tl_conv_dw_for(tl_isa isa) {
 
 static tl_conv_direct_fn tl_conv_direct_for(tl_isa isa) {
 #ifdef TL_KERNELS_X86
-    if (isa == TL_ISA_AVX512 && tl_kernels_for(TL_ISA_AVX512)) return tl_conv_direct_avx512;
-    if (isa >= TL_ISA_AVX2 && tl_kernels_for(TL_ISA_AVX2)) return tl_conv_direct_avx2;
+    if (isa == TL_ISA_AVX512 && tl_conv_isa_ok(TL_ISA_AVX512)) return tl_conv_direct_avx512;
+    if (isa >= TL_ISA_AVX2 && tl_conv_isa_ok(TL_ISA_AVX2)) return tl_conv_direct_avx2;
 #endif
     (void)isa;
     return tl_conv_direct_scalar;
+}
+
+static tl_conv_pad_fn tl_conv_pad_for(tl_isa isa) {
+#ifdef TL_KERNELS_X86
+    if (isa == TL_ISA_AVX512 && tl_conv_isa_ok(TL_ISA_AVX512)) return tl_conv_pad_plane_avx512;
+    if (isa >= TL_ISA_AVX2 && tl_conv_isa_ok(TL_ISA_AVX2)) return tl_conv_pad_plane_avx2;
+#endif
+    (void)isa;
+    return tl_conv_pad_plane;
 }
 
 /* ---------------------------------------------------------------- depthwise */
@@ -178,12 +203,19 @@ size_t tl_conv_direct_scratch_floats(const tl_conv_desc *d) {
     return (size_t)(d->in_ch * g.plane);
 }
 
+static void tl_conv_pad_channels(tl_conv_pad_fn pad, const tl_conv_desc *d,
+                                 const tl_conv_geom *g, const float *x, int64_t n, float *scratch,
+                                 int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; c++)
+        pad(d, g, x + (n * d->in_ch + c) * d->in_h * d->in_w, scratch + c * g->plane);
+}
+
 void tl_conv_direct_pad(const tl_conv_desc *d, const float *x, int64_t n, float *scratch,
                         int64_t c0, int64_t c1) {
     tl_conv_geom g;
     tl_conv_geom_init(d, &g);
-    for (int64_t c = c0; c < c1; c++)
-        tl_conv_pad_plane(d, &g, x + (n * d->in_ch + c) * d->in_h * d->in_w, scratch + c * g.plane);
+    /* a copy: the same bits with every ISA's version */
+    tl_conv_pad_channels(tl_conv_pad_for(tl_conv_active_isa()), d, &g, x, n, scratch, c0, c1);
 }
 
 int64_t tl_conv_direct_items(const tl_conv_desc *d) {
@@ -198,13 +230,17 @@ void tl_conv_direct_range(tl_isa isa, const tl_conv_desc *d, const float *packed
 
 void tl_conv_direct(const tl_conv_desc *d, const float *packed, const float *x, float *y,
                     float *scratch) {
-    tl_conv_direct_fn f = tl_conv_direct_for(tl_conv_active_isa());
+    tl_isa isa = tl_conv_active_isa();
+    tl_conv_direct_fn f = tl_conv_direct_for(isa);
+    tl_conv_pad_fn pad = tl_conv_pad_for(isa);
+    tl_conv_geom g;
+    tl_conv_geom_init(d, &g);
     int64_t items = tl_conv_direct_items(d);
     int64_t in_img = d->in_ch * d->in_h * d->in_w;
     int64_t flops = d->out_ch * d->out_h * d->out_w * (d->in_ch / d->groups) * d->k_h * d->k_w;
     for (int64_t n = 0; n < d->batch; n++) {
         TL_PFOR(in_img >= TL_PAR_MIN && d->in_ch > 1, c, d->in_ch,
-                tl_conv_direct_pad(d, x, n, scratch, c, c + 1););
+                tl_conv_pad_channels(pad, d, &g, x, n, scratch, c, c + 1););
         TL_PFOR(flops >= TL_PAR_MIN && items > 1, it, items,
                 f(d, packed, scratch, y, n, it, it + 1););
     }

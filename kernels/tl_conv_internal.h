@@ -25,7 +25,10 @@ typedef struct tl_conv_geom {
 } tl_conv_geom;
 
 void tl_conv_geom_init(const tl_conv_desc *d, tl_conv_geom *g);
-/* Pads input plane xp ([H][W]) into dst (g->plane floats). */
+/* Pads input plane xp ([H][W]) into dst (g->plane floats). The per-ISA versions write the same
+ * floats with vector loads/stores. */
+typedef void (*tl_conv_pad_fn)(const tl_conv_desc *d, const tl_conv_geom *g, const float *xp,
+                               float *dst);
 void tl_conv_pad_plane(const tl_conv_desc *d, const tl_conv_geom *g, const float *xp, float *dst);
 
 /* Per-ISA kernels: same contract as tl_conv_dw_range / tl_conv_direct_range. */
@@ -42,6 +45,10 @@ void tl_conv_dw_avx2(const tl_conv_desc *d, const float *x, const float *w, floa
                      int64_t plane0, int64_t plane1, float *scratch);
 void tl_conv_direct_avx2(const tl_conv_desc *d, const float *packed, const float *xpad, float *y,
                          int64_t n, int64_t item0, int64_t item1);
+void tl_conv_pad_plane_avx2(const tl_conv_desc *d, const tl_conv_geom *g, const float *xp,
+                            float *dst);
+void tl_conv_pad_plane_avx512(const tl_conv_desc *d, const tl_conv_geom *g, const float *xp,
+                              float *dst);
 void tl_conv_dw_avx512(const tl_conv_desc *d, const float *x, const float *w, float *y,
                        int64_t plane0, int64_t plane1, float *scratch);
 void tl_conv_direct_avx512(const tl_conv_desc *d, const float *packed, const float *xpad,

@@ -168,6 +168,7 @@ static void run_case(const shape *s) {
         CHECK(guard_ok(packed, np));
         for (size_t i = 0; i < ny; i++) y[i] = NAN;
         int64_t items = tl_conv_direct_items(&d);
+        tl_kernels_set_isa((tl_isa)isa); /* the padding copy of this ISA */
         for (int64_t n = 0; n < s->N; n++) {
             tl_conv_direct_pad(&d, x, n, scr, 0, s->C);
             int64_t mid = items / 2;
@@ -180,6 +181,7 @@ static void run_case(const shape *s) {
         CHECK(guard_ok(scr, ns));
         if (bad) fprintf(stderr, "  dense isa %d: %lld of %zu differ\n", isa, (long long)bad, ny);
         dense_cases++;
+        tl_kernels_set_isa(tl_kernels_best_isa());
         free(packed);
         free(scr);
     }
