@@ -29,7 +29,8 @@ bool tl_conv_supported(const tl_conv_desc *d) {
     if (d->batch < 0 || d->in_ch <= 0 || d->out_ch <= 0 || d->groups <= 0) return false;
     if (d->in_ch % d->groups || d->out_ch % d->groups) return false;
     if (d->in_h <= 0 || d->in_w <= 0 || d->out_h <= 0 || d->out_w <= 0) return false;
-    if (d->k_h <= 0 || d->k_w <= 0 || d->k_w > TL_CONV_MAX_KW) return false;
+    if (d->k_h <= 0 || d->k_w <= 0 || d->k_w > TL_CONV_MAX_TAPS || d->k_h * d->k_w > TL_CONV_MAX_TAPS)
+        return false;
     if (d->stride_h <= 0 || d->stride_w <= 0 || d->dil_h <= 0 || d->dil_w <= 0) return false;
     if (d->pad_h < 0 || d->pad_w < 0 || d->pad_h >= big || d->pad_w >= big) return false;
     /* every extent and the padded plane well inside int64 (and one plane inside 2^31 floats) */
@@ -47,50 +48,59 @@ bool tl_conv_is_depthwise(const tl_conv_desc *d) {
 }
 
 void tl_conv_geom_init(const tl_conv_desc *d, tl_conv_geom *g) {
-    int64_t units = (d->out_w + TL_CONV_UNIT - 1) / TL_CONV_UNIT;
-    int64_t reach = ((d->k_w - 1) * d->dil_w) / d->stride_w; /* largest tap shift in a phase */
-    g->units_w = units;
-    g->hp = (d->out_h - 1) * d->stride_h + (d->k_h - 1) * d->dil_h + 1;
-    /* rounded to 16 floats so every phase and row starts 64-byte aligned in an aligned buffer */
-    g->wq = (units * TL_CONV_UNIT + reach + 15) / 16 * 16;
-    g->rs = d->stride_w * g->wq;
-    g->plane = g->hp * g->rs;
-    for (int64_t kw = 0; kw < d->k_w && kw < TL_CONV_MAX_KW; kw++) {
-        int64_t c = kw * d->dil_w;
-        g->tapoff[kw] = (c % d->stride_w) * g->wq + c / d->stride_w;
-    }
+    const int64_t SH = d->stride_h, SW = d->stride_w;
+    int64_t reach_h = ((d->k_h - 1) * d->dil_h) / SH, reach_w = ((d->k_w - 1) * d->dil_w) / SW;
+    g->hq = d->out_h + reach_h;
+    g->wq = d->out_w + reach_w;
+    int64_t ext_units = (d->out_h * g->wq + TL_CONV_UNIT - 1) / TL_CONV_UNIT;
+    g->upr = (d->out_w + TL_CONV_UNIT - 1) / TL_CONV_UNIT;
+    g->rows = d->out_h * g->upr <= ext_units;
+    g->units = g->rows ? d->out_h * g->upr : ext_units;
+    /* row mode: rows 64-byte aligned (a tap's loads then split fewer cache lines) */
+    if (g->rows) g->wq = (g->wq + 15) / 16 * 16;
+    /* the loads of the last unit end before (its first extended pixel + 16) + reach_h*wq + reach_w */
+    int64_t last = g->rows ? (d->out_h - 1) * g->wq + (g->upr - 1) * TL_CONV_UNIT
+                           : (ext_units - 1) * TL_CONV_UNIT;
+    int64_t need = last + TL_CONV_UNIT + reach_h * g->wq + reach_w;
+    if (need < g->hq * g->wq) need = g->hq * g->wq;
+    g->pp = (need + 15) / 16 * 16;
+    g->plane = SH * SW * g->pp;
+    for (int64_t kh = 0; kh < d->k_h; kh++)
+        for (int64_t kw = 0; kw < d->k_w; kw++) {
+            int64_t t = kh * d->k_w + kw;
+            if (t >= TL_CONV_MAX_TAPS) return;
+            int64_t r = kh * d->dil_h, c = kw * d->dil_w;
+            g->tapoff[t] = ((r % SH) * SW + c % SW) * g->pp + (r / SH) * g->wq + c / SW;
+        }
 }
 
 void tl_conv_pad_plane(const tl_conv_desc *d, const tl_conv_geom *g, const float *xp, float *dst) {
-    const int64_t H = d->in_h, W = d->in_w, SW = d->stride_w, PW = d->pad_w;
-    for (int64_t r = 0; r < g->hp; r++) {
-        float *row = dst + r * g->rs;
-        int64_t ih = r - d->pad_h;
-        if (ih < 0 || ih >= H) {
-            memset(row, 0, (size_t)g->rs * sizeof(float));
-            continue;
-        }
-        const float *xr = xp + ih * W;
-        for (int64_t q = 0; q < SW; q++) {
-            float *ph = row + q * g->wq;
-            /* index i holds input column i*SW + q - PW: valid for i in [lo, hi) */
-            int64_t lo = PW - q <= 0 ? 0 : (PW - q + SW - 1) / SW;
-            int64_t hi = W + PW - q <= 0 ? 0 : (W + PW - q - 1) / SW + 1;
+    const int64_t H = d->in_h, W = d->in_w, SH = d->stride_h, SW = d->stride_w;
+    for (int64_t qr = 0; qr < SH; qr++)
+        for (int64_t qc = 0; qc < SW; qc++) {
+            float *ph = dst + (qr * SW + qc) * g->pp;
+            /* column j holds input column SW*j + qc - PW: valid for j in [lo, hi) */
+            int64_t off = qc - d->pad_w;
+            int64_t lo = off >= 0 ? 0 : (-off + SW - 1) / SW;
+            int64_t hi = W - off <= 0 ? 0 : (W - off - 1) / SW + 1;
             if (hi > g->wq) hi = g->wq;
             if (lo > hi) lo = hi;
-            if (lo > 0) memset(ph, 0, (size_t)lo * sizeof(float));
-            if (SW == 1) {
-                memcpy(ph + lo, xr + (lo - PW), (size_t)(hi - lo) * sizeof(float));
-            } else {
-                const float *xs = xr + (lo * SW + q - PW);
-                for (int64_t i = 0; i < hi - lo; i++) ph[lo + i] = xs[i * SW];
+            for (int64_t i = 0; i < g->hq; i++) {
+                float *row = ph + i * g->wq;
+                int64_t ih = SH * i + qr - d->pad_h;
+                if (ih < 0 || ih >= H) {
+                    memset(row, 0, (size_t)g->wq * sizeof(float));
+                    continue;
+                }
+                const float *xr = xp + ih * W;
+                for (int64_t j = 0; j < lo; j++) row[j] = 0.0f;
+                for (int64_t j = lo; j < hi; j++) row[j] = xr[j * SW + off];
+                for (int64_t j = hi; j < g->wq; j++) row[j] = 0.0f;
             }
-            if (hi < g->wq) memset(ph + hi, 0, (size_t)(g->wq - hi) * sizeof(float));
+            memset(ph + g->hq * g->wq, 0, (size_t)(g->pp - g->hq * g->wq) * sizeof(float));
         }
-    }
 }
 
-/* ---------------------------------------------------------------- dispatch */
 /* Which ISAs run here, detected once: tl_kernels_for runs cpuid on every call, and cpuid traps
  * to the hypervisor in a VM (per-channel dispatch made a conv 10x slower). */
 static atomic_int tl_conv_isa_max = -1;
@@ -219,7 +229,9 @@ void tl_conv_direct_pad(const tl_conv_desc *d, const float *x, int64_t n, float 
 }
 
 int64_t tl_conv_direct_items(const tl_conv_desc *d) {
-    int64_t units = d->out_h * ((d->out_w + TL_CONV_UNIT - 1) / TL_CONV_UNIT);
+    tl_conv_geom g;
+    tl_conv_geom_init(d, &g);
+    int64_t units = g.units;
     return d->groups * tl_conv_blocks(d) * ((units + TL_CONV_UNITS - 1) / TL_CONV_UNITS);
 }
 

@@ -34,8 +34,8 @@ typedef struct tl_conv_desc {
  * NULL, no clamp; set d->bias / d->lo / d->hi afterwards. */
 bool tl_conv_desc_from_window(tl_conv_desc *d, int64_t batch, int64_t in_ch, int64_t out_ch,
                               int64_t groups, const tl_window *w);
-/* Whether the direct kernels take d (sizes > 0, KW <= TL_CONV_MAX_KW, sizes below 2^31). */
-#define TL_CONV_MAX_KW 32
+/* Whether the direct kernels take d (sizes > 0, KH*KW <= TL_CONV_MAX_TAPS, sizes below 2^31). */
+#define TL_CONV_MAX_TAPS 256
 bool tl_conv_supported(const tl_conv_desc *d);
 /* groups == C and OC a multiple of C (channel multiplier OC/C, usually 1) */
 bool tl_conv_is_depthwise(const tl_conv_desc *d);
@@ -55,8 +55,8 @@ void tl_conv_dw(const tl_conv_desc *d, const float *x, const float *w, float *y,
 /* ---- dense / grouped direct conv: weights packed once at plan time ----
  * Packed layout: [groups][ceil(OCg/8)][ICg][KH][KW][8] (8 output channels of a group innermost,
  * the last block zero-filled). The kernel keeps 8 output channels x 3 vectors of output pixels
- * (48 with AVX-512) in registers; the input is first zero-padded and, for stride SW > 1, split
- * into SW column phases so every tap reads contiguous pixels. */
+ * (48 with AVX-512) in registers; the input is first zero-padded and, for strides > 1, split
+ * into SH*SW phases so every tap reads contiguous pixels (see tl_conv_internal.h). */
 #define TL_CONV_OCB 8
 size_t tl_conv_packed_floats(const tl_conv_desc *d);
 void tl_conv_pack(const tl_conv_desc *d, const float *w, float *packed); /* w: [OC][ICg][KH][KW] */

@@ -14,8 +14,6 @@ typedef __m256 VF;
 #define V_LOAD(p) _mm256_loadu_ps(p)
 #define V_STORE(p, v) _mm256_storeu_ps(p, v)
 /* lanes 0..lanes-1 stored: lane i is set when lanes > i */
-#define V_STOREM(p, v, lanes) \
-    _mm256_maskstore_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), v)
 #define V_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define V_MAX(a, b) _mm256_max_ps(a, b)
 #define V_MIN(a, b) _mm256_min_ps(a, b)
@@ -25,5 +23,12 @@ typedef __m256 VF;
                               _mm256_cmpgt_epi32(_mm256_set1_epi32(a), tl_conv_iota8()),    \
                               _mm256_cmpgt_epi32(_mm256_set1_epi32(b), tl_conv_iota8())))
 static inline __m256i tl_conv_iota8(void) { return _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7); }
+
+/* lanes [a, b) stored */
+#define V_STORER(p, v, a, b)                                                               \
+    _mm256_maskstore_ps(p, _mm256_andnot_si256(                                             \
+                               _mm256_cmpgt_epi32(_mm256_set1_epi32(a), tl_conv_iota8()),   \
+                               _mm256_cmpgt_epi32(_mm256_set1_epi32(b), tl_conv_iota8())),  \
+                        v)
 
 #include "tl_conv_vec.inc"

@@ -12,7 +12,6 @@ typedef __m512 VF;
 #define V_ZERO() _mm512_setzero_ps()
 #define V_LOAD(p) _mm512_loadu_ps(p)
 #define V_STORE(p, v) _mm512_storeu_ps(p, v)
-#define V_STOREM(p, v, lanes) _mm512_mask_storeu_ps(p, (__mmask16)((1u << (lanes)) - 1u), v)
 #define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define V_MAX(a, b) _mm512_max_ps(a, b)
 #define V_MIN(a, b) _mm512_min_ps(a, b)
@@ -27,5 +26,9 @@ typedef __m512 VF;
         odd = _mm512_permutex2var_ps(lo, _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19,  \
                                                            21, 23, 25, 27, 29, 31), hi);         \
     } while (0)
+
+/* lanes [a, b) stored */
+#define V_STORER(p, v, a, b) \
+    _mm512_mask_storeu_ps(p, (__mmask16)(((1u << (b)) - 1u) & ~((1u << (a)) - 1u)), v)
 
 #include "tl_conv_vec.inc"

@@ -4,24 +4,31 @@
 #define TL_CONV_INTERNAL_H
 #include "tl_conv.h"
 
-/* Pixels of one output row are grouped in units of 16 (one AVX-512 vector, two AVX2 vectors);
- * a dense work item is TL_CONV_UNITS consecutive units of the [OH][ceil(OW/16)] list, so the
- * items (and the thread split) are the same for every ISA. */
+/* The output plane is computed on an EXTENDED grid [OH][wq], wq = OW + ((KW-1)*DW)/SW: each row
+ * carries wq - OW junk columns, so that consecutive extended pixels read consecutive input
+ * floats for every tap, across row ends too (small planes still fill all 16 lanes; junk lanes
+ * are computed on zeros and not stored). When whole rows waste fewer lanes (OW a multiple of 16,
+ * or wide rows) the units follow the rows instead ("row mode": unit u is pixels
+ * [16*(u % upr), +16) of row u / upr, at extended pixel oh*wq + ow). Units are 16 pixels (one
+ * AVX-512 vector, two AVX2 vectors); a dense work item is TL_CONV_UNITS consecutive units, so
+ * the items (and the thread split) are the same for every ISA. */
 #define TL_CONV_UNIT 16
 #define TL_CONV_UNITS 3
 
-/* The zero-padded input plane. Padded row r is input row r - PH; its SW column phases are
- * stored one after the other, phase q holding padded columns q, q+SW, q+2SW, ... (input column
- * i*SW + q - PW at index i). Output pixel ow of tap kw then reads phase (kw*DW) % SW at index
- * ow + (kw*DW) / SW: consecutive outputs read consecutive floats whatever the stride. Phases are
- * long enough for a full last unit, so vector loads never leave the row. */
+/* The zero-padded input plane, split into SH*SW phases: phase (qr, qc) is a [hq][wq] grid whose
+ * (i, j) holds input (SH*i + qr - PH, SW*j + qc - PW), 0 outside the input. Tap (kh, kw) of
+ * extended pixel p = oh*wq + ow reads padded (SH*oh + kh*DH, SW*ow + kw*DW), that is phase
+ * ((kh*DH) % SH, (kw*DW) % SW) at p + ((kh*DH)/SH)*wq + (kw*DW)/SW: one offset per tap, the
+ * same for every pixel. Each phase has zeroed slack after its grid, so the loads of the last
+ * unit stay inside it. */
 typedef struct tl_conv_geom {
-    int64_t hp;        /* padded rows: (OH-1)*SH + (KH-1)*DH + 1 */
-    int64_t wq;        /* floats per phase */
-    int64_t rs;        /* floats per padded row: SW * wq */
-    int64_t plane;     /* floats per padded plane: hp * rs */
-    int64_t units_w;   /* ceil(OW / 16) */
-    int64_t tapoff[TL_CONV_MAX_KW]; /* offset of tap kw inside a padded row */
+    int64_t hq, wq;    /* phase grid: OH + ((KH-1)*DH)/SH rows, OW + ((KW-1)*DW)/SW columns */
+    int64_t pp;        /* floats per phase: hq*wq + slack, a multiple of 16 */
+    int64_t plane;     /* floats per padded plane: SH*SW*pp */
+    bool rows;         /* row mode: units never cross a row (fewer units than the extended grid) */
+    int64_t upr;       /* row mode: units per row, ceil(OW / 16) */
+    int64_t units;     /* row mode: OH * upr; else ceil(OH*wq / 16) */
+    int64_t tapoff[TL_CONV_MAX_TAPS]; /* per tap kh*KW + kw: its offset in the padded plane */
 } tl_conv_geom;
 
 void tl_conv_geom_init(const tl_conv_desc *d, tl_conv_geom *g);

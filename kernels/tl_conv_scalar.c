@@ -53,28 +53,37 @@ void tl_conv_direct_scalar(const tl_conv_desc *d, const float *packed, const flo
     const int64_t OH = d->out_h, OW = d->out_w, KH = d->k_h, KW = d->k_w;
     int64_t icg = d->in_ch / d->groups, ocg = d->out_ch / d->groups;
     int64_t nb = (ocg + TL_CONV_OCB - 1) / TL_CONV_OCB, kk = icg * KH * KW;
-    int64_t units = OH * g.units_w, ntile = (units + TL_CONV_UNITS - 1) / TL_CONV_UNITS;
+    int64_t units = g.units, ntile = (units + TL_CONV_UNITS - 1) / TL_CONV_UNITS;
     for (int64_t it = item0; it < item1; it++) {
         int64_t gi = it / (nb * ntile), b = it / ntile % nb, t = it % ntile;
         const float *wb = packed + (gi * nb + b) * kk * TL_CONV_OCB;
         const float *xg = xpad + gi * icg * g.plane;
         int64_t oc0 = gi * ocg + b * TL_CONV_OCB;
         int64_t noc = ocg - b * TL_CONV_OCB < TL_CONV_OCB ? ocg - b * TL_CONV_OCB : TL_CONV_OCB;
-        for (int64_t u = t * TL_CONV_UNITS; u < units && u < (t + 1) * TL_CONV_UNITS; u++) {
-            int64_t oh = u / g.units_w, ow0 = u % g.units_w * TL_CONV_UNIT;
+        int64_t ext = OH * g.wq;
+        for (int64_t q = t * TL_CONV_UNITS * TL_CONV_UNIT; q < (t + 1) * TL_CONV_UNITS * TL_CONV_UNIT &&
+                                                          q < units * TL_CONV_UNIT; q++) {
+            int64_t u = q / TL_CONV_UNIT, l = q % TL_CONV_UNIT; /* lane l of unit u */
+            int64_t oh, ow, p;
+            if (g.rows) {
+                oh = u / g.upr;
+                ow = u % g.upr * TL_CONV_UNIT + l;
+                p = oh * g.wq + ow;
+            } else {
+                p = u * TL_CONV_UNIT + l;
+                oh = p / g.wq;
+                ow = p % g.wq;
+            }
+            if (p >= ext || ow >= OW) continue; /* junk of the last unit / a row */
             for (int64_t o = 0; o < noc; o++) {
-                float *yr = y + ((n * d->out_ch + oc0 + o) * OH + oh) * OW;
-                for (int64_t ow = ow0; ow < ow0 + TL_CONV_UNIT && ow < OW; ow++) {
-                    float acc = d->bias ? d->bias[oc0 + o] : 0.0f;
-                    const float *wp = wb + o;
-                    for (int64_t i = 0; i < icg; i++)
-                        for (int64_t kh = 0; kh < KH; kh++) {
-                            const float *xr = xg + i * g.plane + (oh * d->stride_h + kh * d->dil_h) * g.rs + ow;
-                            for (int64_t kw = 0; kw < KW; kw++, wp += TL_CONV_OCB)
-                                acc = fmaf(*wp, xr[g.tapoff[kw]], acc);
-                        }
-                    yr[ow] = tl_conv_clamp(acc, d->lo, d->hi);
+                float acc = d->bias ? d->bias[oc0 + o] : 0.0f;
+                const float *wp = wb + o;
+                for (int64_t i = 0; i < icg; i++) {
+                    const float *xc = xg + i * g.plane + p;
+                    for (int64_t k = 0; k < KH * KW; k++, wp += TL_CONV_OCB)
+                        acc = fmaf(*wp, xc[g.tapoff[k]], acc);
                 }
+                y[((n * d->out_ch + oc0 + o) * OH + oh) * OW + ow] = tl_conv_clamp(acc, d->lo, d->hi);
             }
         }
     }
