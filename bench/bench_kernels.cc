@@ -432,6 +432,11 @@ const ConvShape kConvShapes[] = {
     {"dw3x3_c96_48x48_s2", 1, 96, 96, 96, 48, 48, 3, 2, 1},
     {"c1x1_96to24_24x24", 1, 96, 24, 1, 24, 24, 1, 1, 0},
     {"c1x1_24to144_24x24", 1, 24, 144, 1, 24, 24, 1, 1, 0},
+    // small planes (MobileNetV2 at 96x96, CIFAR's last stage): vectors span several rows
+    {"dw3x3_c576_6x6_s1", 1, 576, 576, 576, 6, 6, 3, 1, 1},
+    {"dw3x3_c192_12x12_s1", 1, 192, 192, 192, 12, 12, 3, 1, 1},
+    {"c3x3_64to64_8x8", 1, 64, 64, 1, 8, 8, 3, 1, 1},
+    {"c1x1_576to96_6x6", 1, 576, 96, 1, 6, 6, 1, 1, 0},
 };
 
 tl_conv_desc conv_desc(const ConvShape &c) {

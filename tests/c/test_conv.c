@@ -15,6 +15,7 @@
 
 #include "tl_check.h"
 #include "tl_conv.h"
+#include "tl_conv_internal.h" /* which unit mode a shape takes, to count both */
 
 static uint64_t rng = 0x243F6A8885A308D3ull;
 static float frand(void) { /* uniform in [-1, 1) */
@@ -91,7 +92,7 @@ typedef struct shape {
     int special;     /* plant NaN / inf / -0 */
 } shape;
 
-static int cases, dw_cases, dense_cases;
+static int cases, dw_cases, dense_cases, row_mode, ext_mode, multirow;
 
 static void run_case(const shape *s) {
     tl_conv_desc d = {
@@ -104,6 +105,11 @@ static void run_case(const shape *s) {
     if (d.out_h <= 0 || d.out_w <= 0) return;
     CHECK(tl_conv_supported(&d));
     cases++;
+    tl_conv_geom geo;
+    tl_conv_geom_init(&d, &geo);
+    row_mode += geo.rows;
+    ext_mode += !geo.rows;
+    multirow += !geo.rows && geo.wq < 16; /* vectors spanning several output rows */
     int64_t icg = s->C / s->G;
     size_t nx = (size_t)(s->N * s->C * s->H * s->W), nw = (size_t)(s->OC * icg * s->KH * s->KW);
     size_t ny = (size_t)(s->N * s->OC * d.out_h * d.out_w);
@@ -257,6 +263,9 @@ static void test_fixed(void) {
         {1, 8, 8, 8, 40, 70, 7, 7, 1, 1, 3, 3, 3, 3, 1, 1, 1, 0, 1},  /* 7x7 depthwise, 5 vectors/row */
         {1, 17, 9, 1, 11, 100, 3, 3, 2, 3, 2, 0, 0, 2, 2, 2, 1, 3, 1}, /* stride 3, dilation 2 */
         {3, 4, 4, 4, 1, 37, 1, 5, 1, 2, 0, 0, 2, 1, 1, 1, 1, 1, 0},   /* 1-D depthwise */
+        {2, 64, 64, 64, 6, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 0}, /* MobileNet's small planes */
+        {2, 32, 40, 1, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+        {1, 24, 48, 1, 12, 12, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0},
     };
     for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) run_case(&list[i]);
 }
@@ -288,8 +297,10 @@ int main(void) {
     test_desc();
     test_fixed();
     test_grid();
-    printf("test_conv: %d shapes (%d depthwise, %d dense kernel runs over the ISAs)\n", cases,
-           dw_cases, dense_cases);
+    printf("test_conv: %d shapes (%d row-mode, %d extended-grid, %d of them with vectors over "
+           "several rows); %d depthwise and %d dense kernel runs over the ISAs\n",
+           cases, row_mode, ext_mode, multirow, dw_cases, dense_cases);
+    CHECK(row_mode > 10 && ext_mode > 10 && multirow > 5);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
