@@ -430,6 +430,7 @@ const ConvShape kConvShapes[] = {
     {"c3x3_32to64_32x32_s2", 1, 32, 64, 1, 32, 32, 3, 2, 1},
     {"dw3x3_c96_48x48_s1", 1, 96, 96, 96, 48, 48, 3, 1, 1},
     {"dw3x3_c96_48x48_s2", 1, 96, 96, 96, 48, 48, 3, 2, 1},
+    {"dw3x3_c16_48x48_s1", 1, 16, 16, 16, 48, 48, 3, 1, 1},  // in + out fit in L2 (288 KiB)
     {"c1x1_96to24_24x24", 1, 96, 24, 1, 24, 24, 1, 1, 0},
     {"c1x1_24to144_24x24", 1, 24, 144, 1, 24, 24, 1, 1, 0},
     // small planes (MobileNetV2 at 96x96, CIFAR's last stage): vectors span several rows
