@@ -521,9 +521,10 @@ void run_conv(benchmark::State &st, ConvShape c, ConvImpl impl, tl_isa isa) {
         };
     } else if (impl == ConvImpl::Direct) {
         float *packed = keep_buf(keep, tl_conv_packed_floats(&d))->p;
-        float *scr = keep_buf(keep, tl_conv_direct_scratch_floats(&d))->p;
+        size_t ns = tl_conv_direct_scratch_floats(&d);
+        float *scr = keep_buf(keep, ns)->p;
         tl_conv_pack(&d, w.p, packed);
-        call = [=, &x, &y] { tl_conv_direct(&d, packed, x.p, y.p, scr); };
+        call = [=, &x, &y] { tl_conv_direct(&d, packed, x.p, y.p, scr, ns); };
     } else if (impl == ConvImpl::Dw) {
         size_t per = tl_conv_dw_scratch_floats(&d);
         float *scr = keep_buf(keep, per)->p;

@@ -241,7 +241,7 @@ void tl_conv_direct_range(tl_isa isa, const tl_conv_desc *d, const float *packed
 }
 
 void tl_conv_direct(const tl_conv_desc *d, const float *packed, const float *x, float *y,
-                    float *scratch) {
+                    float *scratch, size_t scratch_floats) {
     tl_isa isa = tl_conv_active_isa();
     tl_conv_direct_fn f = tl_conv_direct_for(isa);
     tl_conv_pad_fn pad = tl_conv_pad_for(isa);
@@ -249,11 +249,29 @@ void tl_conv_direct(const tl_conv_desc *d, const float *packed, const float *x, 
     tl_conv_geom_init(d, &g);
     int64_t items = tl_conv_direct_items(d);
     int64_t in_img = d->in_ch * d->in_h * d->in_w;
-    int64_t flops = d->out_ch * d->out_h * d->out_w * (d->in_ch / d->groups) * d->k_h * d->k_w;
-    for (int64_t n = 0; n < d->batch; n++) {
+    int64_t macs = d->out_ch * d->out_h * d->out_w * (d->in_ch / d->groups) * d->k_h * d->k_w;
+    size_t per = (size_t)(d->in_ch * g.plane);
+    int64_t slots = per ? (int64_t)(scratch_floats / per) : 0;
+    if (d->batch >= 2 && slots >= 2 && tl_par(macs * d->batch >= TL_PAR_MIN)) {
+        /* whole images per thread, each padded into the thread's own slot: no barrier per
+         * image; the same items run, so the same bits */
+        int64_t nt = omp_get_max_threads();
+        if (nt > slots) nt = slots;
+        if (nt > d->batch) nt = d->batch;
+#pragma omp parallel for schedule(static) num_threads((int)nt)
+        for (int64_t t = 0; t < nt; t++) {
+            float *s = scratch + (size_t)t * per;
+            for (int64_t n = d->batch * t / nt; n < d->batch * (t + 1) / nt; n++) {
+                tl_conv_pad_channels(pad, d, &g, x, n, s, 0, d->in_ch);
+                f(d, packed, s, y, n, 0, items);
+            }
+        }
+        return;
+    }
+    for (int64_t n = 0; n < d->batch; n++) { /* one image at a time, split over channels/items */
         TL_PFOR(in_img >= TL_PAR_MIN && d->in_ch > 1, c, d->in_ch,
                 tl_conv_pad_channels(pad, d, &g, x, n, scratch, c, c + 1););
-        TL_PFOR(flops >= TL_PAR_MIN && items > 1, it, items,
+        TL_PFOR(macs >= TL_PAR_MIN && items > 1, it, items,
                 f(d, packed, scratch, y, n, it, it + 1););
     }
 }

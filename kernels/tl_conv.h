@@ -70,10 +70,12 @@ int64_t tl_conv_direct_items(const tl_conv_desc *d);
 /* Items [item0, item1) of image n from its padded scratch, one thread. */
 void tl_conv_direct_range(tl_isa isa, const tl_conv_desc *d, const float *packed,
                           const float *scratch, float *y, int64_t n, int64_t item0, int64_t item1);
-/* The whole batch with the active ISA: per image, pad (split over channels) then compute (split
- * over items), both with TL_PFOR. */
+/* The whole batch with the active ISA. scratch_floats >= tl_conv_direct_scratch_floats(d); with
+ * k times that (k >= 2) and a batch of 2 or more, up to k threads take whole images (each in its
+ * own slot); otherwise images go one at a time, pad split over channels and compute over items
+ * (TL_PFOR). Same bits either way. */
 void tl_conv_direct(const tl_conv_desc *d, const float *packed, const float *x, float *y,
-                    float *scratch);
+                    float *scratch, size_t scratch_floats);
 
 /* ---- the reference: plain loops over the raw NCHW input and [OC][ICg][KH][KW] weights, any
  * groups (depthwise included), exactly the arithmetic stated at the top. All of N*OC planes. */

@@ -203,11 +203,16 @@ static void run_case(const shape *s) {
             CHECK(guard_ok(scr, 2 * per));
             free(scr);
         } else {
+            /* one scratch image (images in turn) and two (images split over threads) */
             size_t np = tl_conv_packed_floats(&d), ns = tl_conv_direct_scratch_floats(&d);
-            float *packed = malloc(np * sizeof(float)), *scr = alloc_guarded(ns);
+            float *packed = malloc(np * sizeof(float)), *scr = alloc_guarded(2 * ns);
             tl_conv_pack(&d, w, packed);
-            tl_conv_direct(&d, packed, x, y, scr);
+            tl_conv_direct(&d, packed, x, y, scr, ns);
             CHECK(guard_ok(scr, ns));
+            CHECK(count_diff(y, ref, ny) == 0);
+            for (size_t i = 0; i < ny; i++) y[i] = NAN;
+            tl_conv_direct(&d, packed, x, y, scr, 2 * ns);
+            CHECK(guard_ok(scr, 2 * ns));
             free(packed);
             free(scr);
         }
