@@ -486,14 +486,14 @@ void dw_loop_plane(const float *x, const float *w, float bias, float *y, const t
 
 enum class ConvImpl { Im2colSgemm, Direct, Dw, DwLoop };
 
-void run_conv(benchmark::State &st, ConvShape c, ConvImpl impl, tl_isa isa) {
+void run_conv(benchmark::State &st, ConvShape c, ConvImpl impl, tl_isa isa, int threads) {
     if (!tl_kernels_for(isa)) {
         st.SkipWithError("ISA not available on this CPU/build");
         for (auto _ : st) {
         }
         return;
     }
-    tl_set_threads(1);
+    tl_set_threads(threads);
     tl_kernels_set_isa(isa);
     tl_conv_desc d = conv_desc(c);
     int64_t icg = c.C / c.G, kk = icg * c.K * c.K, ohw = d.out_h * d.out_w;
@@ -521,12 +521,12 @@ void run_conv(benchmark::State &st, ConvShape c, ConvImpl impl, tl_isa isa) {
         };
     } else if (impl == ConvImpl::Direct) {
         float *packed = keep_buf(keep, tl_conv_packed_floats(&d))->p;
-        size_t ns = tl_conv_direct_scratch_floats(&d);
+        size_t ns = tl_conv_direct_scratch_floats(&d) * size_t(threads);  // images per thread
         float *scr = keep_buf(keep, ns)->p;
         tl_conv_pack(&d, w.p, packed);
         call = [=, &x, &y] { tl_conv_direct(&d, packed, x.p, y.p, scr, ns); };
     } else if (impl == ConvImpl::Dw) {
-        size_t per = tl_conv_dw_scratch_floats(&d);
+        size_t per = tl_conv_dw_scratch_floats(&d) * size_t(threads);  // a plane per thread
         float *scr = keep_buf(keep, per)->p;
         call = [=, &x, &w, &y] { tl_conv_dw(&d, x.p, w.p, y.p, scr, per); };
     } else {
@@ -543,7 +543,9 @@ void run_conv(benchmark::State &st, ConvShape c, ConvImpl impl, tl_isa isa) {
     }
     double flops = 2.0 * double(c.N * c.OC * ohw * kk);
     set_counters(st, flops, 4.0 * double(x.n + w.n + y.n), 1.0);
+    st.counters["threads"] = threads;
     tl_kernels_set_isa(tl_kernels_best_isa());
+    tl_set_threads(1);
     for (Buf *p : keep) delete p;
 }
 
@@ -578,17 +580,29 @@ struct Register {
             std::string base = std::string("conv/") + c.label + "/";
             bool dw = c.G == c.C && c.OC == c.C;
             benchmark::RegisterBenchmark((base + "im2col_sgemm").c_str(), run_conv, c,
-                                         ConvImpl::Im2colSgemm, TL_ISA_SCALAR);
+                                         ConvImpl::Im2colSgemm, TL_ISA_SCALAR, 1);
             for (tl_isa isa : {TL_ISA_AVX2, TL_ISA_AVX512})
                 benchmark::RegisterBenchmark((base + "direct_" + isa_name(isa)).c_str(), run_conv,
-                                             c, ConvImpl::Direct, isa);
+                                             c, ConvImpl::Direct, isa, 1);
             if (dw) {
                 benchmark::RegisterBenchmark((base + "dw_loop").c_str(), run_conv, c,
-                                             ConvImpl::DwLoop, TL_ISA_SCALAR);
+                                             ConvImpl::DwLoop, TL_ISA_SCALAR, 1);
                 for (tl_isa isa : {TL_ISA_SCALAR, TL_ISA_AVX2, TL_ISA_AVX512})
                     benchmark::RegisterBenchmark((base + "dw_" + isa_name(isa)).c_str(), run_conv,
-                                                 c, ConvImpl::Dw, isa);
+                                                 c, ConvImpl::Dw, isa, 1);
             }
+        }
+        // the thread split (wall time; the machine's 2 cores are shared, so indicative only)
+        for (const ConvShape &c : kConvShapes) {
+            std::string l = c.label;
+            if (l != "c3x3_32to32_32x32_b64" && l != "c3x3_64to64_16x16" && l != "dw3x3_c96_48x48_s1")
+                continue;
+            ConvImpl impl = c.G == c.C ? ConvImpl::Dw : ConvImpl::Direct;
+            std::string base = "conv/" + l + (impl == ConvImpl::Dw ? "/dw_avx512" : "/direct_avx512");
+            for (int t : {1, 2})
+                benchmark::RegisterBenchmark((base + "/threads:" + std::to_string(t)).c_str(),
+                                             run_conv, c, impl, TL_ISA_AVX512, t)
+                    ->UseRealTime();
         }
         benchmark::RegisterBenchmark("sgemv/linear1024_b1", run_sgemv, int64_t(1024), int64_t(1024));
         for (int64_t n : {int64_t(256), int64_t(512), int64_t(1024)}) {
