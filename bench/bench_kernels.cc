@@ -438,6 +438,12 @@ const ConvShape kConvShapes[] = {
     {"dw3x3_c192_12x12_s1", 1, 192, 192, 192, 12, 12, 3, 1, 1},
     {"c3x3_64to64_8x8", 1, 64, 64, 1, 8, 8, 3, 1, 1},
     {"c1x1_576to96_6x6", 1, 576, 96, 1, 6, 6, 1, 1, 0},
+    // large K (ResNet-sized): does the full-K register tile still hold up?
+    {"c3x3_128to128_28x28", 1, 128, 128, 1, 28, 28, 3, 1, 1},
+    {"c1x1_256to256_28x28", 1, 256, 256, 1, 28, 28, 1, 1, 0},
+    {"c3x3_64to64_32x32_g2", 1, 64, 64, 2, 32, 32, 3, 1, 1},  // grouped
+    {"c3x3_3to32_96x96_s2", 1, 3, 32, 1, 96, 96, 3, 2, 1},     // MobileNetV2's first conv
+    {"c3x3_3to32_32x32", 1, 3, 32, 1, 32, 32, 3, 1, 1},        // a CIFAR CNN's first conv
 };
 
 tl_conv_desc conv_desc(const ConvShape &c) {

@@ -47,8 +47,9 @@ size_t tl_conv_dw_scratch_floats(const tl_conv_desc *d);
 /* Output planes [plane0, plane1) of the N*OC planes, one thread; scratch of one thread. */
 void tl_conv_dw_range(tl_isa isa, const tl_conv_desc *d, const float *x, const float *w, float *y,
                       int64_t plane0, int64_t plane1, float *scratch);
-/* All planes with the active ISA, split over threads (TL_PFOR): uses as many threads as
- * scratch_floats / tl_conv_dw_scratch_floats(d) allows (1 is always enough). */
+/* All planes with the active ISA, in contiguous blocks of planes over threads (when the work is
+ * over TL_PAR_MIN and more than one thread is set): as many threads as
+ * scratch_floats / tl_conv_dw_scratch_floats(d) allows (one slot is always enough). */
 void tl_conv_dw(const tl_conv_desc *d, const float *x, const float *w, float *y, float *scratch,
                 size_t scratch_floats);
 
