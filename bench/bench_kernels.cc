@@ -436,6 +436,7 @@ const ConvShape kConvShapes[] = {
     // small planes (MobileNetV2 at 96x96, CIFAR's last stage): vectors span several rows
     {"dw3x3_c576_6x6_s1", 1, 576, 576, 576, 6, 6, 3, 1, 1},
     {"dw3x3_c192_12x12_s1", 1, 192, 192, 192, 12, 12, 3, 1, 1},
+    {"dw3x3_c960_3x3_s1", 1, 960, 960, 960, 3, 3, 3, 1, 1},
     {"c3x3_64to64_8x8", 1, 64, 64, 1, 8, 8, 3, 1, 1},
     {"c1x1_576to96_6x6", 1, 576, 96, 1, 6, 6, 1, 1, 0},
     // large K (ResNet-sized): does the full-K register tile still hold up?

@@ -154,7 +154,7 @@ static tl_conv_pad_fn tl_conv_pad_for(tl_isa isa) {
 size_t tl_conv_dw_scratch_floats(const tl_conv_desc *d) {
     tl_conv_geom g;
     tl_conv_geom_init(d, &g);
-    return (size_t)g.plane;
+    return (size_t)(g.plane * tl_conv_dw_slots(&g));
 }
 
 void tl_conv_dw_range(tl_isa isa, const tl_conv_desc *d, const float *x, const float *w, float *y,

@@ -32,6 +32,12 @@ typedef struct tl_conv_geom {
 } tl_conv_geom;
 
 void tl_conv_geom_init(const tl_conv_desc *d, tl_conv_geom *g);
+/* Padded planes a depthwise thread keeps: small planes (<= 4 units) go TL_CONV_DW_SLOTS at a time
+ * through one tile, so their FMA chains overlap. */
+#define TL_CONV_DW_SLOTS 8
+static inline int64_t tl_conv_dw_slots(const tl_conv_geom *g) {
+    return g->units <= 4 ? TL_CONV_DW_SLOTS : 1;
+}
 /* Pads input plane xp ([H][W]) into dst (g->plane floats). The per-ISA versions write the same
  * floats with vector loads/stores. */
 typedef void (*tl_conv_pad_fn)(const tl_conv_desc *d, const tl_conv_geom *g, const float *xp,
