@@ -11,7 +11,9 @@
 //   mem/<triad|memcpy>/<L2|DRAM>     counters: bytes_per_second (STREAM convention: no write-allocate)
 //   conv/<layer>/<impl>              counters: GFLOPS (2*N*OC*OH*OW*ICg*KH*KW), 1 thread; impl =
 //                                    im2col_sgemm (the runtime's path), direct_<isa>, dw_<isa>,
-//                                    dw_loop (the runtime's current depthwise loop)
+//                                    dw_loop (the runtime's current depthwise loop); conv + bias +
+//                                    relu (the sgemm path without the relu pass)
+//   conv/<layer>/<impl>/threads:<t>  the same at t threads, wall time
 // GFLOPS is a rate counter whose JSON value is already in GFLOP/s; AI is flops per byte moved
 // (compulsory traffic, nominal flop counts noted per kernel).
 #include <benchmark/benchmark.h>
