@@ -9,6 +9,11 @@
 //   sgemv/<layer>                    cblas_sgemv of the loaded OpenBLAS (batch-1 linear as GEMV)
 //   peak/fma_<isa>                   counter : GFLOPS (single thread)
 //   mem/<triad|memcpy>/<L2|DRAM>     counters: bytes_per_second (STREAM convention: no write-allocate)
+//   conv/<layer>/<impl>              counters: GFLOPS (2*N*OC*OH*OW*ICg*KH*KW), 1 thread; impl =
+//                                    im2col_sgemm (the runtime's path), direct_<isa>, dw_<isa>,
+//                                    dw_loop (the runtime's current depthwise loop); conv + bias +
+//                                    relu (the sgemm path without the relu pass)
+//   conv/<layer>/<impl>/threads:<t>  the same at t threads, wall time
 // GFLOPS is a rate counter whose JSON value is already in GFLOP/s; AI is flops per byte moved
 // (compulsory traffic, nominal flop counts noted per kernel).
 #include <benchmark/benchmark.h>
@@ -25,6 +30,7 @@
 #include <vector>
 
 extern "C" {
+#include "kernels/tl_conv.h"
 #include "kernels/tl_kernels.h"
 }
 
@@ -411,6 +417,147 @@ void run_memcpy(benchmark::State &st, size_t bytes) {
     st.SetBytesProcessed(static_cast<int64_t>(2.0 * 4.0 * double(n) * double(st.iterations())));
 }
 
+
+// ---------------------------------------------------------------- conv
+struct ConvShape {
+    const char *label;
+    int64_t N, C, OC, G, H, W, K, S, P;  // square kernel K, stride S, padding P on every side
+};
+const ConvShape kConvShapes[] = {
+    {"c3x3_32to32_32x32", 1, 32, 32, 1, 32, 32, 3, 1, 1},
+    {"c3x3_64to64_16x16", 1, 64, 64, 1, 16, 16, 3, 1, 1},
+    {"c3x3_16to16_32x32", 1, 16, 16, 1, 32, 32, 3, 1, 1},
+    {"c3x3_32to32_32x32_b64", 64, 32, 32, 1, 32, 32, 3, 1, 1},  // CIFAR CNN layer at batch 64
+    {"c3x3_64to128_16x16", 1, 64, 128, 1, 16, 16, 3, 1, 1},
+    {"c3x3_32to64_32x32_s2", 1, 32, 64, 1, 32, 32, 3, 2, 1},
+    {"dw3x3_c96_48x48_s1", 1, 96, 96, 96, 48, 48, 3, 1, 1},
+    {"dw3x3_c96_48x48_s2", 1, 96, 96, 96, 48, 48, 3, 2, 1},
+    {"dw3x3_c16_48x48_s1", 1, 16, 16, 16, 48, 48, 3, 1, 1},  // in + out fit in L2 (288 KiB)
+    {"c1x1_96to24_24x24", 1, 96, 24, 1, 24, 24, 1, 1, 0},
+    {"c1x1_24to144_24x24", 1, 24, 144, 1, 24, 24, 1, 1, 0},
+    // small planes (MobileNetV2 at 96x96, CIFAR's last stage): vectors span several rows
+    {"dw3x3_c576_6x6_s1", 1, 576, 576, 576, 6, 6, 3, 1, 1},
+    {"dw3x3_c192_12x12_s1", 1, 192, 192, 192, 12, 12, 3, 1, 1},
+    {"dw3x3_c960_3x3_s1", 1, 960, 960, 960, 3, 3, 3, 1, 1},
+    {"c3x3_64to64_8x8", 1, 64, 64, 1, 8, 8, 3, 1, 1},
+    {"c1x1_576to96_6x6", 1, 576, 96, 1, 6, 6, 1, 1, 0},
+    // large K (ResNet-sized): does the full-K register tile still hold up?
+    {"c3x3_128to128_28x28", 1, 128, 128, 1, 28, 28, 3, 1, 1},
+    {"c1x1_256to256_28x28", 1, 256, 256, 1, 28, 28, 1, 1, 0},
+    {"c3x3_64to64_32x32_g2", 1, 64, 64, 2, 32, 32, 3, 1, 1},  // grouped
+    {"c3x3_3to32_96x96_s2", 1, 3, 32, 1, 96, 96, 3, 2, 1},     // MobileNetV2's first conv
+    {"c3x3_3to32_32x32", 1, 3, 32, 1, 32, 32, 3, 1, 1},        // a CIFAR CNN's first conv
+};
+
+tl_conv_desc conv_desc(const ConvShape &c) {
+    tl_conv_desc d{};
+    d.batch = c.N; d.in_ch = c.C; d.out_ch = c.OC; d.groups = c.G;
+    d.in_h = c.H; d.in_w = c.W;
+    d.out_h = (c.H + 2 * c.P - c.K) / c.S + 1; d.out_w = (c.W + 2 * c.P - c.K) / c.S + 1;
+    d.k_h = d.k_w = c.K; d.stride_h = d.stride_w = c.S; d.pad_h = d.pad_w = c.P;
+    d.dil_h = d.dil_w = 1; d.lo = 0.0f; d.hi = INFINITY;  // conv + relu
+    return d;
+}
+
+tl_window conv_window(const tl_conv_desc &d) {
+    tl_window w;
+    std::memset(&w, 0, sizeof w);
+    w.rank = 2;
+    int64_t in[2] = {d.in_h, d.in_w}, out[2] = {d.out_h, d.out_w};
+    for (int i = 0; i < 2; i++) {
+        w.in[i] = in[i]; w.out[i] = out[i]; w.kernel[i] = d.k_h; w.stride[i] = d.stride_h;
+        w.pad[i] = w.pad_after[i] = d.pad_h; w.dilation[i] = 1;
+    }
+    return w;
+}
+
+// The runtime's current depthwise loop (runtime/tl_exec.c dw_plane, 2-D): the baseline.
+void dw_loop_plane(const float *x, const float *w, float bias, float *y, const tl_conv_desc &d) {
+    int64_t OH = d.out_h, OW = d.out_w, s = d.stride_w, p = d.pad_w;
+    for (int64_t i = 0; i < OH * OW; i++) y[i] = bias;
+    for (int64_t k1 = 0; k1 < d.k_h; k1++)
+        for (int64_t k2 = 0; k2 < d.k_w; k2++) {
+            float wv = w[k1 * d.k_w + k2];
+            int64_t off2 = k2 - p;
+            int64_t lo = off2 >= 0 ? 0 : (-off2 + s - 1) / s;
+            int64_t hi = d.in_w - off2 <= 0 ? 0 : (d.in_w - off2 - 1) / s + 1;
+            if (hi > OW) hi = OW;
+            if (lo >= hi) continue;
+            for (int64_t o1 = 0; o1 < OH; o1++) {
+                int64_t i1 = o1 * s + k1 - p;
+                if (i1 < 0 || i1 >= d.in_h) continue;
+                const float *xr = x + i1 * d.in_w;
+                float *yr = y + o1 * OW;
+                for (int64_t o2 = lo; o2 < hi; o2++) yr[o2] += wv * xr[o2 * s + off2];
+            }
+        }
+}
+
+enum class ConvImpl { Im2colSgemm, Direct, Dw, DwLoop };
+
+void run_conv(benchmark::State &st, ConvShape c, ConvImpl impl, tl_isa isa, int threads) {
+    if (!tl_kernels_for(isa)) {
+        st.SkipWithError("ISA not available on this CPU/build");
+        for (auto _ : st) {
+        }
+        return;
+    }
+    tl_set_threads(threads);
+    tl_kernels_set_isa(isa);
+    tl_conv_desc d = conv_desc(c);
+    int64_t icg = c.C / c.G, kk = icg * c.K * c.K, ohw = d.out_h * d.out_w;
+    Buf x(size_t(c.N * c.C * c.H * c.W)), w(size_t(c.OC * kk)), b(size_t(c.OC));
+    Buf y(size_t(c.N * c.OC * ohw));
+    d.bias = b.p;
+    std::function<void()> call;
+    std::vector<Buf *> keep;
+    if (impl == ConvImpl::Im2colSgemm) {
+        tl_window win = conv_window(d);
+        bool im2col = !(c.K == 1 && c.S == 1 && c.P == 0);
+        float *col = keep_buf(keep, size_t(c.C * c.K * c.K * ohw))->p;
+        call = [=, &x, &w, &b, &y] {
+            for (int64_t n = 0; n < c.N; n++)
+                for (int64_t g = 0; g < c.G; g++) {
+                    const float *xg = x.p + (n * c.C + g * icg) * c.H * c.W;
+                    if (im2col) tl_k_im2col(xg, col, icg, &win);
+                    int64_t ocg = c.OC / c.G;
+                    float *yg = y.p + (n * c.OC + g * ocg) * ohw;
+                    for (int64_t o = 0; o < ocg; o++)
+                        for (int64_t i = 0; i < ohw; i++) yg[o * ohw + i] = b.p[g * ocg + o];
+                    tl_sgemm(false, false, ocg, ohw, kk, 1.f, w.p + g * ocg * kk, kk,
+                             im2col ? col : xg, ohw, 1.f, yg, ohw);
+                }
+        };
+    } else if (impl == ConvImpl::Direct) {
+        float *packed = keep_buf(keep, tl_conv_packed_floats(&d))->p;
+        size_t ns = tl_conv_direct_scratch_floats(&d) * size_t(threads);  // images per thread
+        float *scr = keep_buf(keep, ns)->p;
+        tl_conv_pack(&d, w.p, packed);
+        call = [=, &x, &y] { tl_conv_direct(&d, packed, x.p, y.p, scr, ns); };
+    } else if (impl == ConvImpl::Dw) {
+        size_t per = tl_conv_dw_scratch_floats(&d) * size_t(threads);  // a plane per thread
+        float *scr = keep_buf(keep, per)->p;
+        call = [=, &x, &w, &y] { tl_conv_dw(&d, x.p, w.p, y.p, scr, per); };
+    } else {
+        call = [=, &x, &w, &b, &y] {
+            for (int64_t pl = 0; pl < c.N * c.OC; pl++)
+                dw_loop_plane(x.p + pl * c.H * c.W, w.p + (pl % c.OC) * c.K * c.K,
+                              b.p[pl % c.OC], y.p + pl * ohw, d);
+        };
+    }
+    call();
+    for (auto _ : st) {
+        call();
+        benchmark::ClobberMemory();
+    }
+    double flops = 2.0 * double(c.N * c.OC * ohw * kk);
+    set_counters(st, flops, 4.0 * double(x.n + w.n + y.n), 1.0);
+    st.counters["threads"] = threads;
+    tl_kernels_set_isa(tl_kernels_best_isa());
+    tl_set_threads(1);
+    for (Buf *p : keep) delete p;
+}
+
 // ---------------------------------------------------------------- registration
 struct Register {
     Register() {
@@ -438,6 +585,34 @@ struct Register {
         for (const GemmShape &g : kLayerShapes)
             benchmark::RegisterBenchmark((std::string("sgemm_shape/") + g.label).c_str(),
                                          run_sgemm_shape, g);
+        for (const ConvShape &c : kConvShapes) {
+            std::string base = std::string("conv/") + c.label + "/";
+            bool dw = c.G == c.C && c.OC == c.C;
+            benchmark::RegisterBenchmark((base + "im2col_sgemm").c_str(), run_conv, c,
+                                         ConvImpl::Im2colSgemm, TL_ISA_SCALAR, 1);
+            for (tl_isa isa : {TL_ISA_AVX2, TL_ISA_AVX512})
+                benchmark::RegisterBenchmark((base + "direct_" + isa_name(isa)).c_str(), run_conv,
+                                             c, ConvImpl::Direct, isa, 1);
+            if (dw) {
+                benchmark::RegisterBenchmark((base + "dw_loop").c_str(), run_conv, c,
+                                             ConvImpl::DwLoop, TL_ISA_SCALAR, 1);
+                for (tl_isa isa : {TL_ISA_SCALAR, TL_ISA_AVX2, TL_ISA_AVX512})
+                    benchmark::RegisterBenchmark((base + "dw_" + isa_name(isa)).c_str(), run_conv,
+                                                 c, ConvImpl::Dw, isa, 1);
+            }
+        }
+        // the thread split (wall time; the machine's 2 cores are shared, so indicative only)
+        for (const ConvShape &c : kConvShapes) {
+            std::string l = c.label;
+            if (l != "c3x3_32to32_32x32_b64" && l != "c3x3_64to64_16x16" && l != "dw3x3_c96_48x48_s1")
+                continue;
+            ConvImpl impl = c.G == c.C ? ConvImpl::Dw : ConvImpl::Direct;
+            std::string base = "conv/" + l + (impl == ConvImpl::Dw ? "/dw_avx512" : "/direct_avx512");
+            for (int t : {1, 2})
+                benchmark::RegisterBenchmark((base + "/threads:" + std::to_string(t)).c_str(),
+                                             run_conv, c, impl, TL_ISA_AVX512, t)
+                    ->UseRealTime();
+        }
         benchmark::RegisterBenchmark("sgemv/linear1024_b1", run_sgemv, int64_t(1024), int64_t(1024));
         for (int64_t n : {int64_t(256), int64_t(512), int64_t(1024)}) {
             for (int t : {1, 2}) {

@@ -1,0 +1,277 @@
+/* tl_conv.c - conv descriptors, sizes, weight packing, input padding, ISA dispatch and the
+ * thread split. The arithmetic lives in tl_conv_scalar.c / tl_conv_vec.inc. */
+#include <math.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "tl_conv_internal.h"
+#include "tl_kernels_internal.h"
+
+bool tl_conv_desc_from_window(tl_conv_desc *d, int64_t batch, int64_t in_ch, int64_t out_ch,
+                              int64_t groups, const tl_window *w) {
+    if (w->rank != 1 && w->rank != 2) return false;
+    int h = w->rank == 2 ? 0 : -1, x = w->rank - 1; /* axis of H (-1: none) and of W */
+    *d = (tl_conv_desc){
+        .batch = batch, .in_ch = in_ch, .out_ch = out_ch, .groups = groups,
+        .in_h = h < 0 ? 1 : w->in[h], .in_w = w->in[x],
+        .out_h = h < 0 ? 1 : w->out[h], .out_w = w->out[x],
+        .k_h = h < 0 ? 1 : w->kernel[h], .k_w = w->kernel[x],
+        .stride_h = h < 0 ? 1 : w->stride[h], .stride_w = w->stride[x],
+        .pad_h = h < 0 ? 0 : w->pad[h], .pad_w = w->pad[x],
+        .dil_h = h < 0 ? 1 : w->dilation[h], .dil_w = w->dilation[x],
+        .bias = NULL, .lo = -INFINITY, .hi = INFINITY,
+    };
+    return true;
+}
+
+bool tl_conv_supported(const tl_conv_desc *d) {
+    const int64_t big = (int64_t)1 << 31;
+    if (d->batch < 0 || d->in_ch <= 0 || d->out_ch <= 0 || d->groups <= 0) return false;
+    if (d->in_ch % d->groups || d->out_ch % d->groups) return false;
+    if (d->in_h <= 0 || d->in_w <= 0 || d->out_h <= 0 || d->out_w <= 0) return false;
+    if (d->k_h <= 0 || d->k_w <= 0 || d->k_w > TL_CONV_MAX_TAPS || d->k_h * d->k_w > TL_CONV_MAX_TAPS)
+        return false;
+    if (d->stride_h <= 0 || d->stride_w <= 0 || d->dil_h <= 0 || d->dil_w <= 0) return false;
+    if (d->pad_h < 0 || d->pad_w < 0 || d->pad_h >= big || d->pad_w >= big) return false;
+    /* every extent and the padded plane well inside int64 (and one plane inside 2^31 floats) */
+    int64_t ext[] = {d->in_h, d->in_w, d->out_h, d->out_w, d->k_h, d->stride_h, d->stride_w,
+                     d->dil_h, d->dil_w, d->in_ch, d->out_ch};
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
+        if (ext[i] >= big) return false;
+    tl_conv_geom g;
+    tl_conv_geom_init(d, &g);
+    return g.plane < big && d->in_h * d->in_w < big && d->out_h * d->out_w < big;
+}
+
+bool tl_conv_is_depthwise(const tl_conv_desc *d) {
+    return d->groups == d->in_ch && d->out_ch % d->in_ch == 0;
+}
+
+void tl_conv_geom_init(const tl_conv_desc *d, tl_conv_geom *g) {
+    const int64_t SH = d->stride_h, SW = d->stride_w;
+    int64_t reach_h = ((d->k_h - 1) * d->dil_h) / SH, reach_w = ((d->k_w - 1) * d->dil_w) / SW;
+    g->hq = d->out_h + reach_h;
+    g->wq = d->out_w + reach_w;
+    int64_t ext_units = (d->out_h * g->wq + TL_CONV_UNIT - 1) / TL_CONV_UNIT;
+    g->upr = (d->out_w + TL_CONV_UNIT - 1) / TL_CONV_UNIT;
+    g->rows = d->out_h * g->upr <= ext_units;
+    g->units = g->rows ? d->out_h * g->upr : ext_units;
+    /* row mode: rows 64-byte aligned (a tap's loads then split fewer cache lines) */
+    if (g->rows) g->wq = (g->wq + 15) / 16 * 16;
+    /* the loads of the last unit end before (its first extended pixel + 16) + reach_h*wq + reach_w */
+    int64_t last = g->rows ? (d->out_h - 1) * g->wq + (g->upr - 1) * TL_CONV_UNIT
+                           : (ext_units - 1) * TL_CONV_UNIT;
+    int64_t need = last + TL_CONV_UNIT + reach_h * g->wq + reach_w;
+    if (need < g->hq * g->wq) need = g->hq * g->wq;
+    g->pp = (need + 15) / 16 * 16;
+    g->plane = SH * SW * g->pp;
+    for (int64_t kh = 0; kh < d->k_h; kh++)
+        for (int64_t kw = 0; kw < d->k_w; kw++) {
+            int64_t t = kh * d->k_w + kw;
+            if (t >= TL_CONV_MAX_TAPS) return;
+            int64_t r = kh * d->dil_h, c = kw * d->dil_w;
+            g->tapoff[t] = ((r % SH) * SW + c % SW) * g->pp + (r / SH) * g->wq + c / SW;
+        }
+}
+
+void tl_conv_pad_plane(const tl_conv_desc *d, const tl_conv_geom *g, const float *xp, float *dst) {
+    const int64_t H = d->in_h, W = d->in_w, SH = d->stride_h, SW = d->stride_w;
+    for (int64_t qr = 0; qr < SH; qr++)
+        for (int64_t qc = 0; qc < SW; qc++) {
+            float *ph = dst + (qr * SW + qc) * g->pp;
+            /* column j holds input column SW*j + qc - PW: valid for j in [lo, hi) */
+            int64_t off = qc - d->pad_w;
+            int64_t lo = off >= 0 ? 0 : (-off + SW - 1) / SW;
+            int64_t hi = W - off <= 0 ? 0 : (W - off - 1) / SW + 1;
+            if (hi > g->wq) hi = g->wq;
+            if (lo > hi) lo = hi;
+            for (int64_t i = 0; i < g->hq; i++) {
+                float *row = ph + i * g->wq;
+                int64_t ih = SH * i + qr - d->pad_h;
+                if (ih < 0 || ih >= H) {
+                    memset(row, 0, (size_t)g->wq * sizeof(float));
+                    continue;
+                }
+                const float *xr = xp + ih * W;
+                for (int64_t j = 0; j < lo; j++) row[j] = 0.0f;
+                for (int64_t j = lo; j < hi; j++) row[j] = xr[j * SW + off];
+                for (int64_t j = hi; j < g->wq; j++) row[j] = 0.0f;
+            }
+            memset(ph + g->hq * g->wq, 0, (size_t)(g->pp - g->hq * g->wq) * sizeof(float));
+        }
+}
+
+/* Which ISAs run here, detected once: tl_kernels_for runs cpuid on every call, and cpuid traps
+ * to the hypervisor in a VM (per-channel dispatch made a conv 10x slower). */
+static atomic_int tl_conv_isa_max = -1;
+static bool tl_conv_isa_ok(tl_isa isa) {
+    int m = atomic_load(&tl_conv_isa_max);
+    if (m < 0) {
+        m = (int)tl_kernels_best_isa();
+        atomic_store(&tl_conv_isa_max, m);
+    }
+    return (int)isa <= m;
+}
+
+static tl_isa tl_conv_active_isa(void) {
+    const tl_kernel_table *t = tl_kernels();
+#ifdef TL_KERNELS_X86
+    if (t == &tl_kernels_avx512_table) return TL_ISA_AVX512;
+    if (t == &tl_kernels_avx2_table) return TL_ISA_AVX2;
+#endif
+    (void)t;
+    return TL_ISA_SCALAR;
+}
+
+static tl_conv_dw_fn tl_conv_dw_for(tl_isa isa) {
+#ifdef TL_KERNELS_X86
+    if (isa == TL_ISA_AVX512 && tl_conv_isa_ok(TL_ISA_AVX512)) return tl_conv_dw_avx512;
+    if (isa >= TL_ISA_AVX2 && tl_conv_isa_ok(TL_ISA_AVX2)) return tl_conv_dw_avx2;
+#endif
+    (void)isa;
+    return tl_conv_dw_scalar;
+}
+
+static tl_conv_direct_fn tl_conv_direct_for(tl_isa isa) {
+#ifdef TL_KERNELS_X86
+    if (isa == TL_ISA_AVX512 && tl_conv_isa_ok(TL_ISA_AVX512)) return tl_conv_direct_avx512;
+    if (isa >= TL_ISA_AVX2 && tl_conv_isa_ok(TL_ISA_AVX2)) return tl_conv_direct_avx2;
+#endif
+    (void)isa;
+    return tl_conv_direct_scalar;
+}
+
+static tl_conv_pad_fn tl_conv_pad_for(tl_isa isa) {
+#ifdef TL_KERNELS_X86
+    if (isa == TL_ISA_AVX512 && tl_conv_isa_ok(TL_ISA_AVX512)) return tl_conv_pad_plane_avx512;
+    if (isa >= TL_ISA_AVX2 && tl_conv_isa_ok(TL_ISA_AVX2)) return tl_conv_pad_plane_avx2;
+#endif
+    (void)isa;
+    return tl_conv_pad_plane;
+}
+
+/* ---------------------------------------------------------------- depthwise */
+size_t tl_conv_dw_scratch_floats(const tl_conv_desc *d) {
+    tl_conv_geom g;
+    tl_conv_geom_init(d, &g);
+    return (size_t)(g.plane * tl_conv_dw_slots(&g));
+}
+
+void tl_conv_dw_range(tl_isa isa, const tl_conv_desc *d, const float *x, const float *w, float *y,
+                      int64_t plane0, int64_t plane1, float *scratch) {
+    tl_conv_dw_for(isa)(d, x, w, y, plane0, plane1, scratch);
+}
+
+void tl_conv_dw(const tl_conv_desc *d, const float *x, const float *w, float *y, float *scratch,
+                size_t scratch_floats) {
+    tl_conv_dw_fn f = tl_conv_dw_for(tl_conv_active_isa());
+    int64_t planes = d->batch * d->out_ch;
+    size_t per = tl_conv_dw_scratch_floats(d);
+    int64_t slots = per ? (int64_t)(scratch_floats / per) : 0;
+    int64_t work = planes * d->out_h * d->out_w * d->k_h * d->k_w;
+    int nt = omp_get_max_threads();
+    if (slots < 2 || planes < 2 || !tl_par(work >= TL_PAR_MIN)) {
+        f(d, x, w, y, 0, planes, scratch);
+        return;
+    }
+    if (nt > slots) nt = (int)slots;
+    if (nt > planes) nt = (int)planes;
+    /* one contiguous block of planes per thread: consecutive planes of a channel multiplier share
+     * their padded input; the split changes nothing in any plane's arithmetic */
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int t = 0; t < nt; t++)
+        f(d, x, w, y, planes * t / nt, planes * (t + 1) / nt, scratch + (size_t)t * per);
+}
+
+/* ---------------------------------------------------------------- dense direct */
+static int64_t tl_conv_blocks(const tl_conv_desc *d) {
+    return (d->out_ch / d->groups + TL_CONV_OCB - 1) / TL_CONV_OCB;
+}
+
+size_t tl_conv_packed_floats(const tl_conv_desc *d) {
+    int64_t icg = d->in_ch / d->groups;
+    return (size_t)(d->groups * tl_conv_blocks(d) * TL_CONV_OCB * icg * d->k_h * d->k_w);
+}
+
+void tl_conv_pack(const tl_conv_desc *d, const float *w, float *packed) {
+    int64_t ocg = d->out_ch / d->groups, icg = d->in_ch / d->groups, nb = tl_conv_blocks(d);
+    int64_t kk = icg * d->k_h * d->k_w; /* weights per output channel */
+    for (int64_t g = 0; g < d->groups; g++)
+        for (int64_t b = 0; b < nb; b++) {
+            float *dst = packed + (g * nb + b) * kk * TL_CONV_OCB;
+            for (int64_t t = 0; t < kk; t++)
+                for (int64_t o = 0; o < TL_CONV_OCB; o++) {
+                    int64_t oc = b * TL_CONV_OCB + o;
+                    dst[t * TL_CONV_OCB + o] = oc < ocg ? w[(g * ocg + oc) * kk + t] : 0.0f;
+                }
+        }
+}
+
+size_t tl_conv_direct_scratch_floats(const tl_conv_desc *d) {
+    tl_conv_geom g;
+    tl_conv_geom_init(d, &g);
+    return (size_t)(d->in_ch * g.plane);
+}
+
+static void tl_conv_pad_channels(tl_conv_pad_fn pad, const tl_conv_desc *d,
+                                 const tl_conv_geom *g, const float *x, int64_t n, float *scratch,
+                                 int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; c++)
+        pad(d, g, x + (n * d->in_ch + c) * d->in_h * d->in_w, scratch + c * g->plane);
+}
+
+void tl_conv_direct_pad(const tl_conv_desc *d, const float *x, int64_t n, float *scratch,
+                        int64_t c0, int64_t c1) {
+    tl_conv_geom g;
+    tl_conv_geom_init(d, &g);
+    /* a copy: the same bits with every ISA's version */
+    tl_conv_pad_channels(tl_conv_pad_for(tl_conv_active_isa()), d, &g, x, n, scratch, c0, c1);
+}
+
+int64_t tl_conv_direct_items(const tl_conv_desc *d) {
+    tl_conv_geom g;
+    tl_conv_geom_init(d, &g);
+    int64_t units = g.units;
+    return d->groups * tl_conv_blocks(d) * ((units + TL_CONV_UNITS - 1) / TL_CONV_UNITS);
+}
+
+void tl_conv_direct_range(tl_isa isa, const tl_conv_desc *d, const float *packed,
+                          const float *scratch, float *y, int64_t n, int64_t item0, int64_t item1) {
+    tl_conv_direct_for(isa)(d, packed, scratch, y, n, item0, item1);
+}
+
+void tl_conv_direct(const tl_conv_desc *d, const float *packed, const float *x, float *y,
+                    float *scratch, size_t scratch_floats) {
+    tl_isa isa = tl_conv_active_isa();
+    tl_conv_direct_fn f = tl_conv_direct_for(isa);
+    tl_conv_pad_fn pad = tl_conv_pad_for(isa);
+    tl_conv_geom g;
+    tl_conv_geom_init(d, &g);
+    int64_t items = tl_conv_direct_items(d);
+    int64_t in_img = d->in_ch * d->in_h * d->in_w;
+    int64_t macs = d->out_ch * d->out_h * d->out_w * (d->in_ch / d->groups) * d->k_h * d->k_w;
+    size_t per = (size_t)(d->in_ch * g.plane);
+    int64_t slots = per ? (int64_t)(scratch_floats / per) : 0;
+    if (d->batch >= 2 && slots >= 2 && tl_par(macs * d->batch >= TL_PAR_MIN)) {
+        /* whole images per thread, each padded into the thread's own slot: no barrier per
+         * image; the same items run, so the same bits */
+        int64_t nt = omp_get_max_threads();
+        if (nt > slots) nt = slots;
+        if (nt > d->batch) nt = d->batch;
+#pragma omp parallel for schedule(static) num_threads((int)nt)
+        for (int64_t t = 0; t < nt; t++) {
+            float *s = scratch + (size_t)t * per;
+            for (int64_t n = d->batch * t / nt; n < d->batch * (t + 1) / nt; n++) {
+                tl_conv_pad_channels(pad, d, &g, x, n, s, 0, d->in_ch);
+                f(d, packed, s, y, n, 0, items);
+            }
+        }
+        return;
+    }
+    for (int64_t n = 0; n < d->batch; n++) { /* one image at a time, split over channels/items */
+        TL_PFOR(in_img >= TL_PAR_MIN && d->in_ch > 1, c, d->in_ch,
+                tl_conv_pad_channels(pad, d, &g, x, n, scratch, c, c + 1););
+        TL_PFOR(macs >= TL_PAR_MIN && items > 1, it, items,
+                f(d, packed, scratch, y, n, it, it + 1););
+    }
+}
