@@ -23,7 +23,7 @@
 #ifndef TL_MEMPLAN_H
 #define TL_MEMPLAN_H
 #include <stdint.h>
-#include "../ir/tl_err.h"
+#include "tl_err.h"
 
 #define TL_MEMPLAN_LIVE_END INT64_MAX
 #define TL_MEMPLAN_NO_LIMIT INT64_MAX

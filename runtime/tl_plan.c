@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "tl_memplan.h"
 #include "tl_runtime_internal.h"
 
 #define LIVE_END INT64_MAX
@@ -144,73 +145,6 @@ static int check_input_shape(const tl_graph *g, const tl_shape *in, tl_err *err)
     if (!ok)
         return tl_errf(err, "shape %s does not match the graph input %s", TL_SHAPE_STR(in), TL_SHAPE_STR(cap));
     return 0;
-}
-
-/* ---------------------------------------------------------------- memory placement */
-/* TEMPORARY (replaced by runtime/tl_memplan.c): greedy by size, O(n^2). */
-typedef struct tl_memplan {
-    int64_t n, cap;
-    int64_t *first, *last, *bytes, *off;
-} tl_memplan;
-static tl_memplan *tl_memplan_new(int64_t cap, tl_err *err) {
-    tl_memplan *mp = calloc(1, sizeof *mp);
-    size_t c = (size_t)(cap ? cap : 1);
-    if (mp) {
-        mp->cap = cap;
-        mp->first = malloc(c * 8);
-        mp->last = malloc(c * 8);
-        mp->bytes = malloc(c * 8);
-        mp->off = malloc(c * 8);
-    }
-    if (!mp || !mp->first || !mp->last || !mp->bytes || !mp->off) {
-        if (mp) { free(mp->first); free(mp->last); free(mp->bytes); free(mp->off); }
-        free(mp);
-        tl_erroom(err, "out of memory");
-        return NULL;
-    }
-    return mp;
-}
-static int64_t tl_memplan_add(tl_memplan *mp, int64_t first, int64_t last, int64_t bytes) {
-    mp->first[mp->n] = first;
-    mp->last[mp->n] = last;
-    mp->bytes[mp->n] = bytes;
-    return mp->n++;
-}
-static int64_t tl_memplan_offset(const tl_memplan *mp, int64_t k) { return mp->off[k]; }
-static void tl_memplan_free(tl_memplan *mp) {
-    if (!mp) return;
-    free(mp->first); free(mp->last); free(mp->bytes); free(mp->off);
-    free(mp);
-}
-static int64_t tl_memplan_place(tl_memplan *mp, tl_err *err) {
-    int64_t *order = malloc(sizeof(int64_t) * (size_t)(mp->n ? mp->n : 1));
-    if (!order) return tl_erroom(err, "out of memory");
-    for (int64_t i = 0; i < mp->n; i++) order[i] = i;
-    for (int64_t i = 1; i < mp->n; i++) {
-        int64_t v = order[i], j = i - 1;
-        while (j >= 0 && (mp->bytes[order[j]] < mp->bytes[v] || (mp->bytes[order[j]] == mp->bytes[v] && mp->first[order[j]] > mp->first[v]))) {
-            order[j + 1] = order[j];
-            j--;
-        }
-        order[j + 1] = v;
-    }
-    int64_t total = 0;
-    for (int64_t k = 0; k < mp->n; k++) {
-        int64_t x = order[k], off = 0;
-        for (bool moved = true; moved;) {
-            moved = false;
-            for (int64_t q = 0; q < k; q++) {
-                int64_t y = order[q];
-                bool time = mp->first[x] <= mp->last[y] && mp->first[y] <= mp->last[x];
-                bool space = off < mp->off[y] + mp->bytes[y] && mp->off[y] < off + mp->bytes[x];
-                if (time && space) { off = mp->off[y] + mp->bytes[y]; moved = true; }
-            }
-        }
-        mp->off[x] = off;
-        if (off + mp->bytes[x] > total) total = off + mp->bytes[x];
-    }
-    free(order);
-    return total;
 }
 
 /* ---------------------------------------------------------------- test hook: planted bug */
@@ -728,33 +662,38 @@ static void plan_in_place(tl_plan *P) {
 static int plan_place(tl_plan *P) {
     tl_session *s = P->s;
     int64_t limit = memory_limit();
-    tl_memplan *mp = tl_memplan_new(P->ns, P->err);
-    if (!mp) return -1;
+    tl_memplan *mp = tl_memplan_new();
     int64_t *slot = malloc(sizeof *slot * (size_t)(P->ns ? P->ns : 1));
+    int64_t *owner = malloc(sizeof *owner * (size_t)(P->ns ? P->ns : 1));   /* memplan buffer -> storage */
     int rc = -1;
-    if (!slot) {
+    if (!mp || !slot || !owner) {
         tl_erroom(P->err, "out of memory planning %lld storages", (long long)P->ns);
         goto done;
     }
-    int64_t largest = -1;
     for (int64_t k = 0; k < P->ns; k++) {
         storage *x = &P->S[k];
         slot[k] = -1;
         if (x->fwd >= 0 || x->kind != TL_STORE_ARENA || x->bytes <= 0) continue;
-        if (largest < 0 || x->bytes > P->S[largest].bytes) largest = k;
-        slot[k] = tl_memplan_add(mp, x->def, x->last, x->bytes);
+        slot[k] = tl_memplan_add(mp, x->def, x->last, x->bytes, P->err);
+        if (slot[k] < 0) goto done;
+        owner[slot[k]] = k;
     }
-    int64_t total = tl_memplan_place(mp, P->err);
-    if (total < 0) goto done;
-    s->arena_bytes = align64(total);
-    if (s->arena_bytes > limit) {
-        const storage *big = &P->S[largest];
-        const tl_step *bs = &s->steps[big->node];
-        tl_erroom(P->err, "node[%lld] (%s): its value %s needs %lld bytes; the plan needs an arena of %lld bytes, over "
-                  "the memory limit of %lld bytes", (long long)big->node, bs->row->tag, TL_SHAPE_STR(&bs->shape),
-                  (long long)big->bytes, (long long)s->arena_bytes, (long long)limit);
+    int64_t total = 0;
+    if (tl_memplan_place(mp, limit, &total, P->err)) {
+        int64_t f = tl_memplan_failed(mp);
+        if (f >= 0) {   /* over the memory limit: name the node whose value crossed it */
+            const storage *x = &P->S[owner[f]];
+            const tl_step *bs = &s->steps[x->node];
+            tl_erroom(P->err, "node[%lld] (%s): its %s %s needs %lld bytes; the plan needs more than the memory limit of "
+                      "%lld bytes", (long long)x->node, bs->row->tag, owner[f] == P->scr[x->node] ? "scratch for" : "value",
+                      TL_SHAPE_STR(&bs->shape), (long long)x->bytes, (long long)limit);
+        }
         goto done;
     }
+#ifdef TL_MEMPLAN_DEBUG
+    if (tl_memplan_check(mp, P->err)) goto done;
+#endif
+    s->arena_bytes = total;
     for (int64_t k = 0; k < P->ns; k++)
         if (slot[k] >= 0) P->S[k].offset = tl_memplan_offset(mp, slot[k]);
     /* at least one cache line, so that empty values still point into the arena */
@@ -768,6 +707,7 @@ static int plan_place(tl_plan *P) {
     rc = 0;
 done:
     free(slot);
+    free(owner);
     tl_memplan_free(mp);
     return rc;
 }
