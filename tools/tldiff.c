@@ -291,16 +291,16 @@ static int parse_args(int argc, char **argv, cfg *c) {
     };
     const tl_cli_opt opts[] = {
         { .name = "--random", .meta = "N", .kind = TL_CLI_INT, .min = 1, .dest = &random_n, .seen = &c->random_given,
-          .help = "compare on N inputs drawn from normal(0, 1) (the default without input.npy: 1)" },
+          .help = "compare on N inputs drawn from normal(0, 1); without input.npy the default is 1" },
         { .name = "--seed", .meta = "S", .kind = TL_CLI_INT, .min = 0, .dest = &seed, .seen = &c->seed_given,
-          .help = "seed of the --random stream (default 0)" },
+          .help = "seed of the --random stream, default 0" },
         { .name = "--reference", .meta = "DIR", .kind = TL_CLI_PATH, .dest = &c->reference,
           .help = "the original model's outputs DIR/output_K.npy for input.npy (default: next to input.npy, "
                   "when there)" },
         { .name = "--atol", .meta = "A", .kind = TL_CLI_REAL, .min = 0, .dest = &c->tol.atol,
-          .help = "absolute tolerance (default 1e-5)" },
+          .help = "absolute tolerance, default 1e-5" },
         { .name = "--rtol", .meta = "R", .kind = TL_CLI_REAL, .min = 0, .dest = &c->tol.rtol,
-          .help = "relative tolerance (default 1.3e-6): an element passes when |a - e| <= atol + rtol*|e|" },
+          .help = "relative tolerance, default 1.3e-6; an element passes when |a - e| <= atol + rtol*|e|" },
         { .name = "--ulp", .meta = "U", .kind = TL_CLI_INT, .min = 0, .dest = &ulp,
           .help = "also pass elements within U ULPs" },
         { .name = "--per-node", .kind = TL_CLI_FLAG, .dest = &c->per_node,
