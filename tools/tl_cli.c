@@ -1,5 +1,6 @@
 /* tl_cli.c - the tools' command-line parser, usage line and --help text (see tl_cli.h). */
 #include "tl_cli.h"
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -168,7 +169,9 @@ static int parse_int(const tl_cli_opt *o, const char *spell, const char *v, char
     errno = 0;
     long long x = strtoll(v, &end, 10);
     long long max = o->max ? o->max : 0;
-    if (!*v || *end || errno || x < o->min || (max && x > max)) {
+    /* strtoll would also skip leading blanks and take a '+': the argument must be the number */
+    bool plain = (*v >= '0' && *v <= '9') || (*v == '-' && v[1] >= '0' && v[1] <= '9');
+    if (!plain || *end || errno || x < o->min || (max && x > max)) {
         if (max) snprintf(msg, n, "%s: expected an integer in [%lld, %lld], got '%s'", spell, o->min, max, v);
         else snprintf(msg, n, "%s: expected an integer >= %lld, got '%s'", spell, o->min, v);
         return -1;
@@ -181,7 +184,7 @@ static int parse_real(const tl_cli_opt *o, const char *spell, const char *v, cha
     char *end = NULL;
     errno = 0;
     double x = strtod(v, &end);
-    if (!*v || *end || errno || !isfinite(x) || x < (double)o->min) {
+    if (!*v || isspace((unsigned char)*v) || *end || errno || !isfinite(x) || x < (double)o->min) {
         snprintf(msg, n, "%s: expected a number >= %lld, got '%s'", spell, o->min, v);
         return -1;
     }
