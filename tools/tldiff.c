@@ -1,11 +1,12 @@
 /* tldiff - run a graph with tlrt (in process) and with its emitted PyTorch module (python
  * subprocess), optionally against the original PyTorch outputs, and compare.
  *
- *   tldiff graph.json [params.bin] [input.npy | --random N --seed S] [--reference DIR]
- *          [--atol A] [--rtol R] [--ulp U] [--per-node [--mode isolated|cumulative]]
- *          [--json report.json] [--python EXE] [--keep-temp]
+ * The arguments are declared once, in parse_args's tables (tl_cli.h: usage line, --help, parsing).
  *
- * Exit status: 0 every comparison passes, 1 a mismatch, 2 bad input (or the python side failed).
+ * Exit status: 0 every comparison passes, 1 a mismatch; an error prints one line on stderr and
+ * exits with tl_err_exit_status of it (2 bad input, 3 out of memory, 1 I/O or internal failure:
+ * the one line on stderr tells that 1 from a mismatch), except that a failure of the python side
+ * (it cannot start, it fails, it returns other shapes than tlrt) is exit status 2 as well.
  * Pass rule per element: |a - e| <= atol + rtol*|e| (e = the reference side: emitted for tlrt vs
  * emitted, original for the others), float32 assert_close defaults; --ulp U passes elements within
  * U ULPs too; NaN == NaN; an infinity must match exactly.
@@ -33,6 +34,7 @@
 #include "tl_emit.h"
 #include "tl_import.h"
 #include "tl_runtime.h"
+#include "tl_cli.h"
 
 extern char **environ;
 
@@ -50,39 +52,22 @@ typedef struct cfg {
 } cfg;
 
 /* ---------------------------------------------------------------- small helpers */
-static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int bad(const char *fmt, ...) {
+/* "tldiff: ..." as an error of this kind: printed, and its exit status returned. */
+static int failk(tl_err_kind kind, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int failk(tl_err_kind kind, const char *fmt, ...) {
+    tl_err err = { 0 };
+    char msg[TL_ERR_MAX];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "tldiff: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return 2;
+    tl_errk(&err, kind, "tldiff: %s", msg);
+    return tl_cli_fail(&err);
 }
-
-static int parse_double(const char *s, double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v < 0) return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_i64(const char *s, int64_t *out) {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < 0) return -1;
-    *out = v;
-    return 0;
-}
-
-static bool ends_with(const char *s, const char *suf) {
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && strcmp(s + a - b, suf) == 0;
-}
+/* Bad input, or a failure of the python side: exit status 2. */
+#define bad(...) failk(TL_ERR_BAD_INPUT, __VA_ARGS__)
+#define io_fail(...) failk(TL_ERR_IO, __VA_ARGS__)
+#define oom(...) failk(TL_ERR_OOM, __VA_ARGS__)
 
 static bool file_exists(const char *p) {
     struct stat st;
@@ -96,10 +81,7 @@ static char *xsprintf(const char *fmt, ...) {
     char *s = NULL;
     if (vasprintf(&s, fmt, ap) < 0) s = NULL;
     va_end(ap);
-    if (!s) {
-        fprintf(stderr, "tldiff: out of memory\n");
-        exit(2);
-    }
+    if (!s) exit(oom("out of memory"));
     return s;
 }
 
@@ -291,98 +273,74 @@ static void print_stats(const char *label, const tl_diff_stats *st, const tl_sha
     printf("  %s\n", st->pass ? "ok" : "MISMATCH");
 }
 
-/* ---------------------------------------------------------------- main */
-static void usage(FILE *f) {
-    fprintf(f, "usage: tldiff graph.json [params.bin] [input.npy | --random N [--seed S]] [--reference DIR]\n"
-               "              [--atol A] [--rtol R] [--ulp U] [--per-node [--mode isolated|cumulative]]\n"
-               "              [--json report.json] [--python EXE] [--keep-temp]\n");
-}
-
+/* ---------------------------------------------------------------- arguments */
 static int parse_args(int argc, char **argv, cfg *c) {
     memset(c, 0, sizeof *c);
     c->tol.atol = TL_DIFF_ATOL;
     c->tol.rtol = TL_DIFF_RTOL;
-    c->tol.ulp = -1;
-    c->random_n = 1;
-    const char *mode = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define NEED_VAL() \
-    do { \
-        if (!v) return bad("%s needs a value", a); \
-        i++; \
-    } while (0)
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            exit(0);
-        } else if (strcmp(a, "--random") == 0) {
-            NEED_VAL();
-            if (parse_i64(v, &c->random_n) || c->random_n < 1)
-                return bad("--random: expected a positive number of inputs, got \"%s\"", v);
-            c->random_given = true;
-        } else if (strcmp(a, "--seed") == 0) {
-            NEED_VAL();
-            int64_t s;
-            if (parse_i64(v, &s)) return bad("--seed: expected a natural number, got \"%s\"", v);
-            c->seed = (uint64_t)s;
-            c->seed_given = true;
-        } else if (strcmp(a, "--reference") == 0) {
-            NEED_VAL();
-            c->reference = v;
-        } else if (strcmp(a, "--atol") == 0) {
-            NEED_VAL();
-            if (parse_double(v, &c->tol.atol)) return bad("--atol: expected a non-negative number, got \"%s\"", v);
-        } else if (strcmp(a, "--rtol") == 0) {
-            NEED_VAL();
-            if (parse_double(v, &c->tol.rtol)) return bad("--rtol: expected a non-negative number, got \"%s\"", v);
-        } else if (strcmp(a, "--ulp") == 0) {
-            NEED_VAL();
-            if (parse_i64(v, &c->tol.ulp)) return bad("--ulp: expected a natural number, got \"%s\"", v);
-        } else if (strcmp(a, "--per-node") == 0) {
-            c->per_node = true;
-        } else if (strcmp(a, "--mode") == 0) {
-            NEED_VAL();
-            mode = v;
-        } else if (strcmp(a, "--json") == 0) {
-            NEED_VAL();
-            c->json = v;
-        } else if (strcmp(a, "--python") == 0) {
-            NEED_VAL();
-            c->python = v;
-        } else if (strcmp(a, "--keep-temp") == 0) {
-            c->keep_temp = true;
-        } else if (a[0] == '-' && a[1]) {
-            return bad("unknown option \"%s\"", a);
-        } else if (!c->graph) {
-            c->graph = a;
-        } else if (ends_with(a, ".npy") && !c->input) {
-            c->input = a;
-        } else if (!ends_with(a, ".npy") && !c->params && !c->input) {
-            c->params = a;
-        } else {
-            return bad("unexpected argument \"%s\"", a);
-        }
-#undef NEED_VAL
-    }
-    if (!c->graph) {
-        usage(stderr);
-        return 2;
-    }
-    if (mode) {
-        if (strcmp(mode, "isolated") == 0) c->isolated = true;
-        else if (strcmp(mode, "cumulative") != 0)
-            return bad("--mode: expected isolated or cumulative, got \"%s\"", mode);
-        if (!c->per_node) return bad("--mode needs --per-node");
-    }
-    if (c->input && c->random_given) return bad("give either input.npy or --random N, not both");
-    if (c->seed_given && c->input) return bad("--seed goes with --random, not with input.npy");
-    if (c->reference && !c->input) return bad("--reference needs an input.npy (the input the reference outputs belong to)");
+    long long random_n = 1, seed = 0, ulp = -1;
+    int mode = 1;  /* index into --mode's choices: 0 isolated, 1 cumulative */
+    bool mode_given = false;
+    const tl_cli_pos pos[] = {
+        { "graph.json", &c->graph, 0, "the graph (torchlean.ir.v1 JSON)" },
+        { "params.bin", &c->params, TL_CLI_OPTIONAL | TL_CLI_PARAMS,
+          "its weights (safetensors); leave out for a graph with inline weights" },
+        { "input.npy", &c->input, TL_CLI_OPTIONAL | TL_CLI_NPY,
+          "the input (at the graph's input shape); without it, --random" },
+        { NULL },
+    };
+    const tl_cli_opt opts[] = {
+        { .name = "--random", .meta = "N", .kind = TL_CLI_INT, .min = 1, .dest = &random_n, .seen = &c->random_given,
+          .help = "compare on N inputs drawn from normal(0, 1); without input.npy the default is 1" },
+        { .name = "--seed", .meta = "S", .kind = TL_CLI_INT, .min = 0, .dest = &seed, .seen = &c->seed_given,
+          .help = "seed of the --random stream, default 0" },
+        { .name = "--reference", .meta = "DIR", .kind = TL_CLI_PATH, .dest = &c->reference,
+          .help = "the original model's outputs DIR/output_K.npy for input.npy (default: next to input.npy, "
+                  "when there)" },
+        { .name = "--atol", .meta = "A", .kind = TL_CLI_REAL, .min = 0, .dest = &c->tol.atol,
+          .help = "absolute tolerance, default 1e-5" },
+        { .name = "--rtol", .meta = "R", .kind = TL_CLI_REAL, .min = 0, .dest = &c->tol.rtol,
+          .help = "relative tolerance, default 1.3e-6; an element passes when |a - e| <= atol + rtol*|e|" },
+        { .name = "--ulp", .meta = "U", .kind = TL_CLI_INT, .min = 0, .dest = &ulp,
+          .help = "also pass elements within U ULPs" },
+        { .name = "--per-node", .kind = TL_CLI_FLAG, .dest = &c->per_node,
+          .help = "compare every node's value and name the first diverging node" },
+        { .name = "--mode", .kind = TL_CLI_CHOICE, .choices = "isolated|cumulative", .dest = &mode,
+          .seen = &mode_given,
+          .help = "with --per-node: each tlrt node is fed the emitted module's values for its parents, or "
+                  "both sides run end to end (cumulative, the default)" },
+        { .name = "--json", .meta = "report.json", .kind = TL_CLI_PATH, .dest = &c->json,
+          .help = "also write the whole report as JSON" },
+        { .name = "--python", .meta = "EXE", .kind = TL_CLI_PATH, .dest = &c->python,
+          .help = "the python that runs the emitted module (default $TL_PYTHON, else python3)" },
+        { .name = "--keep-temp", .kind = TL_CLI_FLAG, .dest = &c->keep_temp,
+          .help = "keep the temporary directory (emitted module, driver, inputs, values)" },
+        { NULL },
+    };
+    const tl_cli cli = {
+        .tool = "tldiff", .pos = pos, .opts = opts,
+        .about = "Compare tlrt with the emitted PyTorch module and, when its outputs were saved, with the "
+                 "original model, element by element.",
+        .notes = "exit status: 0 every comparison passes, 1 a mismatch (verdict MISMATCH) or an I/O or "
+                 "internal failure (one line on stderr), 2 bad input or a failure of the python side, "
+                 "3 out of memory",
+    };
+    int rc = tl_cli_parse(&cli, argc - 1, argv + 1);
+    if (rc >= 0) return rc;
+    c->random_n = random_n;
+    c->seed = (uint64_t)seed;
+    c->tol.ulp = ulp;
+    c->isolated = mode == 0;
+    if (mode_given && !c->per_node) return tl_cli_usage_error(&cli, "--mode needs --per-node");
+    if (c->input && c->random_given) return tl_cli_usage_error(&cli, "give either input.npy or --random N, not both");
+    if (c->seed_given && c->input) return tl_cli_usage_error(&cli, "--seed goes with --random, not with input.npy");
+    if (c->reference && !c->input)
+        return tl_cli_usage_error(&cli, "--reference needs an input.npy (the input the reference outputs belong to)");
     if (!c->python) {
         const char *e = getenv("TL_PYTHON");
         c->python = e && *e ? e : "python3";
     }
-    return 0;
+    return -1;
 }
 
 typedef struct run_state {
@@ -407,26 +365,22 @@ static tl_tensor *load_npy_or_die(const char *path, int *rc) {
     tl_tensor *t = NULL;
     tl_err err;
     if (tl_npy_load(path, &t, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        *rc = 2;
+        *rc = tl_cli_fail(&err);
         return NULL;
     }
     return t;
 }
 
-/* Compare one input. Returns 0, or 2 on a hard error. */
+/* Compare one input. Returns 0, or the exit status of a hard error (printed). */
 static int compare_input(run_state *R, int64_t k, const float *x) {
     const cfg *c = R->c;
     const tl_graph *g = R->g;
     tl_err err;
     int rc = 0;
-    if (tl_session_run(R->s, x, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 2;
-    }
+    if (tl_session_run(R->s, x, &err)) return tl_cli_fail(&err);
     int n_out = g->n_outputs;
     tl_tensor **em = calloc((size_t)(c->per_node ? g->n_nodes : n_out), sizeof *em);
-    if (!em) return bad("out of memory");
+    if (!em) return oom("out of memory");
     int64_t n_em = c->per_node ? g->n_nodes : n_out;
     for (int64_t i = 0; i < n_em && !rc; i++) {
         char *p = c->per_node ? xsprintf("%s/node_%" PRId64 "_%" PRId64 ".npy", R->dir, k, i)
@@ -504,7 +458,7 @@ static int compare_input(run_state *R, int64_t k, const float *x) {
             if (!c->isolated) {
                 tv = tl_session_node_value(R->s, id, NULL, &err);
                 if (!tv && numel) {
-                    rc = bad("%s", err.msg);
+                    rc = tl_cli_fail(&err);
                     break;
                 }
             } else if (nd->op == TL_OP_INPUT) {
@@ -515,7 +469,7 @@ static int compare_input(run_state *R, int64_t k, const float *x) {
                     buf_cap = (size_t)numel;
                     buf = malloc(buf_cap * sizeof(float));
                     if (!buf) {
-                        rc = bad("out of memory");
+                        rc = oom("out of memory");
                         break;
                     }
                 }
@@ -525,7 +479,7 @@ static int compare_input(run_state *R, int64_t k, const float *x) {
                 if (nd->n_parents > 64) {
                     heap = malloc((size_t)nd->n_parents * sizeof *heap);
                     if (!heap) {
-                        rc = bad("out of memory");
+                        rc = oom("out of memory");
                         break;
                     }
                     pvp = heap;
@@ -533,7 +487,7 @@ static int compare_input(run_state *R, int64_t k, const float *x) {
                 for (int q = 0; q < nd->n_parents; q++) pvp[q] = em[nd->parents[q]]->data;
                 if (tl_session_eval_node(R->s, id, pvp, buf ? buf : (float[1]){ 0 }, &err)) {
                     free(heap);
-                    rc = bad("%s", err.msg);
+                    rc = tl_cli_fail(&err);
                     break;
                 }
                 free(heap);
@@ -578,7 +532,8 @@ static int graph_has_params(const tl_graph *g) {
 int main(int argc, char **argv) {
     cfg c;
     int rc = parse_args(argc, argv, &c);
-    if (rc) return rc;
+    if (rc >= 0) return rc;
+    rc = 0;
     tl_err err;
     run_state R;
     memset(&R, 0, sizeof R);
@@ -589,10 +544,7 @@ int main(int argc, char **argv) {
         for (int p = 0; p < N_PAIRS; p++) tl_diff_stats_init(&R.agg[j][p]);
 
     /* 1. tlrt model */
-    if (tl_model_open(c.graph, c.params, &R.m, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 2;
-    }
+    if (tl_model_open(c.graph, c.params, &R.m, &err)) return tl_cli_fail(&err);
     R.g = tl_model_graph(R.m);
     const tl_graph *g = R.g;
     const tl_shape in_shape = g->nodes[g->input_id].shape;
@@ -605,17 +557,15 @@ int main(int argc, char **argv) {
     tl_tensor *in_t = NULL;
     if (c.input) {
         if (tl_npy_load(c.input, &in_t, &err)) {
-            fprintf(stderr, "%s\n", err.msg);
             tl_model_free(R.m);
-            return 2;
+            return tl_cli_fail(&err);
         }
         if (!tl_shape_eq(&in_t->shape, &in_shape)) {
-            char a[128], b[128];
-            fprintf(stderr, "%s: shape %s does not match the graph input node[%" PRId64 "] %s\n", c.input,
-                    tl_shape_str(&in_t->shape, a, sizeof a), g->input_id, tl_shape_str(&in_shape, b, sizeof b));
+            tl_errf(&err, "%s: shape %s does not match the graph input node[%" PRId64 "] %s", c.input,
+                    TL_SHAPE_STR(&in_t->shape), g->input_id, TL_SHAPE_STR(&in_shape));
             tl_tensor_free(in_t);
             tl_model_free(R.m);
-            return 2;
+            return tl_cli_fail(&err);
         }
         /* reference outputs next to the input (capture --save-example layout) */
         if (!c.reference) {
@@ -631,13 +581,14 @@ int main(int argc, char **argv) {
         if ((uint64_t)in_numel > (uint64_t)(SIZE_MAX / sizeof(float)) / (uint64_t)R.n_inputs ||
             (inputs = malloc((size_t)(in_numel * R.n_inputs + 1) * sizeof(float))) == NULL) {
             tl_model_free(R.m);
-            return bad("out of memory for %" PRId64 " random inputs", R.n_inputs);
+            return oom("out of memory for %" PRId64 " random inputs", R.n_inputs);
         }
         uint64_t st = c.seed;
         for (int64_t k = 0; k < R.n_inputs; k++) fill_normal(&st, inputs + k * in_numel, in_numel);
     }
     if (c.reference) {
         R.ref = calloc((size_t)g->n_outputs, sizeof *R.ref);
+        if (!R.ref) rc = oom("out of memory");
         for (int j = 0; j < g->n_outputs && !rc; j++) {
             char *p = xsprintf("%s/output_%d.npy", c.reference, j);
             R.ref[j] = load_npy_or_die(p, &rc);
@@ -652,7 +603,7 @@ int main(int argc, char **argv) {
     /* 3. temp dir: emitted module, params, inputs, driver */
     const char *tmp = getenv("TMPDIR");
     R.dir = xsprintf("%s/tldiff.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!rc && !mkdtemp(R.dir)) rc = bad("cannot create a temporary directory %s: %s", R.dir, strerror(errno));
+    if (!rc && !mkdtemp(R.dir)) rc = io_fail("cannot create a temporary directory %s: %s", R.dir, strerror(errno));
     bool made_dir = rc == 0;
     if (!rc) {
         tl_graph *eg = NULL;
@@ -661,17 +612,13 @@ int main(int argc, char **argv) {
         tl_emit_opts_default(&eo);
         eo.class_name = "TldiffModel";
         if (tl_graph_load_json(c.graph, &eg, &err) || (c.params && tl_params_load(eg, c.params, &err))) {
-            rc = 2;
-            fprintf(stderr, "%s\n", err.msg);
+            rc = tl_cli_fail(&err);
         } else if (c.params) {
-            if (!realpath(c.params, abs_params)) rc = bad("%s: %s", c.params, strerror(errno));
+            if (!realpath(c.params, abs_params)) rc = io_fail("%s: %s", c.params, strerror(errno));
             eo.params_path = abs_params;
         } else if (graph_has_params(eg)) {
             char *pp = xsprintf("%s/params.bin", R.dir);
-            if (tl_params_save(eg, pp, &err)) {
-                rc = 2;
-                fprintf(stderr, "%s\n", err.msg);
-            }
+            if (tl_params_save(eg, pp, &err)) rc = tl_cli_fail(&err);
             snprintf(abs_params, sizeof abs_params, "%s", pp);
             eo.params_path = abs_params;
             free(pp);
@@ -679,13 +626,10 @@ int main(int argc, char **argv) {
         if (!rc) {
             char *mp = xsprintf("%s/tldiff_model.py", R.dir);
             FILE *f = fopen(mp, "w");
-            if (!f) rc = bad("%s: %s", mp, strerror(errno));
+            if (!f) rc = io_fail("%s: %s", mp, strerror(errno));
             else {
-                if (tl_emit_pytorch(eg, &eo, f, &err)) {
-                    rc = 2;
-                    fprintf(stderr, "%s\n", err.msg);
-                }
-                if (fclose(f)) rc = bad("%s: write error", mp);
+                if (tl_emit_pytorch(eg, &eo, f, &err)) rc = tl_cli_fail(&err);
+                if (fclose(f) && !rc) rc = io_fail("%s: write error", mp);
             }
             free(mp);
         }
@@ -694,17 +638,14 @@ int main(int argc, char **argv) {
     if (!rc) {
         char *dp = xsprintf("%s/tldiff_driver.py", R.dir);
         FILE *f = fopen(dp, "w");
-        if (!f || fputs(DRIVER, f) < 0) rc = bad("%s: cannot write", dp);
-        if (f && fclose(f)) rc = bad("%s: write error", dp);
+        if (!f || fputs(DRIVER, f) < 0) rc = io_fail("%s: cannot write", dp);
+        if (f && fclose(f) && !rc) rc = io_fail("%s: write error", dp);
         free(dp);
     }
     for (int64_t k = 0; k < R.n_inputs && !rc; k++) {
         char *ip = xsprintf("%s/in_%" PRId64 ".npy", R.dir, k);
         const float *x = in_t ? in_t->data : inputs + k * in_numel;
-        if (tl_npy_save(ip, &in_shape, x, &err)) {
-            rc = 2;
-            fprintf(stderr, "%s\n", err.msg);
-        }
+        if (tl_npy_save(ip, &in_shape, x, &err)) rc = tl_cli_fail(&err);
         free(ip);
     }
 
@@ -713,10 +654,7 @@ int main(int argc, char **argv) {
 
     /* 5. tlrt side + comparisons */
     int flags = c.per_node && !c.isolated ? TL_SESSION_KEEP_ALL : 0;
-    if (!rc && tl_session_new(R.m, &in_shape, flags, &R.s, &err)) {
-        rc = 2;
-        fprintf(stderr, "%s\n", err.msg);
-    }
+    if (!rc && tl_session_new(R.m, &in_shape, flags, &R.s, &err)) rc = tl_cli_fail(&err);
     R.jinputs = cJSON_CreateArray();
     if (!rc) {
         char sb[128];
@@ -813,21 +751,11 @@ int main(int argc, char **argv) {
         cJSON_AddStringToObject(root, "verdict", R.any_fail ? "fail" : "pass");
         char *txt = cJSON_Print(root);
         cJSON_Delete(root);
-        if (!txt) rc = bad("out of memory writing the JSON report");
+        if (!txt) rc = oom("out of memory writing the JSON report");
         else {
-            size_t len = strlen(txt);
-            char *withnl = malloc(len + 2);
-            if (withnl) {
-                memcpy(withnl, txt, len);
-                withnl[len] = '\n';
-                const void *parts[1] = { withnl };
-                size_t lens[1] = { len + 1 };
-                if (tl_write_file_atomic(c.json, 1, parts, lens, &err)) {
-                    rc = 2;
-                    fprintf(stderr, "%s\n", err.msg);
-                }
-                free(withnl);
-            }
+            const void *parts[2] = { txt, "\n" };
+            size_t lens[2] = { strlen(txt), 1 };
+            if (tl_write_file_atomic(c.json, 2, parts, lens, &err)) rc = tl_cli_fail(&err);
             free(txt);
         }
     }

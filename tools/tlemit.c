@@ -1,171 +1,180 @@
-/* tlemit - code emitters.
- *   tlemit pytorch graph.json [params.bin] -o model.py [--class-name NAME] [--dtype EXPR]
- *          [--training-skeleton] [--learnable-consts] [--compress-broadcast] [--weights inline|external]
- *   tlemit capture-script [--function-name NAME] [--no-torch-export] [--debug-targets]
- * Bad input: one line on stderr, exit 2, and no output file (the module is built in memory and
- * written atomically: temporary file in the same directory + rename). */
+/* tlemit - code emitters: `tlemit pytorch` (IR + params -> a standalone PyTorch nn.Module) and
+ * `tlemit capture-script` (prints the capture script embedded at build time).
+ * Each command's arguments are declared once, in its tables below (tl_cli.h).
+ * Errors: one line on stderr, exit status from its kind (2 bad input, 3 out of memory, 1 I/O or
+ * internal), and no output file (the module is built in memory and written atomically:
+ * temporary file in the same directory + rename). */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include "tl_emit.h"
 #include "tl_import.h"
+#include "tl_cli.h"
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: tlemit pytorch graph.json [params.bin] -o model.py [--class-name NAME] [--dtype EXPR]\n"
-            "                      [--training-skeleton] [--learnable-consts] [--compress-broadcast]\n"
-            "                      [--weights inline|external]\n"
-            "       tlemit capture-script [--function-name NAME] [--no-torch-export] [--debug-targets]\n");
-}
+/* ------------------------------------------------------------------ tlemit pytorch */
+/* File-scope destinations, so that the tables are static and `tlemit --help` can show both. */
+static struct {
+    const char *graph, *params, *out, *class_name, *dtype;
+    bool training_skeleton, learnable_consts, compress_broadcast, weights_given;
+    int weights;  /* index into --weights' choices: 0 inline, 1 external */
+} P = { .weights = -1 };
 
-static int fail(const char *msg) {
-    fprintf(stderr, "%s\n", msg);
-    return 2;
-}
+static const tl_cli_pos PYTORCH_POS[] = {
+    { "graph.json", &P.graph, 0, "the graph (torchlean.ir.v1 JSON)" },
+    { "params.bin", &P.params, TL_CLI_OPTIONAL | TL_CLI_PARAMS,
+      "its weights (safetensors); leave out for a graph with inline weights" },
+    { NULL },
+};
+static const tl_cli_opt PYTORCH_OPTS[] = {
+    { .name = "--output", .alias = "-o", .meta = "model.py", .kind = TL_CLI_PATH, .dest = &P.out,
+      .required = true, .help = "write the module here (atomically); '-' writes it to stdout" },
+    { .name = "--class-name", .meta = "NAME", .kind = TL_CLI_STR, .dest = &P.class_name,
+      .help = "the module's class name (default TorchLeanModel)" },
+    { .name = "--dtype", .meta = "EXPR", .kind = TL_CLI_STR, .dest = &P.dtype,
+      .help = "torch dtype expression of parameters and computation (default torch.float32)" },
+    { .name = "--training-skeleton", .kind = TL_CLI_FLAG, .dest = &P.training_skeleton,
+      .help = "append a small training step and smoke test" },
+    { .name = "--learnable-consts", .kind = TL_CLI_FLAG, .dest = &P.learnable_consts,
+      .help = "make constants nn.Parameters instead of buffers" },
+    { .name = "--compress-broadcast", .kind = TL_CLI_FLAG, .dest = &P.compress_broadcast,
+      .help = "store a constant that is one row repeated as that row, expanded in forward" },
+    { .name = "--weights", .kind = TL_CLI_CHOICE, .choices = "inline|external", .dest = &P.weights,
+      .seen = &P.weights_given,
+      .help = "exact literals in the module, or load params.bin with safetensors (the default when "
+              "params.bin is given)" },
+    { NULL },
+};
+static const tl_cli PYTORCH = {
+    .tool = "tlemit", .command = "pytorch", .pos = PYTORCH_POS, .opts = PYTORCH_OPTS,
+    .about = "Emit a standalone, readable PyTorch nn.Module for a torchlean.ir.v1 graph; its "
+             "state_dict keys are params.bin's names.",
+    .notes = "exit status: 0 ok, 2 bad input (one line on stderr, file name first; no file written), "
+             "3 out of memory, 1 I/O or internal failure",
+};
 
-static int failf(const char *fmt, const char *a) {
-    fprintf(stderr, "tlemit: ");
-    fprintf(stderr, fmt, a);
-    fprintf(stderr, "\n");
-    return 2;
-}
-
-static int cmd_capture(int argc, char **argv) {
-    tl_capture_opts o;
-    tl_capture_opts_default(&o);
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--function-name") == 0) {
-            if (i + 1 >= argc) return failf("%s needs a value", argv[i]);
-            o.function_name = argv[++i];
-        } else if (strcmp(argv[i], "--no-torch-export") == 0) {
-            o.prefer_torch_export = false;
-        } else if (strcmp(argv[i], "--debug-targets") == 0) {
-            o.debug_targets = true;
-        } else {
-            return failf("capture-script: unknown argument \"%s\"", argv[i]);
-        }
-    }
-    tl_err err = { 0 };
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    if (!mem) return fail("tlemit: out of memory");
-    int rc = tl_emit_capture_script(&o, mem, &err);
-    fclose(mem);
-    if (rc) {
-        free(buf);
-        return fail(err.msg);
-    }
-    fwrite(buf, 1, len, stdout);
-    free(buf);
-    return fflush(stdout) == 0 ? 0 : 2;
+static bool graph_has_params(const tl_graph *g) {
+    for (int64_t i = 0; i < g->n_nodes; i++)
+        if (tl_op_info(g->nodes[i].op)->n_params > 0) return true;
+    return false;
 }
 
 static int cmd_pytorch(int argc, char **argv) {
+    int rc = tl_cli_parse(&PYTORCH, argc, argv);
+    if (rc >= 0) return rc;
     tl_emit_opts o;
     tl_emit_opts_default(&o);
-    const char *graph_path = NULL, *params_path = NULL, *out_path = NULL;
-    bool weights_given = false;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        bool has_val = i + 1 < argc;
-        if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
-            if (!has_val) return failf("%s needs a value", a);
-            out_path = argv[++i];
-        } else if (strcmp(a, "--class-name") == 0) {
-            if (!has_val) return failf("%s needs a value", a);
-            o.class_name = argv[++i];
-        } else if (strcmp(a, "--dtype") == 0) {
-            if (!has_val) return failf("%s needs a value", a);
-            o.dtype = argv[++i];
-        } else if (strcmp(a, "--weights") == 0) {
-            if (!has_val) return failf("%s needs a value", a);
-            const char *v = argv[++i];
-            if (strcmp(v, "inline") == 0) o.weights = TL_WEIGHTS_INLINE;
-            else if (strcmp(v, "external") == 0) o.weights = TL_WEIGHTS_EXTERNAL;
-            else return failf("--weights: expected inline or external, got \"%s\"", v);
-            weights_given = true;
-        } else if (strcmp(a, "--training-skeleton") == 0) {
-            o.training_skeleton = true;
-        } else if (strcmp(a, "--learnable-consts") == 0) {
-            o.learnable_consts = true;
-        } else if (strcmp(a, "--compress-broadcast") == 0) {
-            o.compress_broadcast = true;
-        } else if (a[0] == '-' && a[1]) {
-            return failf("pytorch: unknown option \"%s\"", a);
-        } else if (!graph_path) {
-            graph_path = a;
-        } else if (!params_path) {
-            params_path = a;
-        } else {
-            return failf("pytorch: unexpected argument \"%s\"", a);
-        }
-    }
-    if (!graph_path) return failf("%s", "pytorch: missing graph.json");
-    if (!out_path) return failf("%s", "pytorch: missing -o model.py");
+    if (P.class_name) o.class_name = P.class_name;
+    if (P.dtype) o.dtype = P.dtype;
+    o.training_skeleton = P.training_skeleton;
+    o.learnable_consts = P.learnable_consts;
+    o.compress_broadcast = P.compress_broadcast;
+    if (P.weights_given) o.weights = P.weights == 0 ? TL_WEIGHTS_INLINE : TL_WEIGHTS_EXTERNAL;
 
     tl_err err = { 0 };
     tl_graph *g = NULL;
-    if (tl_graph_load_json(graph_path, &g, &err)) return fail(err.msg);
-    if (params_path && tl_params_load(g, params_path, &err)) {
-        tl_graph_free(g);
-        return fail(err.msg);
-    }
-    if (tl_params_check_complete(g, params_path ? params_path : graph_path, &err)) {
-        tl_graph_free(g);
-        return fail(err.msg);
-    }
+    char *buf = NULL;
+    size_t len = 0;
     char abs_params[PATH_MAX];
+    if (tl_graph_load_json(P.graph, &g, &err) || (P.params && tl_params_load(g, P.params, &err)) ||
+        tl_params_check_complete(g, P.params ? P.params : P.graph, &err))
+        goto fail;
     if (o.weights == TL_WEIGHTS_EXTERNAL) {
-        if (params_path) {
+        if (P.params) {
             /* absolute, so the module loads from any working directory */
-            if (!realpath(params_path, abs_params)) {
-                tl_graph_free(g);
-                fprintf(stderr, "%s: %s\n", params_path, strerror(errno));
-                return 2;
+            if (!realpath(P.params, abs_params)) {
+                tl_errk(&err, TL_ERR_IO, "%s: %s", P.params, strerror(errno));
+                goto fail;
             }
             o.params_path = abs_params;
-        } else if (weights_given) {
-            bool any = false;
-            for (int64_t i = 0; i < g->n_nodes && !any; i++) any = tl_op_info(g->nodes[i].op)->n_params > 0;
-            if (any) {
+        } else if (P.weights_given) {
+            if (graph_has_params(g)) {
                 tl_graph_free(g);
-                return failf("%s", "--weights external needs a params.bin argument (this graph carries its "
-                                   "parameters inline: use --weights inline)");
+                return tl_cli_usage_error(&PYTORCH, "--weights external needs a params.bin argument (this "
+                                                    "graph carries its parameters inline: use --weights inline)");
             }
         } else {
             o.weights = TL_WEIGHTS_INLINE; /* payloads came from the graph JSON itself */
         }
     }
+    FILE *mem = open_memstream(&buf, &len);
+    if (!mem) {
+        tl_erroom(&err, "tlemit: out of memory");
+        goto fail;
+    }
+    rc = tl_emit_pytorch(g, &o, mem, &err);
+    if (fclose(mem) != 0 && !rc) rc = tl_erroom(&err, "tlemit: out of memory");
+    if (rc) goto fail;
+    if (strcmp(P.out, "-") == 0) {
+        if (fwrite(buf, 1, len, stdout) != len || fflush(stdout) != 0) {
+            tl_errk(&err, TL_ERR_IO, "tlemit: cannot write to stdout");
+            goto fail;
+        }
+    } else {
+        const void *parts[1] = { buf };
+        size_t lens[1] = { len };
+        if (tl_write_file_atomic(P.out, 1, parts, lens, &err)) goto fail;
+    }
+    free(buf);
+    tl_graph_free(g);
+    return 0;
+fail:
+    free(buf);
+    tl_graph_free(g);
+    return tl_cli_fail(&err);
+}
 
+/* ------------------------------------------------------------------ tlemit capture-script */
+static struct {
+    const char *function_name;
+    bool no_torch_export, debug_targets;
+} C;
+
+static const tl_cli_pos CAPTURE_POS[] = { { NULL } };
+static const tl_cli_opt CAPTURE_OPTS[] = {
+    { .name = "--function-name", .meta = "NAME", .kind = TL_CLI_STR, .dest = &C.function_name,
+      .help = "the capture helper's name (default export_torchlean_graph)" },
+    { .name = "--no-torch-export", .kind = TL_CLI_FLAG, .dest = &C.no_torch_export,
+      .help = "try FX symbolic tracing first instead of torch.export" },
+    { .name = "--debug-targets", .kind = TL_CLI_FLAG, .dest = &C.debug_targets,
+      .help = "write each node's raw PyTorch target into the graph" },
+    { NULL },
+};
+static const tl_cli CAPTURE = {
+    .tool = "tlemit", .command = "capture-script", .pos = CAPTURE_POS, .opts = CAPTURE_OPTS,
+    .about = "Print the capture script (scripts/export_torchlean_graph.py, embedded at build time); with "
+             "no options the output equals that file.",
+};
+
+static int cmd_capture(int argc, char **argv) {
+    int rc = tl_cli_parse(&CAPTURE, argc, argv);
+    if (rc >= 0) return rc;
+    tl_capture_opts o;
+    tl_capture_opts_default(&o);
+    if (C.function_name) o.function_name = C.function_name;
+    if (C.no_torch_export) o.prefer_torch_export = false;
+    if (C.debug_targets) o.debug_targets = true;
+    tl_err err = { 0 };
     char *buf = NULL;
     size_t len = 0;
     FILE *mem = open_memstream(&buf, &len);
     if (!mem) {
-        tl_graph_free(g);
-        return fail("tlemit: out of memory");
+        tl_erroom(&err, "tlemit: out of memory");
+        return tl_cli_fail(&err);
     }
-    int rc = tl_emit_pytorch(g, &o, mem, &err);
-    fclose(mem);
-    tl_graph_free(g);
-    if (rc) {
-        free(buf);
-        return fail(err.msg);
-    }
-    if (strcmp(out_path, "-") == 0) {
-        fwrite(buf, 1, len, stdout);
-        free(buf);
-        return fflush(stdout) == 0 ? 0 : 2;
-    }
-    const void *parts[1] = { buf };
-    size_t lens[1] = { len };
-    rc = tl_write_file_atomic(out_path, 1, parts, lens, &err);
+    rc = tl_emit_capture_script(&o, mem, &err);
+    if (fclose(mem) != 0 && !rc) rc = tl_erroom(&err, "tlemit: out of memory");
+    if (!rc && (fwrite(buf, 1, len, stdout) != len || fflush(stdout) != 0))
+        rc = tl_errk(&err, TL_ERR_IO, "tlemit: cannot write to stdout");
     free(buf);
-    if (rc) return fail(err.msg);
-    return 0;
+    return rc ? tl_cli_fail(&err) : 0;
+}
+
+/* ------------------------------------------------------------------ tlemit */
+static void usage(FILE *f) {
+    tl_cli_usage(&PYTORCH, f);
+    tl_cli_usage(&CAPTURE, f);
 }
 
 int main(int argc, char **argv) {
@@ -175,9 +184,11 @@ int main(int argc, char **argv) {
     }
     if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
         usage(stdout);
-        return 0;
+        printf("\nCode emitters; 'tlemit COMMAND --help' describes each command.\n");
+        return fflush(stdout) == 0 ? 0 : 1;
     }
     if (strcmp(argv[1], "pytorch") == 0) return cmd_pytorch(argc - 2, argv + 2);
     if (strcmp(argv[1], "capture-script") == 0) return cmd_capture(argc - 2, argv + 2);
-    return failf("unknown command \"%s\" (expected pytorch or capture-script)", argv[1]);
+    fprintf(stderr, "tlemit: unknown command '%s' (expected pytorch or capture-script)\n", argv[1]);
+    return 2;
 }

@@ -1,10 +1,6 @@
 /* tlrun - run a torchlean.ir.v1 graph on one .npy input.
  *
- *   tlrun graph.json [params.bin] input.npy [-o out.npy] [--threads N] [--repeat N]
- *         [--profile trace.json] [--dump-node ID out.npy] [--isa scalar|avx2|avx512]
- *
- * params.bin is optional (graphs carrying their payloads inline): with two positional arguments
- * they are graph and input, with three graph, params and input.
+ * The arguments are declared once, in main's tables (tl_cli.h: usage line, --help, parsing).
  * -o out.npy writes output 0 to out.npy and output k (k >= 1) to out_k.npy (".npy" stripped from
  * the given name, then "_k.npy" appended); every file is written atomically (temp + rename).
  * Without -o, each output's shape and a short summary go to stdout.
@@ -13,35 +9,16 @@
  *   for it ("run", "input", "folded": constant, computed once at plan time, "alias", "view": a
  *   transpose read in place by matmul), so only "run"/"input" events have a nonzero duration.
  * --dump-node ID file.npy: any intermediate value (the session keeps every value).
- * Exit status: 0 ok, 2 bad input (usage, graph, params, input; one line on stderr, file name
- * first), 1 runtime failure (running, writing results). */
-#include <errno.h>
+ * Exit status: 0 ok, else tl_err_exit_status of the error (one line on stderr, file name first):
+ * 2 bad input (usage, graph, params, input), 3 out of memory, 1 I/O or internal failure. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
+#include "tl_strbuf.h"
+#include "tl_cli.h"
 #include "tl_import.h"
 #include "tl_runtime.h"
-
-static const char *USAGE =
-    "usage: tlrun graph.json [params.bin] input.npy [-o out.npy] [--threads N] [--repeat N] "
-    "[--profile trace.json] [--dump-node ID out.npy] [--isa scalar|avx2|avx512]";
-
-static int fail(int code, const char *msg) {
-    fprintf(stderr, "%s\n", msg);
-    return code;
-}
-
-static int parse_count(const char *opt, const char *v, long long min, long long *out, tl_err *err) {
-    char *end = NULL;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (!*v || *end || errno || x < min || x > 1000000000LL)
-        return tl_errf(err, "tlrun: %s: expected an integer >= %lld, got '%s'", opt, min, v);
-    *out = x;
-    return 0;
-}
 
 static double now_ms(void) {
     struct timespec ts;
@@ -65,42 +42,42 @@ static void output_name(const char *base, int k, char *buf, size_t n) {
     snprintf(buf, n, "%.*s_%d.npy", (int)len, base, k);
 }
 
-static void shape_json(FILE *f, const tl_shape *s) {
-    fputc('[', f);
-    for (int i = 0; i < s->rank; i++) fprintf(f, "%s%lld", i ? "," : "", (long long)s->dim[i]);
-    fputc(']', f);
+static void shape_json(tl_strbuf *b, const tl_shape *s) {
+    tl_sb_putc(b, '[');
+    for (int i = 0; i < s->rank; i++) tl_sb_printf(b, "%s%lld", i ? "," : "", (long long)s->dim[i]);
+    tl_sb_putc(b, ']');
 }
 
+/* Built in memory, then written atomically: a failed run never leaves half a trace behind. */
 static int write_profile(const char *path, const tl_session *s, const tl_graph *g, tl_err *err) {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) return tl_errf(err, "%s: cannot write: %s", path, strerror(errno));
-    fprintf(f, "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n");
+    tl_strbuf b = TL_STRBUF_INIT;
+    tl_sb_printf(&b, "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n");
     double ts = 0.0;
-    int first = 1;
     for (int64_t i = 0; i < g->n_nodes; i++) {
         const tl_node *n = &g->nodes[i];
         double us = (double)tl_session_node_ns(s, i) / 1e3;
-        fprintf(f, "%s{\"name\":\"%s\",\"cat\":\"node\",\"ph\":\"X\",\"pid\":1,\"tid\":1,"
-                   "\"ts\":%.3f,\"dur\":%.3f,\"args\":{\"id\":%lld,\"inputs\":[",
-                first ? "" : ",\n", tl_op_tag(n->op), ts, us, (long long)i);
+        tl_sb_printf(&b, "%s{\"name\":\"%s\",\"cat\":\"node\",\"ph\":\"X\",\"pid\":1,\"tid\":1,"
+                         "\"ts\":%.3f,\"dur\":%.3f,\"args\":{\"id\":%lld,\"inputs\":[",
+                     i ? ",\n" : "", tl_op_tag(n->op), ts, us, (long long)i);
         for (int k = 0; k < n->n_parents; k++) {
-            if (k) fputc(',', f);
-            shape_json(f, tl_session_node_shape(s, n->parents[k]));
+            if (k) tl_sb_putc(&b, ',');
+            shape_json(&b, tl_session_node_shape(s, n->parents[k]));
         }
-        fprintf(f, "],\"output\":");
-        shape_json(f, tl_session_node_shape(s, i));
-        fprintf(f, ",\"us\":%.3f,\"plan\":\"%s\"}}", us, tl_session_node_plan(s, i));
+        tl_sb_printf(&b, "],\"output\":");
+        shape_json(&b, tl_session_node_shape(s, i));
+        tl_sb_printf(&b, ",\"us\":%.3f,\"plan\":\"%s\"}}", us, tl_session_node_plan(s, i));
         ts += us;
-        first = 0;
     }
-    fprintf(f, "\n]}\n");
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
-        remove(tmp);
-        return tl_errf(err, "%s: cannot write: %s", path, strerror(errno));
+    tl_sb_printf(&b, "\n]}\n");
+    if (b.oom) {
+        tl_sb_free(&b);
+        return tl_erroom(err, "%s: out of memory building the trace", path);
     }
-    return 0;
+    const void *parts[1] = { b.p };
+    size_t lens[1] = { b.n };
+    int rc = tl_write_file_atomic(path, 1, parts, lens, err);
+    tl_sb_free(&b);
+    return rc;
 }
 
 static void summary(int k, const float *y, const tl_shape *s) {
@@ -122,128 +99,94 @@ static void summary(int k, const float *y, const tl_shape *s) {
 }
 
 int main(int argc, char **argv) {
-    tl_err err = { 0 };
-    const char *pos[4];
-    int npos = 0;
-    const char *out_path = NULL, *profile = NULL, *dump_path = NULL, *isa = NULL;
+    const char *graph_path = NULL, *params_path = NULL, *input_path = NULL;
+    const char *out_path = NULL, *profile = NULL, *dump_path = NULL;
     long long threads = 0, repeat = 0, dump_id = -1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        bool has = i + 1 < argc;
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            printf("%s\n", USAGE);
-            return 0;
-        }
-        if (strcmp(a, "-o") == 0 || strcmp(a, "--threads") == 0 || strcmp(a, "--repeat") == 0 ||
-            strcmp(a, "--profile") == 0 || strcmp(a, "--isa") == 0 || strcmp(a, "--dump-node") == 0) {
-            if (!has || (strcmp(a, "--dump-node") == 0 && i + 2 >= argc)) {
-                tl_errf(&err, "tlrun: %s needs %s", a,
-                        strcmp(a, "--dump-node") == 0 ? "ID and a file name" : "a value");
-                return fail(2, err.msg);
-            }
-            const char *v = argv[++i];
-            if (strcmp(a, "-o") == 0) out_path = v;
-            else if (strcmp(a, "--profile") == 0) profile = v;
-            else if (strcmp(a, "--isa") == 0) isa = v;
-            else if (strcmp(a, "--threads") == 0) {
-                if (parse_count(a, v, 1, &threads, &err)) return fail(2, err.msg);
-            } else if (strcmp(a, "--repeat") == 0) {
-                if (parse_count(a, v, 1, &repeat, &err)) return fail(2, err.msg);
-            } else {
-                if (parse_count(a, v, 0, &dump_id, &err)) return fail(2, err.msg);
-                dump_path = argv[++i];
-            }
-            continue;
-        }
-        if (a[0] == '-' && a[1]) {
-            tl_errf(&err, "tlrun: unknown option %s", a);
-            return fail(2, err.msg);
-        }
-        if (npos == 3) {
-            tl_errf(&err, "tlrun: too many arguments (%s); %s", a, USAGE);
-            return fail(2, err.msg);
-        }
-        pos[npos++] = a;
-    }
-    if (npos < 2) return fail(2, USAGE);
-    const char *graph_path = pos[0];
-    const char *params_path = npos == 3 ? pos[1] : NULL;
-    const char *input_path = pos[npos - 1];
+    int isa = -1;  /* index into --isa's choices, which are in tl_isa order */
+    const tl_cli_pos pos[] = {
+        { "graph.json", &graph_path, 0, "the graph (torchlean.ir.v1 JSON)" },
+        { "params.bin", &params_path, TL_CLI_OPTIONAL | TL_CLI_PARAMS,
+          "its weights (safetensors); leave out for a graph with inline weights" },
+        { "input.npy", &input_path, 0,
+          "the input; a leading (batch) dimension other than the captured one runs when the graph "
+          "keeps samples apart" },
+        { NULL },
+    };
+    const tl_cli_opt opts[] = {
+        { .name = "--output", .alias = "-o", .meta = "out.npy", .kind = TL_CLI_PATH, .dest = &out_path,
+          .help = "write output 0 to out.npy and output k to out_k.npy (atomically); without -o, print "
+                  "each output's shape and a summary" },
+        { .name = "--threads", .meta = "N", .kind = TL_CLI_INT, .min = 1, .max = 1024, .dest = &threads,
+          .help = "threads for tlrt's kernels (OpenMP) and OpenBLAS" },
+        { .name = "--repeat", .meta = "N", .kind = TL_CLI_INT, .min = 1, .dest = &repeat,
+          .help = "one warm-up run, then N timed runs: prints min and median" },
+        { .name = "--profile", .meta = "trace.json", .kind = TL_CLI_PATH, .dest = &profile,
+          .help = "write a Chrome trace: one event per node with its tag, shapes, time and plan" },
+        { .name = "--dump-node", .meta = "ID", .kind = TL_CLI_INT, .min = 0, .dest = &dump_id,
+          .meta2 = "out.npy", .dest2 = &dump_path, .help = "write node ID's value (any intermediate) to out.npy" },
+        { .name = "--isa", .kind = TL_CLI_CHOICE, .choices = "scalar|avx2|avx512", .dest = &isa,
+          .help = "use this kernel set instead of the best one the CPU has" },
+        { NULL },
+    };
+    const tl_cli cli = {
+        .tool = "tlrun", .pos = pos, .opts = opts,
+        .about = "Run a torchlean.ir.v1 graph on one .npy input.",
+        .notes = "exit status: 0 ok, 2 bad input (one line on stderr, file name first), 3 out of memory, "
+                 "1 I/O or internal failure",
+    };
+    int rc = tl_cli_parse(&cli, argc - 1, argv + 1);
+    if (rc >= 0) return rc;
 
-    if (isa) {
-        tl_isa want;
-        if (strcmp(isa, "scalar") == 0) want = TL_ISA_SCALAR;
-        else if (strcmp(isa, "avx2") == 0) want = TL_ISA_AVX2;
-        else if (strcmp(isa, "avx512") == 0) want = TL_ISA_AVX512;
-        else {
-            tl_errf(&err, "tlrun: --isa: expected scalar, avx2 or avx512, got '%s'", isa);
-            return fail(2, err.msg);
+    tl_err err = { 0 };
+    if (isa >= 0) {
+        static const char *const name[] = { "scalar", "avx2", "avx512" };
+        if (!tl_isa_supported((tl_isa)isa)) {
+            tl_errk(&err, TL_ERR_UNSUPPORTED, "tlrun: --isa %s: not supported on this CPU", name[isa]);
+            return tl_cli_fail(&err);
         }
-        if (!tl_isa_supported(want)) {
-            tl_errf(&err, "tlrun: --isa %s: not supported on this CPU", isa);
-            return fail(2, err.msg);
-        }
-        tl_kernels_set_isa(want);
+        tl_kernels_set_isa((tl_isa)isa);
     }
     if (threads > 0) tl_set_threads((int)threads);
 
     tl_model *m = NULL;
-    if (tl_model_open(graph_path, params_path, &m, &err)) return fail(2, err.msg);
+    tl_tensor *x = NULL;
+    tl_session *s = NULL;
+    double *t = NULL;
+    rc = 0;
+    if (tl_model_open(graph_path, params_path, &m, &err)) goto fail;
     const tl_graph *g = tl_model_graph(m);
     if (dump_path && dump_id >= g->n_nodes) {
-        tl_errf(&err, "tlrun: --dump-node %lld: no such node (%s has %lld nodes)", dump_id,
-                graph_path, (long long)g->n_nodes);
-        tl_model_free(m);
-        return fail(2, err.msg);
+        tl_errf(&err, "tlrun: --dump-node %lld: no such node (%s has %lld nodes)", dump_id, graph_path,
+                (long long)g->n_nodes);
+        goto fail;
     }
-    tl_tensor *x = NULL;
-    if (tl_npy_load(input_path, &x, &err)) {
-        tl_model_free(m);
-        return fail(2, err.msg);
-    }
+    if (tl_npy_load(input_path, &x, &err)) goto fail;
     int flags = (profile ? TL_SESSION_PROFILE : 0) | (dump_path ? TL_SESSION_KEEP_ALL : 0);
-    tl_session *s = NULL;
-    int rc = 0;
     if (tl_session_new(m, &x->shape, flags, &s, &err)) {
         tl_err_prefix(&err, input_path);
-        rc = fail(2, err.msg);
-        goto done;
+        goto fail;
     }
-    if (tl_session_run(s, x->data, &err)) {
-        rc = fail(1, err.msg);
-        goto done;
-    }
+    if (tl_session_run(s, x->data, &err)) goto fail;
     if (repeat > 0) {
-        double *t = malloc(sizeof(double) * (size_t)repeat);
+        t = (size_t)repeat <= SIZE_MAX / sizeof(double) ? malloc(sizeof(double) * (size_t)repeat) : NULL;
         if (!t) {
-            rc = fail(1, "tlrun: out of memory");
-            goto done;
+            tl_erroom(&err, "tlrun: --repeat %lld: out of memory for the timings", repeat);
+            goto fail;
         }
         for (long long r = 0; r < repeat; r++) {
             double t0 = now_ms();
-            if (tl_session_run(s, x->data, &err)) {
-                free(t);
-                rc = fail(1, err.msg);
-                goto done;
-            }
+            if (tl_session_run(s, x->data, &err)) goto fail;
             t[r] = now_ms() - t0;
         }
         qsort(t, (size_t)repeat, sizeof(double), cmp_double);
         double med = repeat % 2 ? t[repeat / 2] : 0.5 * (t[repeat / 2 - 1] + t[repeat / 2]);
         printf("repeat %lld: min %.5f ms, median %.5f ms\n", repeat, t[0], med);
-        free(t);
     }
-    if (profile && write_profile(profile, s, g, &err)) {
-        rc = fail(1, err.msg);
-        goto done;
-    }
+    if (profile && write_profile(profile, s, g, &err)) goto fail;
     if (dump_path) {
         tl_shape sh;
         const float *v = tl_session_node_value(s, dump_id, &sh, &err);
-        if (!v || tl_npy_save(dump_path, &sh, v, &err)) {
-            rc = fail(1, err.msg);
-            goto done;
-        }
+        if (!v || tl_npy_save(dump_path, &sh, v, &err)) goto fail;
     }
     for (int k = 0; k < tl_session_n_outputs(s); k++) {
         tl_shape sh;
@@ -251,15 +194,16 @@ int main(int argc, char **argv) {
         if (out_path) {
             char name[4096];
             output_name(out_path, k, name, sizeof name);
-            if (tl_npy_save(name, &sh, y, &err)) {
-                rc = fail(1, err.msg);
-                goto done;
-            }
+            if (tl_npy_save(name, &sh, y, &err)) goto fail;
         } else {
             summary(k, y, &sh);
         }
     }
+    goto done;
+fail:
+    rc = tl_cli_fail(&err);
 done:
+    free(t);
     tl_session_free(s);
     tl_tensor_free(x);
     tl_model_free(m);

@@ -500,7 +500,7 @@ def test_inline_graph_without_params_bin(tmp_path):
         np.testing.assert_allclose(m(torch.from_numpy(xv)).numpy(), g.reference(xv)[0], rtol=2e-5, atol=2e-5)
     r = emit(gp, None, tmp_path / "x.py", "--weights", "external", check=False)
     assert r.returncode == 2
-    assert r.stderr == ("tlemit: --weights external needs a params.bin argument (this graph carries its "
+    assert r.stderr == ("tlemit: pytorch: --weights external needs a params.bin argument (this graph carries its "
                         "parameters inline: use --weights inline)\n")
     assert not (tmp_path / "x.py").exists()
 
@@ -582,18 +582,18 @@ def test_error_conv_rank4_not_in_pytorch(tmp_path):
 def test_error_options(tmp_path):
     g, gp, bp = small_linear(tmp_path)
     expect_fail(tmp_path, ["pytorch", gp, bp, "--weights", "yaml"],
-                "tlemit: --weights: expected inline or external, got \"yaml\"")
+                "tlemit: pytorch: --weights: expected inline or external, got 'yaml'")
     expect_fail(tmp_path, ["pytorch", gp, bp, "--class-name", "1abc"],
                 "--class-name: not a Python identifier: \"1abc\"")
     expect_fail(tmp_path, ["pytorch", gp, bp, "--class-name", "class"],
                 "--class-name: not a Python identifier: \"class\"")
-    expect_fail(tmp_path, ["pytorch", gp, bp, "--frobnicate"], "tlemit: pytorch: unknown option \"--frobnicate\"")
+    expect_fail(tmp_path, ["pytorch", gp, bp, "--frobnicate"], "tlemit: pytorch: unknown option '--frobnicate'")
     expect_fail(tmp_path, ["pytorch", gp, bp, "--dtype", "torch.float64\nimport os"],
                 "--dtype: expected a one-line torch dtype expression")
     r = run_tool("tlemit", "pytorch", gp, bp)
     assert r.returncode == 2 and r.stderr == "tlemit: pytorch: missing -o model.py\n"
     r = run_tool("tlemit", "frob")
-    assert r.returncode == 2 and r.stderr == "tlemit: unknown command \"frob\" (expected pytorch or capture-script)\n"
+    assert r.returncode == 2 and r.stderr == "tlemit: unknown command 'frob' (expected pytorch or capture-script)\n"
     r = run_tool("tlemit")
     assert r.returncode == 2 and r.stderr.startswith("usage: tlemit")
 
@@ -627,7 +627,7 @@ def test_capture_script_options():
     assert r.returncode == 0, r.stderr
     assert "def grab_graph(" in r.stdout
     r = run_tool("tlemit", "capture-script", "--bogus")
-    assert r.returncode == 2 and r.stderr == "tlemit: capture-script: unknown argument \"--bogus\"\n"
+    assert r.returncode == 2 and r.stderr == "tlemit: capture-script: unknown option '--bogus'\n"
 
 
 def capture(model_py, cls, shape, out_json, params_bin, example_dir):
