@@ -49,6 +49,7 @@ typedef struct cfg {
     bool random_given, seed_given;
     tl_diff_tol tol;
     bool per_node, isolated, keep_temp;
+    bool exact;                  /* --exact: no rounding-changing plan rewrites */
 } cfg;
 
 /* ---------------------------------------------------------------- small helpers */
@@ -309,6 +310,9 @@ static int parse_args(int argc, char **argv, cfg *c) {
           .seen = &mode_given,
           .help = "with --per-node: each tlrt node is fed the emitted module's values for its parents, or "
                   "both sides run end to end (cumulative, the default)" },
+        { .name = "--exact", .kind = TL_CLI_FLAG, .dest = &c->exact,
+          .help = "run tlrt node by node, with no plan-time rewrite that changes rounding (--per-node always "
+                  "does)" },
         { .name = "--json", .meta = "report.json", .kind = TL_CLI_PATH, .dest = &c->json,
           .help = "also write the whole report as JSON" },
         { .name = "--python", .meta = "EXE", .kind = TL_CLI_PATH, .dest = &c->python,
@@ -653,7 +657,8 @@ int main(int argc, char **argv) {
     if (!rc) rc = run_python(&c, R.dir, R.n_inputs);
 
     /* 5. tlrt side + comparisons */
-    int flags = c.per_node && !c.isolated ? TL_SESSION_KEEP_ALL : 0;
+    /* per node: every value kept and each node computed as the graph says (no fused rewrites) */
+    int flags = (c.per_node && !c.isolated ? TL_SESSION_KEEP_ALL : 0) | (c.per_node || c.exact ? TL_SESSION_EXACT : 0);
     if (!rc && tl_session_new(R.m, &in_shape, flags, &R.s, &err)) rc = tl_cli_fail(&err);
     R.jinputs = cJSON_CreateArray();
     if (!rc) {

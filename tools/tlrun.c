@@ -102,6 +102,7 @@ int main(int argc, char **argv) {
     const char *graph_path = NULL, *params_path = NULL, *input_path = NULL;
     const char *out_path = NULL, *profile = NULL, *dump_path = NULL;
     long long threads = 0, repeat = 0, dump_id = -1;
+    bool exact = false;
     int isa = -1;  /* index into --isa's choices, which are in tl_isa order */
     const tl_cli_pos pos[] = {
         { "graph.json", &graph_path, 0, "the graph (torchlean.ir.v1 JSON)" },
@@ -126,6 +127,9 @@ int main(int argc, char **argv) {
           .meta2 = "out.npy", .dest2 = &dump_path, .help = "write node ID's value (any intermediate) to out.npy" },
         { .name = "--isa", .kind = TL_CLI_CHOICE, .choices = "scalar|avx2|avx512", .dest = &isa,
           .help = "use this kernel set instead of the best one the CPU has" },
+        { .name = "--exact", .kind = TL_CLI_FLAG, .dest = &exact,
+          .help = "follow the graph node by node: no plan-time rewrite that changes rounding (batch norm "
+                  "folded into the conv/linear before it)" },
         { NULL },
     };
     const tl_cli cli = {
@@ -161,7 +165,8 @@ int main(int argc, char **argv) {
         goto fail;
     }
     if (tl_npy_load(input_path, &x, &err)) goto fail;
-    int flags = (profile ? TL_SESSION_PROFILE : 0) | (dump_path ? TL_SESSION_KEEP_ALL : 0);
+    int flags = (profile ? TL_SESSION_PROFILE : 0) | (dump_path ? TL_SESSION_KEEP_ALL : 0) |
+                (exact ? TL_SESSION_EXACT : 0);
     if (tl_session_new(m, &x->shape, flags, &s, &err)) {
         tl_err_prefix(&err, input_path);
         goto fail;
