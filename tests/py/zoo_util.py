@@ -73,7 +73,7 @@ def read_safetensors(path):
 def ir_eval(doc, params, x):
     """Evaluate a torchlean.ir.v1 document in float64 (oracle.evaluate). Returns the outputs as
     float64 torch tensors (a list)."""
-    return [torch.from_numpy(np.ascontiguousarray(v)) for v in oracle.evaluate(doc, params, x)]
+    return [torch.from_numpy(np.array(v, np.float64)) for v in oracle.evaluate(doc, params, x)]  # (keeps 0-d)
 
 
 def load_graph(path):
