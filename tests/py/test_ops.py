@@ -11,6 +11,8 @@ Tolerances (asserted on the float32 tlrun output against the float64 oracles):
            rtol 1e-5, atol 1e-5 (float32 accumulation order differs from float64).
 Each case runs with the default (best) kernel table and with --isa scalar.
 """
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -18,7 +20,7 @@ import torch.nn.functional as F
 
 from conftest import exec_tags, legacy_tags, tool
 from graphs import Graph, run_tlrun
-from oracle import unit_draws
+from oracle import evaluate, unit_draws
 
 EXACT = dict(rtol=0, atol=0)
 TRANS = dict(rtol=1e-5, atol=1e-6)
@@ -509,3 +511,37 @@ def test_every_executable_op_is_covered():
     missing += [f"legacy spelling {old} (of {cur}) has no case in test_ops.py"
                 for old, cur in legacy_tags().items() if old not in seen]
     assert not missing, "\n".join(missing)
+
+
+# ---------------------------------------------------------------------- TorchLean's dense grouped conv weight
+def dense_grouped_conv_graph():
+    """A grouped conv written as TorchLean writes it inline: weight DENSE block-diagonal
+    [out, in, k...] with zeros off the group blocks (Export/TorchExport.lean _convolution_payload)."""
+    g = Graph()
+    x = g.input([2, 4, 6, 5])
+    W, b = rnd(6, 2, 3, 3), rnd(6)
+    g.output(g.conv(x, W, b, [1, 2], [1, 1], groups=2))
+    doc = g.to_json(inline=True)
+    dense = np.zeros((6, 4, 3, 3), np.float32)
+    dense[:3, :2], dense[3:, 2:] = W[:3], W[3:]
+    doc["nodes"][1]["weight"] = dense.tolist()
+    xv = rnd(2, 4, 6, 5)
+    return doc, xv, torch_conv(xv, W, b, [1, 2], [1, 1], [1, 1], [1, 1], 2)
+
+
+def test_oracle_reads_dense_grouped_conv_weight():
+    doc, xv, tref = dense_grouped_conv_graph()
+    np.testing.assert_allclose(evaluate(doc, None, xv)[0], tref.numpy(), rtol=1e-12, atol=1e-12)
+    doc["nodes"][1]["weight"][0][3][0][0] = 1.0      # an entry off the group blocks
+    with pytest.raises(AssertionError, match="off the group blocks"):
+        evaluate(doc, None, xv)
+
+
+@pytest.mark.xfail(strict=True, reason="tlrt's importer wants the packed [out, in/groups, k...] inline "
+                   "weight: node[1].weight: expected shape [6, 2, 3, 3], got [6, 4, 3, 3]")
+def test_conv_inline_dense_grouped_weight(tmp_path):
+    doc, xv, tref = dense_grouped_conv_graph()
+    gp = tmp_path / "graph.json"
+    gp.write_text(json.dumps(doc))
+    (y,) = run_tlrun(tool("tlrun"), str(gp), None, xv, tmp_path)
+    np.testing.assert_allclose(y, tref.numpy(), **ACCUM)
