@@ -118,6 +118,14 @@ static void conv_image(const tl_prep_conv *cv, const float *x, float *y, float *
  * bitwise the same at any thread count. One image (or small work): the GEMM's own threads. */
 static void ex_conv(const tl_step *st, const float *const *in, float *out) {
     const tl_prep_conv *cv = &st->p.cv;
+    if (cv->direct == TL_CONV_DIRECT_DW) {
+        tl_conv_dw(&cv->desc, in[0], cv->w, out, st->scratch, (size_t)st->scratch_floats);
+        return;
+    }
+    if (cv->direct == TL_CONV_DIRECT_DENSE) {
+        tl_conv_direct(&cv->desc, cv->packed, in[0], out, st->scratch, (size_t)st->scratch_floats);
+        return;
+    }
     if (cv->depthwise) {
         ex_conv_depthwise(st, in, out);
         return;
@@ -239,6 +247,30 @@ static int conv_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
     cv->w = n->param[0] ? n->param[0]->data : NULL;
     cv->b = n->param[1] ? n->param[1]->data : NULL;
     if (!cv->w) return tl_errf(err, "node[%lld] (conv): weight is not bound", (long long)n->id);
+    /* 1-D/2-D convs within the direct kernels' limits run them (kernels/tl_conv.h: one FMA per
+     * tap in a fixed order, bitwise the same at any thread count; 2-3x the im2col + sgemm path
+     * on AVX-512, docs/conv.md); 3-D convs keep im2col + sgemm */
+    int64_t C = cv->cin_g * cv->groups, OC = cv->cout_g * cv->groups;
+    cv->direct = TL_CONV_IM2COL;
+    if (tl_conv_desc_from_window(&cv->desc, cv->outer, C, OC, cv->groups, &cv->win) && tl_conv_supported(&cv->desc)) {
+        int64_t threads = tl_get_threads();
+        cv->desc.bias = cv->b;
+        if (tl_conv_is_depthwise(&cv->desc)) {
+            cv->direct = TL_CONV_DIRECT_DW;
+            st->scratch_floats = (int64_t)tl_conv_dw_scratch_floats(&cv->desc) * threads;
+        } else {
+            size_t np = tl_conv_packed_floats(&cv->desc);
+            cv->packed = malloc(sizeof(float) * (np ? np : 1));
+            if (!cv->packed)
+                return tl_erroom(err, "node[%lld] (conv): out of memory packing %zu weights", (long long)n->id, np);
+            tl_conv_pack(&cv->desc, cv->w, cv->packed);
+            cv->direct = TL_CONV_DIRECT_DENSE;
+            int64_t imgs = threads < cv->outer ? threads : cv->outer;
+            st->scratch_floats = (int64_t)tl_conv_direct_scratch_floats(&cv->desc) * (imgs > 0 ? imgs : 1);
+        }
+        st->kernel = ex_conv;
+        return 0;
+    }
     /* images run in parallel when there are several and the work pays for a team (> 0.5 MFLOP,
      * some microseconds: a team costs about one) */
     int64_t flops = 2 * cv->outer * cv->cout_g * cv->groups * cv->out_plane * cv->cin_g * cv->kprod;
@@ -322,12 +354,16 @@ static int conv_absorb_affine(tl_step *st, int axis, int64_t channels, const dou
     cv->own = own;
     cv->w = own;
     cv->b = own + oc_n * per;
+    cv->desc.bias = cv->b;
+    if (cv->packed) tl_conv_pack(&cv->desc, cv->w, cv->packed);   /* the direct kernel's copy */
     return 0;
 }
 
 static void conv_release(tl_step *st) {
     free(st->p.cv.own);
+    free(st->p.cv.packed);
     st->p.cv.own = NULL;
+    st->p.cv.packed = NULL;
 }
 
 const tl_family tl_fam_conv = {

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "tl_family.h"
+#include "tl_conv.h"
 #include "tl_kernels.h"
 #include "tl_runtime.h"
 
@@ -73,6 +74,10 @@ typedef struct tl_prep_conv {
     float *own;                      /* owned: folded kernel then bias (tl_plan_fuse), or NULL */
     int threads;                     /* images computed in parallel (scratch holds that many
                                       * im2col buffers); 1: serial over images */
+    /* direct kernels (kernels/tl_conv.h): DIRECT_NONE = im2col + sgemm / the 3-D loop */
+    enum { TL_CONV_IM2COL = 0, TL_CONV_DIRECT_DW, TL_CONV_DIRECT_DENSE } direct;
+    tl_conv_desc desc;               /* geometry, bias, clamp of the direct kernels */
+    float *packed;                   /* owned: dense weights packed for tl_conv_direct */
 } tl_prep_conv;
 
 typedef struct tl_prep_pool {
