@@ -11,6 +11,7 @@
 #include <string.h>
 #include "tl_emit.h"
 #include "tl_import.h"
+#include "tl_torchlean.h"
 #include "tl_cli.h"
 
 /* ------------------------------------------------------------------ tlemit pytorch */
@@ -82,12 +83,26 @@ static int cmd_pytorch(int argc, char **argv) {
         goto fail;
     if (o.weights == TL_WEIGHTS_EXTERNAL) {
         if (P.params) {
-            /* absolute, so the module loads from any working directory */
+            /* next to the module: its file name, which the module resolves against its own
+             * directory (module and params.bin move together); elsewhere: absolute, so the module
+             * loads from any working directory */
+            char abs_out_dir[PATH_MAX];
             if (!realpath(P.params, abs_params)) {
                 tl_errk(&err, TL_ERR_IO, "%s: %s", P.params, strerror(errno));
                 goto fail;
             }
             o.params_path = abs_params;
+            if (strcmp(P.out, "-") != 0) {
+                char dir[PATH_MAX];
+                const char *slash = strrchr(P.out, '/');
+                snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - P.out) : 1, slash ? P.out : ".");
+                if (slash == P.out) snprintf(dir, sizeof dir, "/");
+                const char *pslash = strrchr(abs_params, '/');
+                if (realpath(dir, abs_out_dir) && pslash &&
+                    strlen(abs_out_dir) == (size_t)(pslash - abs_params) &&
+                    strncmp(abs_out_dir, abs_params, (size_t)(pslash - abs_params)) == 0)
+                    o.params_path = pslash + 1;
+            }
         } else if (P.weights_given) {
             if (graph_has_params(g)) {
                 tl_graph_free(g);
@@ -171,9 +186,68 @@ static int cmd_capture(int argc, char **argv) {
     return rc ? tl_cli_fail(&err) : 0;
 }
 
+/* ------------------------------------------------------------------ tlemit torchlean / small */
+static struct {
+    const char *graph, *params, *out, *params_out;
+} T;
+static const tl_cli_pos TORCHLEAN_POS[] = {
+    { "graph.json", &T.graph, 0, "the graph (tlrt's small form, or any form tlrt reads)" },
+    { "params.bin", &T.params, TL_CLI_OPTIONAL | TL_CLI_PARAMS, "its weights (safetensors)" },
+    { NULL },
+};
+static const tl_cli_opt TORCHLEAN_OPTS[] = {
+    { .name = "--output", .alias = "-o", .meta = "graph_inline.json", .kind = TL_CLI_PATH, .dest = &T.out,
+      .required = true, .help = "write TorchLean's inline form here (checked with tlinfo --torchlean's rules)" },
+    { NULL },
+};
+static const tl_cli TORCHLEAN = {
+    .tool = "tlemit", .command = "torchlean", .pos = TORCHLEAN_POS, .opts = TORCHLEAN_OPTS,
+    .about = "Write a graph in TorchLean's form: payloads inline (dense grouped conv weights), current tags, "
+             "every field TorchLean's importer requires.",
+    .notes = "exit status: 0 ok, 2 bad input, 3 out of memory, 1 I/O or internal failure",
+};
+static const tl_cli_pos SMALL_POS[] = {
+    { "graph_inline.json", &T.graph, 0, "a graph with its payloads inline (TorchLean's form)" },
+    { NULL },
+};
+static const tl_cli_opt SMALL_OPTS[] = {
+    { .name = "--output", .alias = "-o", .meta = "graph.json", .kind = TL_CLI_PATH, .dest = &T.out,
+      .required = true, .help = "write the small JSON here" },
+    { .name = "--params", .meta = "params.bin", .kind = TL_CLI_PATH, .dest = &T.params_out,
+      .help = "write the weights here (default: params.bin next to the output)" },
+    { NULL },
+};
+static const tl_cli SMALL = {
+    .tool = "tlemit", .command = "small", .pos = SMALL_POS, .opts = SMALL_OPTS,
+    .about = "The way back from TorchLean's inline form: a small graph JSON plus params.bin.",
+    .notes = "exit status: 0 ok, 2 bad input, 3 out of memory, 1 I/O or internal failure",
+};
+
+static int cmd_torchlean(int argc, char **argv) {
+    int rc = tl_cli_parse(&TORCHLEAN, argc, argv);
+    if (rc >= 0) return rc;
+    tl_err err = { 0 };
+    return tl_torchlean_to_inline(T.graph, T.params, T.out, &err) ? tl_cli_fail(&err) : 0;
+}
+
+static int cmd_small(int argc, char **argv) {
+    int rc = tl_cli_parse(&SMALL, argc, argv);
+    if (rc >= 0) return rc;
+    char def[PATH_MAX];
+    if (!T.params_out) {   /* params.bin next to the output */
+        const char *slash = strrchr(T.out, '/');
+        snprintf(def, sizeof def, "%.*sparams.bin", slash ? (int)(slash - T.out + 1) : 0, T.out);
+        T.params_out = def;
+    }
+    tl_err err = { 0 };
+    return tl_torchlean_from_inline(T.graph, T.out, T.params_out, &err) ? tl_cli_fail(&err) : 0;
+}
+
 /* ------------------------------------------------------------------ tlemit */
 static void usage(FILE *f) {
     tl_cli_usage(&PYTORCH, f);
+    tl_cli_usage(&TORCHLEAN, f);
+    tl_cli_usage(&SMALL, f);
     tl_cli_usage(&CAPTURE, f);
 }
 
@@ -188,7 +262,10 @@ int main(int argc, char **argv) {
         return fflush(stdout) == 0 ? 0 : 1;
     }
     if (strcmp(argv[1], "pytorch") == 0) return cmd_pytorch(argc - 2, argv + 2);
+    if (strcmp(argv[1], "torchlean") == 0) return cmd_torchlean(argc - 2, argv + 2);
+    if (strcmp(argv[1], "small") == 0) return cmd_small(argc - 2, argv + 2);
     if (strcmp(argv[1], "capture-script") == 0) return cmd_capture(argc - 2, argv + 2);
-    fprintf(stderr, "tlemit: unknown command '%s' (expected pytorch or capture-script)\n", argv[1]);
+    fprintf(stderr, "tlemit: unknown command '%s' (expected pytorch, torchlean, small or capture-script)\n",
+            argv[1]);
     return 2;
 }

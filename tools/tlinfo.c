@@ -10,6 +10,7 @@
 #include "tl_cli.h"
 #include "tl_import.h"
 #include "tl_runtime.h"
+#include "tl_torchlean.h"
 
 static const char *shape_s(const tl_shape *s, char *buf, size_t n) { return tl_shape_str(s, buf, n); }
 
@@ -97,7 +98,7 @@ static int print_table(const char *graph_path, const char *params_path) {
 
 int main(int argc, char **argv) {
     const char *graph_path = NULL, *params_path = NULL;
-    bool ops = false, plan = false, shape_given = false;
+    bool ops = false, plan = false, shape_given = false, torchlean = false;
     tl_shape shape = { 0 };
     const tl_cli_pos pos[] = {
         { "graph.json", &graph_path, 0, "the graph (torchlean.ir.v1 JSON)" },
@@ -111,6 +112,9 @@ int main(int argc, char **argv) {
         { .name = "--plan", .kind = TL_CLI_FLAG, .dest = &plan,
           .help = "print the memory plan instead of the node table: per node, what a run does and where "
                   "its value lives" },
+        { .name = "--torchlean", .kind = TL_CLI_FLAG, .dest = &torchlean,
+          .help = "report every place TorchLean's importer would reject or misread the graph (one line each, "
+                  "exit 2), or that it is TorchLean-compatible" },
         { .name = "--input-shape", .meta = "SHAPE", .kind = TL_CLI_SHAPE, .dest = &shape, .seen = &shape_given,
           .help = "plan for this input shape (e.g. 1,3,32,32) instead of the captured one (with --plan)" },
         { NULL },
@@ -128,6 +132,15 @@ int main(int argc, char **argv) {
         return fflush(stdout) == 0 ? 0 : 1;
     }
     if (shape_given && !plan) return tl_cli_usage_error(&cli, "--input-shape needs --plan");
+    if (torchlean) {
+        if (plan || params_path) return tl_cli_usage_error(&cli, "--torchlean takes the graph alone");
+        tl_err e = { 0 };
+        if (tl_torchlean_check_print(graph_path, stdout, &e)) {
+            fflush(stdout);
+            return tl_cli_fail(&e);
+        }
+        return fflush(stdout) == 0 ? 0 : 1;
+    }
     if (plan) return print_plan(graph_path, params_path, shape_given ? &shape : NULL);
     return print_table(graph_path, params_path);
 }
