@@ -537,8 +537,6 @@ def test_oracle_reads_dense_grouped_conv_weight():
         evaluate(doc, None, xv)
 
 
-@pytest.mark.xfail(strict=True, reason="tlrt's importer wants the packed [out, in/groups, k...] inline "
-                   "weight: node[1].weight: expected shape [6, 2, 3, 3], got [6, 4, 3, 3]")
 def test_conv_inline_dense_grouped_weight(tmp_path):
     doc, xv, tref = dense_grouped_conv_graph()
     gp = tmp_path / "graph.json"
