@@ -59,11 +59,11 @@ static bool binary_has(tl_op op) { return op >= 0 && op < TL_OP_COUNT && BINARY[
 
 /* ---------------------------------------------------------------- exec */
 static void ex_unary(const tl_step *st, const float *const *in, float *out) {
-    st->K->unary((tl_unary)st->p.ew.code, in[0], out, st->numel);
+    st->p.ew.ufn(in[0], out, st->numel);
 }
 
 static void ex_binary(const tl_step *st, const float *const *in, float *out) {
-    st->K->binary((tl_binary)st->p.ew.code, in[0], in[1], out, st->numel);
+    st->p.ew.bfn(in[0], in[1], out, st->numel);
 }
 
 /* One operand holds `rep` copies of one period (`inner` floats) of a value that repeats along
@@ -79,7 +79,7 @@ void tl_exec_binary_rep(const tl_step *st, const float *const *in, float *out) {
         int64_t len = st->numel - o < chunk ? st->numel - o : chunk;
         const float *a = k == 0 ? in[0] : in[0] + o;
         const float *b = k == 1 ? in[1] : in[1] + o;
-        st->K->binary((tl_binary)e->code, a, b, out + o, len);
+        e->bfn(a, b, out + o, len);
     }
 }
 
@@ -148,19 +148,19 @@ static int safe_log_batch(const tl_batch_ctx *c, int *bf_operand) {
 
 /* ---------------------------------------------------------------- plan */
 static int unary_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
-    (void)c;
     if (!unary_has(st->op))
         return tl_errk(err, TL_ERR_INTERNAL, "node[%lld] (%s): no unary kernel", (long long)st->id, st->row->tag);
     st->p.ew.code = UNARY[st->op].code;
+    st->p.ew.ufn = c->K->unary_fn[UNARY[st->op].code];
     st->kernel = ex_unary;
     return 0;
 }
 
 static int binary_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
-    (void)c;
     if (!binary_has(st->op))
         return tl_errk(err, TL_ERR_INTERNAL, "node[%lld] (%s): no binary kernel", (long long)st->id, st->row->tag);
     st->p.ew.code = BINARY[st->op].code;
+    st->p.ew.bfn = c->K->binary_fn[BINARY[st->op].code];
     st->kernel = ex_binary;
     return 0;
 }

@@ -32,8 +32,8 @@ static void ex_sum(const tl_step *st, const float *const *in, float *out) {
 static void ex_mse(const tl_step *st, const float *const *in, float *out) {
     const tl_kernel_table *K = st->K;
     int64_t n = st->p.rd.len;
-    K->binary(TL_B_SUB, in[0], in[1], st->scratch, n);
-    K->binary(TL_B_MUL, st->scratch, st->scratch, st->scratch, n);
+    K->binary_fn[TL_B_SUB](in[0], in[1], st->scratch, n);
+    K->binary_fn[TL_B_MUL](st->scratch, st->scratch, st->scratch, n);
     K->reduce_mid(st->scratch, out, 1, n, 1, n ? 1.0f / (float)n : 0.0f);
 }
 

@@ -26,6 +26,8 @@ typedef void (*tl_exec_fn)(const struct tl_step *st, const float *const *in, flo
 /* ---- per-op prepared data, one struct per family ---- */
 typedef struct tl_prep_ew {          /* unary, binary, safe_log */
     int code;                        /* tl_unary / tl_binary */
+    tl_unary_fn ufn;                 /* the kernel, fetched from the table at plan time */
+    tl_binary_fn bfn;
     /* binary op with a constant operand re-used for every sample / period (tl_plan_rep_operand):
      * bf_operand = 1 + index of that operand, whose value is `rep` copies of one period of
      * `inner` floats (the exec walks the output in chunks of rep * inner) */
