@@ -125,7 +125,7 @@ def test_concurrent_runs_from_threads(model):
     for t in ts:
         t.join()
     assert not errs
-    for x, y in zip(xs, res):
+    for x, y in zip(xs, res, strict=True):
         assert close(y, mlp_reference(x)[0])
 
 

@@ -145,7 +145,7 @@ class Graph:
         E = int(np.shape(Wq)[0])
         D = E // num_heads
         f = {key: np.asarray(v, np.float32).astype(np.float64).tolist() for key, v in zip(
-            O.MHA_KEYS, (Wq, Wk, Wv, Wo, bq, bk, bv, bo))}
+            O.MHA_KEYS, (Wq, Wk, Wv, Wo, bq, bk, bv, bo), strict=True)}
         i = len(self.nodes)
         node = {"id": i, "kind": "multihead_attention", "parents": [x, x, x], "value_kind": "tuple",
                 "tuple_shapes": [xs, xs[:-2] + [xs[-2], xs[-2]]], "embed_dim": E,

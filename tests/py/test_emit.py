@@ -16,7 +16,7 @@ from safetensors.numpy import save_file as st_save_np
 
 import oracle as O
 from conftest import ROOT, exec_tags, legacy_tags, lowered_tags, run_tool, tool
-from graphs import Graph, run_tlrun, save_npy
+from graphs import Graph, run_tlrun
 from oracle import unit_draws
 
 PY = sys.executable
@@ -346,7 +346,7 @@ def test_value_graph_emitted_vs_tlrun_vs_numpy(name, store, tmp_path):
     refs = g.reference(xv)
     outs = run_tlrun(tool("tlrun"), gp, bp, xv, tmp_path, n_outputs=len(g.output_ids))
     assert len(ys) == len(refs) == len(outs) == len(g.output_ids)
-    for y, ref, o in zip(ys, refs, outs):
+    for y, ref, o in zip(ys, refs, outs, strict=True):
         assert y.dtype == np.float32 and y.shape == np.shape(ref) == o.shape
         np.testing.assert_allclose(y, ref, rtol=2e-5, atol=2e-5)          # vs NumPy float64
         torch.testing.assert_close(torch.from_numpy(o), torch.from_numpy(y), rtol=1e-5, atol=1e-5)

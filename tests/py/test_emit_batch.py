@@ -55,7 +55,7 @@ def test_emitted_module_runs_at_another_batch(name, tmp_path):
     got = got if isinstance(got, tuple) else (got,)
     eager = Z.eager_outputs(Z.ZOO_DIR / fname, cls, x)
     assert len(got) == len(want) == len(eager)
-    for g, w, ref in zip(got, want, eager):
+    for g, w, ref in zip(got, want, eager, strict=True):
         assert tuple(g.shape) == w.shape and w.shape[0] == 5
         torch.testing.assert_close(g, torch.from_numpy(w))
         torch.testing.assert_close(g, ref)

@@ -9,10 +9,8 @@
 """
 import ctypes
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -188,7 +186,7 @@ def test_runs_in_tlrt_like_pytorch(name, tmp_path):
     p = FIXDIR / f"{name}.bin" if params is not None else None
     outs = tlrun(FIXDIR / f"{name}.json", p, xv, tmp_path, len(ref))
     assert isinstance(outs, list), outs.stderr
-    for k, (o, r) in enumerate(zip(outs, ref)):
+    for k, (o, r) in enumerate(zip(outs, ref, strict=True)):
         assert o.shape == r.shape, (k, o.shape, r.shape)
         np.testing.assert_allclose(o, r, rtol=2e-5, atol=2e-5, err_msg=f"{name} output {k}")
 
@@ -197,7 +195,7 @@ def test_grouped_dense_and_packed_run_bit_identical(tmp_path):
     _, xv, _, _ = mf.FIXTURES["grouped_dense"]()
     a = tlrun(FIXDIR / "grouped_dense.json", None, xv, tmp_path, 2)
     b = tlrun(FIXDIR / "grouped_packed.json", None, xv, tmp_path, 2)
-    for u, v in zip(a, b):
+    for u, v in zip(a, b, strict=True):
         assert np.array_equal(u.view(np.uint32), v.view(np.uint32))
 
 
@@ -228,7 +226,7 @@ def test_torchlean_form_round_trips_bit_for_bit(lib, name, tmp_path):
     for k in pa:
         assert pa[k].shape == pb[k].shape and np.array_equal(pa[k].view(np.uint32), pb[k].view(np.uint32)), k
     skip = {"value_kind", "debug_target", "weight", "bias", "values", "gamma", "beta", "mean", "var"}
-    for na, nb in zip(a["nodes"], b["nodes"]):
+    for na, nb in zip(a["nodes"], b["nodes"], strict=True):
         for key, v in na.items():
             if key not in skip:
                 assert nb.get(key) == v, (na["id"], key)
@@ -269,7 +267,7 @@ def test_every_op_written_inline_passes_the_check(lib, case, tmp_path):
     a = tlrun(gp, bp, xv, tmp_path / "a", n_out)
     b = tlrun(inl, None, xv, tmp_path / "b", n_out)
     assert isinstance(a, list) and isinstance(b, list)
-    for u, v in zip(a, b):
+    for u, v in zip(a, b, strict=True):
         assert np.array_equal(u.view(np.uint32), v.view(np.uint32))
     from_inline(lib, inl, tmp_path / "small2.json", tmp_path / "small2.bin")
     to_inline(lib, tmp_path / "small2.json", tmp_path / "small2.bin", tmp_path / "inline2.json")
