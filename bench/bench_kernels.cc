@@ -46,7 +46,9 @@ struct Buf {
         p = static_cast<float *>(std::aligned_alloc(64, bytes));
         uint64_t x = 0x9E3779B97F4A7C15ull * (seed + 1);  // xorshift64: fast for 256 MiB buffers
         for (size_t i = 0; i < count; i++) {
-            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
             p[i] = lo + (hi - lo) * float(x >> 40) * (1.0f / 16777216.0f);
         }
     }
@@ -68,8 +70,7 @@ void set_counters(benchmark::State &st, double flops, double bytes, double items
     st.SetBytesProcessed(static_cast<int64_t>(bytes * static_cast<double>(st.iterations())));
     st.SetItemsProcessed(static_cast<int64_t>(items * static_cast<double>(st.iterations())));
     if (flops > 0) {
-        st.counters["GFLOPS"] =
-            benchmark::Counter(flops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+        st.counters["GFLOPS"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
         st.counters["AI"] = benchmark::Counter(flops / bytes);
     }
 }
@@ -91,8 +92,7 @@ Buf *keep_buf(std::vector<Buf *> &keep, size_t n, float lo = -1.f, float hi = 1.
 Maker unary(tl_unary op, bool counts_flops, float lo = -1.f, float hi = 1.f) {
     return [=](const tl_kernel_table *t, int64_t n, std::vector<Buf *> &keep) {
         float *x = keep_buf(keep, n, lo, hi)->p, *y = keep_buf(keep, n)->p;
-        return Case{[=] { t->unary(op, x, y, n); }, counts_flops ? double(n) : 0.0, 8.0 * n,
-                    double(n)};
+        return Case{[=] { t->unary(op, x, y, n); }, counts_flops ? double(n) : 0.0, 8.0 * n, double(n)};
     };
 }
 
@@ -120,35 +120,31 @@ std::vector<std::pair<std::string, Maker>> kernel_cases() {
     // softmax over rows of 256 (attention-like); nominal 0 flops (exp dominated)
     v.push_back({"softmax_r256", [](const tl_kernel_table *t, int64_t n, std::vector<Buf *> &keep) {
                      float *x = keep_buf(keep, n, -8.f, 8.f)->p, *y = keep_buf(keep, n)->p;
-                     return Case{[=] { t->softmax(x, y, n / 256, 256, 1); }, 0.0, 8.0 * n,
-                                 double(n)};
+                     return Case{[=] { t->softmax(x, y, n / 256, 256, 1); }, 0.0, 8.0 * n, double(n)};
                  }});
     // layernorm over rows of 256: nominal 7 flops/elem (sum, centered square sum (2),
     // normalize (2), affine (2))
     v.push_back({"layernorm_r256", [](const tl_kernel_table *t, int64_t n, std::vector<Buf *> &keep) {
                      float *x = keep_buf(keep, n)->p, *y = keep_buf(keep, n)->p;
                      float *g = keep_buf(keep, 256)->p, *b = keep_buf(keep, 256)->p;
-                     return Case{[=] { t->layernorm(x, y, n / 256, 256, g, b, 1e-5f); }, 7.0 * n,
-                                 8.0 * n, double(n)};
+                     return Case{[=] { t->layernorm(x, y, n / 256, 256, g, b, 1e-5f); }, 7.0 * n, 8.0 * n, double(n)};
                  }});
     // batch-norm style affine over [1, 64, n/64]: 2 flops/elem
     v.push_back({"channel_affine_c64", [](const tl_kernel_table *t, int64_t n, std::vector<Buf *> &keep) {
                      float *x = keep_buf(keep, n)->p, *y = keep_buf(keep, n)->p;
                      float *s = keep_buf(keep, 64)->p, *h = keep_buf(keep, 64)->p;
-                     return Case{[=] { t->channel_affine(x, y, 1, 64, n / 64, s, h); }, 2.0 * n,
-                                 8.0 * n, double(n)};
+                     return Case{[=] { t->channel_affine(x, y, 1, 64, n / 64, s, h); }, 2.0 * n, 8.0 * n, double(n)};
                  }});
     // global average pool pattern: [64 planes, n/64 spatial, 1] -> [64]
     v.push_back({"reduce_mid_gap", [](const tl_kernel_table *t, int64_t n, std::vector<Buf *> &keep) {
                      float *x = keep_buf(keep, n)->p, *y = keep_buf(keep, 64)->p;
-                     return Case{[=] { t->reduce_mid(x, y, 64, n / 64, 1, 1.0f / float(n / 64)); },
-                                 double(n), 4.0 * n, double(n)};
+                     return Case{[=] { t->reduce_mid(x, y, 64, n / 64, 1, 1.0f / float(n / 64)); }, double(n),
+                                 4.0 * n, double(n)};
                  }});
     // reduction over a middle axis with a contiguous inner axis: [16, n/1024, 64]
     v.push_back({"reduce_mid_inner64", [](const tl_kernel_table *t, int64_t n, std::vector<Buf *> &keep) {
                      float *x = keep_buf(keep, n)->p, *y = keep_buf(keep, 1024)->p;
-                     return Case{[=] { t->reduce_mid(x, y, 16, n / 1024, 64, 1.0f); }, double(n),
-                                 4.0 * n, double(n)};
+                     return Case{[=] { t->reduce_mid(x, y, 16, n / 1024, 64, 1.0f); }, double(n), 4.0 * n, double(n)};
                  }});
     // 2x2 stride-2 pooling over 32x32 planes (n/1024 planes); 1 flop (compare/add) per input
     auto pool = [](bool is_max) {
@@ -158,8 +154,13 @@ std::vector<std::pair<std::string, Maker>> kernel_cases() {
             std::memset(&w, 0, sizeof w);
             w.rank = 2;
             for (int i = 0; i < 2; i++) {
-                w.in[i] = 32; w.out[i] = 16; w.kernel[i] = 2; w.stride[i] = 2;
-                w.pad[i] = 0; w.pad_after[i] = 0; w.dilation[i] = 1;
+                w.in[i] = 32;
+                w.out[i] = 16;
+                w.kernel[i] = 2;
+                w.stride[i] = 2;
+                w.pad[i] = 0;
+                w.pad_after[i] = 0;
+                w.dilation[i] = 1;
             }
             int64_t planes = n / 1024;
             return Case{[=] {
@@ -174,8 +175,7 @@ std::vector<std::pair<std::string, Maker>> kernel_cases() {
     // bias add after a GEMM with 512 output features
     v.push_back({"add_bias_rows_n512", [](const tl_kernel_table *t, int64_t n, std::vector<Buf *> &keep) {
                      float *y = keep_buf(keep, n)->p, *b = keep_buf(keep, 512)->p;
-                     return Case{[=] { t->add_bias_rows(y, b, n / 512, 512); }, double(n), 8.0 * n,
-                                 double(n)};
+                     return Case{[=] { t->add_bias_rows(y, b, n / 512, 512); }, double(n), 8.0 * n, double(n)};
                  }});
     return v;
 }
@@ -225,15 +225,15 @@ struct GemmShape {
     bool tb;
 };
 const GemmShape kLayerShapes[] = {
-    {"linear1024_b1", 1, 1024, 1024, true},        // mlp_large fc at batch 1 (GEMV-shaped)
-    {"linear1024_b64", 64, 1024, 1024, true},      // mlp_large fc at batch 64
-    {"linear1024_b64_T", 1024, 64, 1024, true},    // the same as Y^T = W X^T (weights as A)
-    {"linear1024_b256", 256, 1024, 1024, true},    // 4 batches of 64 in one call
-    {"ff1024_T64", 64, 1024, 256, true},           // transformer_large ff1 per sample (T=64)
-    {"conv32to64_32x32", 64, 1024, 288, false},    // cnn_large conv1: W[64,288] x col[288,1024]
-    {"conv64to64_32x32", 64, 1024, 576, false},    // cnn_large conv2
-    {"conv64to128_16x16", 128, 256, 576, false},   // cnn_large conv3
-    {"conv64to64_32x32_T", 1024, 64, 576, true},   // conv2 as col^T x W^T (pixels as rows)
+    {"linear1024_b1", 1, 1024, 1024, true},           // mlp_large fc at batch 1 (GEMV-shaped)
+    {"linear1024_b64", 64, 1024, 1024, true},         // mlp_large fc at batch 64
+    {"linear1024_b64_T", 1024, 64, 1024, true},       // the same as Y^T = W X^T (weights as A)
+    {"linear1024_b256", 256, 1024, 1024, true},       // 4 batches of 64 in one call
+    {"ff1024_T64", 64, 1024, 256, true},              // transformer_large ff1 per sample (T=64)
+    {"conv32to64_32x32", 64, 1024, 288, false},       // cnn_large conv1: W[64,288] x col[288,1024]
+    {"conv64to64_32x32", 64, 1024, 576, false},       // cnn_large conv2
+    {"conv64to128_16x16", 128, 256, 576, false},      // cnn_large conv3
+    {"conv64to64_32x32_T", 1024, 64, 576, true},      // conv2 as col^T x W^T (pixels as rows)
     {"conv64to64_32x32_b64", 64, 65536, 576, false},  // conv2 with the batch folded into N
 };
 
@@ -255,8 +255,8 @@ void run_sgemm_shape(benchmark::State &st, GemmShape g) {
 
 // cblas_sgemv of the OpenBLAS library tlrt loaded: what a batch-1 linear layer would cost if
 // tl_sgemm forwarded M == 1 to GEMV (OpenBLAS 0.3.21 does not do that itself).
-typedef void (*sgemv_fn)(int order, int trans, int m, int n, float alpha, const float *a, int lda,
-                         const float *x, int incx, float beta, float *y, int incy);
+typedef void (*sgemv_fn)(int order, int trans, int m, int n, float alpha, const float *a, int lda, const float *x,
+                         int incx, float beta, float *y, int incy);
 sgemv_fn find_sgemv() {
     (void)tl_blas_info();  // make tlrt load OpenBLAS first
     const char *names[] = {"libopenblas.so.0", "libopenblasp-r0.3.21.so", "libopenblas.so"};
@@ -302,14 +302,22 @@ __attribute__((target("avx512f"), noinline)) float fma_avx512(float s) {
     __m512 x12 = TL_X(12), x13 = TL_X(13), x14 = TL_X(14), x15 = TL_X(15);
 #undef TL_X
     for (int i = 0; i < kFmaIters; i++) {
-        x0 = _mm512_fmadd_ps(x0, a, b); x1 = _mm512_fmadd_ps(x1, a, b);
-        x2 = _mm512_fmadd_ps(x2, a, b); x3 = _mm512_fmadd_ps(x3, a, b);
-        x4 = _mm512_fmadd_ps(x4, a, b); x5 = _mm512_fmadd_ps(x5, a, b);
-        x6 = _mm512_fmadd_ps(x6, a, b); x7 = _mm512_fmadd_ps(x7, a, b);
-        x8 = _mm512_fmadd_ps(x8, a, b); x9 = _mm512_fmadd_ps(x9, a, b);
-        x10 = _mm512_fmadd_ps(x10, a, b); x11 = _mm512_fmadd_ps(x11, a, b);
-        x12 = _mm512_fmadd_ps(x12, a, b); x13 = _mm512_fmadd_ps(x13, a, b);
-        x14 = _mm512_fmadd_ps(x14, a, b); x15 = _mm512_fmadd_ps(x15, a, b);
+        x0 = _mm512_fmadd_ps(x0, a, b);
+        x1 = _mm512_fmadd_ps(x1, a, b);
+        x2 = _mm512_fmadd_ps(x2, a, b);
+        x3 = _mm512_fmadd_ps(x3, a, b);
+        x4 = _mm512_fmadd_ps(x4, a, b);
+        x5 = _mm512_fmadd_ps(x5, a, b);
+        x6 = _mm512_fmadd_ps(x6, a, b);
+        x7 = _mm512_fmadd_ps(x7, a, b);
+        x8 = _mm512_fmadd_ps(x8, a, b);
+        x9 = _mm512_fmadd_ps(x9, a, b);
+        x10 = _mm512_fmadd_ps(x10, a, b);
+        x11 = _mm512_fmadd_ps(x11, a, b);
+        x12 = _mm512_fmadd_ps(x12, a, b);
+        x13 = _mm512_fmadd_ps(x13, a, b);
+        x14 = _mm512_fmadd_ps(x14, a, b);
+        x15 = _mm512_fmadd_ps(x15, a, b);
     }
     __m512 s0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(x0, x1), _mm512_add_ps(x2, x3)),
                               _mm512_add_ps(_mm512_add_ps(x4, x5), _mm512_add_ps(x6, x7)));
@@ -329,12 +337,18 @@ __attribute__((target("avx2,fma"), noinline)) float fma_avx2(float s) {
     __m256 x6 = TL_X(6), x7 = TL_X(7), x8 = TL_X(8), x9 = TL_X(9), x10 = TL_X(10), x11 = TL_X(11);
 #undef TL_X
     for (int i = 0; i < kFmaIters; i++) {
-        x0 = _mm256_fmadd_ps(x0, a, b); x1 = _mm256_fmadd_ps(x1, a, b);
-        x2 = _mm256_fmadd_ps(x2, a, b); x3 = _mm256_fmadd_ps(x3, a, b);
-        x4 = _mm256_fmadd_ps(x4, a, b); x5 = _mm256_fmadd_ps(x5, a, b);
-        x6 = _mm256_fmadd_ps(x6, a, b); x7 = _mm256_fmadd_ps(x7, a, b);
-        x8 = _mm256_fmadd_ps(x8, a, b); x9 = _mm256_fmadd_ps(x9, a, b);
-        x10 = _mm256_fmadd_ps(x10, a, b); x11 = _mm256_fmadd_ps(x11, a, b);
+        x0 = _mm256_fmadd_ps(x0, a, b);
+        x1 = _mm256_fmadd_ps(x1, a, b);
+        x2 = _mm256_fmadd_ps(x2, a, b);
+        x3 = _mm256_fmadd_ps(x3, a, b);
+        x4 = _mm256_fmadd_ps(x4, a, b);
+        x5 = _mm256_fmadd_ps(x5, a, b);
+        x6 = _mm256_fmadd_ps(x6, a, b);
+        x7 = _mm256_fmadd_ps(x7, a, b);
+        x8 = _mm256_fmadd_ps(x8, a, b);
+        x9 = _mm256_fmadd_ps(x9, a, b);
+        x10 = _mm256_fmadd_ps(x10, a, b);
+        x11 = _mm256_fmadd_ps(x11, a, b);
     }
     __m256 s0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(x0, x1), _mm256_add_ps(x2, x3)),
                               _mm256_add_ps(_mm256_add_ps(x4, x5), _mm256_add_ps(x6, x7)));
@@ -366,14 +380,13 @@ void run_peak(benchmark::State &st, bool avx512) {
 
 // ---------------------------------------------------------------- memory bandwidth
 // explicit AVX-512 (the -O2 auto-vectorizer leaves the plain loop scalar); n is a multiple of 16
-__attribute__((target("avx512f"), noinline)) void triad512(float *a, const float *b, const float *c,
-                                                           float s, size_t lo, size_t hi) {
+__attribute__((target("avx512f"), noinline)) void triad512(float *a, const float *b, const float *c, float s,
+                                                           size_t lo, size_t hi) {
     __m512 vs = _mm512_set1_ps(s);
     for (size_t i = lo; i < hi; i += 16)
         _mm512_store_ps(a + i, _mm512_fmadd_ps(vs, _mm512_load_ps(c + i), _mm512_load_ps(b + i)));
 }
-__attribute__((noinline)) void triad_plain(float *a, const float *b, const float *c, float s,
-                                           size_t lo, size_t hi) {
+__attribute__((noinline)) void triad_plain(float *a, const float *b, const float *c, float s, size_t lo, size_t hi) {
     for (size_t i = lo; i < hi; i++) a[i] = b[i] + s * c[i];
 }
 void triad(float *a, const float *b, const float *c, float s, size_t n, size_t lo, size_t hi) {
@@ -417,7 +430,6 @@ void run_memcpy(benchmark::State &st, size_t bytes) {
     st.SetBytesProcessed(static_cast<int64_t>(2.0 * 4.0 * double(n) * double(st.iterations())));
 }
 
-
 // ---------------------------------------------------------------- conv
 struct ConvShape {
     const char *label;
@@ -445,17 +457,26 @@ const ConvShape kConvShapes[] = {
     {"c3x3_128to128_28x28", 1, 128, 128, 1, 28, 28, 3, 1, 1},
     {"c1x1_256to256_28x28", 1, 256, 256, 1, 28, 28, 1, 1, 0},
     {"c3x3_64to64_32x32_g2", 1, 64, 64, 2, 32, 32, 3, 1, 1},  // grouped
-    {"c3x3_3to32_96x96_s2", 1, 3, 32, 1, 96, 96, 3, 2, 1},     // MobileNetV2's first conv
-    {"c3x3_3to32_32x32", 1, 3, 32, 1, 32, 32, 3, 1, 1},        // a CIFAR CNN's first conv
+    {"c3x3_3to32_96x96_s2", 1, 3, 32, 1, 96, 96, 3, 2, 1},    // MobileNetV2's first conv
+    {"c3x3_3to32_32x32", 1, 3, 32, 1, 32, 32, 3, 1, 1},       // a CIFAR CNN's first conv
 };
 
 tl_conv_desc conv_desc(const ConvShape &c) {
     tl_conv_desc d{};
-    d.batch = c.N; d.in_ch = c.C; d.out_ch = c.OC; d.groups = c.G;
-    d.in_h = c.H; d.in_w = c.W;
-    d.out_h = (c.H + 2 * c.P - c.K) / c.S + 1; d.out_w = (c.W + 2 * c.P - c.K) / c.S + 1;
-    d.k_h = d.k_w = c.K; d.stride_h = d.stride_w = c.S; d.pad_h = d.pad_w = c.P;
-    d.dil_h = d.dil_w = 1; d.lo = 0.0f; d.hi = INFINITY;  // conv + relu
+    d.batch = c.N;
+    d.in_ch = c.C;
+    d.out_ch = c.OC;
+    d.groups = c.G;
+    d.in_h = c.H;
+    d.in_w = c.W;
+    d.out_h = (c.H + 2 * c.P - c.K) / c.S + 1;
+    d.out_w = (c.W + 2 * c.P - c.K) / c.S + 1;
+    d.k_h = d.k_w = c.K;
+    d.stride_h = d.stride_w = c.S;
+    d.pad_h = d.pad_w = c.P;
+    d.dil_h = d.dil_w = 1;
+    d.lo = 0.0f;
+    d.hi = INFINITY;  // conv + relu
     return d;
 }
 
@@ -465,8 +486,12 @@ tl_window conv_window(const tl_conv_desc &d) {
     w.rank = 2;
     int64_t in[2] = {d.in_h, d.in_w}, out[2] = {d.out_h, d.out_w};
     for (int i = 0; i < 2; i++) {
-        w.in[i] = in[i]; w.out[i] = out[i]; w.kernel[i] = d.k_h; w.stride[i] = d.stride_h;
-        w.pad[i] = w.pad_after[i] = d.pad_h; w.dilation[i] = 1;
+        w.in[i] = in[i];
+        w.out[i] = out[i];
+        w.kernel[i] = d.k_h;
+        w.stride[i] = d.stride_h;
+        w.pad[i] = w.pad_after[i] = d.pad_h;
+        w.dilation[i] = 1;
     }
     return w;
 }
@@ -524,8 +549,8 @@ void run_conv(benchmark::State &st, ConvShape c, ConvImpl impl, tl_isa isa, int 
                     float *yg = y.p + (n * c.OC + g * ocg) * ohw;
                     for (int64_t o = 0; o < ocg; o++)
                         for (int64_t i = 0; i < ohw; i++) yg[o * ohw + i] = b.p[g * ocg + o];
-                    tl_sgemm(false, false, ocg, ohw, kk, 1.f, w.p + g * ocg * kk, kk,
-                             im2col ? col : xg, ohw, 1.f, yg, ohw);
+                    tl_sgemm(false, false, ocg, ohw, kk, 1.f, w.p + g * ocg * kk, kk, im2col ? col : xg, ohw, 1.f, yg,
+                             ohw);
                 }
         };
     } else if (impl == ConvImpl::Direct) {
@@ -541,8 +566,7 @@ void run_conv(benchmark::State &st, ConvShape c, ConvImpl impl, tl_isa isa, int 
     } else {
         call = [=, &x, &w, &b, &y] {
             for (int64_t pl = 0; pl < c.N * c.OC; pl++)
-                dw_loop_plane(x.p + pl * c.H * c.W, w.p + (pl % c.OC) * c.K * c.K,
-                              b.p[pl % c.OC], y.p + pl * ohw, d);
+                dw_loop_plane(x.p + pl * c.H * c.W, w.p + (pl % c.OC) * c.K * c.K, b.p[pl % c.OC], y.p + pl * ohw, d);
         };
     }
     call();
@@ -565,52 +589,46 @@ struct Register {
         benchmark::RegisterBenchmark("peak/fma_avx2", run_peak, false);
         // 256 KiB arrays stay in L2 (2 MiB/core); 256 MiB arrays exceed the 260 MiB L3 together.
         for (auto lvl : {std::make_pair("L2", size_t(256) << 10), std::make_pair("DRAM", size_t(256) << 20)}) {
-            benchmark::RegisterBenchmark((std::string("mem/triad/") + lvl.first).c_str(), run_triad,
-                                         lvl.second, 1);
-            benchmark::RegisterBenchmark((std::string("mem/memcpy/") + lvl.first).c_str(),
-                                         run_memcpy, lvl.second);
+            benchmark::RegisterBenchmark((std::string("mem/triad/") + lvl.first).c_str(), run_triad, lvl.second, 1);
+            benchmark::RegisterBenchmark((std::string("mem/memcpy/") + lvl.first).c_str(), run_memcpy, lvl.second);
         }
-        benchmark::RegisterBenchmark("mem/triad/DRAM/threads:2", run_triad, size_t(256) << 20, 2)
-            ->UseRealTime();
+        benchmark::RegisterBenchmark("mem/triad/DRAM/threads:2", run_triad, size_t(256) << 20, 2)->UseRealTime();
         for (auto &kc : kernel_cases()) {
             for (tl_isa isa : {TL_ISA_SCALAR, TL_ISA_AVX2, TL_ISA_AVX512}) {
                 for (int64_t n : {int64_t(16384), int64_t(262144), int64_t(4194304)}) {
-                    std::string name =
-                        "kern/" + kc.first + "/" + isa_name(isa) + "/" + std::to_string(n);
+                    std::string name = "kern/" + kc.first + "/" + isa_name(isa) + "/" + std::to_string(n);
                     benchmark::RegisterBenchmark(name.c_str(), run_kernel, isa, kc.second, n);
                 }
             }
         }
         // single thread: CPU time is the robust measure on a shared machine
         for (const GemmShape &g : kLayerShapes)
-            benchmark::RegisterBenchmark((std::string("sgemm_shape/") + g.label).c_str(),
-                                         run_sgemm_shape, g);
+            benchmark::RegisterBenchmark((std::string("sgemm_shape/") + g.label).c_str(), run_sgemm_shape, g);
         for (const ConvShape &c : kConvShapes) {
             std::string base = std::string("conv/") + c.label + "/";
             bool dw = c.G == c.C && c.OC == c.C;
-            benchmark::RegisterBenchmark((base + "im2col_sgemm").c_str(), run_conv, c,
-                                         ConvImpl::Im2colSgemm, TL_ISA_SCALAR, 1);
+            benchmark::RegisterBenchmark((base + "im2col_sgemm").c_str(), run_conv, c, ConvImpl::Im2colSgemm,
+                                         TL_ISA_SCALAR, 1);
             for (tl_isa isa : {TL_ISA_AVX2, TL_ISA_AVX512})
-                benchmark::RegisterBenchmark((base + "direct_" + isa_name(isa)).c_str(), run_conv,
-                                             c, ConvImpl::Direct, isa, 1);
+                benchmark::RegisterBenchmark((base + "direct_" + isa_name(isa)).c_str(), run_conv, c,
+                                             ConvImpl::Direct, isa, 1);
             if (dw) {
-                benchmark::RegisterBenchmark((base + "dw_loop").c_str(), run_conv, c,
-                                             ConvImpl::DwLoop, TL_ISA_SCALAR, 1);
+                benchmark::RegisterBenchmark((base + "dw_loop").c_str(), run_conv, c, ConvImpl::DwLoop, TL_ISA_SCALAR,
+                                             1);
                 for (tl_isa isa : {TL_ISA_SCALAR, TL_ISA_AVX2, TL_ISA_AVX512})
-                    benchmark::RegisterBenchmark((base + "dw_" + isa_name(isa)).c_str(), run_conv,
-                                                 c, ConvImpl::Dw, isa, 1);
+                    benchmark::RegisterBenchmark((base + "dw_" + isa_name(isa)).c_str(), run_conv, c, ConvImpl::Dw,
+                                                 isa, 1);
             }
         }
         // the thread split (wall time; the machine's 2 cores are shared, so indicative only)
         for (const ConvShape &c : kConvShapes) {
             std::string l = c.label;
-            if (l != "c3x3_32to32_32x32_b64" && l != "c3x3_64to64_16x16" && l != "dw3x3_c96_48x48_s1")
-                continue;
+            if (l != "c3x3_32to32_32x32_b64" && l != "c3x3_64to64_16x16" && l != "dw3x3_c96_48x48_s1") continue;
             ConvImpl impl = c.G == c.C ? ConvImpl::Dw : ConvImpl::Direct;
             std::string base = "conv/" + l + (impl == ConvImpl::Dw ? "/dw_avx512" : "/direct_avx512");
             for (int t : {1, 2})
-                benchmark::RegisterBenchmark((base + "/threads:" + std::to_string(t)).c_str(),
-                                             run_conv, c, impl, TL_ISA_AVX512, t)
+                benchmark::RegisterBenchmark((base + "/threads:" + std::to_string(t)).c_str(), run_conv, c, impl,
+                                             TL_ISA_AVX512, t)
                     ->UseRealTime();
         }
         benchmark::RegisterBenchmark("sgemv/linear1024_b1", run_sgemv, int64_t(1024), int64_t(1024));

@@ -160,7 +160,7 @@ void tl_bench_register_models(const std::string &list_in) {
         for (int64_t b : {int64_t(1), int64_t(64)}) {
             for (int t : {1, 2}) {
                 std::string name = "model/" + raw->name + "/batch:" + std::to_string(b) +
-                                   "/threads:" + std::to_string(t);
+                    "/threads:" + std::to_string(t);
                 benchmark::RegisterBenchmark(name.c_str(), run_model, raw, b, t)->UseRealTime();
             }
         }

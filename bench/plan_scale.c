@@ -37,7 +37,7 @@ static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
 static double cpu_s(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
 
 enum { CHAIN, RESIDUAL, KINDS };
-static const char *kind_name[KINDS] = { "chain", "residual" };
+static const char *kind_name[KINDS] = {"chain", "residual"};
 
 static bool is_add(int kind, int64_t i) { return kind == RESIDUAL && i >= 4 && i % 4 == 0; }
 
@@ -60,7 +60,7 @@ static char *graph_json(int kind, int64_t n, int64_t w, size_t *len) {
 
 /* The planner alone over the graph's lifetimes (no in-place merging: an upper bound on work). */
 static int plan_only(int kind, int64_t n, int64_t w, double *t_place, double *t_check, int64_t *arena) {
-    tl_err err = { 0 };
+    tl_err err = {0};
     tl_memplan *p = tl_memplan_new();
     if (!p) return -1;
     for (int64_t i = 0; i < n; i++) {
@@ -90,7 +90,7 @@ static int row(int kind, int64_t n, int64_t next, int64_t w, double budget) {
         fprintf(stderr, "tlplanbench: out of memory building the JSON\n");
         return 2;
     }
-    tl_err err = { 0 };
+    tl_err err = {0};
     tl_graph *g = NULL;
     tl_model *m = NULL;
     tl_session *s = NULL;
@@ -101,7 +101,7 @@ static int row(int kind, int64_t n, int64_t next, int64_t w, double budget) {
     json = NULL;
     if (tl_model_from_graph(g, &m, &err)) goto fail;
     g = NULL;
-    tl_shape in = { 2, { 1, w } };
+    tl_shape in = {2, {1, w}};
     t0 = now_s();
     c0 = cpu_s();
     if (tl_session_new(m, &in, 0, &s, &err)) goto fail;
@@ -126,7 +126,7 @@ static int row(int kind, int64_t n, int64_t next, int64_t w, double budget) {
            (double)ru.ru_maxrss / 1024.0);
     fflush(stdout);
     double grow = next > n ? (double)next / (double)n : 1.0;
-    return c_new * grow * grow > budget ? 1 : 0;   /* 1: tell the parent to skip the larger sizes */
+    return c_new * grow * grow > budget ? 1 : 0; /* 1: tell the parent to skip the larger sizes */
 fail:
     fprintf(stderr, "tlplanbench: %s n=%lld: %s\n", kind_name[kind], (long long)n, err.msg);
     free(json);
@@ -152,14 +152,16 @@ int main(int argc, char **argv) {
     }
     if (w <= 0) w = 64;
     if (!ns) {
-        int64_t d[] = { 1000, 10000, 100000, 1000000 };
+        int64_t d[] = {1000, 10000, 100000, 1000000};
         memcpy(sizes, d, sizeof d);
         ns = 4;
     }
-    printf("graph [1, %lld] float32 per node; seconds (wall, and cpu = user+sys of the process); arena in bytes;\n"
-           "parse = tl_graph_parse_json (parse + validate), new = tl_session_new, run = one tl_session_run,\n"
-           "memplan/check = tl_memplan_place/tl_memplan_check alone on the same lifetimes (no in-place);\n"
-           "rss = peak MiB of that size's process\n", (long long)w);
+    printf(
+        "graph [1, %lld] float32 per node; seconds (wall, and cpu = user+sys of the process); arena in bytes;\n"
+        "parse = tl_graph_parse_json (parse + validate), new = tl_session_new, run = one tl_session_run,\n"
+        "memplan/check = tl_memplan_place/tl_memplan_check alone on the same lifetimes (no in-place);\n"
+        "rss = peak MiB of that size's process\n",
+        (long long)w);
     printf("%-9s %8s %8s %8s %8s %8s %8s %7s %8s %8s %8s %8s\n", "kind", "nodes", "parse", "parse_cpu", "new",
            "new_cpu", "run", "arena", "memplan", "check", "arena_mp", "rss_MiB");
     int rc = 0;

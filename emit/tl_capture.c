@@ -47,10 +47,10 @@ static int is_ident_char(int c) {
 }
 
 static const char *const PY_KEYWORDS[] = {
-    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class",
-    "continue", "def", "del", "elif", "else", "except", "finally", "for", "from", "global",
-    "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return",
-    "try", "while", "with", "yield",
+    "False", "None",     "True",  "and",    "as",   "assert", "async",  "await",    "break",
+    "class", "continue", "def",   "del",    "elif", "else",   "except", "finally",  "for",
+    "from",  "global",   "if",    "import", "in",   "is",     "lambda", "nonlocal", "not",
+    "or",    "pass",     "raise", "return", "try",  "while",  "with",   "yield",
 };
 
 /* A Python identifier (ASCII) that is not a keyword. */
@@ -69,9 +69,8 @@ static int replace_line(tl_sbuf *b, const char *from, const char *to) {
     for (size_t i = 0; i + fl <= b->n; i++) {
         if ((i == 0 || b->p[i - 1] == '\n') && memcmp(b->p + i, from, fl) == 0 &&
             (i + fl == b->n || b->p[i + fl] == '\n' || b->p[i + fl] == '\r')) {
-            tl_sbuf out = { 0 };
-            if (sb_put(&out, b->p, i) || sb_put(&out, to, tl) ||
-                sb_put(&out, b->p + i + fl, b->n - i - fl)) {
+            tl_sbuf out = {0};
+            if (sb_put(&out, b->p, i) || sb_put(&out, to, tl) || sb_put(&out, b->p + i + fl, b->n - i - fl)) {
                 free(out.p);
                 return -2;
             }
@@ -97,7 +96,7 @@ int tl_emit_capture_script(const tl_capture_opts *o, FILE *out, tl_err *err) {
     size_t len = tl_capture_script_len;
     const char *old = TL_CAPTURE_DEFAULT_FN;
     size_t ol = strlen(old), nl = strlen(fn);
-    tl_sbuf b = { 0 };
+    tl_sbuf b = {0};
     int rc = 0;
 
     /* Rename every whole-word occurrence of the default helper name. */

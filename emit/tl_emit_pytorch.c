@@ -48,16 +48,16 @@ static const char *py_tuple(const int64_t *v, int n, char *buf, size_t len) {
 static void sb_float(sb *b, float f) {
     if (isnan(f)) sb_printf(b, "nan");
     else if (isinf(f)) sb_printf(b, f > 0 ? "inf" : "-inf");
-    else if (f == 0.0f) sb_printf(b, signbit(f) ? "-0.0" : "0.0");  /* "-0" would be the int 0 */
+    else if (f == 0.0f) sb_printf(b, signbit(f) ? "-0.0" : "0.0"); /* "-0" would be the int 0 */
     else sb_printf(b, "%.9g", (double)f);
 }
 
 static bool is_py_identifier(const char *s) {
-    static const char *const KW[] = { "False", "None", "True", "and", "as", "assert", "async", "await",
-                                      "break", "class", "continue", "def", "del", "elif", "else", "except",
-                                      "finally", "for", "from", "global", "if", "import", "in", "is",
-                                      "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try",
-                                      "while", "with", "yield" };
+    static const char *const KW[] = {"False",  "None",   "True",    "and",      "as",       "assert", "async",
+                                     "await",  "break",  "class",   "continue", "def",      "del",    "elif",
+                                     "else",   "except", "finally", "for",      "from",     "global", "if",
+                                     "import", "in",     "is",      "lambda",   "nonlocal", "not",    "or",
+                                     "pass",   "raise",  "return",  "try",      "while",    "with",   "yield"};
     if (!s || !*s || !(isalpha((unsigned char)*s) || *s == '_')) return false;
     for (const char *p = s; *p; p++)
         if (!(isalnum((unsigned char)*p) || *p == '_')) return false;
@@ -88,10 +88,10 @@ void tl_emit_opts_default(tl_emit_opts *o) {
 /* ---------------------------------------------------------------- parameters */
 typedef struct pinfo {
     char name[96];
-    tl_shape shape;          /* full shape (params.bin) */
+    tl_shape shape; /* full shape (params.bin) */
     const tl_tensor *t;
-    bool parameter;          /* nn.Parameter (else buffer) */
-    int compress_k;          /* const compressed: number of leading axes dropped (0 = none) */
+    bool parameter; /* nn.Parameter (else buffer) */
+    int compress_k; /* const compressed: number of leading axes dropped (0 = none) */
 } pinfo;
 
 /* Largest k (1..rank-1) such that the const is its trailing block repeated along the first k
@@ -117,19 +117,18 @@ static int collect_param(const char *gpath, const tl_node *n, int slot, const tl
     memset(pi, 0, sizeof *pi);
     tl_param_name(n, slot, pi->name, sizeof pi->name);
     if (tl_param_shape(n, slot, &pi->shape))
-        return tl_errf(err, "%s: node[%" PRId64 "]: cannot derive the shape of parameter %s", gpath, n->id,
-                       pi->name);
+        return tl_errf(err, "%s: node[%" PRId64 "]: cannot derive the shape of parameter %s", gpath, n->id, pi->name);
     const tl_tensor *t = n->param[slot];
     if (!t || !t->data)
         return tl_errf(err, "%s: node[%" PRId64 "]: missing parameter %s (no params.bin entry and no inline payload)",
                        gpath, n->id, pi->name);
     if (!tl_shape_eq(&t->shape, &pi->shape))
-        return tl_errf(err, "%s: node[%" PRId64 "]: parameter %s has shape %s, expected %s", gpath, n->id,
-                       pi->name, SSTR(&t->shape), SSTR(&pi->shape));
+        return tl_errf(err, "%s: node[%" PRId64 "]: parameter %s has shape %s, expected %s", gpath, n->id, pi->name,
+                       SSTR(&t->shape), SSTR(&pi->shape));
     pi->t = t;
     /* weights are nn.Parameters; consts and running statistics buffers (the table says which) */
     pi->parameter = !tl_op_info(n->op)->params[slot].buffer;
-    if (n->op == TL_OP_CONST) {   /* the const options of tlemit */
+    if (n->op == TL_OP_CONST) { /* the const options of tlemit */
         pi->parameter = o->learnable_consts;
         if (o->compress_broadcast) {
             pi->compress_k = const_repeat_axes(t);
@@ -200,7 +199,8 @@ static int emit_node(sb *b, const tl_graph *g, const tl_node *n, const pinfo *pa
     c.dtype = dtype;
     c.b = b;
     c.batched = batched;
-    for (int k = 0; k < 2 && k < n->n_parents; k++) snprintf(c.p[k], sizeof c.p[k], "x%lld", (long long)n->parents[k]);
+    for (int k = 0; k < 2 && k < n->n_parents; k++)
+        snprintf(c.p[k], sizeof c.p[k], "x%lld", (long long)n->parents[k]);
     if (n->op == TL_OP_CONST)
         for (int i = 0; i < n_params; i++)
             if (params[i].t == n->param[0]) c.const_compress_k = params[i].compress_k;
@@ -276,7 +276,8 @@ int tl_emit_pytorch(const tl_graph *g, const tl_emit_opts *o_in, FILE *out, tl_e
     const char *gpath = g && g->path ? g->path : "graph";
     if (!g || !out) return tl_errf(err, "tl_emit_pytorch: no graph or output");
     if (!is_py_identifier(cls)) return tl_errf(err, "--class-name: not a Python identifier: \"%s\"", cls);
-    if (!*dtype || strpbrk(dtype, "\n\r#")) return tl_errf(err, "--dtype: expected a one-line torch dtype expression");
+    if (!*dtype || strpbrk(dtype, "\n\r#"))
+        return tl_errf(err, "--dtype: expected a one-line torch dtype expression");
 
     /* 1. parameters (checked before any text is produced) */
     int64_t n_slots = 0;
@@ -319,11 +320,12 @@ int tl_emit_pytorch(const tl_graph *g, const tl_emit_opts *o_in, FILE *out, tl_e
     sb_printf(&b, "%" PRId64 " nodes, input node %" PRId64 " of shape %s, output node(s)", g->n_nodes, g->input_id,
               SSTR(in_shape));
     for (int i = 0; i < g->n_outputs; i++) sb_printf(&b, "%s %" PRId64, i ? "," : "", g->output_ids[i]);
-    sb_printf(&b, ".\n"
-                  "forward(x) returns the outputs (a tuple if there are several); forward(x, return_all=True)\n"
-                  "returns {node_id: tensor} for every node. state_dict() names match params.bin.\n"
-                  "Max pooling ignores padded cells (TorchLean spec, as PyTorch); average pooling counts them as zeros.\n"
-                  "\"\"\"\n");
+    sb_printf(&b,
+              ".\n"
+              "forward(x) returns the outputs (a tuple if there are several); forward(x, return_all=True)\n"
+              "returns {node_id: tensor} for every node. state_dict() names match params.bin.\n"
+              "Max pooling ignores padded cells (TorchLean spec, as PyTorch); average pooling counts them as zeros.\n"
+              "\"\"\"\n");
     bool external = o->weights == TL_WEIGHTS_EXTERNAL && np > 0;
     const char *ppath = o->params_path ? o->params_path : "params.bin";
     bool relative = ppath[0] != '/';
@@ -340,9 +342,10 @@ int tl_emit_pytorch(const tl_graph *g, const tl_emit_opts *o_in, FILE *out, tl_e
     }
     sb_printf(&b, "nan = float(\"nan\")\ninf = float(\"inf\")\n\n\n");
     if (o->weights == TL_WEIGHTS_INLINE && np > 0)
-        sb_printf(&b, "def _t(values, shape):\n"
-                      "    \"\"\"float32 literal (printed with %%.9g, so exact), then cast to DTYPE.\"\"\"\n"
-                      "    return torch.tensor(values, dtype=torch.float32).reshape(shape).to(DTYPE)\n\n\n");
+        sb_printf(&b,
+                  "def _t(values, shape):\n"
+                  "    \"\"\"float32 literal (printed with %%.9g, so exact), then cast to DTYPE.\"\"\"\n"
+                  "    return torch.tensor(values, dtype=torch.float32).reshape(shape).to(DTYPE)\n\n\n");
     if (need_rand) emit_random_helpers(&b);
 
     /* 3. class + __init__ */
@@ -368,11 +371,11 @@ int tl_emit_pytorch(const tl_graph *g, const tl_emit_opts *o_in, FILE *out, tl_e
         tl_shape other = *in_shape;
         tl_shape *tmp = malloc(sizeof *tmp * (size_t)(g->n_nodes ? g->n_nodes : 1));
         bc = calloc((size_t)(g->n_nodes ? g->n_nodes : 1), sizeof *bc);
-        tl_err berr = { 0 };
+        tl_err berr = {0};
         if (other.rank > 0) other.dim[0] += 1;
         if (!tmp || !bc || other.rank == 0 || tl_batch_shapes(g, &other, tmp, bc, NULL, &berr)) {
             free(bc);
-            bc = NULL;   /* fixed batch: literal shapes */
+            bc = NULL; /* fixed batch: literal shapes */
         }
         free(tmp);
     }
@@ -411,7 +414,8 @@ int tl_emit_pytorch(const tl_graph *g, const tl_emit_opts *o_in, FILE *out, tl_e
                   "        y = model(x)\n"
                   "    ys = y if isinstance(y, tuple) else (y,)\n"
                   "    for i, t in enumerate(ys):\n"
-                  "        print(f\"output {i}: shape {tuple(t.shape)} dtype {t.dtype} finite {bool(torch.isfinite(t).all())}\")\n"
+                  "        print(f\"output {i}: shape {tuple(t.shape)} dtype {t.dtype} finite "
+                  "{bool(torch.isfinite(t).all())}\")\n"
                   "    params = [q for q in model.parameters() if q.requires_grad]\n"
                   "    targets = [torch.randn_like(t) for t in ys]\n"
                   "    if not params:\n"

@@ -45,7 +45,7 @@ static bool conv_geom(const tl_node *n, geom *g) {
 
 /* "[o, i, k0, k1]" of flat kernel offset kk (row-major over the kernel extents). */
 static void index_str(const tl_node *n, int64_t o, int64_t i, int64_t kk, char *buf, size_t cap) {
-    int64_t kidx[TL_MAX_RANK] = { 0 };
+    int64_t kidx[TL_MAX_RANK] = {0};
     int sr = (int)n->a.spatial_rank;
     for (int d = sr - 1; d >= 0; d--) {
         kidx[d] = kk % n->a.kernel[d];
@@ -86,7 +86,8 @@ int tl_conv_weight_unpack_dense(const tl_node *n, tl_tensor **t, const char *whe
     if (!p) return tl_erroom(err, "%s: out of memory packing the dense grouped weight", where);
     for (int64_t o = 0; o < g.out; o++) {
         int64_t lo = (o / g.cout_g) * g.cin_g;
-        memcpy(p->data + o * g.cin_g * g.k, src->data + (o * g.in + lo) * g.k, (size_t)(g.cin_g * g.k) * sizeof(float));
+        memcpy(p->data + o * g.cin_g * g.k, src->data + (o * g.in + lo) * g.k,
+               (size_t)(g.cin_g * g.k) * sizeof(float));
     }
     tl_tensor_free(*t);
     *t = p;
@@ -103,7 +104,8 @@ tl_tensor *tl_conv_weight_dense(const tl_node *n, const tl_tensor *packed) {
     if (!d) return NULL;
     for (int64_t o = 0; o < g.out; o++) {
         int64_t lo = (o / g.cout_g) * g.cin_g;
-        memcpy(d->data + (o * g.in + lo) * g.k, packed->data + o * g.cin_g * g.k, (size_t)(g.cin_g * g.k) * sizeof(float));
+        memcpy(d->data + (o * g.in + lo) * g.k, packed->data + o * g.cin_g * g.k,
+               (size_t)(g.cin_g * g.k) * sizeof(float));
     }
     return d;
 }

@@ -115,7 +115,7 @@ char *tl_json_compact(const cJSON *v, char *buf, size_t cap) {
         if (cap) buf[0] = 0;
         return buf;
     }
-    jout o = { TL_STRBUF_INIT, cap - 4 };
+    jout o = {TL_STRBUF_INIT, cap - 4};
     jvalue(&o, v, 0);
     size_t len = o.b.n < o.lim ? o.b.n : o.lim;
     if (len) memcpy(buf, o.b.p, len);
@@ -199,11 +199,13 @@ static int fill_payload(const pctx *P, const char *ctx, const cJSON *v, const tl
     if (level == s->rank) {
         if (!cJSON_IsNumber(v)) return perr(P, "%s: expected nested array of numbers, got %s", ctx, JS(v));
         double d = v->valuedouble;
-        if (!isfinite(d) || fabs(d) > (double)FLT_MAX) return perr(P, "%s: value %s is out of float32 range", ctx, JS(v));
+        if (!isfinite(d) || fabs(d) > (double)FLT_MAX)
+            return perr(P, "%s: value %s is out of float32 range", ctx, JS(v));
         data[(*pos)++] = (float)d;
         return 0;
     }
-    if (!cJSON_IsArray(v)) return perr(P, "%s: ragged nested array: expected an array at depth %d, got %s", ctx, level, JS(v));
+    if (!cJSON_IsArray(v))
+        return perr(P, "%s: ragged nested array: expected an array at depth %d, got %s", ctx, level, JS(v));
     int cnt = cJSON_GetArraySize(v);
     if (cnt != s->dim[level])
         return perr(P, "%s: ragged nested array: expected %lld entries at depth %d, got %d", ctx,
@@ -215,7 +217,7 @@ static int fill_payload(const pctx *P, const char *ctx, const cJSON *v, const tl
 
 /* Parse a (possibly nested) array of numbers into a new float32 tensor of its own shape. */
 int tl_json_payload(const char *path, const char *ctx, const cJSON *v, tl_tensor **out, tl_err *err) {
-    pctx P = { path, err };
+    pctx P = {path, err};
     *out = NULL;
     tl_shape s;
     memset(&s, 0, sizeof s);
@@ -277,10 +279,12 @@ static int parse_attrs(const pctx *P, const cJSON *jn, tl_node *n, const char *n
         case TL_AK_NAT:
             if (parse_nat(P, ctx, f, (int64_t *)dst)) return -1;
             if (sp->offset == offsetof(tl_attrs, spatial_rank) && n->a.spatial_rank > TL_MAX_RANK)
-                return perr(P, "%s: %lld exceeds the maximum rank %d", ctx, (long long)n->a.spatial_rank, TL_MAX_RANK);
+                return perr(P, "%s: %lld exceeds the maximum rank %d", ctx, (long long)n->a.spatial_rank,
+                            TL_MAX_RANK);
             break;
         case TL_AK_NATS:
-            if (parse_nats(P, ctx, f, (int64_t *)dst, TL_MAX_RANK, (int *)((char *)&n->a + sp->count_offset))) return -1;
+            if (parse_nats(P, ctx, f, (int64_t *)dst, TL_MAX_RANK, (int *)((char *)&n->a + sp->count_offset)))
+                return -1;
             break;
         case TL_AK_SPATIAL: {
             int cnt = 0;
@@ -308,8 +312,7 @@ static int parse_attrs(const pctx *P, const cJSON *jn, tl_node *n, const char *n
             break;
         }
     }
-    if ((n->op == TL_OP_CONV) && !have_padding_after)
-        memcpy(n->a.padding_after, n->a.padding, sizeof n->a.padding);
+    if ((n->op == TL_OP_CONV) && !have_padding_after) memcpy(n->a.padding_after, n->a.padding, sizeof n->a.padding);
     return 0;
 }
 
@@ -331,8 +334,8 @@ static int legacy_nat(const pctx *P, const cJSON *jn, const char *nctx, const ch
 }
 
 /* Legacy stride/padding: a natural (both axes) or [h, w]. */
-static int legacy_pair(const pctx *P, const cJSON *jn, const char *nctx, const char *name, bool required, int64_t dflt,
-                       int64_t out[2]) {
+static int legacy_pair(const pctx *P, const cJSON *jn, const char *nctx, const char *name, bool required,
+                       int64_t dflt, int64_t out[2]) {
     const cJSON *f = field(jn, name);
     char ctx[96];
     snprintf(ctx, sizeof ctx, "%s.%s", nctx, name);
@@ -472,7 +475,8 @@ static int parse_node(const pctx *P, const cJSON *jn, tl_graph *g, int64_t index
     if (p0 && p0->is_tuple) p0 = NULL;
     if (n->op == TL_OP_LINEAR) {
         if (!field(jn, "in_dim") && p0 && p0->shape.rank >= 1) n->a.in_dim = p0->shape.dim[p0->shape.rank - 1];
-        if (!field(jn, "out_dim") && !n->is_tuple && n->shape.rank >= 1) n->a.out_dim = n->shape.dim[n->shape.rank - 1];
+        if (!field(jn, "out_dim") && !n->is_tuple && n->shape.rank >= 1)
+            n->a.out_dim = n->shape.dim[n->shape.rank - 1];
     }
     if (n->op == TL_OP_CONV && (legacy || !field(jn, "input_spatial"))) {
         int64_t ca = n->a.channel_axis, sr = n->a.spatial_rank;
@@ -508,7 +512,8 @@ static int parse_node(const pctx *P, const cJSON *jn, tl_graph *g, int64_t index
 
 static bool needs_lowering(const tl_graph *g) {
     for (int64_t i = 0; i < g->n_nodes; i++)
-        if (g->nodes[i].is_tuple || g->nodes[i].op == TL_OP_TUPLE_GETITEM || g->nodes[i].op == TL_OP_MULTIHEAD_ATTENTION)
+        if (g->nodes[i].is_tuple || g->nodes[i].op == TL_OP_TUPLE_GETITEM ||
+            g->nodes[i].op == TL_OP_MULTIHEAD_ATTENTION)
             return true;
     return false;
 }
@@ -548,7 +553,7 @@ static void line_col(const char *buf, size_t off, int *line, int *col) {
 
 int tl_graph_parse_json(const char *buf, size_t len, const char *name, tl_graph **out, tl_err *err) {
     if (out) *out = NULL;
-    pctx P = { name ? name : "graph.json", err };
+    pctx P = {name ? name : "graph.json", err};
     if (!buf || !out) return perr(&P, "no input");
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);

@@ -48,7 +48,7 @@ static int sb_payload(tl_strbuf *b, const tl_tensor *t, bool flat) {
     }
     /* iterate with an index vector; open/close brackets as indices roll over */
     int r = t->shape.rank;
-    int64_t idx[TL_MAX_RANK] = { 0 };
+    int64_t idx[TL_MAX_RANK] = {0};
     for (int d = 0; d < r; d++) sb_puts(b, "[");
     if (n == 0) {
         for (int d = 0; d < r; d++) sb_puts(b, "]");
@@ -98,21 +98,13 @@ static int write_node(tl_strbuf *b, const tl_graph *g, const tl_node *n, bool in
         tl_sb_json_string(b, sp->name);
         sb_puts(b, ": ");
         switch (sp->kind) {
-        case TL_AK_NAT:
-            tl_sb_printf(b, "%lld", (long long)*(const int64_t *)src);
-            break;
-        case TL_AK_NATS:
-            sb_nats(b, (const int64_t *)src, *(const int *)((const char *)a + sp->count_offset));
-            break;
+        case TL_AK_NAT: tl_sb_printf(b, "%lld", (long long)*(const int64_t *)src); break;
+        case TL_AK_NATS: sb_nats(b, (const int64_t *)src, *(const int *)((const char *)a + sp->count_offset)); break;
         case TL_AK_SPATIAL:
             sb_nats(b, (const int64_t *)src, (int)(a->spatial_rank > TL_MAX_RANK ? TL_MAX_RANK : a->spatial_rank));
             break;
-        case TL_AK_SHAPE:
-            sb_shape(b, (const tl_shape *)src);
-            break;
-        case TL_AK_BOOL:
-            sb_puts(b, *(const bool *)src ? "true" : "false");
-            break;
+        case TL_AK_SHAPE: sb_shape(b, (const tl_shape *)src); break;
+        case TL_AK_BOOL: sb_puts(b, *(const bool *)src ? "true" : "false"); break;
         case TL_AK_NUM: {
             double d = *(const double *)src;
             if (!isfinite(d))
@@ -153,7 +145,7 @@ int tl_graph_save_json(const tl_graph *g, const char *path, bool inline_params, 
     if (!g || !path) return tl_errf(err, "%s: nothing to write", path ? path : "graph");
     tl_strbuf b = TL_STRBUF_INIT;
     tl_sb_printf(&b, "{\n  \"format\": \"torchlean.ir.v1\",\n  \"input_id\": %lld,\n  \"output_ids\": ",
-              (long long)g->input_id);
+                 (long long)g->input_id);
     sb_nats(&b, g->output_ids, g->n_outputs);
     sb_puts(&b, ",\n  \"nodes\": [\n");
     for (int64_t i = 0; i < g->n_nodes; i++) {
@@ -169,8 +161,8 @@ int tl_graph_save_json(const tl_graph *g, const char *path, bool inline_params, 
         tl_sb_free(&b);
         return tl_erroom(err, "%s: out of memory while writing", path);
     }
-    const void *bufs[1] = { b.p };
-    size_t lens[1] = { b.n };
+    const void *bufs[1] = {b.p};
+    size_t lens[1] = {b.n};
     int rc = tl_write_file_atomic(path, 1, bufs, lens, err);
     tl_sb_free(&b);
     return rc;

@@ -15,10 +15,10 @@ void tl_sb_json_string(tl_strbuf *b, const char *s) {
         p += run;
         if (!*p) break;
         if (*p == '"' || *p == '\\') {
-            char esc[2] = { '\\', (char)*p };
+            char esc[2] = {'\\', (char)*p};
             tl_sb_append(b, esc, 2);
         } else {
-            char esc[6] = { '\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15] };
+            char esc[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
             tl_sb_append(b, esc, 6);
         }
         p++;

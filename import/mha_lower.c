@@ -57,7 +57,7 @@ static int64_t emit(tl_node *nn, int64_t *m, tl_op op, int np, int64_t p0, int64
 
 static int bind_linear(const tl_graph *g, const cJSON *jm, int64_t mha_id, const char *pfx, int64_t E, tl_node *lin,
                        tl_err *err) {
-    static const char *const suffix[2] = { "weight", "bias" };
+    static const char *const suffix[2] = {"weight", "bias"};
     for (int s = 0; s < 2; s++) {
         char key[32], ctx[96];
         snprintf(key, sizeof key, "%s_%s", pfx, suffix[s]);
@@ -123,8 +123,10 @@ int tl_mha_lower(tl_graph *g, const cJSON *const *raw, tl_err *err) {
             goto done;
         }
         if (r->a.index != 0) {
-            lerr(g, err, "node[%lld].index: nn.MultiheadAttention attention weights (tuple index %lld) are not lowered "
-                 "to tensor IR", li, (long long)r->a.index);
+            lerr(g, err,
+                 "node[%lld].index: nn.MultiheadAttention attention weights (tuple index %lld) are not lowered "
+                 "to tensor IR",
+                 li, (long long)r->a.index);
             goto done;
         }
         if (ma->num_heads != 1) {
@@ -133,17 +135,21 @@ int tl_mha_lower(tl_graph *g, const cJSON *const *raw, tl_err *err) {
             goto done;
         }
         if (!ma->batch_first) {
-            lerr(g, err, "node[%lld]: nn.MultiheadAttention lowering supports only batch_first=True", (long long)mha->id);
+            lerr(g, err, "node[%lld]: nn.MultiheadAttention lowering supports only batch_first=True",
+                 (long long)mha->id);
             goto done;
         }
         if (!ma->dropout_zero) {
-            lerr(g, err, "node[%lld]: nn.MultiheadAttention lowering requires dropout=0 (deterministic eval semantics)",
+            lerr(g, err,
+                 "node[%lld]: nn.MultiheadAttention lowering requires dropout=0 (deterministic eval semantics)",
                  (long long)mha->id);
             goto done;
         }
         if (mha->parents[0] != mha->parents[1] || mha->parents[1] != mha->parents[2]) {
-            lerr(g, err, "node[%lld]: nn.MultiheadAttention lowering supports self-attention only (query/key/value must "
-                 "be the same value)", (long long)mha->id);
+            lerr(g, err,
+                 "node[%lld]: nn.MultiheadAttention lowering supports self-attention only (query/key/value must "
+                 "be the same value)",
+                 (long long)mha->id);
             goto done;
         }
         int64_t x = map[mha->parents[0]];
@@ -154,8 +160,10 @@ int tl_mha_lower(tl_graph *g, const cJSON *const *raw, tl_err *err) {
         }
         tl_shape xs = nn[x].shape;
         if (xs.rank != 3) {
-            lerr(g, err, "node[%lld]: single-head MHA lowering expects a batch-first rank-3 input (batch, seq, embed), "
-                 "got %s", (long long)mha->id, SS(&xs));
+            lerr(g, err,
+                 "node[%lld]: single-head MHA lowering expects a batch-first rank-3 input (batch, seq, embed), "
+                 "got %s",
+                 (long long)mha->id, SS(&xs));
             goto done;
         }
         int64_t sq = xs.dim[1], E = xs.dim[2];
@@ -188,8 +196,8 @@ int tl_mha_lower(tl_graph *g, const cJSON *const *raw, tl_err *err) {
             lerr(g, err, "out of memory lowering node[%lld]", li), tl_err_as(err, TL_ERR_OOM);
             goto done;
         }
-        static const int lin_at[4] = { 0, 1, 2, 9 };
-        static const char *const lin_pfx[4] = { "q", "k", "v", "out" };
+        static const int lin_at[4] = {0, 1, 2, 9};
+        static const char *const lin_pfx[4] = {"q", "k", "v", "out"};
         for (int q = 0; q < 4; q++) {
             tl_node *lin = &nn[ids[lin_at[q]]];
             lin->a.in_dim = E;

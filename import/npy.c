@@ -23,8 +23,8 @@ typedef struct {
 } npy_dtype;
 
 static const npy_dtype DTYPES[] = {
-    { "<f4", K_F, 4 }, { "<f8", K_F, 8 }, { "<f2", K_F, 2 }, { "<i4", K_I, 4 }, { "<i8", K_I, 8 },
-    { "<i2", K_I, 2 }, { "|i1", K_I, 1 }, { "|u1", K_U, 1 }, { "|b1", K_B, 1 },
+    {"<f4", K_F, 4}, {"<f8", K_F, 8}, {"<f2", K_F, 2}, {"<i4", K_I, 4}, {"<i8", K_I, 8},
+    {"<i2", K_I, 2}, {"|i1", K_I, 1}, {"|u1", K_U, 1}, {"|b1", K_B, 1},
 };
 #define SUPPORTED "<f4, <f8, <f2, <i8, <i4, <i2, |i1, |u1 or |b1"
 
@@ -55,13 +55,12 @@ static void skip_ws(cur *c) {
 }
 
 static int syntax(const char *name, const cur *c, const char *expected, tl_err *err) {
-    if (c->i >= c->n)
-        return tl_errf(err, "%s: header: syntax error at end of header: expected %s", name, expected);
+    if (c->i >= c->n) return tl_errf(err, "%s: header: syntax error at end of header: expected %s", name, expected);
     char ch = c->s[c->i];
     if (ch >= 0x20 && ch < 0x7f)
         return tl_errf(err, "%s: header: syntax error at byte %zu: expected %s, got '%c'", name, c->i, expected, ch);
-    return tl_errf(err, "%s: header: syntax error at byte %zu: expected %s, got byte 0x%02x", name, c->i,
-                   expected, (unsigned)(unsigned char)ch);
+    return tl_errf(err, "%s: header: syntax error at byte %zu: expected %s, got byte 0x%02x", name, c->i, expected,
+                   (unsigned)(unsigned char)ch);
 }
 
 /* A quoted string without escapes (Python repr of a short ASCII string). */
@@ -134,7 +133,7 @@ static int parse_shape(const char *name, cur *c, tl_shape *s, tl_err *err) {
 
 static int parse_header(const char *name, const char *h, size_t hlen, const npy_dtype **dt, tl_shape *shape,
                         tl_err *err) {
-    cur c = { h, hlen, 0 };
+    cur c = {h, hlen, 0};
     bool have_descr = false, have_fortran = false, have_shape = false, fortran = false;
     char descr[64] = "";
     skip_ws(&c);
@@ -251,8 +250,7 @@ static void convert(const npy_dtype *dt, const unsigned char *src, float *dst, i
 int tl_npy_parse(const void *buf, size_t len, const char *name, tl_tensor **out, tl_err *err) {
     *out = NULL;
     const unsigned char *b = buf;
-    if (len < 8 || memcmp(b, "\x93NUMPY", 6) != 0)
-        return tl_errf(err, "%s: not a .npy file (bad magic)", name);
+    if (len < 8 || memcmp(b, "\x93NUMPY", 6) != 0) return tl_errf(err, "%s: not a .npy file (bad magic)", name);
     unsigned major = b[6], minor = b[7];
     if (!((major == 1 || major == 2 || major == 3) && minor == 0))
         return tl_errf(err, "%s: header: unsupported .npy format version %u.%u", name, major, minor);
@@ -316,7 +314,7 @@ int tl_npy_save(const char *path, const tl_shape *shape, const float *data, tl_e
     size_t hl = total - 10;
     hdr[8] = (char)(hl & 0xff);
     hdr[9] = (char)(hl >> 8);
-    const void *bufs[2] = { hdr, data };
-    size_t lens[2] = { total, (size_t)numel * 4 };
+    const void *bufs[2] = {hdr, data};
+    size_t lens[2] = {total, (size_t)numel * 4};
     return tl_write_file_atomic(path, 2, bufs, lens, err);
 }

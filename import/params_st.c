@@ -32,9 +32,9 @@
 
 typedef struct {
     char name[96];
-    int64_t node;   /* index into g->nodes */
+    int64_t node; /* index into g->nodes */
     int slot;
-    int taken;      /* index+1 of the tensor that bound it (duplicate detection) */
+    int taken; /* index+1 of the tensor that bound it (duplicate detection) */
 } slot_ref;
 
 typedef struct {
@@ -143,8 +143,8 @@ static void convert(const char *dt, const unsigned char *src, float *dst, int64_
 }
 
 /* Parse one header entry (not yet bound). */
-static int parse_entry(const char *name, const cJSON *item, const unsigned char *data, uint64_t dlen,
-                       entry *e, tl_shape *shape, tl_err *err) {
+static int parse_entry(const char *name, const cJSON *item, const unsigned char *data, uint64_t dlen, entry *e,
+                       tl_shape *shape, tl_err *err) {
     const char *tn = item->string;
     if (!cJSON_IsObject(item))
         return tl_errf(err, "%s: tensor \"%s\": expected an object with dtype, shape and data_offsets", name, tn);
@@ -253,7 +253,8 @@ int tl_params_parse(tl_graph *g, const void *buf, size_t len, const char *name, 
         slot_ref key;
         snprintf(key.name, sizeof key.name, "%s", item->string);
         slot_ref *r = strlen(item->string) < sizeof key.name && nslots
-                          ? bsearch(&key, slots, nslots, sizeof *slots, cmp_slot) : NULL;
+            ? bsearch(&key, slots, nslots, sizeof *slots, cmp_slot)
+            : NULL;
         if (!r) {
             tl_errf(err, "%s: tensor \"%s\": no such parameter in %s", name, item->string, graph_name(g));
             goto out;
@@ -266,8 +267,8 @@ int tl_params_parse(tl_graph *g, const void *buf, size_t len, const char *name, 
         tl_shape want;
         char s1[256], s2[256];
         if (tl_param_shape(n, r->slot, &want) != 0) {
-            tl_errf(err, "%s: tensor \"%s\": node[%lld] has no valid shape for this parameter", name,
-                    item->string, (long long)n->id);
+            tl_errf(err, "%s: tensor \"%s\": node[%lld] has no valid shape for this parameter", name, item->string,
+                    (long long)n->id);
             goto out;
         }
         if (n->op == TL_OP_CONV && r->slot == 0) { /* TorchLean's dense grouped layout -> packed */

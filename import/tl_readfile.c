@@ -106,8 +106,7 @@ static int write_all(int fd, const void *p, size_t n) {
     return 0;
 }
 
-int tl_write_file_atomic(const char *path, int nparts, const void *const *bufs, const size_t *lens,
-                         tl_err *err) {
+int tl_write_file_atomic(const char *path, int nparts, const void *const *bufs, const size_t *lens, tl_err *err) {
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
     if (!tmp) return tl_erroom(err, "%s: out of memory", path);

@@ -35,7 +35,7 @@
 
 typedef struct ck {
     const char *name;
-    tl_torchlean_issues *out;   /* the caller's list, or `own` (also when the caller wants none:
+    tl_torchlean_issues *out; /* the caller's list, or `own` (also when the caller wants none:
                                  * the reader's error is de-duplicated against the lines) */
     tl_torchlean_issues own;
     int n;
@@ -91,8 +91,8 @@ static bool need_nat(ck *c, const char *nctx, const cJSON *jn, const char *key, 
 }
 
 /* Required array of naturals; want >= 0 demands exactly that many entries. */
-static bool need_nats(ck *c, const char *nctx, const cJSON *jn, const char *key, int want, int64_t *out,
-                      int *count, const char *why) {
+static bool need_nats(ck *c, const char *nctx, const cJSON *jn, const char *key, int want, int64_t *out, int *count,
+                      const char *why) {
     const cJSON *f = get(jn, key);
     if (!f) {
         issue(c, "%s.%s: missing (%s)", nctx, key, why);
@@ -169,14 +169,18 @@ static const cJSON *need_payload(ck *c, const char *nctx, const cJSON *jn, const
     const cJSON *f = get(jn, key);
     char ws[160], gs[160];
     if (!f) {
-        issue(c, "%s.%s: missing (TorchLean's parsePayload reads the %s %s inline; tlrt's small form keeps it in "
-                 "params.bin: convert with tlemit torchlean)", nctx, key, tag, key);
+        issue(c,
+              "%s.%s: missing (TorchLean's parsePayload reads the %s %s inline; tlrt's small form keeps it in "
+              "params.bin: convert with tlemit torchlean)",
+              nctx, key, tag, key);
         return NULL;
     }
     tl_shape got;
     if (!nested_shape(f, &got)) {
-        issue(c, "%s.%s: expected a nested array of numbers of shape %s (TorchLean's parseTensor), got a ragged or "
-                 "non-numeric value", nctx, key, tl_shape_str(want, ws, sizeof ws));
+        issue(c,
+              "%s.%s: expected a nested array of numbers of shape %s (TorchLean's parseTensor), got a ragged or "
+              "non-numeric value",
+              nctx, key, tl_shape_str(want, ws, sizeof ws));
         return NULL;
     }
     if (!tl_shape_eq(&got, want)) {
@@ -200,7 +204,7 @@ static const char *const WHY_CONV = "TorchLean's parseOpKind requires every conv
 static const char *const WHY_POOL = "TorchLean's windowConfig requires it";
 
 static void check_conv(ck *c, const char *nctx, const cJSON *jn) {
-    int64_t sr = 0, groups = 1, in_c = 0, out_c = 0, kernel[TL_MAX_RANK] = { 0 }, stride[TL_MAX_RANK] = { 0 };
+    int64_t sr = 0, groups = 1, in_c = 0, out_c = 0, kernel[TL_MAX_RANK] = {0}, stride[TL_MAX_RANK] = {0};
     bool have_sr = need_nat(c, nctx, jn, "spatial_rank", &sr, WHY_CONV);
     if (have_sr && sr > TL_MAX_RANK - 2) {
         issue(c, "%s.spatial_rank: %lld exceeds tlrt's maximum %d", nctx, (long long)sr, TL_MAX_RANK - 2);
@@ -230,8 +234,8 @@ static void check_conv(ck *c, const char *nctx, const cJSON *jn) {
         }
     if (!(have_sr && have_k && have_g && have_in && have_out) || groups == 0) {
         /* the weight's shape is unknown without the geometry: only say whether it is there */
-        if (!get(jn, "weight")) need_payload(c, nctx, jn, "weight", &(tl_shape){ 0 }, "conv");
-        if (!get(jn, "bias")) need_payload(c, nctx, jn, "bias", &(tl_shape){ 0 }, "conv");
+        if (!get(jn, "weight")) need_payload(c, nctx, jn, "weight", &(tl_shape){0}, "conv");
+        if (!get(jn, "bias")) need_payload(c, nctx, jn, "bias", &(tl_shape){0}, "conv");
         return;
     }
     tl_shape dense;
@@ -247,9 +251,10 @@ static void check_conv(ck *c, const char *nctx, const cJSON *jn) {
         packed.dim[1] = in_c / groups;
         if (tl_shape_eq(&got, &packed)) {
             char ps[160], ds[160];
-            issue(c, "%s.weight: packed grouped layout %s (TorchLean's parsePayload requires the dense block-diagonal "
-                     "[out_channels, in_channels, kernel...] = %s)", nctx, tl_shape_str(&packed, ps, sizeof ps),
-                  tl_shape_str(&dense, ds, sizeof ds));
+            issue(c,
+                  "%s.weight: packed grouped layout %s (TorchLean's parsePayload requires the dense block-diagonal "
+                  "[out_channels, in_channels, kernel...] = %s)",
+                  nctx, tl_shape_str(&packed, ps, sizeof ps), tl_shape_str(&dense, ds, sizeof ds));
             w = NULL;
         }
     }
@@ -274,8 +279,10 @@ static void check_const(ck *c, const char *nctx, const cJSON *jn, const tl_shape
     }
     const cJSON *v = get(jn, "values");
     if (!v) {
-        issue(c, "%s.values: missing (TorchLean carries const values only inline; tlrt's small form keeps them in "
-                 "params.bin: convert with tlemit torchlean)", nctx);
+        issue(c,
+              "%s.values: missing (TorchLean carries const values only inline; tlrt's small form keeps them in "
+              "params.bin: convert with tlemit torchlean)",
+              nctx);
         return;
     }
     if (!have_shape) return;
@@ -284,16 +291,20 @@ static void check_const(ck *c, const char *nctx, const cJSON *jn, const tl_shape
     tl_shape flat = shape1(numel), got;
     char fs[64], gs[160];
     if (!nested_shape(v, &got) || !tl_shape_eq(&got, &flat))
-        issue(c, "%s.values: expected a flat array of %lld numbers (TorchLean's parsePayload reads const values as "
-                 "%s), got %s", nctx, (long long)flat.dim[0], tl_shape_str(&flat, fs, sizeof fs),
+        issue(c,
+              "%s.values: expected a flat array of %lld numbers (TorchLean's parsePayload reads const values as "
+              "%s), got %s",
+              nctx, (long long)flat.dim[0], tl_shape_str(&flat, fs, sizeof fs),
               nested_shape(v, &got) ? tl_shape_str(&got, gs, sizeof gs) : "a ragged or non-numeric value");
 }
 
 static void check_mha(ck *c, const char *nctx, const cJSON *jn, bool is_tuple) {
     const char *why = "TorchLean's multihead_attention lowering reads it";
     if (!is_tuple)
-        issue(c, "%s.value_kind: multihead_attention must be \"tuple\" (TorchLean keeps it in the value graph; as a "
-                 "tensor node its tag is unknown to parseOpKind)", nctx);
+        issue(c,
+              "%s.value_kind: multihead_attention must be \"tuple\" (TorchLean keeps it in the value graph; as a "
+              "tensor node its tag is unknown to parseOpKind)",
+              nctx);
     int64_t e = 0, heads = 0;
     bool bf = true, dz = true;
     bool have_e = need_nat(c, nctx, jn, "embed_dim", &e, why);
@@ -310,7 +321,7 @@ static void check_mha(ck *c, const char *nctx, const cJSON *jn, bool is_tuple) {
         !nat(cJSON_GetArrayItem(p, 2), &v) || q != k || k != v)
         issue(c, "%s.parents: TorchLean lowers self-attention only (query, key and value must be one node)", nctx);
     if (!have_e) return;
-    static const char *const PFX[] = { "q", "k", "v", "out" };
+    static const char *const PFX[] = {"q", "k", "v", "out"};
     tl_shape ee = shape1(e), e1 = shape1(e);
     ee.rank = 2;
     ee.dim[1] = e;
@@ -331,8 +342,8 @@ typedef struct vinfo {
     tl_shape shape;
 } vinfo;
 
-static void check_getitem(ck *c, const char *nctx, const cJSON *jn, const vinfo *vi, int64_t nn, const tl_shape *shape,
-                          bool have_shape) {
+static void check_getitem(ck *c, const char *nctx, const cJSON *jn, const vinfo *vi, int64_t nn,
+                          const tl_shape *shape, bool have_shape) {
     int64_t index = 0;
     bool have_i = need_nat(c, nctx, jn, "index", &index, "TorchLean's tuple_getitem reads it");
     const cJSON *p = get(jn, "parents");
@@ -343,8 +354,10 @@ static void check_getitem(ck *c, const char *nctx, const cJSON *jn, const vinfo 
     }
     const vinfo *pv = &vi[pid];
     if (!pv->is_tuple) {
-        issue(c, "%s: tuple_getitem of tensor node[%lld] (TorchLean: getitem on a tensor value is not "
-                 "tensor-lowered)", nctx, (long long)pid);
+        issue(c,
+              "%s: tuple_getitem of tensor node[%lld] (TorchLean: getitem on a tensor value is not "
+              "tensor-lowered)",
+              nctx, (long long)pid);
         return;
     }
     if (!pv->is_mha) {
@@ -358,8 +371,10 @@ static void check_getitem(ck *c, const char *nctx, const cJSON *jn, const vinfo 
         return;
     }
     if (index != 0) {
-        issue(c, "%s.index: %lld (TorchLean lowers only component 0 of nn.MultiheadAttention: the attention weights "
-                 "are not lowered)", nctx, (long long)index);
+        issue(c,
+              "%s.index: %lld (TorchLean lowers only component 0 of nn.MultiheadAttention: the attention weights "
+              "are not lowered)",
+              nctx, (long long)index);
         return;
     }
     tl_shape comp;
@@ -370,8 +385,8 @@ static void check_getitem(ck *c, const char *nctx, const cJSON *jn, const vinfo 
     comp.rank = k;
     char a[160], b[160];
     if (have_shape && !tl_shape_eq(&comp, shape))
-        issue(c, "%s.shape: %s, but tuple component %lld of node[%lld] has shape %s", nctx, tl_shape_str(shape, a, sizeof a),
-              (long long)index, (long long)pid, tl_shape_str(&comp, b, sizeof b));
+        issue(c, "%s.shape: %s, but tuple component %lld of node[%lld] has shape %s", nctx,
+              tl_shape_str(shape, a, sizeof a), (long long)index, (long long)pid, tl_shape_str(&comp, b, sizeof b));
 }
 
 static void check_node(ck *c, const cJSON *jn, int64_t i, vinfo *vi, int64_t nn) {
@@ -393,8 +408,8 @@ static void check_node(ck *c, const cJSON *jn, int64_t i, vinfo *vi, int64_t nn)
             int64_t x;
             if (!nat(e, &x)) ok = false;
             else if (x >= i) {
-                issue(c, "%s.parents: parent id %lld is not < %lld (TorchLean's topological order)", nctx, (long long)x,
-                      (long long)i);
+                issue(c, "%s.parents: parent id %lld is not < %lld (TorchLean's topological order)", nctx,
+                      (long long)x, (long long)i);
                 break;
             }
         }
@@ -446,32 +461,26 @@ static void check_node(ck *c, const cJSON *jn, int64_t i, vinfo *vi, int64_t nn)
         return;
     }
     if (legacy) {
-        issue(c, "%s.kind: legacy spelling \"%s\" (TorchLean's Wire.parseOpTag? reads only the current tags: \"%s\" "
-                 "with its fields)", nctx, kf->valuestring, tl_op_tag((tl_op)op));
+        issue(c,
+              "%s.kind: legacy spelling \"%s\" (TorchLean's Wire.parseOpTag? reads only the current tags: \"%s\" "
+              "with its fields)",
+              nctx, kf->valuestring, tl_op_tag((tl_op)op));
         return;
     }
     vi[i].is_mha = op == TL_OP_MULTIHEAD_ATTENTION;
     if (is_tuple && op != TL_OP_MULTIHEAD_ATTENTION) return; /* value-graph only; a getitem of it is reported */
     char why[96];
     switch ((tl_op)op) {
-    case TL_OP_CONST:
-        check_const(c, nctx, jn, &shape, have_shape);
-        break;
-    case TL_OP_PERMUTE:
-        need_nats(c, nctx, jn, "perm", -1, NULL, NULL, "TorchLean's parseOpKind requires it");
-        break;
+    case TL_OP_CONST: check_const(c, nctx, jn, &shape, have_shape); break;
+    case TL_OP_PERMUTE: need_nats(c, nctx, jn, "perm", -1, NULL, NULL, "TorchLean's parseOpKind requires it"); break;
     case TL_OP_TRANSPOSE:
         need_nat(c, nctx, jn, "axis1", NULL, "TorchLean's parseOpKind requires it");
         need_nat(c, nctx, jn, "axis2", NULL, "TorchLean's parseOpKind requires it");
         break;
     case TL_OP_RAND_UNIFORM:
-    case TL_OP_BERNOULLI_MASK:
-        need_nat(c, nctx, jn, "seed", NULL, "TorchLean's parseOpKind requires it");
-        break;
+    case TL_OP_BERNOULLI_MASK: need_nat(c, nctx, jn, "seed", NULL, "TorchLean's parseOpKind requires it"); break;
     case TL_OP_MAX_POOL:
-    case TL_OP_AVG_POOL:
-        check_pool(c, nctx, jn);
-        break;
+    case TL_OP_AVG_POOL: check_pool(c, nctx, jn); break;
     case TL_OP_BROADCAST_TO: {
         tl_shape s;
         need_shape(c, nctx, jn, "from_shape", &s, "TorchLean's parseOpKind requires it");
@@ -483,28 +492,29 @@ static void check_node(ck *c, const cJSON *jn, int64_t i, vinfo *vi, int64_t nn)
         int64_t axes[TL_MAX_RANK];
         int na = 0;
         if (!get(jn, "axes") && get(jn, "axis"))
-            issue(c, "%s.axes: missing (TorchLean lowers reductions from \"axes\"; \"axis\" is the old IR's "
-                     "spelling)", nctx);
+            issue(c,
+                  "%s.axes: missing (TorchLean lowers reductions from \"axes\"; \"axis\" is the old IR's "
+                  "spelling)",
+                  nctx);
         else if (need_nats(c, nctx, jn, "axes", -1, axes, &na, "TorchLean lowers reductions from their axes"))
             for (int a = 0; a < na && a < TL_MAX_RANK; a++)
                 for (int b = a + 1; b < na && b < TL_MAX_RANK; b++)
                     if (axes[a] == axes[b]) {
-                        issue(c, "%s.axes: duplicate axis %lld (TorchLean rejects duplicates)", nctx, (long long)axes[a]);
+                        issue(c, "%s.axes: duplicate axis %lld (TorchLean rejects duplicates)", nctx,
+                              (long long)axes[a]);
                         a = b = na;
                     }
         need_bool(c, nctx, jn, "keepdim", NULL, "TorchLean's reductions require keepdim");
         break;
     }
-    case TL_OP_CONV:
-        check_conv(c, nctx, jn);
-        break;
+    case TL_OP_CONV: check_conv(c, nctx, jn); break;
     case TL_OP_BATCH_NORM_EVAL: {
         int64_t ch = 0;
         need_nat(c, nctx, jn, "channel_axis", NULL, "TorchLean's parseOpKind requires it");
         bool have = need_nat(c, nctx, jn, "channels", &ch, "TorchLean's parseOpKind requires it");
         need_num(c, nctx, jn, "eps", "TorchLean's parsePayload reads batch_norm_eval eps inline");
         tl_shape s = shape1(ch);
-        static const char *const K[] = { "gamma", "beta", "mean", "var" };
+        static const char *const K[] = {"gamma", "beta", "mean", "var"};
         for (int k = 0; k < 4; k++) {
             if (have) need_payload(c, nctx, jn, K[k], &s, "batch_norm_eval");
             else if (!get(jn, K[k])) need_payload(c, nctx, jn, K[k], &s, "batch_norm_eval");
@@ -512,9 +522,7 @@ static void check_node(ck *c, const cJSON *jn, int64_t i, vinfo *vi, int64_t nn)
         break;
     }
     case TL_OP_SOFTMAX:
-    case TL_OP_CONCAT:
-        need_nat(c, nctx, jn, "axis", NULL, "TorchLean's parseOpKind requires it");
-        break;
+    case TL_OP_CONCAT: need_nat(c, nctx, jn, "axis", NULL, "TorchLean's parseOpKind requires it"); break;
     case TL_OP_LAYERNORM: {
         int64_t axis = 0;
         bool have = need_nat(c, nctx, jn, "axis", &axis, "TorchLean's parseOpKind requires it");
@@ -527,7 +535,7 @@ static void check_node(ck *c, const cJSON *jn, int64_t i, vinfo *vi, int64_t nn)
         } else {
             have = false;
         }
-        static const char *const K[] = { "gamma", "beta" };
+        static const char *const K[] = {"gamma", "beta"};
         for (int k = 0; k < 2; k++)
             if (have || !get(jn, K[k])) need_payload(c, nctx, jn, K[k], &ns, "layernorm");
         break;
@@ -568,11 +576,8 @@ static void check_node(ck *c, const cJSON *jn, int64_t i, vinfo *vi, int64_t nn)
         if (is_tuple) issue(c, "%s.value_kind: tuple_getitem yields a tensor, not a tuple", nctx);
         else check_getitem(c, nctx, jn, vi, nn, &shape, have_shape);
         break;
-    case TL_OP_MULTIHEAD_ATTENTION:
-        check_mha(c, nctx, jn, is_tuple);
-        break;
-    default: /* attribute-free tags (Wire.parseOpKind?): nothing more to read */
-        break;
+    case TL_OP_MULTIHEAD_ATTENTION: check_mha(c, nctx, jn, is_tuple); break;
+    default: /* attribute-free tags (Wire.parseOpKind?): nothing more to read */ break;
     }
 }
 
@@ -638,7 +643,7 @@ static void check_root(ck *c, const cJSON *root, const char *buf, size_t len) {
         len = strlen(text);
     }
     tl_graph *g = NULL;
-    tl_err e = { 0 };
+    tl_err e = {0};
     if (tl_graph_parse_json(buf, len, c->name, &g, &e)) {
         const char *msg = e.msg;
         size_t nl = strlen(c->name);
@@ -679,9 +684,10 @@ int tl_torchlean_check_buf(const char *buf, size_t len, const char *name, tl_tor
     cJSON *root = buf ? cJSON_ParseWithLength(buf, len) : NULL;
     if (!root) { /* the reader's message says where the JSON breaks */
         tl_graph *g = NULL;
-        tl_err e = { 0 };
+        tl_err e = {0};
         if (buf && tl_graph_parse_json(buf, len, c.name, &g, &e) == 0) tl_graph_free(g);
-        const char *msg = e.msg[0] ? e.msg + (strncmp(e.msg, c.name, strlen(c.name)) ? 0 : strlen(c.name) + 2) : "invalid JSON";
+        const char *msg = e.msg[0] ? e.msg + (strncmp(e.msg, c.name, strlen(c.name)) ? 0 : strlen(c.name) + 2)
+                                   : "invalid JSON";
         issue(&c, "%s", msg);
         return finish(&c, err);
     }
@@ -695,7 +701,8 @@ int tl_torchlean_check_file(const char *path, tl_torchlean_issues *out, tl_err *
     size_t len = 0;
     if (out) memset(out, 0, sizeof *out);
     if (tl_read_file(path, &buf, &len, err)) {
-        if (out && (out->line = malloc(sizeof *out->line)) && (out->line[0] = strdup(err ? err->msg : path))) out->n = 1;
+        if (out && (out->line = malloc(sizeof *out->line)) && (out->line[0] = strdup(err ? err->msg : path)))
+            out->n = 1;
         return -1;
     }
     int rc = tl_torchlean_check_buf(buf, len, path, out, err);

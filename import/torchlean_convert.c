@@ -20,13 +20,13 @@ int tl_torchlean_to_inline(const char *graph_path, const char *params_path, cons
     if (tl_params_check_complete(g, params_path ? params_path : graph_path, err)) goto done;
     if (tl_graph_save_json(g, out_path, true, err)) goto done;
     tl_torchlean_issues is;
-    tl_err ce = { 0 };
+    tl_err ce = {0};
     if (tl_torchlean_check_file(out_path, &is, &ce)) {
         if (ce.kind == TL_ERR_OOM || ce.kind == TL_ERR_IO) {
             if (err) *err = ce;
         } else {
             tl_errk(err, TL_ERR_INTERNAL, "%s: tlrt wrote a graph TorchLean would not read: %s", out_path,
-                     is.n ? is.line[0] : ce.msg);
+                    is.n ? is.line[0] : ce.msg);
         }
         tl_torchlean_issues_free(&is);
         goto done;

@@ -65,14 +65,11 @@ int tl_err_exit_status(const tl_err *err) {
     if (!err) return 1;
     switch (err->kind) {
     case TL_ERR_BAD_INPUT:
-    case TL_ERR_UNSUPPORTED:
-        return 2;
-    case TL_ERR_OOM:
-        return 3;
+    case TL_ERR_UNSUPPORTED: return 2;
+    case TL_ERR_OOM: return 3;
     case TL_ERR_IO:
     case TL_ERR_INTERNAL:
-    case TL_ERR_KIND_COUNT:
-        return 1;
+    case TL_ERR_KIND_COUNT: return 1;
     }
     return 1;
 }

@@ -22,10 +22,10 @@ int tl_infer_shape(const tl_graph *g, int64_t id, tl_shape *out, tl_err *err) {
     if (np < 0 || (np > 0 && !n->parents)) return tl_node_err(err, id, "parents", "malformed parent list");
     if (np < row->min_parents || (row->max_parents >= 0 && np > row->max_parents)) {
         if (row->max_parents >= 0)
-            return tl_node_err(err, id, NULL, "bad parent count for %s: expected %d..%d, got %d", row->tag, row->min_parents,
-                        row->max_parents, np);
+            return tl_node_err(err, id, NULL, "bad parent count for %s: expected %d..%d, got %d", row->tag,
+                               row->min_parents, row->max_parents, np);
         return tl_node_err(err, id, NULL, "bad parent count for %s: expected at least %d, got %d", row->tag,
-                    row->min_parents, np);
+                           row->min_parents, np);
     }
     enum { MAXP = 16 };
     const tl_shape *pbuf[MAXP];
@@ -45,8 +45,9 @@ int tl_infer_shape(const tl_graph *g, int64_t id, tl_shape *out, tl_err *err) {
         const tl_node *pn = &g->nodes[p];
         if (pn->is_tuple) {
             if (n->op != TL_OP_TUPLE_GETITEM) {
-                rc = tl_node_err(err, id, NULL, "parent node[%lld] is tuple-valued (%s); only tuple_getitem may consume it",
-                          (long long)p, tl_op_tag(pn->op));
+                rc = tl_node_err(err, id, NULL,
+                                 "parent node[%lld] is tuple-valued (%s); only tuple_getitem may consume it",
+                                 (long long)p, tl_op_tag(pn->op));
                 break;
             }
             tuple_parent = pn;
@@ -61,13 +62,14 @@ int tl_infer_shape(const tl_graph *g, int64_t id, tl_shape *out, tl_err *err) {
 static int infer_node(const tl_graph *g, const tl_node *n, const tl_op_row *row, const tl_shape *const *ps,
                       const tl_node *tuple_parent, tl_shape *out, tl_err *err) {
     if (!row->fam || !row->fam->infer) return tl_node_err(err, n->id, "kind", "op %s has no shape rule", row->tag);
-    tl_infer_ctx c = { g, n, row, ps, tuple_parent };
+    tl_infer_ctx c = {g, n, row, ps, tuple_parent};
     tl_shape o;
     memset(&o, 0, sizeof o);
     if (row->fam->infer(&c, &o, err)) return -1;
     int64_t ne;
     if (o.rank < 0 || o.rank > TL_MAX_RANK || tl_shape_numel_checked(&o, &ne))
-        return tl_node_err(err, n->id, NULL, "%s: output element count of %s exceeds 2^40", row->tag, TL_SHAPE_STR(&o));
+        return tl_node_err(err, n->id, NULL, "%s: output element count of %s exceeds 2^40", row->tag,
+                           TL_SHAPE_STR(&o));
     *out = o;
     return 0;
 }

@@ -8,15 +8,16 @@
 #include <stddef.h>
 
 typedef struct tl_strbuf {
-    char *p;        /* NUL-terminated once anything was appended; NULL while empty */
-    size_t n, cap;  /* bytes used (without the NUL), bytes allocated */
-    bool oom;       /* an append failed: the contents are incomplete */
+    char *p;       /* NUL-terminated once anything was appended; NULL while empty */
+    size_t n, cap; /* bytes used (without the NUL), bytes allocated */
+    bool oom;      /* an append failed: the contents are incomplete */
 } tl_strbuf;
 
-#define TL_STRBUF_INIT { NULL, 0, 0, false }
+#define TL_STRBUF_INIT \
+    { NULL, 0, 0, false }
 
 void tl_sb_printf(tl_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void tl_sb_append(tl_strbuf *b, const void *data, size_t len);   /* raw bytes (may hold NULs) */
+void tl_sb_append(tl_strbuf *b, const void *data, size_t len); /* raw bytes (may hold NULs) */
 void tl_sb_putc(tl_strbuf *b, char c);
 /* Make room for `len` more bytes; returns a pointer to write them (then tl_sb_commit), or NULL. */
 char *tl_sb_reserve(tl_strbuf *b, size_t len);

@@ -27,13 +27,16 @@ int tl_graph_validate(const tl_graph *g, tl_err *err) {
         const tl_node *n = &g->nodes[i];
         long long li = (long long)i;
         if (n->id != i)
-            return gerr(g, err, "nodes[%lld]: id discipline violated: id is %lld, expected %lld", li, (long long)n->id, li);
+            return gerr(g, err, "nodes[%lld]: id discipline violated: id is %lld, expected %lld", li,
+                        (long long)n->id, li);
         const tl_op_row *row = tl_op_info(n->op);
         if (!row) return gerr(g, err, "node[%lld].kind: unknown op", li);
         if (!row->executable) {
             if (n->op == TL_OP_HARD_MASKED_SOFTMAX)
-                return gerr(g, err, "node[%lld]: hard_masked_softmax is not executable: TorchLean has no artifact encoding "
-                            "for its mask yet", li);
+                return gerr(g, err,
+                            "node[%lld]: hard_masked_softmax is not executable: TorchLean has no artifact encoding "
+                            "for its mask yet",
+                            li);
             return gerr(g, err, "node[%lld]: %s is not executable (no runtime semantics)", li, row->tag);
         }
         int np = n->n_parents;
@@ -49,8 +52,8 @@ int tl_graph_validate(const tl_graph *g, tl_err *err) {
             if (n->parents[k] < 0 || n->parents[k] >= i)
                 return gerr(g, err, "node[%lld]: parent id %lld is not < %lld", li, (long long)n->parents[k], li);
         if (n->is_tuple && n->op != TL_OP_MULTIHEAD_ATTENTION)
-            return gerr(g, err, "node[%lld]: value_kind \"tuple\" is only supported for multihead_attention, not %s", li,
-                        row->tag);
+            return gerr(g, err, "node[%lld]: value_kind \"tuple\" is only supported for multihead_attention, not %s",
+                        li, row->tag);
         if (!n->is_tuple && n->op == TL_OP_MULTIHEAD_ATTENTION)
             return gerr(g, err, "node[%lld]: multihead_attention must be tuple-valued (value_kind \"tuple\")", li);
         if (n->is_tuple && (n->n_tuple < 0 || (n->n_tuple > 0 && !n->tuple_shapes)))
@@ -58,7 +61,8 @@ int tl_graph_validate(const tl_graph *g, tl_err *err) {
         for (int k = 0; k < np; k++) {
             const tl_node *p = &g->nodes[n->parents[k]];
             if (p->is_tuple && n->op != TL_OP_TUPLE_GETITEM)
-                return gerr(g, err, "node[%lld]: parent node[%lld] is tuple-valued (%s); only tuple_getitem may consume it",
+                return gerr(g, err,
+                            "node[%lld]: parent node[%lld] is tuple-valued (%s); only tuple_getitem may consume it",
                             li, (long long)p->id, tl_op_tag(p->op));
         }
     }
@@ -68,7 +72,8 @@ int tl_graph_validate(const tl_graph *g, tl_err *err) {
         if (g->nodes[i].op == TL_OP_INPUT) inputs++;
     if (inputs != 1) return gerr(g, err, "expected exactly one input node, got %d", inputs);
     if (g->input_id < 0 || g->input_id >= g->n_nodes)
-        return gerr(g, err, "input_id %lld is out of range (%lld nodes)", (long long)g->input_id, (long long)g->n_nodes);
+        return gerr(g, err, "input_id %lld is out of range (%lld nodes)", (long long)g->input_id,
+                    (long long)g->n_nodes);
     if (g->nodes[g->input_id].op != TL_OP_INPUT)
         return gerr(g, err, "input_id %lld designates %s, not input", (long long)g->input_id,
                     tl_op_tag(g->nodes[g->input_id].op));
@@ -79,8 +84,8 @@ int tl_graph_validate(const tl_graph *g, tl_err *err) {
             return gerr(g, err, "output_ids[%d]: node %lld does not exist (%lld nodes)", k, (long long)o,
                         (long long)g->n_nodes);
         if (g->nodes[o].is_tuple)
-            return gerr(g, err, "output_ids[%d]: node[%lld] is tuple-valued; select a component with tuple_getitem", k,
-                        (long long)o);
+            return gerr(g, err, "output_ids[%d]: node[%lld] is tuple-valued; select a component with tuple_getitem",
+                        k, (long long)o);
     }
 
     for (int64_t i = 0; i < g->n_nodes; i++) {
@@ -96,8 +101,8 @@ int tl_graph_validate(const tl_graph *g, tl_err *err) {
         tl_shape inf;
         if (tl_infer_shape(g, i, &inf, err)) return tl_err_prefix(err, g->path ? g->path : "graph");
         if (!tl_shape_eq(&inf, &n->shape))
-            return gerr(g, err, "node[%lld]: declared shape %s does not match inferred shape %s (%s)", li, SS(&n->shape),
-                        SS(&inf), tl_op_tag(n->op));
+            return gerr(g, err, "node[%lld]: declared shape %s does not match inferred shape %s (%s)", li,
+                        SS(&n->shape), SS(&inf), tl_op_tag(n->op));
     }
 
     for (int64_t i = 0; i < g->n_nodes; i++) {
@@ -107,10 +112,11 @@ int tl_graph_validate(const tl_graph *g, tl_err *err) {
             if (!n->param[s]) continue;
             tl_shape want;
             if (tl_param_shape(n, s, &want))
-                return gerr(g, err, "node[%lld].%s: parameter shape cannot be formed", (long long)i, row->params[s].inline_key);
+                return gerr(g, err, "node[%lld].%s: parameter shape cannot be formed", (long long)i,
+                            row->params[s].inline_key);
             if (!tl_shape_eq(&want, &n->param[s]->shape))
-                return gerr(g, err, "node[%lld].%s: expected shape %s, got %s", (long long)i, row->params[s].inline_key,
-                            SS(&want), SS(&n->param[s]->shape));
+                return gerr(g, err, "node[%lld].%s: expected shape %s, got %s", (long long)i,
+                            row->params[s].inline_key, SS(&want), SS(&n->param[s]->shape));
         }
     }
     return 0;

@@ -40,12 +40,10 @@
 #endif
 
 enum { TL_CBLAS_ROW_MAJOR = 101, TL_CBLAS_NO_TRANS = 111, TL_CBLAS_TRANS = 112 };
-typedef void (*tl_cblas_sgemm_fn)(int order, int ta, int tb, int M, int N, int K, float alpha,
-                                  const float *A, int lda, const float *B, int ldb, float beta,
-                                  float *C, int ldc);
-typedef void (*tl_cblas_sgemv_fn)(int order, int trans, int M, int N, float alpha, const float *A,
-                                  int lda, const float *X, int incx, float beta, float *Y,
-                                  int incy);
+typedef void (*tl_cblas_sgemm_fn)(int order, int ta, int tb, int M, int N, int K, float alpha, const float *A,
+                                  int lda, const float *B, int ldb, float beta, float *C, int ldc);
+typedef void (*tl_cblas_sgemv_fn)(int order, int trans, int M, int N, float alpha, const float *A, int lda,
+                                  const float *X, int incx, float beta, float *Y, int incy);
 typedef void (*tl_set_threads_fn)(int n);
 typedef char *(*tl_get_str_fn)(void);
 typedef int (*tl_get_int_fn)(void);
@@ -90,14 +88,14 @@ static void tl_blas_load(void) {
     }
 
     const char *path = getenv("TL_OPENBLAS_LIB"); /* override (tests, other installs) */
-    if (!path || !*path) path = access(TL_OPENBLAS_OPENMP_PATH, R_OK) == 0 ? TL_OPENBLAS_OPENMP_PATH
-                                                                         : TL_OPENBLAS_PATH;
+    if (!path || !*path)
+        path = access(TL_OPENBLAS_OPENMP_PATH, R_OK) == 0 ? TL_OPENBLAS_OPENMP_PATH : TL_OPENBLAS_PATH;
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     tl_cblas_sgemm_fn sg = h ? (tl_cblas_sgemm_fn)tl_dlsym_fn(h, "cblas_sgemm") : NULL;
     if (!h || !sg) {
         const char *e = dlerror();
-        snprintf(tl_blas.info, sizeof tl_blas.info,
-                 "built-in blocked sgemm (OpenBLAS not loaded: %s)", e ? e : "cblas_sgemm missing");
+        snprintf(tl_blas.info, sizeof tl_blas.info, "built-in blocked sgemm (OpenBLAS not loaded: %s)",
+                 e ? e : "cblas_sgemm missing");
         if (h) dlclose(h);
         return;
     }
@@ -123,7 +121,10 @@ static void tl_blas_load(void) {
     tl_get_int_fn par = (tl_get_int_fn)tl_dlsym_fn(h, "openblas_get_parallel");
     int pv = par ? par() : -1;
     snprintf(tl_blas.info, sizeof tl_blas.info, "%s %s (%s) [%s build]", ver, cn, why,
-             pv == 2 ? "openmp" : pv == 1 ? "pthread" : pv == 0 ? "sequential" : "unknown");
+             pv == 2       ? "openmp"
+                 : pv == 1 ? "pthread"
+                 : pv == 0 ? "sequential"
+                           : "unknown");
     /* OpenBLAS's AVX-512 cores have SMALL_MATRIX_OPT sgemm kernels (no packing for small
      * problems) that beat tlrt's direct kernel at every size measured; its other cores pack
      * every operand, and there the direct kernel wins below TL_SGEMM_SMALL_MNK. */
@@ -160,14 +161,14 @@ int tl_get_threads(void) { return omp_get_max_threads(); }
 #define TL_GEMM_KB 64
 #define TL_GEMM_NB 256
 
-void tl_sgemm_builtin(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                      const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
-                      float *C, int64_t ldc) {
+void tl_sgemm_builtin(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                      int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
     if (M <= 0 || N <= 0) return;
     for (int64_t i = 0; i < M; i++) {
         float *c = C + i * ldc;
         if (beta == 0.0f) memset(c, 0, (size_t)N * sizeof(float));
-        else if (beta != 1.0f) for (int64_t j = 0; j < N; j++) c[j] *= beta;
+        else if (beta != 1.0f)
+            for (int64_t j = 0; j < N; j++) c[j] *= beta;
     }
     if (K <= 0 || alpha == 0.0f) return;
     int64_t nblk = (N + TL_GEMM_NB - 1) / TL_GEMM_NB;
@@ -203,39 +204,37 @@ static tl_sgemm_fn tl_sgemm_small_fn(void) {
 
 /* M == 1 or N == 1 as one cblas_sgemv (OpenBLAS 0.3.21's sgemm packs the whole op(B) even for
  * one row). beta == 0: y is zeroed first so that NaN in C never propagates. */
-static void tl_sgemm_as_gemv(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
-                             float alpha, const float *A, int64_t lda, const float *B,
-                             int64_t ldb, float beta, float *C, int64_t ldc) {
+static void tl_sgemm_as_gemv(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                             int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
     if (M == 1) { /* C[0, :] = alpha * op(B)^T x + beta C, x = op(A)[0, :] */
         if (beta == 0.0f) memset(C, 0, (size_t)N * sizeof(float));
         int incx = trans_a ? (int)lda : 1;
         if (trans_b) /* B is [N, K] */
-            tl_blas.sgemv(TL_CBLAS_ROW_MAJOR, TL_CBLAS_NO_TRANS, (int)N, (int)K, alpha, B, (int)ldb,
-                          A, incx, beta, C, 1);
+            tl_blas.sgemv(TL_CBLAS_ROW_MAJOR, TL_CBLAS_NO_TRANS, (int)N, (int)K, alpha, B, (int)ldb, A, incx, beta, C,
+                          1);
         else /* B is [K, N] */
-            tl_blas.sgemv(TL_CBLAS_ROW_MAJOR, TL_CBLAS_TRANS, (int)K, (int)N, alpha, B, (int)ldb,
-                          A, incx, beta, C, 1);
+            tl_blas.sgemv(TL_CBLAS_ROW_MAJOR, TL_CBLAS_TRANS, (int)K, (int)N, alpha, B, (int)ldb, A, incx, beta, C,
+                          1);
     } else { /* N == 1: C[:, 0] = alpha * op(A) x + beta C, x = op(B)[:, 0] */
-        if (beta == 0.0f) for (int64_t i = 0; i < M; i++) C[i * ldc] = 0.0f;
+        if (beta == 0.0f)
+            for (int64_t i = 0; i < M; i++) C[i * ldc] = 0.0f;
         int incx = trans_b ? 1 : (int)ldb;
         if (trans_a) /* A is [K, M] */
-            tl_blas.sgemv(TL_CBLAS_ROW_MAJOR, TL_CBLAS_TRANS, (int)K, (int)M, alpha, A, (int)lda,
-                          B, incx, beta, C, (int)ldc);
+            tl_blas.sgemv(TL_CBLAS_ROW_MAJOR, TL_CBLAS_TRANS, (int)K, (int)M, alpha, A, (int)lda, B, incx, beta, C,
+                          (int)ldc);
         else /* A is [M, K] */
-            tl_blas.sgemv(TL_CBLAS_ROW_MAJOR, TL_CBLAS_NO_TRANS, (int)M, (int)K, alpha, A, (int)lda,
-                          B, incx, beta, C, (int)ldc);
+            tl_blas.sgemv(TL_CBLAS_ROW_MAJOR, TL_CBLAS_NO_TRANS, (int)M, (int)K, alpha, A, (int)lda, B, incx, beta, C,
+                          (int)ldc);
     }
 }
 
-void tl_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-              const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
-              int64_t ldc) {
+void tl_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+              const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
     if (M <= 0 || N <= 0) return;
     tl_blas_init();
     /* small problems: the direct kernel (no packing, no library call). With trans_b it is a
      * dot-product kernel, a win only for one row. */
-    if (!(trans_a && trans_b) && (!trans_b || M == 1 || !tl_blas.sgemm) &&
-        M * N * K <= tl_blas.small_mnk) {
+    if (!(trans_a && trans_b) && (!trans_b || M == 1 || !tl_blas.sgemm) && M * N * K <= tl_blas.small_mnk) {
         tl_sgemm_fn small = tl_sgemm_small_fn();
         if (small) {
             small(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -250,8 +249,8 @@ void tl_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
     }
     if (tl_blas.sgemm && fits) {
         tl_blas.sgemm(TL_CBLAS_ROW_MAJOR, trans_a ? TL_CBLAS_TRANS : TL_CBLAS_NO_TRANS,
-                      trans_b ? TL_CBLAS_TRANS : TL_CBLAS_NO_TRANS, (int)M, (int)N, (int)K, alpha,
-                      A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
+                      trans_b ? TL_CBLAS_TRANS : TL_CBLAS_NO_TRANS, (int)M, (int)N, (int)K, alpha, A, (int)lda, B,
+                      (int)ldb, beta, C, (int)ldc);
         return;
     }
     tl_sgemm_builtin(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

@@ -7,19 +7,30 @@
 #include "tl_conv_internal.h"
 #include "tl_kernels_internal.h"
 
-bool tl_conv_desc_from_window(tl_conv_desc *d, int64_t batch, int64_t in_ch, int64_t out_ch,
-                              int64_t groups, const tl_window *w) {
+bool tl_conv_desc_from_window(tl_conv_desc *d, int64_t batch, int64_t in_ch, int64_t out_ch, int64_t groups,
+                              const tl_window *w) {
     if (w->rank != 1 && w->rank != 2) return false;
     int h = w->rank == 2 ? 0 : -1, x = w->rank - 1; /* axis of H (-1: none) and of W */
     *d = (tl_conv_desc){
-        .batch = batch, .in_ch = in_ch, .out_ch = out_ch, .groups = groups,
-        .in_h = h < 0 ? 1 : w->in[h], .in_w = w->in[x],
-        .out_h = h < 0 ? 1 : w->out[h], .out_w = w->out[x],
-        .k_h = h < 0 ? 1 : w->kernel[h], .k_w = w->kernel[x],
-        .stride_h = h < 0 ? 1 : w->stride[h], .stride_w = w->stride[x],
-        .pad_h = h < 0 ? 0 : w->pad[h], .pad_w = w->pad[x],
-        .dil_h = h < 0 ? 1 : w->dilation[h], .dil_w = w->dilation[x],
-        .bias = NULL, .lo = -INFINITY, .hi = INFINITY,
+        .batch = batch,
+        .in_ch = in_ch,
+        .out_ch = out_ch,
+        .groups = groups,
+        .in_h = h < 0 ? 1 : w->in[h],
+        .in_w = w->in[x],
+        .out_h = h < 0 ? 1 : w->out[h],
+        .out_w = w->out[x],
+        .k_h = h < 0 ? 1 : w->kernel[h],
+        .k_w = w->kernel[x],
+        .stride_h = h < 0 ? 1 : w->stride[h],
+        .stride_w = w->stride[x],
+        .pad_h = h < 0 ? 0 : w->pad[h],
+        .pad_w = w->pad[x],
+        .dil_h = h < 0 ? 1 : w->dilation[h],
+        .dil_w = w->dilation[x],
+        .bias = NULL,
+        .lo = -INFINITY,
+        .hi = INFINITY,
     };
     return true;
 }
@@ -29,13 +40,12 @@ bool tl_conv_supported(const tl_conv_desc *d) {
     if (d->batch < 0 || d->in_ch <= 0 || d->out_ch <= 0 || d->groups <= 0) return false;
     if (d->in_ch % d->groups || d->out_ch % d->groups) return false;
     if (d->in_h <= 0 || d->in_w <= 0 || d->out_h <= 0 || d->out_w <= 0) return false;
-    if (d->k_h <= 0 || d->k_w <= 0 || d->k_w > TL_CONV_MAX_TAPS || d->k_h * d->k_w > TL_CONV_MAX_TAPS)
-        return false;
+    if (d->k_h <= 0 || d->k_w <= 0 || d->k_w > TL_CONV_MAX_TAPS || d->k_h * d->k_w > TL_CONV_MAX_TAPS) return false;
     if (d->stride_h <= 0 || d->stride_w <= 0 || d->dil_h <= 0 || d->dil_w <= 0) return false;
     if (d->pad_h < 0 || d->pad_w < 0 || d->pad_h >= big || d->pad_w >= big) return false;
     /* every extent and the padded plane well inside int64 (and one plane inside 2^31 floats) */
-    int64_t ext[] = {d->in_h, d->in_w, d->out_h, d->out_w, d->k_h, d->stride_h, d->stride_w,
-                     d->dil_h, d->dil_w, d->in_ch, d->out_ch};
+    int64_t ext[] = {d->in_h,     d->in_w,  d->out_h, d->out_w, d->k_h,   d->stride_h,
+                     d->stride_w, d->dil_h, d->dil_w, d->in_ch, d->out_ch};
     for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
         if (ext[i] >= big) return false;
     tl_conv_geom g;
@@ -43,9 +53,7 @@ bool tl_conv_supported(const tl_conv_desc *d) {
     return g.plane < big && d->in_h * d->in_w < big && d->out_h * d->out_w < big;
 }
 
-bool tl_conv_is_depthwise(const tl_conv_desc *d) {
-    return d->groups == d->in_ch && d->out_ch % d->in_ch == 0;
-}
+bool tl_conv_is_depthwise(const tl_conv_desc *d) { return d->groups == d->in_ch && d->out_ch % d->in_ch == 0; }
 
 void tl_conv_geom_init(const tl_conv_desc *d, tl_conv_geom *g) {
     const int64_t SH = d->stride_h, SW = d->stride_w;
@@ -59,8 +67,7 @@ void tl_conv_geom_init(const tl_conv_desc *d, tl_conv_geom *g) {
     /* row mode: rows 64-byte aligned (a tap's loads then split fewer cache lines) */
     if (g->rows) g->wq = (g->wq + 15) / 16 * 16;
     /* the loads of the last unit end before (its first extended pixel + 16) + reach_h*wq + reach_w */
-    int64_t last = g->rows ? (d->out_h - 1) * g->wq + (g->upr - 1) * TL_CONV_UNIT
-                           : (ext_units - 1) * TL_CONV_UNIT;
+    int64_t last = g->rows ? (d->out_h - 1) * g->wq + (g->upr - 1) * TL_CONV_UNIT : (ext_units - 1) * TL_CONV_UNIT;
     int64_t need = last + TL_CONV_UNIT + reach_h * g->wq + reach_w;
     if (need < g->hq * g->wq) need = g->hq * g->wq;
     g->pp = (need + 15) / 16 * 16;
@@ -157,8 +164,8 @@ size_t tl_conv_dw_scratch_floats(const tl_conv_desc *d) {
     return (size_t)(g.plane * tl_conv_dw_slots(&g));
 }
 
-void tl_conv_dw_range(tl_isa isa, const tl_conv_desc *d, const float *x, const float *w, float *y,
-                      int64_t plane0, int64_t plane1, float *scratch) {
+void tl_conv_dw_range(tl_isa isa, const tl_conv_desc *d, const float *x, const float *w, float *y, int64_t plane0,
+                      int64_t plane1, float *scratch) {
     tl_conv_dw_for(isa)(d, x, w, y, plane0, plane1, scratch);
 }
 
@@ -176,11 +183,10 @@ void tl_conv_dw(const tl_conv_desc *d, const float *x, const float *w, float *y,
     }
     if (nt > slots) nt = (int)slots;
     if (nt > planes) nt = (int)planes;
-    /* one contiguous block of planes per thread: consecutive planes of a channel multiplier share
+        /* one contiguous block of planes per thread: consecutive planes of a channel multiplier share
      * their padded input; the split changes nothing in any plane's arithmetic */
 #pragma omp parallel for schedule(static) num_threads(nt)
-    for (int t = 0; t < nt; t++)
-        f(d, x, w, y, planes * t / nt, planes * (t + 1) / nt, scratch + (size_t)t * per);
+    for (int t = 0; t < nt; t++) f(d, x, w, y, planes * t / nt, planes * (t + 1) / nt, scratch + (size_t)t * per);
 }
 
 /* ---------------------------------------------------------------- dense direct */
@@ -213,15 +219,12 @@ size_t tl_conv_direct_scratch_floats(const tl_conv_desc *d) {
     return (size_t)(d->in_ch * g.plane);
 }
 
-static void tl_conv_pad_channels(tl_conv_pad_fn pad, const tl_conv_desc *d,
-                                 const tl_conv_geom *g, const float *x, int64_t n, float *scratch,
-                                 int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; c++)
-        pad(d, g, x + (n * d->in_ch + c) * d->in_h * d->in_w, scratch + c * g->plane);
+static void tl_conv_pad_channels(tl_conv_pad_fn pad, const tl_conv_desc *d, const tl_conv_geom *g, const float *x,
+                                 int64_t n, float *scratch, int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; c++) pad(d, g, x + (n * d->in_ch + c) * d->in_h * d->in_w, scratch + c * g->plane);
 }
 
-void tl_conv_direct_pad(const tl_conv_desc *d, const float *x, int64_t n, float *scratch,
-                        int64_t c0, int64_t c1) {
+void tl_conv_direct_pad(const tl_conv_desc *d, const float *x, int64_t n, float *scratch, int64_t c0, int64_t c1) {
     tl_conv_geom g;
     tl_conv_geom_init(d, &g);
     /* a copy: the same bits with every ISA's version */
@@ -235,13 +238,13 @@ int64_t tl_conv_direct_items(const tl_conv_desc *d) {
     return d->groups * tl_conv_blocks(d) * ((units + TL_CONV_UNITS - 1) / TL_CONV_UNITS);
 }
 
-void tl_conv_direct_range(tl_isa isa, const tl_conv_desc *d, const float *packed,
-                          const float *scratch, float *y, int64_t n, int64_t item0, int64_t item1) {
+void tl_conv_direct_range(tl_isa isa, const tl_conv_desc *d, const float *packed, const float *scratch, float *y,
+                          int64_t n, int64_t item0, int64_t item1) {
     tl_conv_direct_for(isa)(d, packed, scratch, y, n, item0, item1);
 }
 
-void tl_conv_direct(const tl_conv_desc *d, const float *packed, const float *x, float *y,
-                    float *scratch, size_t scratch_floats) {
+void tl_conv_direct(const tl_conv_desc *d, const float *packed, const float *x, float *y, float *scratch,
+                    size_t scratch_floats) {
     tl_isa isa = tl_conv_active_isa();
     tl_conv_direct_fn f = tl_conv_direct_for(isa);
     tl_conv_pad_fn pad = tl_conv_pad_for(isa);
@@ -271,7 +274,6 @@ void tl_conv_direct(const tl_conv_desc *d, const float *packed, const float *x, 
     for (int64_t n = 0; n < d->batch; n++) { /* one image at a time, split over channels/items */
         TL_PFOR(in_img >= TL_PAR_MIN && d->in_ch > 1, c, d->in_ch,
                 tl_conv_pad_channels(pad, d, &g, x, n, scratch, c, c + 1););
-        TL_PFOR(macs >= TL_PAR_MIN && items > 1, it, items,
-                f(d, packed, scratch, y, n, it, it + 1););
+        TL_PFOR(macs >= TL_PAR_MIN && items > 1, it, items, f(d, packed, scratch, y, n, it, it + 1););
     }
 }

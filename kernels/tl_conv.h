@@ -23,17 +23,17 @@
 #include "tl_kernels.h"
 
 typedef struct tl_conv_desc {
-    int64_t batch, in_ch, out_ch, groups;           /* N, C, OC; C and OC divisible by groups */
-    int64_t in_h, in_w, out_h, out_w;               /* H, W, OH, OW */
+    int64_t batch, in_ch, out_ch, groups;                             /* N, C, OC; C and OC divisible by groups */
+    int64_t in_h, in_w, out_h, out_w;                                 /* H, W, OH, OW */
     int64_t k_h, k_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w; /* pad: before (top/left) */
-    const float *bias;                              /* [OC] or NULL */
-    float lo, hi;                                   /* clamp epilogue (-INFINITY, INFINITY: none) */
+    const float *bias;                                                /* [OC] or NULL */
+    float lo, hi;                                                     /* clamp epilogue (-INFINITY, INFINITY: none) */
 } tl_conv_desc;
 
 /* Fills d from the runtime's window (rank 1 or 2; rank 3 -> false: use im2col + sgemm). Bias
  * NULL, no clamp; set d->bias / d->lo / d->hi afterwards. */
-bool tl_conv_desc_from_window(tl_conv_desc *d, int64_t batch, int64_t in_ch, int64_t out_ch,
-                              int64_t groups, const tl_window *w);
+bool tl_conv_desc_from_window(tl_conv_desc *d, int64_t batch, int64_t in_ch, int64_t out_ch, int64_t groups,
+                              const tl_window *w);
 /* Whether the direct kernels take d (sizes > 0, KH*KW <= TL_CONV_MAX_TAPS, sizes below 2^31). */
 #define TL_CONV_MAX_TAPS 256
 bool tl_conv_supported(const tl_conv_desc *d);
@@ -45,8 +45,8 @@ bool tl_conv_is_depthwise(const tl_conv_desc *d);
  * Scratch: tl_conv_dw_scratch_floats(d) floats PER THREAD. */
 size_t tl_conv_dw_scratch_floats(const tl_conv_desc *d);
 /* Output planes [plane0, plane1) of the N*OC planes, one thread; scratch of one thread. */
-void tl_conv_dw_range(tl_isa isa, const tl_conv_desc *d, const float *x, const float *w, float *y,
-                      int64_t plane0, int64_t plane1, float *scratch);
+void tl_conv_dw_range(tl_isa isa, const tl_conv_desc *d, const float *x, const float *w, float *y, int64_t plane0,
+                      int64_t plane1, float *scratch);
 /* All planes with the active ISA, in contiguous blocks of planes over threads (when the work is
  * over TL_PAR_MIN and more than one thread is set): as many threads as
  * scratch_floats / tl_conv_dw_scratch_floats(d) allows (one slot is always enough). */
@@ -64,19 +64,18 @@ void tl_conv_pack(const tl_conv_desc *d, const float *w, float *packed); /* w: [
 /* Scratch: one padded image (all C channels), shared by the threads working on it. */
 size_t tl_conv_direct_scratch_floats(const tl_conv_desc *d);
 /* Zero-pads / phase-splits image `n` of x into scratch (channels [c0, c1), so it can be split). */
-void tl_conv_direct_pad(const tl_conv_desc *d, const float *x, int64_t n, float *scratch,
-                        int64_t c0, int64_t c1);
+void tl_conv_direct_pad(const tl_conv_desc *d, const float *x, int64_t n, float *scratch, int64_t c0, int64_t c1);
 /* Work items of one image: groups x ceil(OCg/8) x pixel tiles; independent (disjoint outputs). */
 int64_t tl_conv_direct_items(const tl_conv_desc *d);
 /* Items [item0, item1) of image n from its padded scratch, one thread. */
-void tl_conv_direct_range(tl_isa isa, const tl_conv_desc *d, const float *packed,
-                          const float *scratch, float *y, int64_t n, int64_t item0, int64_t item1);
+void tl_conv_direct_range(tl_isa isa, const tl_conv_desc *d, const float *packed, const float *scratch, float *y,
+                          int64_t n, int64_t item0, int64_t item1);
 /* The whole batch with the active ISA. scratch_floats >= tl_conv_direct_scratch_floats(d); with
  * k times that (k >= 2) and a batch of 2 or more, up to k threads take whole images (each in its
  * own slot); otherwise images go one at a time, pad split over channels and compute over items
  * (TL_PFOR). Same bits either way. */
-void tl_conv_direct(const tl_conv_desc *d, const float *packed, const float *x, float *y,
-                    float *scratch, size_t scratch_floats);
+void tl_conv_direct(const tl_conv_desc *d, const float *packed, const float *x, float *y, float *scratch,
+                    size_t scratch_floats);
 
 /* ---- the reference: plain loops over the raw NCHW input and [OC][ICg][KH][KW] weights, any
  * groups (depthwise included), exactly the arithmetic stated at the top. All of N*OC planes. */

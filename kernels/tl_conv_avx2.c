@@ -18,17 +18,17 @@ typedef __m256 VF;
 #define V_MAX(a, b) _mm256_max_ps(a, b)
 #define V_MIN(a, b) _mm256_min_ps(a, b)
 /* lanes [a, b) loaded, the others zero (maskload never reads masked-off lanes) */
-#define V_LOADR(p, a, b)                                                                   \
-    _mm256_maskload_ps(p, _mm256_andnot_si256(                                              \
-                              _mm256_cmpgt_epi32(_mm256_set1_epi32(a), tl_conv_iota8()),    \
-                              _mm256_cmpgt_epi32(_mm256_set1_epi32(b), tl_conv_iota8())))
+#define V_LOADR(p, a, b) \
+    _mm256_maskload_ps(p, \
+                       _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(a), tl_conv_iota8()), \
+                                           _mm256_cmpgt_epi32(_mm256_set1_epi32(b), tl_conv_iota8())))
 static inline __m256i tl_conv_iota8(void) { return _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7); }
 
 /* lanes [a, b) stored */
-#define V_STORER(p, v, a, b)                                                               \
-    _mm256_maskstore_ps(p, _mm256_andnot_si256(                                             \
-                               _mm256_cmpgt_epi32(_mm256_set1_epi32(a), tl_conv_iota8()),   \
-                               _mm256_cmpgt_epi32(_mm256_set1_epi32(b), tl_conv_iota8())),  \
+#define V_STORER(p, v, a, b) \
+    _mm256_maskstore_ps(p, \
+                        _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(a), tl_conv_iota8()), \
+                                            _mm256_cmpgt_epi32(_mm256_set1_epi32(b), tl_conv_iota8())), \
                         v)
 
 #include "tl_conv_vec.inc"

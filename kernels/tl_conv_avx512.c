@@ -16,19 +16,19 @@ typedef __m512 VF;
 #define V_MAX(a, b) _mm512_max_ps(a, b)
 #define V_MIN(a, b) _mm512_min_ps(a, b)
 /* lanes [a, b) loaded, the others zero (masked-off lanes are never read) */
-#define V_LOADR(p, a, b) \
-    _mm512_maskz_loadu_ps((__mmask16)(((1u << (b)) - 1u) & ~((1u << (a)) - 1u)), p)
+#define V_LOADR(p, a, b) _mm512_maskz_loadu_ps((__mmask16)(((1u << (b)) - 1u) & ~((1u << (a)) - 1u)), p)
 /* 32 consecutive floats lo:hi -> their even and odd elements */
-#define V_DEINTERLEAVE(lo, hi, even, odd)                                                       \
-    do {                                                                                        \
-        even = _mm512_permutex2var_ps(lo, _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, \
-                                                            20, 22, 24, 26, 28, 30), hi);        \
-        odd = _mm512_permutex2var_ps(lo, _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19,  \
-                                                           21, 23, 25, 27, 29, 31), hi);         \
+#define V_DEINTERLEAVE(lo, hi, even, odd) \
+    do { \
+        even = _mm512_permutex2var_ps(lo, \
+                                      _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), \
+                                      hi); \
+        odd = _mm512_permutex2var_ps(lo, \
+                                     _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), \
+                                     hi); \
     } while (0)
 
 /* lanes [a, b) stored */
-#define V_STORER(p, v, a, b) \
-    _mm512_mask_storeu_ps(p, (__mmask16)(((1u << (b)) - 1u) & ~((1u << (a)) - 1u)), v)
+#define V_STORER(p, v, a, b) _mm512_mask_storeu_ps(p, (__mmask16)(((1u << (b)) - 1u) & ~((1u << (a)) - 1u)), v)
 
 #include "tl_conv_vec.inc"

@@ -22,12 +22,12 @@
  * same for every pixel. Each phase has zeroed slack after its grid, so the loads of the last
  * unit stay inside it. */
 typedef struct tl_conv_geom {
-    int64_t hq, wq;    /* phase grid: OH + ((KH-1)*DH)/SH rows, OW + ((KW-1)*DW)/SW columns */
-    int64_t pp;        /* floats per phase: hq*wq + slack, a multiple of 16 */
-    int64_t plane;     /* floats per padded plane: SH*SW*pp */
-    bool rows;         /* row mode: units never cross a row (fewer units than the extended grid) */
-    int64_t upr;       /* row mode: units per row, ceil(OW / 16) */
-    int64_t units;     /* row mode: OH * upr; else ceil(OH*wq / 16) */
+    int64_t hq, wq;                   /* phase grid: OH + ((KH-1)*DH)/SH rows, OW + ((KW-1)*DW)/SW columns */
+    int64_t pp;                       /* floats per phase: hq*wq + slack, a multiple of 16 */
+    int64_t plane;                    /* floats per padded plane: SH*SW*pp */
+    bool rows;                        /* row mode: units never cross a row (fewer units than the extended grid) */
+    int64_t upr;                      /* row mode: units per row, ceil(OW / 16) */
+    int64_t units;                    /* row mode: OH * upr; else ceil(OH*wq / 16) */
     int64_t tapoff[TL_CONV_MAX_TAPS]; /* per tap kh*KW + kw: its offset in the padded plane */
 } tl_conv_geom;
 
@@ -35,37 +35,32 @@ void tl_conv_geom_init(const tl_conv_desc *d, tl_conv_geom *g);
 /* Padded planes a depthwise thread keeps: small planes (<= 4 units) go TL_CONV_DW_SLOTS at a time
  * through one tile, so their FMA chains overlap. */
 #define TL_CONV_DW_SLOTS 8
-static inline int64_t tl_conv_dw_slots(const tl_conv_geom *g) {
-    return g->units <= 4 ? TL_CONV_DW_SLOTS : 1;
-}
+static inline int64_t tl_conv_dw_slots(const tl_conv_geom *g) { return g->units <= 4 ? TL_CONV_DW_SLOTS : 1; }
 /* Pads input plane xp ([H][W]) into dst (g->plane floats). The per-ISA versions write the same
  * floats with vector loads/stores. */
-typedef void (*tl_conv_pad_fn)(const tl_conv_desc *d, const tl_conv_geom *g, const float *xp,
-                               float *dst);
+typedef void (*tl_conv_pad_fn)(const tl_conv_desc *d, const tl_conv_geom *g, const float *xp, float *dst);
 void tl_conv_pad_plane(const tl_conv_desc *d, const tl_conv_geom *g, const float *xp, float *dst);
 
 /* Per-ISA kernels: same contract as tl_conv_dw_range / tl_conv_direct_range. */
-typedef void (*tl_conv_dw_fn)(const tl_conv_desc *d, const float *x, const float *w, float *y,
-                              int64_t plane0, int64_t plane1, float *scratch);
-typedef void (*tl_conv_direct_fn)(const tl_conv_desc *d, const float *packed, const float *xpad,
-                                  float *y, int64_t n, int64_t item0, int64_t item1);
-void tl_conv_dw_scalar(const tl_conv_desc *d, const float *x, const float *w, float *y,
-                       int64_t plane0, int64_t plane1, float *scratch);
-void tl_conv_direct_scalar(const tl_conv_desc *d, const float *packed, const float *xpad, float *y,
-                           int64_t n, int64_t item0, int64_t item1);
+typedef void (*tl_conv_dw_fn)(const tl_conv_desc *d, const float *x, const float *w, float *y, int64_t plane0,
+                              int64_t plane1, float *scratch);
+typedef void (*tl_conv_direct_fn)(const tl_conv_desc *d, const float *packed, const float *xpad, float *y, int64_t n,
+                                  int64_t item0, int64_t item1);
+void tl_conv_dw_scalar(const tl_conv_desc *d, const float *x, const float *w, float *y, int64_t plane0,
+                       int64_t plane1, float *scratch);
+void tl_conv_direct_scalar(const tl_conv_desc *d, const float *packed, const float *xpad, float *y, int64_t n,
+                           int64_t item0, int64_t item1);
 #if defined(__x86_64__) || defined(__i386__)
-void tl_conv_dw_avx2(const tl_conv_desc *d, const float *x, const float *w, float *y,
-                     int64_t plane0, int64_t plane1, float *scratch);
-void tl_conv_direct_avx2(const tl_conv_desc *d, const float *packed, const float *xpad, float *y,
-                         int64_t n, int64_t item0, int64_t item1);
-void tl_conv_pad_plane_avx2(const tl_conv_desc *d, const tl_conv_geom *g, const float *xp,
-                            float *dst);
-void tl_conv_pad_plane_avx512(const tl_conv_desc *d, const tl_conv_geom *g, const float *xp,
-                              float *dst);
-void tl_conv_dw_avx512(const tl_conv_desc *d, const float *x, const float *w, float *y,
-                       int64_t plane0, int64_t plane1, float *scratch);
-void tl_conv_direct_avx512(const tl_conv_desc *d, const float *packed, const float *xpad,
-                           float *y, int64_t n, int64_t item0, int64_t item1);
+void tl_conv_dw_avx2(const tl_conv_desc *d, const float *x, const float *w, float *y, int64_t plane0, int64_t plane1,
+                     float *scratch);
+void tl_conv_direct_avx2(const tl_conv_desc *d, const float *packed, const float *xpad, float *y, int64_t n,
+                         int64_t item0, int64_t item1);
+void tl_conv_pad_plane_avx2(const tl_conv_desc *d, const tl_conv_geom *g, const float *xp, float *dst);
+void tl_conv_pad_plane_avx512(const tl_conv_desc *d, const tl_conv_geom *g, const float *xp, float *dst);
+void tl_conv_dw_avx512(const tl_conv_desc *d, const float *x, const float *w, float *y, int64_t plane0,
+                       int64_t plane1, float *scratch);
+void tl_conv_direct_avx512(const tl_conv_desc *d, const float *packed, const float *xpad, float *y, int64_t n,
+                           int64_t item0, int64_t item1);
 #endif
 
 /* The clamp epilogue, the reference form every kernel matches bitwise. */

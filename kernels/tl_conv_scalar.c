@@ -6,8 +6,8 @@
 #include "tl_conv_internal.h"
 
 /* One output plane of tl_conv_ref: output channel oc of image n. */
-static void tl_conv_ref_plane(const tl_conv_desc *d, const float *x, const float *w, float *y,
-                              int64_t n, int64_t oc) {
+static void tl_conv_ref_plane(const tl_conv_desc *d, const float *x, const float *w, float *y, int64_t n,
+                              int64_t oc) {
     const int64_t H = d->in_h, W = d->in_w, OH = d->out_h, OW = d->out_w;
     const int64_t KH = d->k_h, KW = d->k_w;
     int64_t icg = d->in_ch / d->groups, ocg = d->out_ch / d->groups, g = oc / ocg;
@@ -37,17 +37,16 @@ void tl_conv_ref(const tl_conv_desc *d, const float *x, const float *w, float *y
 }
 
 /* Depthwise: the reference itself, per plane (it needs no scratch). */
-void tl_conv_dw_scalar(const tl_conv_desc *d, const float *x, const float *w, float *y,
-                       int64_t plane0, int64_t plane1, float *scratch) {
+void tl_conv_dw_scalar(const tl_conv_desc *d, const float *x, const float *w, float *y, int64_t plane0,
+                       int64_t plane1, float *scratch) {
     (void)scratch;
-    for (int64_t pl = plane0; pl < plane1; pl++)
-        tl_conv_ref_plane(d, x, w, y, pl / d->out_ch, pl % d->out_ch);
+    for (int64_t pl = plane0; pl < plane1; pl++) tl_conv_ref_plane(d, x, w, y, pl / d->out_ch, pl % d->out_ch);
 }
 
 /* Dense: the vector kernels' data path (padded input, packed weights, work items) in plain C,
  * so a machine without AVX2 runs the same contract; tested bitwise against tl_conv_ref. */
-void tl_conv_direct_scalar(const tl_conv_desc *d, const float *packed, const float *xpad, float *y,
-                           int64_t n, int64_t item0, int64_t item1) {
+void tl_conv_direct_scalar(const tl_conv_desc *d, const float *packed, const float *xpad, float *y, int64_t n,
+                           int64_t item0, int64_t item1) {
     tl_conv_geom g;
     tl_conv_geom_init(d, &g);
     const int64_t OH = d->out_h, OW = d->out_w, KH = d->k_h, KW = d->k_w;
@@ -61,8 +60,8 @@ void tl_conv_direct_scalar(const tl_conv_desc *d, const float *packed, const flo
         int64_t oc0 = gi * ocg + b * TL_CONV_OCB;
         int64_t noc = ocg - b * TL_CONV_OCB < TL_CONV_OCB ? ocg - b * TL_CONV_OCB : TL_CONV_OCB;
         int64_t ext = OH * g.wq;
-        for (int64_t q = t * TL_CONV_UNITS * TL_CONV_UNIT; q < (t + 1) * TL_CONV_UNITS * TL_CONV_UNIT &&
-                                                          q < units * TL_CONV_UNIT; q++) {
+        for (int64_t q = t * TL_CONV_UNITS * TL_CONV_UNIT;
+             q < (t + 1) * TL_CONV_UNITS * TL_CONV_UNIT && q < units * TL_CONV_UNIT; q++) {
             int64_t u = q / TL_CONV_UNIT, l = q % TL_CONV_UNIT; /* lane l of unit u */
             int64_t oh, ow, p;
             if (g.rows) {
@@ -80,8 +79,7 @@ void tl_conv_direct_scalar(const tl_conv_desc *d, const float *packed, const flo
                 const float *wp = wb + o;
                 for (int64_t i = 0; i < icg; i++) {
                     const float *xc = xg + i * g.plane + p;
-                    for (int64_t k = 0; k < KH * KW; k++, wp += TL_CONV_OCB)
-                        acc = fmaf(*wp, xc[g.tapoff[k]], acc);
+                    for (int64_t k = 0; k < KH * KW; k++, wp += TL_CONV_OCB) acc = fmaf(*wp, xc[g.tapoff[k]], acc);
                 }
                 y[((n * d->out_ch + oc0 + o) * OH + oh) * OW + ow] = tl_conv_clamp(acc, d->lo, d->hi);
             }

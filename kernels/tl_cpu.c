@@ -24,13 +24,12 @@ tl_cpu_features tl_cpu_detect(void) {
     bool osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, fma = (c >> 12) & 1;
     if (!osxsave || !avx) return f;
     uint64_t xcr0 = tl_xgetbv0();
-    bool ymm_os = (xcr0 & 0x6) == 0x6;            /* XMM + YMM state */
-    bool zmm_os = (xcr0 & 0xe6) == 0xe6;          /* + opmask, ZMM_Hi256, Hi16_ZMM */
+    bool ymm_os = (xcr0 & 0x6) == 0x6;   /* XMM + YMM state */
+    bool zmm_os = (xcr0 & 0xe6) == 0xe6; /* + opmask, ZMM_Hi256, Hi16_ZMM */
     if (__get_cpuid_max(0, NULL) < 7) return f;
     __cpuid_count(7, 0, a, b, c, d);
     bool avx2 = (b >> 5) & 1;
-    bool avx512f = (b >> 16) & 1, avx512dq = (b >> 17) & 1, avx512bw = (b >> 30) & 1,
-         avx512vl = (b >> 31) & 1;
+    bool avx512f = (b >> 16) & 1, avx512dq = (b >> 17) & 1, avx512bw = (b >> 30) & 1, avx512vl = (b >> 31) & 1;
     f.avx2_fma = ymm_os && avx2 && fma;
     f.avx512 = f.avx2_fma && zmm_os && avx512f && avx512dq && avx512bw && avx512vl;
     return f;

@@ -89,9 +89,8 @@ static inline float tl_avx2_hmax(__m256 v) {
 /* pooling: int32 lane indices, arbitrary lane masks, masked gathers */
 #define VI_LOAD(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
 #define VI_MULLO(a, b) _mm256_mullo_epi32(a, b)
-#define V_IRANGE(i, n)                                                                  \
-    _mm256_castsi256_ps(_mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), i), \
-                                            _mm256_cmpgt_epi32(n, i)))
+#define V_IRANGE(i, n) \
+    _mm256_castsi256_ps(_mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), i), _mm256_cmpgt_epi32(n, i)))
 #define VM_AND(a, b) _mm256_and_ps(a, b)
 #define VM_ANDNOT(a, b) _mm256_andnot_ps(a, b)
 #define VM_OR(a, b) _mm256_or_ps(a, b)
@@ -105,8 +104,8 @@ const tl_kernel_table tl_kernels_avx2_table = {
     .name = "avx2",
     .unary = tl_avx2_unary,
     .binary = tl_avx2_binary,
-    .unary_fn = { TL_V_UNARY_OPS(TL_V_UNARY_ENTRY) },
-    .binary_fn = { TL_V_BINARY_OPS(TL_V_BINARY_ENTRY) },
+    .unary_fn = {TL_V_UNARY_OPS(TL_V_UNARY_ENTRY)},
+    .binary_fn = {TL_V_BINARY_OPS(TL_V_BINARY_ENTRY)},
     .safe_log = tl_avx2_safe_log,
     .softmax = tl_avx2_softmax,
     .layernorm = tl_avx2_layernorm,

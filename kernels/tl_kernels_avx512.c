@@ -65,8 +65,7 @@ typedef __m512d VD;
 #define VD_SEL(m, t, f) _mm512_mask_blend_pd(m, f, t)
 #define VD_LO(v) _mm512_cvtps_pd(_mm512_castps512_ps256(v))
 #define VD_HI(v) _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1))
-#define V_FROM_D(lo, hi) \
-    _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1)
+#define V_FROM_D(lo, hi) _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1)
 
 /* horizontal reductions in a fixed order (halving tree) */
 static inline float tl_avx512_hsum(__m512 v) {
@@ -100,8 +99,8 @@ const tl_kernel_table tl_kernels_avx512_table = {
     .name = "avx512",
     .unary = tl_avx512_unary,
     .binary = tl_avx512_binary,
-    .unary_fn = { TL_V_UNARY_OPS(TL_V_UNARY_ENTRY) },
-    .binary_fn = { TL_V_BINARY_OPS(TL_V_BINARY_ENTRY) },
+    .unary_fn = {TL_V_UNARY_OPS(TL_V_UNARY_ENTRY)},
+    .binary_fn = {TL_V_BINARY_OPS(TL_V_BINARY_ENTRY)},
     .safe_log = tl_avx512_safe_log,
     .softmax = tl_avx512_softmax,
     .layernorm = tl_avx512_layernorm,

@@ -23,15 +23,16 @@ static inline bool tl_par(bool big) {
 
 /* for (int64_t I = 0; I < N; I++) BODY, split across threads (static schedule) iff BIG and more
  * than one thread is configured. The body is compiled twice; the split never changes results. */
-#define TL_PFOR(BIG, I, N, ...)                                                         \
-    do {                                                                                \
-        int64_t tl_pn_ = (N);                                                           \
-        if (tl_par(BIG)) {                                                              \
-            _Pragma("omp parallel for schedule(static)")                                \
-            for (int64_t I = 0; I < tl_pn_; I++) { __VA_ARGS__ }                        \
-        } else {                                                                        \
-            for (int64_t I = 0; I < tl_pn_; I++) { __VA_ARGS__ }                        \
-        }                                                                               \
+#define TL_PFOR(BIG, I, N, ...) \
+    do { \
+        int64_t tl_pn_ = (N); \
+        if (tl_par(BIG)) { \
+            _Pragma("omp parallel for schedule(static)") for (int64_t I = 0; I < tl_pn_; I++) { __VA_ARGS__ } \
+        } else { \
+            for (int64_t I = 0; I < tl_pn_; I++) { \
+                __VA_ARGS__ \
+            } \
+        } \
     } while (0)
 
 /* softplus(x) = x for x > TL_SOFTPLUS_THRESHOLD (PyTorch's default threshold, beta = 1). */
@@ -56,22 +57,19 @@ void tl_kscalar_avg_pool(const float *x, float *y, int64_t planes, const tl_wind
 
 /* Direct (unpacked, register-blocked) sgemm for small problems, tl_sgemm's contract; not for
  * trans_a && trans_b (tl_blas.c routes that case elsewhere). Single-threaded. */
-typedef void (*tl_sgemm_fn)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
-                            float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
-                            float beta, float *C, int64_t ldc);
+typedef void (*tl_sgemm_fn)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                            int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 #ifdef TL_KERNELS_X86
-void tl_avx2_sgemm_small(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                         const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
-                         float *C, int64_t ldc);
-void tl_avx512_sgemm_small(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
-                           float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
-                           float beta, float *C, int64_t ldc);
+void tl_avx2_sgemm_small(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                         int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+void tl_avx512_sgemm_small(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                           int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 #endif
 
 /* CPU feature bits (tl_cpu.c). */
 typedef struct tl_cpu_features {
-    bool avx2_fma;   /* AVX2 + FMA + OS saves YMM */
-    bool avx512;     /* AVX-512 F+BW+DQ+VL + OS saves ZMM/opmask */
+    bool avx2_fma; /* AVX2 + FMA + OS saves YMM */
+    bool avx512;   /* AVX-512 F+BW+DQ+VL + OS saves ZMM/opmask */
 } tl_cpu_features;
 tl_cpu_features tl_cpu_detect(void);
 

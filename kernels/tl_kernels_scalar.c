@@ -6,37 +6,35 @@
 
 #include "tl_kernels_internal.h"
 
-static inline float tl_relu1(float x) { return (0.0f > x) ? 0.0f : x; }   /* relu(-0) = -0 */
+static inline float tl_relu1(float x) { return (0.0f > x) ? 0.0f : x; } /* relu(-0) = -0 */
 
 static inline float tl_sigmoid1(float x) {
     if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
-    float e = expf(x);   /* x < 0 or NaN: never overflows */
+    float e = expf(x); /* x < 0 or NaN: never overflows */
     return e / (1.0f + e);
 }
 
-static inline float tl_softplus1(float x) {
-    return x > TL_SOFTPLUS_THRESHOLD ? x : log1pf(expf(x));
-}
+static inline float tl_softplus1(float x) { return x > TL_SOFTPLUS_THRESHOLD ? x : log1pf(expf(x)); }
 
 /* Every unary op once: (enum suffix, function suffix, expression of v). One function per op, so
  * the runtime can fetch the function at plan time instead of switching on the op per call. */
-#define TL_S_UNARY_OPS(X)                                                               \
-    X(IDENTITY, identity, v)                                                            \
-    X(ABS, abs, fabsf(v))                                                               \
-    X(SQRT, sqrt, sqrtf(v))                                                             \
-    X(INV, inv, 1.0f / v)                                                               \
-    X(RELU, relu, tl_relu1(v))                                                          \
-    X(TANH, tanh, tanhf(v))                                                             \
-    X(SIGMOID, sigmoid, tl_sigmoid1(v))                                                 \
-    X(EXP, exp, expf(v))                                                                \
-    X(LOG, log, logf(v))                                                                \
-    X(SIN, sin, sinf(v))                                                                \
-    X(COS, cos, cosf(v))                                                                \
+#define TL_S_UNARY_OPS(X) \
+    X(IDENTITY, identity, v) \
+    X(ABS, abs, fabsf(v)) \
+    X(SQRT, sqrt, sqrtf(v)) \
+    X(INV, inv, 1.0f / v) \
+    X(RELU, relu, tl_relu1(v)) \
+    X(TANH, tanh, tanhf(v)) \
+    X(SIGMOID, sigmoid, tl_sigmoid1(v)) \
+    X(EXP, exp, expf(v)) \
+    X(LOG, log, logf(v)) \
+    X(SIN, sin, sinf(v)) \
+    X(COS, cos, cosf(v)) \
     X(SOFTPLUS, softplus, tl_softplus1(v))
 
-#define TL_S_UNARY_DEF(OP, NAME, EXPR)                                                  \
-    static void s_u_##NAME(const float *x, float *y, int64_t n) {                       \
-        TL_PFOR(n > TL_PAR_MIN, i, n, float v = x[i]; y[i] = (EXPR););                  \
+#define TL_S_UNARY_DEF(OP, NAME, EXPR) \
+    static void s_u_##NAME(const float *x, float *y, int64_t n) { \
+        TL_PFOR(n > TL_PAR_MIN, i, n, float v = x[i]; y[i] = (EXPR);); \
     }
 TL_S_UNARY_OPS(TL_S_UNARY_DEF)
 #undef TL_S_UNARY_DEF
@@ -52,16 +50,16 @@ static inline float tl_min1(float a, float b) {
     return (a != a || b != b) ? a + b : r;
 }
 
-#define TL_S_BINARY_OPS(X)                                                              \
-    X(ADD, add, p + q)                                                                  \
-    X(SUB, sub, p - q)                                                                  \
-    X(MUL, mul, p * q)                                                                  \
-    X(MAX, max, tl_max1(p, q))                                                          \
+#define TL_S_BINARY_OPS(X) \
+    X(ADD, add, p + q) \
+    X(SUB, sub, p - q) \
+    X(MUL, mul, p *q) \
+    X(MAX, max, tl_max1(p, q)) \
     X(MIN, min, tl_min1(p, q))
 
-#define TL_S_BINARY_DEF(OP, NAME, EXPR)                                                 \
-    static void s_b_##NAME(const float *a, const float *b, float *y, int64_t n) {       \
-        TL_PFOR(n > TL_PAR_MIN, i, n, float p = a[i], q = b[i]; y[i] = (EXPR););        \
+#define TL_S_BINARY_DEF(OP, NAME, EXPR) \
+    static void s_b_##NAME(const float *a, const float *b, float *y, int64_t n) { \
+        TL_PFOR(n > TL_PAR_MIN, i, n, float p = a[i], q = b[i]; y[i] = (EXPR);); \
     }
 TL_S_BINARY_OPS(TL_S_BINARY_DEF)
 #undef TL_S_BINARY_DEF
@@ -97,8 +95,8 @@ static void s_softmax(const float *x, float *y, int64_t outer, int64_t len, int6
     });
 }
 
-static void s_layernorm(const float *x, float *y, int64_t rows, int64_t cols, const float *gamma,
-                        const float *beta, float eps) {
+static void s_layernorm(const float *x, float *y, int64_t rows, int64_t cols, const float *gamma, const float *beta,
+                        float eps) {
     TL_PFOR(rows > 1 && rows * cols > TL_PAR_MIN, r, rows, {
         const float *xr = x + r * cols;
         float *yr = y + r * cols;
@@ -115,8 +113,8 @@ static void s_layernorm(const float *x, float *y, int64_t rows, int64_t cols, co
     });
 }
 
-static void s_channel_affine(const float *x, float *y, int64_t outer, int64_t C, int64_t inner,
-                             const float *scale, const float *shift) {
+static void s_channel_affine(const float *x, float *y, int64_t outer, int64_t C, int64_t inner, const float *scale,
+                             const float *shift) {
     TL_PFOR(outer * C * inner > TL_PAR_MIN, oc, outer * C, {
         int64_t c = oc % C;
         const float *xr = x + oc * inner;
@@ -125,8 +123,7 @@ static void s_channel_affine(const float *x, float *y, int64_t outer, int64_t C,
     });
 }
 
-static void s_reduce_mid(const float *x, float *y, int64_t outer, int64_t len, int64_t inner,
-                         float mul) {
+static void s_reduce_mid(const float *x, float *y, int64_t outer, int64_t len, int64_t inner, float mul) {
     TL_PFOR(outer > 1 && outer * len * inner > TL_PAR_MIN, o, outer, {
         for (int64_t j = 0; j < inner; j++) {
             float s = 0.0f;
@@ -184,8 +181,10 @@ void tl_kscalar_max_pool(const float *x, float *y, int64_t planes, const tl_wind
                                 int64_t i2 = o2 * g.s[2] + k2 * g.d[2] - g.p[2];
                                 if (i2 < 0 || i2 >= g.in[2]) continue;
                                 float v = xp[(i0 * g.in[1] + i1) * g.in[2] + i2];
-                                if (!have) { best = v; have = true; }
-                                else if (v > best) best = v;
+                                if (!have) {
+                                    best = v;
+                                    have = true;
+                                } else if (v > best) best = v;
                             }
                         }
                     }
@@ -241,8 +240,8 @@ const tl_kernel_table tl_kernels_scalar_table = {
     .name = "scalar",
     .unary = s_unary,
     .binary = s_binary,
-    .unary_fn = { TL_S_UNARY_OPS(TL_S_UNARY_ENTRY) },
-    .binary_fn = { TL_S_BINARY_OPS(TL_S_BINARY_ENTRY) },
+    .unary_fn = {TL_S_UNARY_OPS(TL_S_UNARY_ENTRY)},
+    .binary_fn = {TL_S_BINARY_OPS(TL_S_BINARY_ENTRY)},
     .safe_log = s_safe_log,
     .softmax = s_softmax,
     .layernorm = s_layernorm,

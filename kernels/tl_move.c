@@ -9,12 +9,14 @@
 
 /* Walk every output index of `dims` (row-major) with an input offset advanced by `istride`.
  * The innermost axis is a tight loop. */
-static void tl_strided_copy(const float *x, float *y, int rank, const int64_t *dims,
-                            const int64_t *istride) {
+static void tl_strided_copy(const float *x, float *y, int rank, const int64_t *dims, const int64_t *istride) {
     int64_t total = 1;
     for (int a = 0; a < rank; a++) total *= dims[a];
     if (total == 0) return;
-    if (rank == 0) { y[0] = x[0]; return; }
+    if (rank == 0) {
+        y[0] = x[0];
+        return;
+    }
     int64_t last = dims[rank - 1], ls = istride[rank - 1];
     int64_t rows = total / last;
     TL_PFOR(total > TL_PAR_MIN && rows > 1, r, rows, {
@@ -27,15 +29,20 @@ static void tl_strided_copy(const float *x, float *y, int rank, const int64_t *d
         }
         float *yr = y + r * last;
         if (ls == 1) memcpy(yr, x + off, (size_t)last * sizeof(float));
-        else if (ls == 0) for (int64_t j = 0; j < last; j++) yr[j] = x[off];
-        else for (int64_t j = 0; j < last; j++) yr[j] = x[off + j * ls];
+        else if (ls == 0)
+            for (int64_t j = 0; j < last; j++) yr[j] = x[off];
+        else
+            for (int64_t j = 0; j < last; j++) yr[j] = x[off + j * ls];
     });
 }
 
 void tl_k_permute(const float *x, float *y, int rank, const int64_t *in_dims, const int64_t *perm) {
     int64_t in_stride[TL_MAX_RANK_K], out_dims[TL_MAX_RANK_K], istride[TL_MAX_RANK_K];
     int64_t s = 1;
-    for (int a = rank - 1; a >= 0; a--) { in_stride[a] = s; s *= in_dims[a]; }
+    for (int a = rank - 1; a >= 0; a--) {
+        in_stride[a] = s;
+        s *= in_dims[a];
+    }
     for (int a = 0; a < rank; a++) {
         out_dims[a] = in_dims[perm[a]];
         istride[a] = in_stride[perm[a]];
@@ -53,8 +60,8 @@ void tl_k_broadcast(const float *x, float *y, int rank, const int64_t *from, con
     tl_strided_copy(x, y, rank, to, istride);
 }
 
-void tl_k_concat(const float *const *parts, const int64_t *part_len, int n_parts, float *y,
-                 int64_t outer, int64_t inner) {
+void tl_k_concat(const float *const *parts, const int64_t *part_len, int n_parts, float *y, int64_t outer,
+                 int64_t inner) {
     int64_t total_len = 0;
     for (int p = 0; p < n_parts; p++) total_len += part_len[p];
     int64_t row = total_len * inner;
@@ -71,7 +78,10 @@ void tl_k_concat(const float *const *parts, const int64_t *part_len, int n_parts
 /* Short fills and copies inline (SSE, part of the x86-64 baseline); long ones through libc.
  * im2col rows are often 8-32 floats, where a libc call costs more than the copy. */
 static inline void tl_fill0(float *r, int64_t n) {
-    if (n >= 64) { memset(r, 0, (size_t)n * sizeof(float)); return; }
+    if (n >= 64) {
+        memset(r, 0, (size_t)n * sizeof(float));
+        return;
+    }
     int64_t j = 0;
 #ifdef TL_KERNELS_X86
     for (; j + 4 <= n; j += 4) _mm_storeu_ps(r + j, _mm_setzero_ps());
@@ -79,7 +89,10 @@ static inline void tl_fill0(float *r, int64_t n) {
     for (; j < n; j++) r[j] = 0.0f;
 }
 static inline void tl_copy(float *d, const float *s, int64_t n) {
-    if (n >= 64) { memcpy(d, s, (size_t)n * sizeof(float)); return; }
+    if (n >= 64) {
+        memcpy(d, s, (size_t)n * sizeof(float));
+        return;
+    }
 #ifdef TL_KERNELS_X86
     if (n >= 4) { /* 4-float chunks, the last one overlapping */
         for (int64_t j = 0; j + 4 < n; j += 4) _mm_storeu_ps(d + j, _mm_loadu_ps(s + j));
@@ -91,8 +104,7 @@ static inline void tl_copy(float *d, const float *s, int64_t n) {
 }
 
 /* Outputs o in [lo, hi) of one axis read an input cell: 0 <= o*s + off < in (off = k*d - pad). */
-static inline void tl_valid_range(int64_t off, int64_t s, int64_t in, int64_t out, int64_t *lo,
-                                  int64_t *hi) {
+static inline void tl_valid_range(int64_t off, int64_t s, int64_t in, int64_t out, int64_t *lo, int64_t *hi) {
     int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
     int64_t h = in - off <= 0 ? 0 : (in - off - 1) / s + 1;
     if (h > out) h = out;
@@ -165,7 +177,8 @@ void tl_k_im2col(const float *x, float *col, int64_t C, const tl_window *w) {
                     float *r = blk + o1 * n2;
                     for (int64_t j = 0; j < lo2; j++) r[j] = 0.0f;
                     if (s2 == 1) tl_copy(r + lo2, xs, len2);
-                    else for (int64_t j = 0; j < len2; j++) r[lo2 + j] = xs[j * s2];
+                    else
+                        for (int64_t j = 0; j < len2; j++) r[lo2 + j] = xs[j * s2];
                     for (int64_t j = hi2; j < n2; j++) r[j] = 0.0f;
                 }
             }
@@ -182,9 +195,7 @@ uint64_t tl_k_splitmix64(uint64_t x) {
     return z ^ (z >> 31);
 }
 
-uint64_t tl_k_rand_key(uint64_t seed, uint64_t node_index) {
-    return tl_k_splitmix64(seed + node_index);
-}
+uint64_t tl_k_rand_key(uint64_t seed, uint64_t node_index) { return tl_k_splitmix64(seed + node_index); }
 
 /* sampleNat key i 2^32 = splitmix64(key + i) mod 2^32; sampleUnit = float(u) / 2^32 (float(u)
  * rounds to nearest, so the largest draws give exactly 1.0f, as TorchLean notes). */

@@ -15,9 +15,8 @@
  * tap, the valid output range of the innermost axis is computed once, so the inner loop is a
  * plain multiply-add over contiguous outputs (strided inputs). Accumulation order: bias, then the
  * taps in row-major kernel order. */
-static void dw_plane(const float *x, const float *w, float bias, float *y, const int64_t *in,
-                     const int64_t *ou, const int64_t *k, const int64_t *s, const int64_t *p,
-                     const int64_t *d) {
+static void dw_plane(const float *x, const float *w, float bias, float *y, const int64_t *in, const int64_t *ou,
+                     const int64_t *k, const int64_t *s, const int64_t *p, const int64_t *d) {
     int64_t out_sz = ou[0] * ou[1] * ou[2];
     for (int64_t i = 0; i < out_sz; i++) y[i] = bias;
     for (int64_t k0 = 0; k0 < k[0]; k0++)
@@ -72,16 +71,16 @@ static void ex_conv_depthwise(const tl_step *st, const float *const *in, float *
         for (int64_t pl = 0; pl < planes; pl++) {
             int64_t o = pl / OC, oc = pl % OC, g = oc / cv->cout_g;
             const float *x = in[0] + (o * C + g) * cv->in_plane;
-            dw_plane(x, cv->w + oc * cv->kprod, cv->b ? cv->b[oc] : 0.0f,
-                     out + pl * cv->out_plane, iv, ov, kv, sv, pv, dv);
+            dw_plane(x, cv->w + oc * cv->kprod, cv->b ? cv->b[oc] : 0.0f, out + pl * cv->out_plane, iv, ov, kv, sv,
+                     pv, dv);
         }
         return;
     }
     for (int64_t pl = 0; pl < planes; pl++) {
         int64_t o = pl / OC, oc = pl % OC, g = oc / cv->cout_g;
         const float *x = in[0] + (o * C + g) * cv->in_plane;
-        dw_plane(x, cv->w + oc * cv->kprod, cv->b ? cv->b[oc] : 0.0f, out + pl * cv->out_plane, iv,
-                 ov, kv, sv, pv, dv);
+        dw_plane(x, cv->w + oc * cv->kprod, cv->b ? cv->b[oc] : 0.0f, out + pl * cv->out_plane, iv, ov, kv, sv, pv,
+                 dv);
     }
 }
 
@@ -106,8 +105,8 @@ static void conv_image(const tl_prep_conv *cv, const float *x, float *y, float *
             beta = 1.0f;
         }
         if (cv->out_plane == 0 || cv->cout_g == 0) continue;
-        tl_sgemm(false, false, cv->cout_g, cv->out_plane, kk, 1.0f, cv->w + g * cv->cout_g * kk, kk, col, cv->out_plane,
-                 beta, yg, cv->out_plane);
+        tl_sgemm(false, false, cv->cout_g, cv->out_plane, kk, 1.0f, cv->w + g * cv->cout_g * kk, kk, col,
+                 cv->out_plane, beta, yg, cv->out_plane);
     }
 }
 
@@ -154,21 +153,21 @@ static int conv_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
     if (a->groups <= 0) return tl_node_err(err, id, "groups", "must be > 0");
     if (a->in_channels % a->groups)
         return tl_node_err(err, id, "groups", "in_channels=%lld is not divisible by groups=%lld",
-                    (long long)a->in_channels, (long long)a->groups);
+                           (long long)a->in_channels, (long long)a->groups);
     if (a->out_channels % a->groups)
         return tl_node_err(err, id, "groups", "out_channels=%lld is not divisible by groups=%lld",
-                    (long long)a->out_channels, (long long)a->groups);
+                           (long long)a->out_channels, (long long)a->groups);
     if (a->spatial_rank <= 0) return tl_node_err(err, id, "spatial_rank", "must be > 0");
     if (tl_check_axis(id, "channel_axis", a->channel_axis, x, err)) return -1;
     int ca = (int)a->channel_axis;
     if (x->dim[ca] != a->in_channels)
         return tl_node_err(err, id, "in_channels", "input-channel mismatch: op=%lld vs input=%lld (input %s)",
-                    (long long)a->in_channels, (long long)x->dim[ca], TL_SHAPE_STR(x));
+                           (long long)a->in_channels, (long long)x->dim[ca], TL_SHAPE_STR(x));
     int nsp = x->rank - ca - 1;
     if (nsp != a->spatial_rank)
         return tl_node_err(err, id, "spatial_rank",
-                    "kernel rank %lld does not match the %d spatial axes after channel axis %d of %s",
-                    (long long)a->spatial_rank, nsp, ca, TL_SHAPE_STR(x));
+                           "kernel rank %lld does not match the %d spatial axes after channel axis %d of %s",
+                           (long long)a->spatial_rank, nsp, ca, TL_SHAPE_STR(x));
     tl_shape o = *x;
     o.dim[ca] = a->out_channels;
     for (int i = 0; i < nsp; i++) {
@@ -180,16 +179,17 @@ static int conv_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
         if (d <= 0) return tl_node_err(err, id, "dilation", "axis %d dilation must be > 0", ax);
         if (a->input_spatial[i] != in)
             return tl_node_err(err, id, "input_spatial", "expected %s (the spatial axes of input %s), got %s",
-                        TL_NATS_STR(&x->dim[ca + 1], nsp), TL_SHAPE_STR(x), TL_NATS_STR(a->input_spatial, nsp));
+                               TL_NATS_STR(&x->dim[ca + 1], nsp), TL_SHAPE_STR(x),
+                               TL_NATS_STR(a->input_spatial, nsp));
         int64_t eff; /* dilation*(k-1)+1, all operands < 2^53 */
         if (tl_mul_ok(d, k - 1, &eff)) eff = INT64_MAX;
         else eff += 1;
         int64_t padded = in + pb + pa; /* each < 2^53: no overflow */
         if (padded < eff)
             return tl_node_err(err, id, NULL,
-                        "conv: axis %d window does not fit padded input: input=%lld, padding=(%lld, %lld), "
-                        "effectiveKernel=%lld",
-                        ax, (long long)in, (long long)pb, (long long)pa, (long long)eff);
+                               "conv: axis %d window does not fit padded input: input=%lld, padding=(%lld, %lld), "
+                               "effectiveKernel=%lld",
+                               ax, (long long)in, (long long)pb, (long long)pa, (long long)eff);
         o.dim[ax] = (padded - eff) / s + 1;
     }
     *out = o;
@@ -199,13 +199,13 @@ static int conv_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
 static int conv_param_shape(const tl_node *n, int slot, tl_shape *out) {
     const tl_attrs *a = &n->a;
     memset(out, 0, sizeof *out);
-    if (slot == 0) {   /* kernel [out, in / groups, k...] */
+    if (slot == 0) { /* kernel [out, in / groups, k...] */
         if (a->groups <= 0 || a->spatial_rank < 0 || a->spatial_rank > TL_MAX_RANK - 2) return -1;
         out->rank = 2 + (int)a->spatial_rank;
         out->dim[0] = a->out_channels;
         out->dim[1] = a->in_channels / a->groups;
         for (int i = 0; i < (int)a->spatial_rank; i++) out->dim[2 + i] = a->kernel[i];
-    } else {           /* bias [out] */
+    } else { /* bias [out] */
         out->rank = 1;
         out->dim[0] = a->out_channels;
     }
@@ -298,16 +298,17 @@ static int conv_emit(const tl_emit_ctx *c, tl_err *err) {
     tl_strbuf *b = c->b;
     int r = (int)a->spatial_rank;
     if (r < 1 || r > 3)
-        return tl_node_err(err, n->id, NULL, "conv with spatial_rank %d is not supported by PyTorch (F.conv1d/2d/3d)", r);
+        return tl_node_err(err, n->id, NULL, "conv with spatial_rank %d is not supported by PyTorch (F.conv1d/2d/3d)",
+                           r);
     const tl_shape *xs = &c->g->nodes[n->parents[0]].shape;
-    bool direct = a->channel_axis <= 1;    /* (C, *) unbatched or (N, C, *) */
+    bool direct = a->channel_axis <= 1; /* (C, *) unbatched or (N, C, *) */
     bool sym = true;
     for (int i = 0; i < r; i++)
         if (a->padding[i] != a->padding_after[i]) sym = false;
     tl_sb_printf(b, "F.conv%dd(", r);
     if (!sym) tl_sb_printf(b, "F.pad(");
     tl_sb_printf(b, "%s", c->p[0]);
-    if (!direct) {   /* fold the leading axes into one batch axis */
+    if (!direct) { /* fold the leading axes into one batch axis */
         int64_t dims[TL_MAX_RANK];
         dims[0] = -1;
         for (int i = 0; i <= r; i++) dims[1 + i] = xs->dim[a->channel_axis + i];
@@ -321,7 +322,7 @@ static int conv_emit(const tl_emit_ctx *c, tl_err *err) {
     char w[96], bias[96];
     tl_param_name(n, 0, w, sizeof w);
     tl_param_name(n, 1, bias, sizeof bias);
-    static const int64_t zeros[TL_MAX_RANK] = { 0 };
+    static const int64_t zeros[TL_MAX_RANK] = {0};
     tl_sb_printf(b, ", self.%s, self.%s, stride=", w, bias);
     tl_sb_py_tuple(b, a->stride, r);
     tl_sb_printf(b, ", padding=");
@@ -344,7 +345,7 @@ static int conv_absorb_affine(tl_step *st, int axis, int64_t channels, const dou
     tl_prep_conv *cv = &st->p.cv;
     int64_t oc_n = cv->cout_g * cv->groups;
     if (axis != (int)st->node->a.channel_axis || channels != oc_n || cv->own) return 1;
-    int64_t per = cv->cin_g * cv->kprod;   /* weights per output channel */
+    int64_t per = cv->cin_g * cv->kprod; /* weights per output channel */
     float *own = malloc(sizeof(float) * (size_t)(oc_n * per + oc_n));
     if (!own) return tl_erroom(err, "node[%lld] (conv): out of memory folding a batch norm", (long long)st->id);
     for (int64_t oc = 0; oc < oc_n; oc++) {
@@ -355,7 +356,7 @@ static int conv_absorb_affine(tl_step *st, int axis, int64_t channels, const dou
     cv->w = own;
     cv->b = own + oc_n * per;
     cv->desc.bias = cv->b;
-    if (cv->packed) tl_conv_pack(&cv->desc, cv->w, cv->packed);   /* the direct kernel's copy */
+    if (cv->packed) tl_conv_pack(&cv->desc, cv->w, cv->packed); /* the direct kernel's copy */
     return 0;
 }
 

@@ -23,44 +23,40 @@
 typedef struct unary_entry {
     bool set;
     tl_unary code;
-    const char *py;   /* PyTorch expression, %s = the parent */
+    const char *py; /* PyTorch expression, %s = the parent */
 } unary_entry;
 
 static const unary_entry UNARY[TL_OP_COUNT] = {
-    [TL_OP_ABS] = { true, TL_U_ABS, "torch.abs(%s)" },
-    [TL_OP_SQRT] = { true, TL_U_SQRT, "torch.sqrt(%s)" },
-    [TL_OP_INV] = { true, TL_U_INV, "torch.reciprocal(%s)" },
-    [TL_OP_RELU] = { true, TL_U_RELU, "torch.relu(%s)" },
-    [TL_OP_TANH] = { true, TL_U_TANH, "torch.tanh(%s)" },
-    [TL_OP_SIGMOID] = { true, TL_U_SIGMOID, "torch.sigmoid(%s)" },
-    [TL_OP_EXP] = { true, TL_U_EXP, "torch.exp(%s)" },
-    [TL_OP_LOG] = { true, TL_U_LOG, "torch.log(%s)" },
-    [TL_OP_SIN] = { true, TL_U_SIN, "torch.sin(%s)" },
-    [TL_OP_COS] = { true, TL_U_COS, "torch.cos(%s)" },
-    [TL_OP_SOFTPLUS] = { true, TL_U_SOFTPLUS, "F.softplus(%s)" },
+    [TL_OP_ABS] = {true, TL_U_ABS, "torch.abs(%s)"},
+    [TL_OP_SQRT] = {true, TL_U_SQRT, "torch.sqrt(%s)"},
+    [TL_OP_INV] = {true, TL_U_INV, "torch.reciprocal(%s)"},
+    [TL_OP_RELU] = {true, TL_U_RELU, "torch.relu(%s)"},
+    [TL_OP_TANH] = {true, TL_U_TANH, "torch.tanh(%s)"},
+    [TL_OP_SIGMOID] = {true, TL_U_SIGMOID, "torch.sigmoid(%s)"},
+    [TL_OP_EXP] = {true, TL_U_EXP, "torch.exp(%s)"},
+    [TL_OP_LOG] = {true, TL_U_LOG, "torch.log(%s)"},
+    [TL_OP_SIN] = {true, TL_U_SIN, "torch.sin(%s)"},
+    [TL_OP_COS] = {true, TL_U_COS, "torch.cos(%s)"},
+    [TL_OP_SOFTPLUS] = {true, TL_U_SOFTPLUS, "F.softplus(%s)"},
 };
 
 typedef struct binary_entry {
     bool set;
     tl_binary code;
-    const char *py;   /* PyTorch function of two tensors */
+    const char *py; /* PyTorch function of two tensors */
 } binary_entry;
 
 static const binary_entry BINARY[TL_OP_COUNT] = {
-    [TL_OP_ADD] = { true, TL_B_ADD, "torch.add" },
-    [TL_OP_SUB] = { true, TL_B_SUB, "torch.sub" },
-    [TL_OP_MUL_ELEM] = { true, TL_B_MUL, "torch.mul" },
-    [TL_OP_MAX_ELEM] = { true, TL_B_MAX, "torch.maximum" },
-    [TL_OP_MIN_ELEM] = { true, TL_B_MIN, "torch.minimum" },
+    [TL_OP_ADD] = {true, TL_B_ADD, "torch.add"},          [TL_OP_SUB] = {true, TL_B_SUB, "torch.sub"},
+    [TL_OP_MUL_ELEM] = {true, TL_B_MUL, "torch.mul"},     [TL_OP_MAX_ELEM] = {true, TL_B_MAX, "torch.maximum"},
+    [TL_OP_MIN_ELEM] = {true, TL_B_MIN, "torch.minimum"},
 };
 
 static bool unary_has(tl_op op) { return op >= 0 && op < TL_OP_COUNT && UNARY[op].set; }
 static bool binary_has(tl_op op) { return op >= 0 && op < TL_OP_COUNT && BINARY[op].set; }
 
 /* ---------------------------------------------------------------- exec */
-static void ex_unary(const tl_step *st, const float *const *in, float *out) {
-    st->p.ew.ufn(in[0], out, st->numel);
-}
+static void ex_unary(const tl_step *st, const float *const *in, float *out) { st->p.ew.ufn(in[0], out, st->numel); }
 
 static void ex_binary(const tl_step *st, const float *const *in, float *out) {
     st->p.ew.bfn(in[0], in[1], out, st->numel);
@@ -106,8 +102,8 @@ static int same_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
 
 static int binary_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
     if (!tl_shape_eq(c->ps[0], c->ps[1]))
-        return tl_node_err(err, c->n->id, NULL, "%s: shape mismatch: %s vs %s", c->row->tag,
-                           TL_SHAPE_STR(c->ps[0]), TL_SHAPE_STR(c->ps[1]));
+        return tl_node_err(err, c->n->id, NULL, "%s: shape mismatch: %s vs %s", c->row->tag, TL_SHAPE_STR(c->ps[0]),
+                           TL_SHAPE_STR(c->ps[1]));
     *out = *c->ps[0];
     return 0;
 }
@@ -131,18 +127,16 @@ static bool unary_uniform(const tl_batch_ctx *c) { return c->uni[c->n->parents[0
 
 static int binary_batch(const tl_batch_ctx *c, int *bf_operand) {
     if (c->nbc == 2) return TL_BATCH_CARRY;
-    int k = c->bc[c->n->parents[0]] ? 1 : 0;   /* the batch-free operand */
+    int k = c->bc[c->n->parents[0]] ? 1 : 0; /* the batch-free operand */
     if (!c->uni[c->n->parents[k]] || c->n->shape.rank == 0) return TL_BATCH_MIXES;
     *bf_operand = k + 1;
     return TL_BATCH_CARRY;
 }
 
-static bool binary_uniform(const tl_batch_ctx *c) {
-    return c->uni[c->n->parents[0]] && c->uni[c->n->parents[1]];
-}
+static bool binary_uniform(const tl_batch_ctx *c) { return c->uni[c->n->parents[0]] && c->uni[c->n->parents[1]]; }
 
 static int safe_log_batch(const tl_batch_ctx *c, int *bf_operand) {
-    (void)bf_operand;   /* eps must be batch-free (a scalar) */
+    (void)bf_operand; /* eps must be batch-free (a scalar) */
     return (c->bc[c->n->parents[0]] && !c->bc[c->n->parents[1]]) ? TL_BATCH_CARRY : TL_BATCH_MIXES;
 }
 
@@ -191,7 +185,7 @@ static int binary_emit(const tl_emit_ctx *c, tl_err *err) {
 }
 
 static int safe_log_emit(const tl_emit_ctx *c, tl_err *err) {
-    (void)err;   /* TorchLean: log(softplus(x) + eps) */
+    (void)err; /* TorchLean: log(softplus(x) + eps) */
     tl_sb_printf(c->b, "torch.log(F.softplus(%s) + %s)", c->p[0], c->p[1]);
     return 0;
 }

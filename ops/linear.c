@@ -41,7 +41,8 @@ static int linear_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
     const tl_attrs *a = &c->n->a;
     const tl_shape *x = c->ps[0];
     int64_t id = c->n->id;
-    if (x->rank < 1) return tl_node_err(err, id, NULL, "linear: expected an input of rank >= 1, got %s", TL_SHAPE_STR(x));
+    if (x->rank < 1)
+        return tl_node_err(err, id, NULL, "linear: expected an input of rank >= 1, got %s", TL_SHAPE_STR(x));
     if (a->in_dim < 0) return tl_node_err(err, id, "in_dim", "missing and cannot be derived");
     if (a->out_dim < 0) return tl_node_err(err, id, "out_dim", "missing and cannot be derived");
     if (x->dim[x->rank - 1] != a->in_dim)
@@ -56,11 +57,11 @@ static int linear_param_shape(const tl_node *n, int slot, tl_shape *out) {
     const tl_attrs *a = &n->a;
     if (a->out_dim < 0 || a->in_dim < 0) return -1;
     memset(out, 0, sizeof *out);
-    if (slot == 0) {   /* W [out_dim, in_dim] */
+    if (slot == 0) { /* W [out_dim, in_dim] */
         out->rank = 2;
         out->dim[0] = a->out_dim;
         out->dim[1] = a->in_dim;
-    } else {           /* b [out_dim] */
+    } else { /* b [out_dim] */
         out->rank = 1;
         out->dim[0] = a->out_dim;
     }
@@ -68,7 +69,7 @@ static int linear_param_shape(const tl_node *n, int slot, tl_shape *out) {
 }
 
 static int linear_batch(const tl_batch_ctx *c, int *bf) {
-    (void)bf;   /* a rank-1 input is one sample: its axis 0 is the feature axis */
+    (void)bf; /* a rank-1 input is one sample: its axis 0 is the feature axis */
     return c->g->nodes[c->n->parents[0]].shape.rank >= 2 ? TL_BATCH_CARRY : TL_BATCH_MIXES;
 }
 

@@ -12,14 +12,14 @@
 static void ex_matmul(const tl_step *st, const float *const *in, float *out) {
     const tl_prep_matmul *m = &st->p.mm;
     if (m->M == 0 || m->N == 0) return;
-    if (m->one_gemm) {   /* every batch's rows follow each other with the same stride */
-        tl_sgemm(false, m->tb, m->nbatch * m->M, m->N, m->K, 1.0f, in[0] + m->a_off[0],
-                 m->lda, in[1] + m->b_off[0], m->ldb, 0.0f, out + m->c_off[0], m->ldc);
+    if (m->one_gemm) { /* every batch's rows follow each other with the same stride */
+        tl_sgemm(false, m->tb, m->nbatch * m->M, m->N, m->K, 1.0f, in[0] + m->a_off[0], m->lda, in[1] + m->b_off[0],
+                 m->ldb, 0.0f, out + m->c_off[0], m->ldc);
         return;
     }
     for (int64_t bi = 0; bi < m->nbatch; bi++)
-        tl_sgemm(m->ta, m->tb, m->M, m->N, m->K, 1.0f, in[0] + m->a_off[bi], m->lda,
-                 in[1] + m->b_off[bi], m->ldb, 0.0f, out + m->c_off[bi], m->ldc);
+        tl_sgemm(m->ta, m->tb, m->M, m->N, m->K, 1.0f, in[0] + m->a_off[bi], m->lda, in[1] + m->b_off[bi], m->ldb,
+                 0.0f, out + m->c_off[bi], m->ldc);
 }
 
 void tl_contig_strides(const tl_shape *sh, int64_t *strides) {
@@ -31,17 +31,17 @@ void tl_contig_strides(const tl_shape *sh, int64_t *strides) {
 }
 
 bool tl_mat_layout(int64_t R, int64_t C, int64_t sr, int64_t sc, bool *trans, int64_t *ld) {
-    if (R <= 0 || C <= 0) {   /* nothing is read */
+    if (R <= 0 || C <= 0) { /* nothing is read */
         *trans = false;
         *ld = C > 1 ? C : 1;
         return true;
     }
-    if (C == 1 || sc == 1) {   /* rows of C contiguous floats, sr apart */
+    if (C == 1 || sc == 1) { /* rows of C contiguous floats, sr apart */
         *trans = false;
         *ld = R == 1 ? C : sr;
         return *ld >= C && *ld >= 1;
     }
-    if (R == 1 || sr == 1) {   /* stored transposed: C rows of R contiguous floats, sc apart */
+    if (R == 1 || sr == 1) { /* stored transposed: C rows of R contiguous floats, sc apart */
         *trans = true;
         *ld = sc;
         return *ld >= R && *ld >= 1;
@@ -52,14 +52,17 @@ bool tl_mat_layout(int64_t R, int64_t C, int64_t sr, int64_t sc, bool *trans, in
 /* Matmul geometry (torch.matmul: rank-1 operands are a row / a column; batch dims broadcast,
  * right-aligned). Strides are in elements over each operand's session shape. */
 int tl_matmul_layout(const tl_shape *shapes, tl_step *st, const int64_t *sa_in, const int64_t *sb_in,
-                          const int64_t *sc_in, tl_err *err) {
+                     const int64_t *sc_in, tl_err *err) {
     const tl_node *n = st->node;
     const tl_shape *a = &shapes[n->parents[0]], *b = &shapes[n->parents[1]];
     const tl_shape *c = &st->shape;
     int64_t sa[TL_MAX_RANK], sb[TL_MAX_RANK], sc[TL_MAX_RANK];
-    if (sa_in) memcpy(sa, sa_in, sizeof sa); else tl_contig_strides(a, sa);
-    if (sb_in) memcpy(sb, sb_in, sizeof sb); else tl_contig_strides(b, sb);
-    if (sc_in) memcpy(sc, sc_in, sizeof sc); else tl_contig_strides(c, sc);
+    if (sa_in) memcpy(sa, sa_in, sizeof sa);
+    else tl_contig_strides(a, sa);
+    if (sb_in) memcpy(sb, sb_in, sizeof sb);
+    else tl_contig_strides(b, sb);
+    if (sc_in) memcpy(sc, sc_in, sizeof sc);
+    else tl_contig_strides(c, sc);
     int ra = a->rank, rb = b->rank, rc = c->rank;
     int la = ra >= 2 ? ra - 2 : 0, lb = rb >= 2 ? rb - 2 : 0;
     int64_t M = ra >= 2 ? a->dim[ra - 2] : 1, K = a->dim[ra - 1], N = rb >= 2 ? b->dim[rb - 1] : 1;
@@ -67,19 +70,29 @@ int tl_matmul_layout(const tl_shape *shapes, tl_step *st, const int64_t *sa_in, 
     int64_t a_r = ra >= 2 ? sa[ra - 2] : K, a_c = sa[ra - 1];
     int64_t b_r = rb >= 2 ? sb[rb - 2] : sb[0], b_c = rb >= 2 ? sb[rb - 1] : 1;
     int64_t c_r, c_c;
-    if (ra >= 2 && rb >= 2) { c_r = sc[rc - 2]; c_c = sc[rc - 1]; }
-    else if (ra >= 2) { c_r = sc[rc - 1]; c_c = 1; }        /* [..., M] */
-    else if (rb >= 2) { c_r = N; c_c = sc[rc - 1]; }        /* [..., N] */
-    else { c_r = 1; c_c = 1; }                              /* scalar */
+    if (ra >= 2 && rb >= 2) {
+        c_r = sc[rc - 2];
+        c_c = sc[rc - 1];
+    } else if (ra >= 2) {
+        c_r = sc[rc - 1];
+        c_c = 1;
+    } /* [..., M] */
+    else if (rb >= 2) {
+        c_r = N;
+        c_c = sc[rc - 1];
+    } /* [..., N] */
+    else {
+        c_r = 1;
+        c_c = 1;
+    } /* scalar */
     bool ta, tb, tc;
     int64_t lda, ldb, ldc;
-    if (!tl_mat_layout(M, K, a_r, a_c, &ta, &lda) ||
-        !tl_mat_layout(K, N, b_r, b_c, &tb, &ldb) ||
+    if (!tl_mat_layout(M, K, a_r, a_c, &ta, &lda) || !tl_mat_layout(K, N, b_r, b_c, &tb, &ldb) ||
         !tl_mat_layout(M, N, c_r, c_c, &tc, &ldc) || tc)
         return 1;
     int lo = la > lb ? la : lb;
     int64_t lead[TL_MAX_RANK];
-    for (int k = 0; k < lo; k++) {   /* right-aligned broadcast of batch dims */
+    for (int k = 0; k < lo; k++) { /* right-aligned broadcast of batch dims */
         int64_t ea = k < la ? a->dim[la - 1 - k] : 1, eb = k < lb ? b->dim[lb - 1 - k] : 1;
         lead[lo - 1 - k] = ea == 1 ? eb : ea;
     }
@@ -91,12 +104,13 @@ int tl_matmul_layout(const tl_shape *shapes, tl_step *st, const int64_t *sa_in, 
         free(ao);
         free(bo);
         free(co);
-        return tl_erroom(err, "node[%lld] (matmul): out of memory for %lld batch offsets", (long long)n->id, (long long)nb);
+        return tl_erroom(err, "node[%lld] (matmul): out of memory for %lld batch offsets", (long long)n->id,
+                         (long long)nb);
     }
     ao[0] = bo[0] = co[0] = 0;
     for (int64_t bi = 0; bi < nbatch; bi++) {
         int64_t idx = bi, oa = 0, ob = 0, oc = 0;
-        for (int k = lo - 1; k >= 0; k--) {   /* output batch axis k, innermost first */
+        for (int k = lo - 1; k >= 0; k--) { /* output batch axis k, innermost first */
             int64_t coord = idx % lead[k];
             idx /= lead[k];
             int ka = k - (lo - la), kb = k - (lo - lb);
@@ -117,9 +131,20 @@ int tl_matmul_layout(const tl_shape *shapes, tl_step *st, const int64_t *sa_in, 
     free(st->p.mm.a_off);
     free(st->p.mm.b_off);
     free(st->p.mm.c_off);
-    st->p.mm = (tl_prep_matmul){ .M = M, .N = N, .K = K, .nbatch = nbatch, .a_off = ao, .b_off = bo, .c_off = co,
-                                 .one_gemm = one, .ta = ta, .tb = tb, .lda = lda, .ldb = ldb, .ldc = ldc,
-                                 .strided = sa_in || sb_in || sc_in };
+    st->p.mm = (tl_prep_matmul){.M = M,
+                                .N = N,
+                                .K = K,
+                                .nbatch = nbatch,
+                                .a_off = ao,
+                                .b_off = bo,
+                                .c_off = co,
+                                .one_gemm = one,
+                                .ta = ta,
+                                .tb = tb,
+                                .lda = lda,
+                                .ldb = ldb,
+                                .ldc = ldc,
+                                .strided = sa_in || sb_in || sc_in};
     return 0;
 }
 
@@ -127,12 +152,13 @@ static int matmul_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
     int64_t id = c->n->id;
     const tl_shape *a = c->ps[0], *b = c->ps[1];
     if (a->rank == 0 || b->rank == 0)
-        return tl_node_err(err, id, NULL, "matmul: expected non-scalar inputs, got %s and %s", TL_SHAPE_STR(a), TL_SHAPE_STR(b));
+        return tl_node_err(err, id, NULL, "matmul: expected non-scalar inputs, got %s and %s", TL_SHAPE_STR(a),
+                           TL_SHAPE_STR(b));
     int64_t ka = a->dim[a->rank - 1];
     int64_t kb = b->rank >= 2 ? b->dim[b->rank - 2] : b->dim[0];
     if (ka != kb)
         return tl_node_err(err, id, NULL, "matmul: inner dims mismatch: %lld vs %lld (%s @ %s)", (long long)ka,
-                    (long long)kb, TL_SHAPE_STR(a), TL_SHAPE_STR(b));
+                           (long long)kb, TL_SHAPE_STR(a), TL_SHAPE_STR(b));
     tl_shape o;
     memset(&o, 0, sizeof o);
     if (a->rank == 1 && b->rank == 1) { /* dot product */
@@ -154,7 +180,7 @@ static int matmul_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
         else if (db == 1) d = da;
         else
             return tl_node_err(err, id, NULL, "matmul: incompatible batch dimensions %lld and %lld (%s @ %s)",
-                        (long long)da, (long long)db, TL_SHAPE_STR(a), TL_SHAPE_STR(b));
+                               (long long)da, (long long)db, TL_SHAPE_STR(a), TL_SHAPE_STR(b));
         o.dim[o.rank++] = d;
     }
     if (a->rank >= 2) o.dim[o.rank++] = a->dim[a->rank - 2];

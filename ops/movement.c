@@ -50,7 +50,7 @@ static bool uniform_if_parent(const tl_batch_ctx *c) { return c->uni[c->n->paren
 static int alias_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
     (void)c;
     (void)err;
-    st->kernel = tl_exec_copy;   /* only run when the planner must materialize it */
+    st->kernel = tl_exec_copy; /* only run when the planner must materialize it */
     return 0;
 }
 
@@ -87,8 +87,8 @@ static int reshape_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
     const tl_attrs *a = &c->n->a;
     int64_t id = c->n->id, ni, no;
     if (!tl_shape_eq(c->ps[0], &a->in_shape))
-        return tl_node_err(err, id, "in_shape", "parent shape mismatch: expected %s, got %s", TL_SHAPE_STR(&a->in_shape),
-                           TL_SHAPE_STR(c->ps[0]));
+        return tl_node_err(err, id, "in_shape", "parent shape mismatch: expected %s, got %s",
+                           TL_SHAPE_STR(&a->in_shape), TL_SHAPE_STR(c->ps[0]));
     if (tl_shape_numel_checked(&a->in_shape, &ni) || tl_shape_numel_checked(&a->out_shape, &no))
         return tl_node_err(err, id, "out_shape", "element count exceeds 2^40");
     if (ni != no)
@@ -105,7 +105,7 @@ static int reshape_batch(const tl_batch_ctx *c, int *bf) {
 }
 static bool reshape_uniform(const tl_batch_ctx *c) {
     const tl_shape *p0 = &c->g->nodes[c->n->parents[0]].shape, *out = &c->n->shape;
-    if (p0->rank < out->rank && out->dim[0] == 1) return true;   /* adds a leading axis */
+    if (p0->rank < out->rank && out->dim[0] == 1) return true; /* adds a leading axis */
     return c->uni[c->n->parents[0]] && p0->rank > 0 && p0->dim[0] == out->dim[0];
 }
 static int reshape_emit(const tl_emit_ctx *c, tl_err *err) {
@@ -138,7 +138,7 @@ static int flatten_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
     return 0;
 }
 static int flatten_batch(const tl_batch_ctx *c, int *bf) {
-    (void)bf;   /* flattening [B, ...] into one axis mixes samples; a vector stays as it is */
+    (void)bf; /* flattening [B, ...] into one axis mixes samples; a vector stays as it is */
     return c->g->nodes[c->n->parents[0]].shape.rank == 1 ? TL_BATCH_CARRY : TL_BATCH_MIXES;
 }
 static int flatten_emit(const tl_emit_ctx *c, tl_err *err) {
@@ -210,7 +210,7 @@ const tl_family tl_fam_broadcast = {
 static int permute_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
     const tl_attrs *a = &c->n->a;
     const tl_shape *x = c->ps[0];
-    bool seen[TL_MAX_RANK] = { false };
+    bool seen[TL_MAX_RANK] = {false};
     bool ok = a->perm_n == x->rank;
     for (int i = 0; ok && i < a->perm_n; i++) {
         int64_t p = a->perm[i];
@@ -218,8 +218,8 @@ static int permute_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
         else seen[p] = true;
     }
     if (!ok)
-        return tl_node_err(err, c->n->id, "perm", "invalid permutation %s for shape %s", TL_NATS_STR(a->perm, a->perm_n),
-                           TL_SHAPE_STR(x));
+        return tl_node_err(err, c->n->id, "perm", "invalid permutation %s for shape %s",
+                           TL_NATS_STR(a->perm, a->perm_n), TL_SHAPE_STR(x));
     memset(out, 0, sizeof *out);
     out->rank = x->rank;
     for (int i = 0; i < x->rank; i++) out->dim[i] = x->dim[a->perm[i]];
@@ -254,9 +254,11 @@ static int transpose_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
     const tl_attrs *a = &c->n->a;
     const tl_shape *x = c->ps[0];
     if (a->axis1 < 0 || a->axis1 >= x->rank)
-        return tl_node_err(err, c->n->id, "axis1", "axis %lld out of range for rank %d", (long long)a->axis1, x->rank);
+        return tl_node_err(err, c->n->id, "axis1", "axis %lld out of range for rank %d", (long long)a->axis1,
+                           x->rank);
     if (a->axis2 < 0 || a->axis2 >= x->rank)
-        return tl_node_err(err, c->n->id, "axis2", "axis %lld out of range for rank %d", (long long)a->axis2, x->rank);
+        return tl_node_err(err, c->n->id, "axis2", "axis %lld out of range for rank %d", (long long)a->axis2,
+                           x->rank);
     *out = *x;
     out->dim[a->axis1] = x->dim[a->axis2];
     out->dim[a->axis2] = x->dim[a->axis1];
@@ -308,7 +310,8 @@ static int concat_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
                                    (long long)first->dim[i], (long long)s->dim[i], p);
         }
         o.dim[ax] += s->dim[ax];
-        if (o.dim[ax] > TL_MAX_NUMEL) return tl_node_err(err, n->id, NULL, "concat: output element count exceeds 2^40");
+        if (o.dim[ax] > TL_MAX_NUMEL)
+            return tl_node_err(err, n->id, NULL, "concat: output element count exceeds 2^40");
     }
     *out = o;
     return 0;
@@ -337,7 +340,8 @@ static void concat_release(tl_step *st) {
 static int concat_emit(const tl_emit_ctx *c, tl_err *err) {
     (void)err;
     tl_sb_printf(c->b, "torch.cat((");
-    for (int i = 0; i < c->n->n_parents; i++) tl_sb_printf(c->b, "%sx%lld", i ? ", " : "", (long long)c->n->parents[i]);
+    for (int i = 0; i < c->n->n_parents; i++)
+        tl_sb_printf(c->b, "%sx%lld", i ? ", " : "", (long long)c->n->parents[i]);
     tl_sb_printf(c->b, "), dim=%lld)", (long long)c->n->a.axis);
     return 0;
 }

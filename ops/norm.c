@@ -33,7 +33,7 @@ static void around_axis(const tl_shape *p0, int ax, tl_prep_norm *m) {
 }
 
 static int axis_batch(const tl_batch_ctx *c, int *bf) {
-    (void)bf;   /* normalizing over axis 0 mixes samples */
+    (void)bf; /* normalizing over axis 0 mixes samples */
     return c->n->a.axis >= 1 ? TL_BATCH_CARRY : TL_BATCH_MIXES;
 }
 
@@ -52,7 +52,7 @@ static int bn_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
 }
 
 static int bn_param_shape(const tl_node *n, int slot, tl_shape *out) {
-    (void)slot;   /* gamma, beta, mean, var: [channels] */
+    (void)slot; /* gamma, beta, mean, var: [channels] */
     memset(out, 0, sizeof *out);
     out->rank = 1;
     out->dim[0] = n->a.channels;
@@ -70,8 +70,7 @@ static int bn_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
     around_axis(&c->shapes[n->parents[0]], (int)n->a.channel_axis, m);
     const float *gm = n->param[0] ? n->param[0]->data : NULL, *bt = n->param[1] ? n->param[1]->data : NULL;
     const float *mu = n->param[2] ? n->param[2]->data : NULL, *var = n->param[3] ? n->param[3]->data : NULL;
-    if (!mu || !var)
-        return tl_errf(err, "node[%lld] (batch_norm_eval): mean/var are not bound", (long long)n->id);
+    if (!mu || !var) return tl_errf(err, "node[%lld] (batch_norm_eval): mean/var are not bound", (long long)n->id);
     size_t cn = (size_t)(m->len ? m->len : 1);
     m->scale = malloc(sizeof(float) * cn);
     m->shift = malloc(sizeof(float) * cn);
@@ -100,14 +99,14 @@ static int bn_emit(const tl_emit_ctx *c, tl_err *err) {
     tl_strbuf *b = c->b;
     bool direct = a->channel_axis == 1 && xs->rank >= 2;
     tl_sb_printf(b, "F.batch_norm(%s", c->p[0]);
-    if (!direct) {   /* [lead, C, rest] */
+    if (!direct) { /* [lead, C, rest] */
         int64_t lead = 1, rest = 1;
         for (int i = 0; i < a->channel_axis; i++) lead *= xs->dim[i];
         for (int i = (int)a->channel_axis + 1; i < xs->rank; i++) rest *= xs->dim[i];
-        int64_t dims[3] = { c->batched ? -1 : lead, a->channels, rest };
+        int64_t dims[3] = {c->batched ? -1 : lead, a->channels, rest};
         tl_sb_py_call(b, ".reshape", dims, 3);
     }
-    char nm[4][96];   /* slots: gamma, beta, mean, var; F.batch_norm takes mean, var, weight, bias */
+    char nm[4][96]; /* slots: gamma, beta, mean, var; F.batch_norm takes mean, var, weight, bias */
     for (int s = 0; s < 4; s++) tl_param_name(n, s, nm[s], sizeof nm[s]);
     tl_sb_printf(b, ", self.%s, self.%s, self.%s, self.%s, training=False, eps=", nm[2], nm[3], nm[0], nm[1]);
     tl_sb_py_double(b, a->eps);
@@ -176,7 +175,7 @@ static int ln_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
     int64_t id = c->n->id, axis = c->n->a.axis;
     if (tl_check_axis(id, "axis", axis, x, err)) return -1;
     int64_t m = 1;
-    for (int i = (int)axis; i < x->rank; i++) m *= x->dim[i];   /* x already numel-checked */
+    for (int i = (int)axis; i < x->rank; i++) m *= x->dim[i]; /* x already numel-checked */
     if (m <= 0)
         return tl_node_err(err, id, "axis", "normalized size must be > 0 (shape %s from axis %lld)", TL_SHAPE_STR(x),
                            (long long)axis);
@@ -185,7 +184,7 @@ static int ln_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
 }
 
 static int ln_param_shape(const tl_node *n, int slot, tl_shape *out) {
-    (void)slot;   /* gamma, beta: the normalized trailing shape */
+    (void)slot; /* gamma, beta: the normalized trailing shape */
     const tl_attrs *a = &n->a;
     if (a->axis < 0 || a->axis > n->shape.rank) return -1;
     memset(out, 0, sizeof *out);
@@ -200,8 +199,8 @@ static int ln_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
     const tl_shape *p0 = &c->shapes[n->parents[0]];
     tl_prep_norm *m = &st->p.nm;
     int ax = (int)n->a.axis;
-    m->outer = tl_prod(p0->dim, 0, ax);   /* rows */
-    m->len = tl_prod(p0->dim, ax, p0->rank);   /* normalized size */
+    m->outer = tl_prod(p0->dim, 0, ax);      /* rows */
+    m->len = tl_prod(p0->dim, ax, p0->rank); /* normalized size */
     m->inner = 1;
     m->eps = (float)n->a.eps;
     m->gamma = n->param[0] ? n->param[0]->data : NULL;

@@ -43,7 +43,7 @@ static int pool_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
     if (a->spatial_rank <= 0) return tl_node_err(err, id, "spatial_rank", "must be > 0");
     if (a->spatial_rank > x->rank)
         return tl_node_err(err, id, "spatial_rank", "kernel rank %lld exceeds input rank %d (input %s)",
-                    (long long)a->spatial_rank, x->rank, TL_SHAPE_STR(x));
+                           (long long)a->spatial_rank, x->rank, TL_SHAPE_STR(x));
     int sr = (int)a->spatial_rank, lead = x->rank - sr;
     for (int i = 0; i < sr; i++) {
         if (a->kernel[i] <= 0) return tl_node_err(err, id, "kernel", "axis %d kernel must be > 0", lead + i);
@@ -62,9 +62,10 @@ static int pool_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
         }
         if (od == 0)
             return tl_node_err(err, id, NULL,
-                        "%s: axis %d has an empty output (input=%lld, kernel=%lld, stride=%lld, padding=%lld); "
-                        "tlrt rejects empty pooling outputs",
-                        tag, ax, (long long)in, (long long)k, (long long)s, (long long)p);
+                               "%s: axis %d has an empty output (input=%lld, kernel=%lld, stride=%lld, "
+                               "padding=%lld); "
+                               "tlrt rejects empty pooling outputs",
+                               tag, ax, (long long)in, (long long)k, (long long)s, (long long)p);
         o.dim[ax] = od;
     }
     *out = o;
@@ -92,13 +93,14 @@ static int pool_emit(const tl_emit_ctx *c, tl_err *err) {
     tl_strbuf *b = c->b;
     int r = (int)a->spatial_rank;
     if (r < 1 || r > 3)
-        return tl_node_err(err, n->id, NULL, "%s with spatial_rank %d is not supported by PyTorch", tl_op_tag(n->op), r);
+        return tl_node_err(err, n->id, NULL, "%s with spatial_rank %d is not supported by PyTorch", tl_op_tag(n->op),
+                           r);
     const tl_shape *xs = &c->g->nodes[n->parents[0]].shape;
     bool direct = xs->rank == r + 1 || xs->rank == r + 2;
     bool pad = false;
     for (int i = 0; i < r; i++) pad = pad || a->padding[i] != 0;
     tl_sb_printf(b, "F.%s_pool%dd(%s", n->op == TL_OP_MAX_POOL ? "max" : "avg", r, c->p[0]);
-    if (!direct) {   /* fold the leading axes into one */
+    if (!direct) { /* fold the leading axes into one */
         int64_t dims[TL_MAX_RANK];
         dims[0] = -1;
         for (int i = 0; i < r; i++) dims[1 + i] = xs->dim[xs->rank - r + i];

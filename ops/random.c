@@ -18,13 +18,13 @@ static int rand_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
     if (c->n->op == TL_OP_BERNOULLI_MASK && c->ps[0]->rank != 0)
         return tl_node_err(err, c->n->id, NULL, "bernoulli_mask: expected a scalar keep-probability parent, got %s",
                            TL_SHAPE_STR(c->ps[0]));
-    *out = c->n->shape;   /* declared */
+    *out = c->n->shape; /* declared */
     return 0;
 }
 
 static int rand_batch(const tl_batch_ctx *c, int *bf) {
     (void)c;
-    (void)bf;   /* bernoulli_mask's parent is the scalar keep probability: never per sample */
+    (void)bf; /* bernoulli_mask's parent is the scalar keep probability: never per sample */
     return TL_BATCH_MIXES;
 }
 
@@ -41,8 +41,7 @@ static int rand_emit(const tl_emit_ctx *c, tl_err *err) {
     const tl_node *n = c->n;
     if (n->op == TL_OP_RAND_UNIFORM)
         tl_sb_printf(c->b, "_rand_uniform(%lld, %lld, ", (long long)n->a.seed, (long long)n->id);
-    else
-        tl_sb_printf(c->b, "_bernoulli_mask(%lld, %lld, %s, ", (long long)n->a.seed, (long long)n->id, c->p[0]);
+    else tl_sb_printf(c->b, "_bernoulli_mask(%lld, %lld, %s, ", (long long)n->a.seed, (long long)n->id, c->p[0]);
     tl_sb_py_tuple(c->b, n->shape.dim, n->shape.rank);
     tl_sb_printf(c->b, "%s)", n->op == TL_OP_RAND_UNIFORM ? ", x.device" : "");
     return 0;

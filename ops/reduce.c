@@ -15,7 +15,7 @@
 static void ex_reduce(const tl_step *st, const float *const *in, float *out) {
     const tl_prep_reduce *r = &st->p.rd;
     const float *src = in[0];
-    float *bufs[2] = { st->scratch, st->scratch + r->buf0 };
+    float *bufs[2] = {st->scratch, st->scratch + r->buf0};
     for (int p = 0; p < r->n_pass; p++) {
         float *dst = p == r->n_pass - 1 ? out : bufs[p & 1];
         float mul = r->mean ? 1.0f / (float)r->pass_len[p] : 1.0f;
@@ -42,7 +42,7 @@ static int reduce_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
     const tl_node *n = c->n;
     const tl_attrs *a = &n->a;
     const tl_shape *x = c->ps[0];
-    bool mark[TL_MAX_RANK] = { false };
+    bool mark[TL_MAX_RANK] = {false};
     if (a->axes_n < 0 || a->axes_n > TL_MAX_RANK)
         return tl_node_err(err, n->id, "axes", "expected at most %d axes, got %d", TL_MAX_RANK, a->axes_n);
     for (int i = 0; i < a->axes_n; i++) {
@@ -79,7 +79,7 @@ static int reduce_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
     const tl_node *n = st->node;
     const tl_shape *p0 = &c->shapes[n->parents[0]];
     tl_prep_reduce *r = &st->p.rd;
-    bool red[TL_MAX_RANK] = { false };
+    bool red[TL_MAX_RANK] = {false};
     for (int i = 0; i < n->a.axes_n; i++) red[n->a.axes[i]] = true;
     int64_t cur[TL_MAX_RANK];
     for (int i = 0; i < p0->rank; i++) cur[i] = p0->dim[i];
@@ -87,7 +87,7 @@ static int reduce_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
     r->mean = n->op == TL_OP_REDUCE_MEAN;
     r->n_pass = 0;
     r->buf0 = 0;
-    for (int hi = p0->rank - 1; hi >= 0; hi--) {   /* runs of adjacent axes, largest first */
+    for (int hi = p0->rank - 1; hi >= 0; hi--) { /* runs of adjacent axes, largest first */
         if (!red[hi]) continue;
         int lo = hi;
         while (lo > 0 && red[lo - 1]) lo--;
@@ -97,8 +97,8 @@ static int reduce_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
         r->pass_inner[k] = tl_prod(cur, hi + 1, p0->rank);
         for (int i = lo; i <= hi; i++) cur[i] = 1;
         int64_t after = r->pass_len[k] ? after_prev / r->pass_len[k] : 0;
-        if (k == 0) r->buf0 = after;   /* scratch buffer 0 */
-        if (k == 1) buf1 = after;      /* scratch buffer 1 */
+        if (k == 0) r->buf0 = after; /* scratch buffer 0 */
+        if (k == 1) buf1 = after;    /* scratch buffer 1 */
         after_prev = after;
         hi = lo;
     }
@@ -110,7 +110,7 @@ static int reduce_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
 static int reduce_emit(const tl_emit_ctx *c, tl_err *err) {
     (void)err;
     const tl_attrs *a = &c->n->a;
-    if (a->axes_n == 0) {   /* no axes: identity */
+    if (a->axes_n == 0) { /* no axes: identity */
         tl_sb_printf(c->b, "%s.clone()", c->p[0]);
         return 0;
     }
@@ -142,7 +142,7 @@ static int scalar_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
 
 static int mixes(const tl_batch_ctx *c, int *bf) {
     (void)c;
-    (void)bf;   /* a scalar over every sample */
+    (void)bf; /* a scalar over every sample */
     return TL_BATCH_MIXES;
 }
 

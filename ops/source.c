@@ -9,7 +9,7 @@
 
 static int src_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
     (void)err;
-    *out = c->n->op == TL_OP_CONST ? c->n->a.value_shape : c->n->shape;  /* input: the interface */
+    *out = c->n->op == TL_OP_CONST ? c->n->a.value_shape : c->n->shape; /* input: the interface */
     return 0;
 }
 

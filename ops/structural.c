@@ -10,7 +10,7 @@
 static int opaque_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
     if (c->n->op == TL_OP_CUSTOM)
         return tl_node_err(err, c->n->id, NULL, "custom is not executable (no runtime semantics)");
-    *out = *c->ps[0];   /* hard_masked_softmax keeps its parent's shape */
+    *out = *c->ps[0]; /* hard_masked_softmax keeps its parent's shape */
     return 0;
 }
 

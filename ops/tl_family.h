@@ -73,21 +73,21 @@ typedef struct tl_emit_ctx {
     const char *dtype;
     char p[2][32];
     int const_compress_k;
-    bool batched;   /* axis 0 of this node is the batch axis of a graph that re-batches: shapes
+    bool batched; /* axis 0 of this node is the batch axis of a graph that re-batches: shapes
                      * written into the module say -1 there, so the module runs at any batch */
     tl_strbuf *b;
 } tl_emit_ctx;
 
 typedef struct tl_family {
     const char *name;
-    bool (*has)(tl_op op);                                   /* NULL: every op naming it */
+    bool (*has)(tl_op op); /* NULL: every op naming it */
     int (*infer)(const tl_infer_ctx *c, tl_shape *out, tl_err *err);
-    int (*param_shape)(const tl_node *n, int slot, tl_shape *out);   /* NULL: no parameters */
-    int (*batch)(const tl_batch_ctx *c, int *bf_operand);    /* TL_BATCH_CARRY or _MIXES */
-    bool (*uniform)(const tl_batch_ctx *c);                  /* NULL: never uniform */
-    int (*prepare)(const tl_prep_ctx *c, struct tl_step *st, tl_err *err);   /* NULL: not run */
-    void (*release)(struct tl_step *st);                     /* NULL: nothing owned */
-    int (*emit)(const tl_emit_ctx *c, tl_err *err);          /* NULL: not emittable */
+    int (*param_shape)(const tl_node *n, int slot, tl_shape *out);         /* NULL: no parameters */
+    int (*batch)(const tl_batch_ctx *c, int *bf_operand);                  /* TL_BATCH_CARRY or _MIXES */
+    bool (*uniform)(const tl_batch_ctx *c);                                /* NULL: never uniform */
+    int (*prepare)(const tl_prep_ctx *c, struct tl_step *st, tl_err *err); /* NULL: not run */
+    void (*release)(struct tl_step *st);                                   /* NULL: nothing owned */
+    int (*emit)(const tl_emit_ctx *c, tl_err *err);                        /* NULL: not emittable */
     /* plan-time rewrites (off under TL_SESSION_EXACT: they change rounding) */
     /* the op is y = x * scale[c] + shift[c] along `axis`: fill the per-channel coefficients
      * (arrays of *channels doubles, allocated by the caller after a first call with
@@ -101,30 +101,30 @@ typedef struct tl_family {
 
 #define TL_FAMILY_DECL(NAME) extern const tl_family tl_fam_##NAME;
 /* file              vtables */
-TL_FAMILY_DECL(source)      /* ops/source.c      input, const */
-TL_FAMILY_DECL(unary)       /* ops/elementwise.c abs ... softplus */
-TL_FAMILY_DECL(binary)      /*                   add, sub, mul_elem, max_elem, min_elem */
-TL_FAMILY_DECL(safe_log)    /*                   safe_log */
-TL_FAMILY_DECL(detach)      /* ops/movement.c    detach */
-TL_FAMILY_DECL(reshape)     /*                   reshape */
-TL_FAMILY_DECL(flatten)     /*                   flatten */
-TL_FAMILY_DECL(broadcast)   /*                   broadcast_to */
-TL_FAMILY_DECL(permute)     /*                   permute */
-TL_FAMILY_DECL(transpose)   /*                   transpose */
-TL_FAMILY_DECL(concat)      /*                   concat */
-TL_FAMILY_DECL(reduce)      /* ops/reduce.c      reduce_sum, reduce_mean */
-TL_FAMILY_DECL(sum)         /*                   sum */
-TL_FAMILY_DECL(mse_loss)    /*                   mse_loss */
-TL_FAMILY_DECL(matmul)      /* ops/matmul.c      matmul */
-TL_FAMILY_DECL(linear)      /* ops/linear.c      linear */
-TL_FAMILY_DECL(conv)        /* ops/conv.c        conv */
-TL_FAMILY_DECL(pool)        /* ops/pool.c        max_pool, avg_pool */
-TL_FAMILY_DECL(batchnorm)   /* ops/norm.c        batch_norm_eval */
-TL_FAMILY_DECL(softmax)     /*                   softmax */
-TL_FAMILY_DECL(layernorm)   /*                   layernorm */
-TL_FAMILY_DECL(random)      /* ops/random.c      rand_uniform, bernoulli_mask */
-TL_FAMILY_DECL(opaque)      /* ops/structural.c  hard_masked_softmax, custom (not executable) */
-TL_FAMILY_DECL(tuple)       /*                   tuple_getitem, multihead_attention (lowered on import) */
+TL_FAMILY_DECL(source)    /* ops/source.c      input, const */
+TL_FAMILY_DECL(unary)     /* ops/elementwise.c abs ... softplus */
+TL_FAMILY_DECL(binary)    /*                   add, sub, mul_elem, max_elem, min_elem */
+TL_FAMILY_DECL(safe_log)  /*                   safe_log */
+TL_FAMILY_DECL(detach)    /* ops/movement.c    detach */
+TL_FAMILY_DECL(reshape)   /*                   reshape */
+TL_FAMILY_DECL(flatten)   /*                   flatten */
+TL_FAMILY_DECL(broadcast) /*                   broadcast_to */
+TL_FAMILY_DECL(permute)   /*                   permute */
+TL_FAMILY_DECL(transpose) /*                   transpose */
+TL_FAMILY_DECL(concat)    /*                   concat */
+TL_FAMILY_DECL(reduce)    /* ops/reduce.c      reduce_sum, reduce_mean */
+TL_FAMILY_DECL(sum)       /*                   sum */
+TL_FAMILY_DECL(mse_loss)  /*                   mse_loss */
+TL_FAMILY_DECL(matmul)    /* ops/matmul.c      matmul */
+TL_FAMILY_DECL(linear)    /* ops/linear.c      linear */
+TL_FAMILY_DECL(conv)      /* ops/conv.c        conv */
+TL_FAMILY_DECL(pool)      /* ops/pool.c        max_pool, avg_pool */
+TL_FAMILY_DECL(batchnorm) /* ops/norm.c        batch_norm_eval */
+TL_FAMILY_DECL(softmax)   /*                   softmax */
+TL_FAMILY_DECL(layernorm) /*                   layernorm */
+TL_FAMILY_DECL(random)    /* ops/random.c      rand_uniform, bernoulli_mask */
+TL_FAMILY_DECL(opaque)    /* ops/structural.c  hard_masked_softmax, custom (not executable) */
+TL_FAMILY_DECL(tuple)     /*                   tuple_getitem, multihead_attention (lowered on import) */
 #undef TL_FAMILY_DECL
 
 /* ---- helpers the families share (ops/tl_family_util.c) ---- */
@@ -133,7 +133,7 @@ int tl_node_err(tl_err *err, int64_t id, const char *field, const char *fmt, ...
     __attribute__((format(printf, 4, 5)));
 /* "[1, 2, 3]" of a list of naturals, in buf. */
 const char *tl_nats_str(const int64_t *v, int n, char *buf, size_t len);
-#define TL_NATS_STR(v, n) tl_nats_str((v), (n), (char[TL_SHAPE_STR_MAX]){ 0 }, TL_SHAPE_STR_MAX)
+#define TL_NATS_STR(v, n) tl_nats_str((v), (n), (char[TL_SHAPE_STR_MAX]){0}, TL_SHAPE_STR_MAX)
 /* a*b for non-negative operands with overflow (and > TL_MAX_NUMEL) detection: 0 ok, -1 overflow. */
 int tl_mul_ok(int64_t a, int64_t b, int64_t *out);
 /* axis in [0, rank) or a "node[id].field: invalid axis" error. */

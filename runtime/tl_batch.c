@@ -26,8 +26,9 @@
 #include "tl_runtime_internal.h"
 
 static int mixes(tl_err *err, const tl_graph *g, int64_t id, int64_t N, int64_t B) {
-    return tl_errf(err, "batch %lld does not fit the graph: node[%lld] (%s) mixes the batch axis "
-                        "(captured batch %lld)",
+    return tl_errf(err,
+                   "batch %lld does not fit the graph: node[%lld] (%s) mixes the batch axis "
+                   "(captured batch %lld)",
                    (long long)N, (long long)id, tl_op_tag(g->nodes[id].op), (long long)B);
 }
 
@@ -42,7 +43,7 @@ static int classify(const tl_graph *g, const tl_node *n, const bool *bc, const b
     if (nbc == 0) return TL_BATCH_FREE;
     const tl_op_row *row = tl_op_info(n->op);
     if (!row->fam || !row->fam->batch) return TL_BATCH_MIXES;
-    tl_batch_ctx c = { g, n, bc, uni, nbc, B };
+    tl_batch_ctx c = {g, n, bc, uni, nbc, B};
     return row->fam->batch(&c, bf_operand);
 }
 
@@ -51,12 +52,12 @@ static bool uniform(const tl_graph *g, const tl_node *n, const bool *uni) {
     if (n->shape.rank == 0) return false;
     const tl_op_row *row = tl_op_info(n->op);
     if (!row->fam || !row->fam->uniform || n->n_parents == 0) return false;
-    tl_batch_ctx c = { g, n, NULL, uni, 0, 0 };
+    tl_batch_ctx c = {g, n, NULL, uni, 0, 0};
     return row->fam->uniform(&c);
 }
 
-int tl_batch_shapes(const tl_graph *g, const tl_shape *in_shape, tl_shape *shapes,
-                    bool *batch_carrying, int *bf_operand, tl_err *err) {
+int tl_batch_shapes(const tl_graph *g, const tl_shape *in_shape, tl_shape *shapes, bool *batch_carrying,
+                    int *bf_operand, tl_err *err) {
     const tl_shape *cap = &g->nodes[g->input_id].shape;
     bool same = tl_shape_eq(cap, in_shape);
     int64_t B = cap->rank ? cap->dim[0] : 1, N = in_shape->rank ? in_shape->dim[0] : 1;
@@ -88,8 +89,8 @@ int tl_batch_shapes(const tl_graph *g, const tl_shape *in_shape, tl_shape *shape
             shapes[i].dim[0] = N;
             int64_t numel;
             if (tl_shape_numel_checked(&shapes[i], &numel)) {
-                rc = tl_errf(err, "batch %lld: node[%lld] (%s) is too large", (long long)N,
-                             (long long)i, tl_op_tag(n->op));
+                rc = tl_errf(err, "batch %lld: node[%lld] (%s) is too large", (long long)N, (long long)i,
+                             tl_op_tag(n->op));
                 break;
             }
         }

@@ -46,21 +46,21 @@
 #include <string.h>
 #include "tl_memplan.h"
 
-#define MAX_BYTES ((int64_t)1 << 62)   /* total of all sizes stays below this: no overflow */
-#define MAX_BUFFERS INT32_MAX           /* interval counts per point are int32 */
+#define MAX_BYTES ((int64_t)1 << 62) /* total of all sizes stays below this: no overflow */
+#define MAX_BUFFERS INT32_MAX        /* interval counts per point are int32 */
 
 typedef struct mp_buf {
     int64_t first, last;
-    int64_t bytes;    /* rounded up to TL_MEMPLAN_ALIGN */
+    int64_t bytes; /* rounded up to TL_MEMPLAN_ALIGN */
     int64_t offset;
 } mp_buf;
 
 struct tl_memplan {
-    mp_buf *b;        /* owned */
+    mp_buf *b; /* owned */
     int64_t n, cap;
-    int64_t sum;      /* total of all rounded sizes (<= MAX_BYTES) */
-    bool placed;      /* offsets are valid for the current buffer set */
-    int64_t failed;   /* buffer that crossed the limit, or -1 */
+    int64_t sum;    /* total of all rounded sizes (<= MAX_BYTES) */
+    bool placed;    /* offsets are valid for the current buffer set */
+    int64_t failed; /* buffer that crossed the limit, or -1 */
 };
 
 static int64_t round64(int64_t x) { return (x + (TL_MEMPLAN_ALIGN - 1)) & ~(int64_t)(TL_MEMPLAN_ALIGN - 1); }
@@ -97,8 +97,7 @@ int64_t tl_memplan_add(tl_memplan *p, int64_t first, int64_t last, int64_t bytes
         return tl_erroom(err, "memory plan: buffer %lld of %lld bytes: the buffers total more than 2^62 bytes",
                          (long long)p->n, (long long)bytes);
     if (p->n == p->cap) {
-        if (p->n >= MAX_BUFFERS)
-            return tl_erroom(err, "memory plan: more than %lld buffers", (long long)MAX_BUFFERS);
+        if (p->n >= MAX_BUFFERS) return tl_erroom(err, "memory plan: more than %lld buffers", (long long)MAX_BUFFERS);
         int64_t cap = p->cap ? 2 * p->cap : 64;
         if (cap > MAX_BUFFERS) cap = MAX_BUFFERS;
         mp_buf *nb = realloc(p->b, sizeof *nb * (size_t)cap);
@@ -108,7 +107,7 @@ int64_t tl_memplan_add(tl_memplan *p, int64_t first, int64_t last, int64_t bytes
         p->b = nb;
         p->cap = cap;
     }
-    p->b[p->n] = (mp_buf){ first, last, round64(bytes), 0 };
+    p->b[p->n] = (mp_buf){first, last, round64(bytes), 0};
     p->sum += round64(bytes);
     p->placed = false;
     return p->n++;
@@ -129,15 +128,17 @@ int64_t tl_memplan_bytes(const tl_memplan *p, int64_t i) {
 int64_t tl_memplan_failed(const tl_memplan *p) { return p ? p->failed : -1; }
 
 /* ------------------------------------------------------------------ placement */
-typedef struct iv { int64_t lo, hi; } iv;   /* [lo, hi) bytes */
+typedef struct iv {
+    int64_t lo, hi;
+} iv; /* [lo, hi) bytes */
 
 /* A sorted array of disjoint intervals in the pool; adding merges everything it touches. */
 typedef struct iset {
-    int64_t at;        /* first interval in the pool */
-    int32_t n, cap;    /* intervals used / reserved there */
+    int64_t at;     /* first interval in the pool */
+    int32_t n, cap; /* intervals used / reserved there */
 } iset;
 
-typedef struct key {   /* placement order: bytes desc, first asc, index asc */
+typedef struct key { /* placement order: bytes desc, first asc, index asc */
     int64_t bytes, first, idx;
 } key;
 
@@ -150,7 +151,7 @@ typedef struct key {   /* placement order: bytes desc, first asc, index asc */
 typedef struct placer {
     iset *own, *sub;
     int64_t npt;
-    iv *pool;          /* every set's intervals; a set that outgrows its room moves to the end */
+    iv *pool; /* every set's intervals; a set that outgrows its room moves to the end */
     int64_t pool_n, pool_cap;
     const iset **list; /* the sets a query consults */
     int nlist;
@@ -184,8 +185,9 @@ static int pool_reserve(placer *P, int64_t more, tl_err *err) {
     int64_t cap = P->pool_cap ? P->pool_cap : 1024;
     while (cap < P->pool_n + more) cap *= 2;
     iv *np = realloc(P->pool, sizeof *np * (size_t)cap);
-    if (!np) return tl_erroom(err, "memory plan: out of memory growing the occupancy pool to %zu bytes",
-                              sizeof *np * (size_t)cap);
+    if (!np)
+        return tl_erroom(err, "memory plan: out of memory growing the occupancy pool to %zu bytes",
+                         sizeof *np * (size_t)cap);
     P->pool = np;
     P->pool_cap = cap;
     return 0;
@@ -206,17 +208,17 @@ static int32_t first_above(const iv *v, int32_t n, int64_t y) {
  * which bytes are taken: touching or overlapping pieces become one interval). */
 static int iset_add(placer *P, iset *q, int64_t lo, int64_t hi, tl_err *err) {
     iv *v = P->pool + q->at;
-    int32_t n = q->n, a = first_above(v, n, lo - 1), b = a;   /* v[a..b): hi >= lo and lo <= hi */
+    int32_t n = q->n, a = first_above(v, n, lo - 1), b = a; /* v[a..b): hi >= lo and lo <= hi */
     while (b < n && v[b].lo <= hi) b++;
-    if (b > a) {   /* merge into v[a], close the gap */
+    if (b > a) { /* merge into v[a], close the gap */
         if (v[a].lo < lo) lo = v[a].lo;
         if (v[b - 1].hi > hi) hi = v[b - 1].hi;
-        v[a] = (iv){ lo, hi };
+        v[a] = (iv){lo, hi};
         memmove(v + a + 1, v + b, sizeof *v * (size_t)(n - b));
         q->n -= b - a - 1;
         return 0;
     }
-    if (n == q->cap) {   /* move this set to fresh room at the pool's end */
+    if (n == q->cap) { /* move this set to fresh room at the pool's end */
         int32_t cap = q->cap ? (q->cap > INT32_MAX / 2 ? INT32_MAX : 2 * q->cap) : 2;
         if (pool_reserve(P, cap, err)) return -1;
         memcpy(P->pool + P->pool_n, P->pool + q->at, sizeof *v * (size_t)n);
@@ -226,7 +228,7 @@ static int iset_add(placer *P, iset *q, int64_t lo, int64_t hi, tl_err *err) {
         v = P->pool + q->at;
     }
     memmove(v + a + 1, v + a, sizeof *v * (size_t)(n - a));
-    v[a] = (iv){ lo, hi };
+    v[a] = (iv){lo, hi};
     q->n++;
     return 0;
 }
@@ -267,7 +269,7 @@ static int64_t lowest_gap(const placer *P, int64_t bytes) {
         const iv *v = P->pool + q->at;
         int32_t j = first_above(v, q->n, y);
         if (j < q->n && v[j].lo < y + bytes) {
-            y = v[j].hi;   /* this set may conflict again at the new y: look again */
+            y = v[j].hi; /* this set may conflict again at the new y: look again */
             clean = 0;
             continue;
         }
@@ -297,7 +299,7 @@ int tl_memplan_place(tl_memplan *p, int64_t limit, int64_t *total, tl_err *err) 
     size_t mz = (size_t)(m ? m : 1);
     key *order = malloc(sizeof *order * mz);
     int64_t *pts = malloc(sizeof *pts * mz);
-    placer P = { 0 };
+    placer P = {0};
     int rc = -1;
     if (!order || !pts) {
         tl_erroom(err, "memory plan: out of memory sorting %lld buffers (%zu bytes)", (long long)m,
@@ -307,14 +309,14 @@ int tl_memplan_place(tl_memplan *p, int64_t limit, int64_t *total, tl_err *err) 
     int64_t k = 0;
     for (int64_t i = 0; i < p->n; i++)
         if (p->b[i].bytes > 0) {
-            order[k] = (key){ p->b[i].bytes, p->b[i].first, i };
+            order[k] = (key){p->b[i].bytes, p->b[i].first, i};
             pts[k++] = p->b[i].first;
         }
     qsort(order, (size_t)m, sizeof *order, cmp_key);
     qsort(pts, (size_t)m, sizeof *pts, cmp_i64);
     for (int64_t i = 0; i < m; i++)
         if (P.npt == 0 || pts[P.npt - 1] != pts[i]) pts[P.npt++] = pts[i];
-    int depth = 1;   /* levels of the tree: a query takes at most 2 sets per level */
+    int depth = 1; /* levels of the tree: a query takes at most 2 sets per level */
     for (int64_t w = 1; w < P.npt; w *= 2) depth++;
     size_t nodes = (size_t)(P.npt ? 2 * P.npt - 1 : 1);
     P.own = calloc(nodes, sizeof *P.own);
@@ -336,9 +338,11 @@ int tl_memplan_place(tl_memplan *p, int64_t limit, int64_t *total, tl_err *err) 
         if (off + x->bytes > limit) {
             char life[48];
             p->failed = order[r].idx;
-            tl_erroom(err, "memory plan: buffer %lld of %lld bytes, alive over steps %s, would end at byte %lld, "
-                      "beyond the limit of %lld bytes", (long long)order[r].idx, (long long)x->bytes,
-                      life_str(x->first, x->last, life), (long long)(off + x->bytes), (long long)limit);
+            tl_erroom(err,
+                      "memory plan: buffer %lld of %lld bytes, alive over steps %s, would end at byte %lld, "
+                      "beyond the limit of %lld bytes",
+                      (long long)order[r].idx, (long long)x->bytes, life_str(x->first, x->last, life),
+                      (long long)(off + x->bytes), (long long)limit);
             goto done;
         }
         x->offset = off;
@@ -358,7 +362,7 @@ done:
 /* ------------------------------------------------------------------ checker */
 /* A set of ranks 0..n-1 as a 64-ary tree of bit words: insert, erase, predecessor and
  * successor in O(log64 n). */
-#define BT_LEVELS 12   /* 64^11 > 2^63 ranks */
+#define BT_LEVELS 12 /* 64^11 > 2^63 ranks */
 
 typedef struct bittree {
     int nl;
@@ -388,7 +392,7 @@ static void bt_set(bittree *b, int64_t i) {
 static void bt_clear(bittree *b, int64_t i) {
     for (int l = 0; l < b->nl; l++, i >>= 6) {
         b->w[l][i >> 6] &= ~((uint64_t)1 << (i & 63));
-        if (b->w[l][i >> 6]) break;   /* the word still has members: ancestors keep their bit */
+        if (b->w[l][i >> 6]) break; /* the word still has members: ancestors keep their bit */
     }
 }
 
@@ -449,19 +453,23 @@ int tl_memplan_check_layout(int64_t n, const int64_t *first, const int64_t *last
             return tl_errk(err, TL_ERR_INTERNAL, "memory plan check: buffer %lld: bad size %lld", (long long)i,
                            (long long)bytes[i]);
         if (offset[i] < 0 || offset[i] % TL_MEMPLAN_ALIGN)
-            return tl_errk(err, TL_ERR_INTERNAL, "memory plan check: buffer %lld: offset %lld is not a non-negative "
-                           "multiple of %d", (long long)i, (long long)offset[i], TL_MEMPLAN_ALIGN);
+            return tl_errk(err, TL_ERR_INTERNAL,
+                           "memory plan check: buffer %lld: offset %lld is not a non-negative "
+                           "multiple of %d",
+                           (long long)i, (long long)offset[i], TL_MEMPLAN_ALIGN);
         if (offset[i] > total - round64(bytes[i]))
-            return tl_errk(err, TL_ERR_INTERNAL, "memory plan check: buffer %lld: bytes [%lld, %lld) exceed the arena "
-                           "of %lld bytes", (long long)i, (long long)offset[i],
-                           (long long)offset[i] + round64(bytes[i]), (long long)total);
+            return tl_errk(err, TL_ERR_INTERNAL,
+                           "memory plan check: buffer %lld: bytes [%lld, %lld) exceed the arena "
+                           "of %lld bytes",
+                           (long long)i, (long long)offset[i], (long long)offset[i] + round64(bytes[i]),
+                           (long long)total);
         if (bytes[i] > 0) m++;
     }
     size_t mz = (size_t)(m ? m : 1);
     ckey *byoff = malloc(sizeof *byoff * mz), *bystart = malloc(sizeof *bystart * mz);
     ckey *byend = malloc(sizeof *byend * mz);
     int64_t *rank = malloc(sizeof *rank * (size_t)(n ? n : 1));
-    int64_t *who = malloc(sizeof *who * mz);   /* buffer at each offset rank */
+    int64_t *who = malloc(sizeof *who * mz); /* buffer at each offset rank */
     bittree live;
     int bt = bt_init(&live, m);
     int rc = -1;
@@ -473,9 +481,9 @@ int tl_memplan_check_layout(int64_t n, const int64_t *first, const int64_t *last
     int64_t k = 0;
     for (int64_t i = 0; i < n; i++)
         if (bytes[i] > 0) {
-            byoff[k] = (ckey){ offset[i], i };
-            bystart[k] = (ckey){ first[i], i };
-            byend[k++] = (ckey){ last[i], i };
+            byoff[k] = (ckey){offset[i], i};
+            bystart[k] = (ckey){first[i], i};
+            byend[k++] = (ckey){last[i], i};
         }
     qsort(byoff, (size_t)m, sizeof *byoff, cmp_ckey);
     qsort(bystart, (size_t)m, sizeof *bystart, cmp_ckey);
@@ -488,18 +496,19 @@ int tl_memplan_check_layout(int64_t n, const int64_t *first, const int64_t *last
     for (int64_t s = 0; s < m; s++) {
         int64_t i = bystart[s].idx;
         while (e < m && byend[e].k < first[i]) bt_clear(&live, rank[byend[e++].idx]);
-        int64_t nb[2] = { bt_pred(&live, rank[i]), bt_succ(&live, rank[i]) };
+        int64_t nb[2] = {bt_pred(&live, rank[i]), bt_succ(&live, rank[i])};
         for (int q = 0; q < 2; q++) {
             if (nb[q] < 0) continue;
             int64_t j = who[nb[q]];
             int64_t ie = offset[i] + round64(bytes[i]), je = offset[j] + round64(bytes[j]);
             if (offset[i] < je && offset[j] < ie) {
                 int64_t a = i < j ? i : j, b = i < j ? j : i;
-                tl_errk(err, TL_ERR_INTERNAL, "memory plan check: buffers %lld and %lld overlap: bytes [%lld, %lld) "
-                        "and [%lld, %lld), lifetimes %s and %s", (long long)a, (long long)b, (long long)offset[a],
-                        (long long)(offset[a] + round64(bytes[a])), (long long)offset[b],
-                        (long long)(offset[b] + round64(bytes[b])), life_str(first[a], last[a], l1),
-                        life_str(first[b], last[b], l2));
+                tl_errk(err, TL_ERR_INTERNAL,
+                        "memory plan check: buffers %lld and %lld overlap: bytes [%lld, %lld) "
+                        "and [%lld, %lld), lifetimes %s and %s",
+                        (long long)a, (long long)b, (long long)offset[a], (long long)(offset[a] + round64(bytes[a])),
+                        (long long)offset[b], (long long)(offset[b] + round64(bytes[b])),
+                        life_str(first[a], last[a], l1), life_str(first[b], last[b], l2));
                 goto done;
             }
         }
@@ -522,8 +531,9 @@ int tl_memplan_check(const tl_memplan *p, tl_err *err) {
     int64_t n = p->n;
     size_t nz = (size_t)(n ? n : 1);
     int64_t *a = malloc(sizeof *a * nz * 4);
-    if (!a) return tl_erroom(err, "memory plan check: out of memory for %lld buffers (%zu bytes)", (long long)n,
-                             sizeof *a * nz * 4);
+    if (!a)
+        return tl_erroom(err, "memory plan check: out of memory for %lld buffers (%zu bytes)", (long long)n,
+                         sizeof *a * nz * 4);
     int64_t total = 0;
     for (int64_t i = 0; i < n; i++) {
         a[i] = p->b[i].first;

@@ -42,23 +42,23 @@
 #include "tl_runtime_internal.h"
 
 #define LIVE_END INT64_MAX
-#define REP_FLOATS 16384   /* a periodic constant operand is replicated up to 64 KiB */
+#define REP_FLOATS 16384 /* a periodic constant operand is replicated up to 64 KiB */
 
 typedef int64_t strides_t[TL_MAX_RANK];
 
 typedef enum tl_store_kind {
-    TL_STORE_ARENA = 0,   /* a slot of the session arena */
-    TL_STORE_PARAM,       /* a constant: the model's tensor or a folded value, never written */
+    TL_STORE_ARENA = 0, /* a slot of the session arena */
+    TL_STORE_PARAM,     /* a constant: the model's tensor or a folded value, never written */
 } tl_store_kind;
 
 typedef struct storage {
     tl_store_kind kind;
     int64_t bytes;
-    int64_t def, last;    /* lifetime, node indices (inclusive) */
-    int64_t offset;       /* arena offset after plan_place */
-    int64_t node;         /* the node that defines it (error messages) */
-    int64_t fwd;          /* merged into another storage (in place): that one; else -1 */
-    float *param;         /* TL_STORE_PARAM (never written: a constant) */
+    int64_t def, last; /* lifetime, node indices (inclusive) */
+    int64_t offset;    /* arena offset after plan_place */
+    int64_t node;      /* the node that defines it (error messages) */
+    int64_t fwd;       /* merged into another storage (in place): that one; else -1 */
+    float *param;      /* TL_STORE_PARAM (never written: a constant) */
 } storage;
 
 /* Planning state of one tl_session_new call; everything here is freed when planning ends
@@ -68,32 +68,32 @@ typedef struct tl_plan {
     const tl_graph *g;
     tl_err *err;
     int64_t n;
-    bool keep;              /* TL_SESSION_KEEP_ALL */
-    bool exact;             /* TL_SESSION_EXACT: no rounding-changing rewrites */
-    const char *bug;        /* TL_TEST_PLANT_BUG, or NULL */
+    bool keep;       /* TL_SESSION_KEEP_ALL */
+    bool exact;      /* TL_SESSION_EXACT: no rounding-changing rewrites */
+    const char *bug; /* TL_TEST_PLANT_BUG, or NULL */
     /* per node */
     bool *is_out;
-    bool *bc;               /* batch-carrying */
-    int *bfo;               /* 1 + batch-free per-sample operand of a binary op, or 0 */
-    int64_t *cstart, *clist;   /* consumers: clist[cstart[i] .. cstart[i+1]) read node i */
-    bool *cf;               /* constant (folded) */
-    float **fv;             /* folded value (model tensor, or a buffer of fbuf[owner]) */
-    int64_t *owner;         /* node whose buffer fv points into; -1: the model's tensor */
-    float **fbuf;           /* malloc'd folded value per owner node */
-    bool *view;             /* read in place by matmul (or aliasing a matmul's output) */
-    bool *absorbed;         /* its storage holds a fused consumer's value, not its own */
-    int64_t *outview;       /* matmul writing into this permute's layout, or -1 */
-    strides_t *vstr;        /* strides of a view over its base storage */
+    bool *bc;                /* batch-carrying */
+    int *bfo;                /* 1 + batch-free per-sample operand of a binary op, or 0 */
+    int64_t *cstart, *clist; /* consumers: clist[cstart[i] .. cstart[i+1]) read node i */
+    bool *cf;                /* constant (folded) */
+    float **fv;              /* folded value (model tensor, or a buffer of fbuf[owner]) */
+    int64_t *owner;          /* node whose buffer fv points into; -1: the model's tensor */
+    float **fbuf;            /* malloc'd folded value per owner node */
+    bool *view;              /* read in place by matmul (or aliasing a matmul's output) */
+    bool *absorbed;          /* its storage holds a fused consumer's value, not its own */
+    int64_t *outview;        /* matmul writing into this permute's layout, or -1 */
+    strides_t *vstr;         /* strides of a view over its base storage */
     /* storages */
     storage *S;
     int64_t ns;
-    int64_t *sid;           /* storage of each node's value */
-    int64_t *scr;           /* scratch storage of each node, or -1 */
+    int64_t *sid; /* storage of each node's value */
+    int64_t *scr; /* scratch storage of each node, or -1 */
 } tl_plan;
 
 static int64_t align64(int64_t x) { return (x + 63) & ~(int64_t)63; }
 
-static int64_t find(tl_plan *P, int64_t k) {   /* storage forwarding, with path halving */
+static int64_t find(tl_plan *P, int64_t k) { /* storage forwarding, with path halving */
     while (P->S[k].fwd >= 0) {
         int64_t f = P->S[k].fwd;
         if (P->S[f].fwd >= 0) P->S[k].fwd = P->S[f].fwd;
@@ -142,8 +142,7 @@ static int check_input_shape(const tl_graph *g, const tl_shape *in, tl_err *err)
     const tl_shape *cap = &g->nodes[g->input_id].shape;
     bool ok = in->rank == cap->rank;
     for (int i = 1; ok && i < in->rank; i++) ok = in->dim[i] == cap->dim[i];
-    if (!ok)
-        return tl_errf(err, "shape %s does not match the graph input %s", TL_SHAPE_STR(in), TL_SHAPE_STR(cap));
+    if (!ok) return tl_errf(err, "shape %s does not match the graph input %s", TL_SHAPE_STR(in), TL_SHAPE_STR(cap));
     return 0;
 }
 
@@ -179,12 +178,12 @@ static int plan_alloc(tl_plan *P) {
     P->absorbed = calloc(nz, sizeof *P->absorbed);
     P->outview = malloc(sizeof *P->outview * nz);
     P->vstr = calloc(nz, sizeof *P->vstr);
-    P->S = calloc(2 * nz + 1, sizeof *P->S);   /* <= one value + one scratch each */
+    P->S = calloc(2 * nz + 1, sizeof *P->S); /* <= one value + one scratch each */
     P->sid = malloc(sizeof *P->sid * nz);
     P->scr = malloc(sizeof *P->scr * nz);
     if (!s->steps || !s->shapes || !s->value || !s->ns || !s->run || !s->owned || !s->out_ids || !P->is_out ||
-        !P->bc || !P->bfo || !P->cstart || !P->cf || !P->fv || !P->owner || !P->fbuf || !P->view || !P->absorbed || !P->outview ||
-        !P->vstr || !P->S || !P->sid || !P->scr)
+        !P->bc || !P->bfo || !P->cstart || !P->cf || !P->fv || !P->owner || !P->fbuf || !P->view || !P->absorbed ||
+        !P->outview || !P->vstr || !P->S || !P->sid || !P->scr)
         return tl_erroom(P->err, "out of memory planning %lld nodes", (long long)P->n);
     for (int64_t i = 0; i < P->n; i++) {
         P->owner[i] = -1;
@@ -205,7 +204,7 @@ static int plan_shapes(tl_plan *P) {
 
 static int plan_steps(tl_plan *P) {
     tl_session *s = P->s;
-    tl_prep_ctx pc = { s->shapes, tl_kernels() };
+    tl_prep_ctx pc = {s->shapes, tl_kernels()};
     for (int64_t i = 0; i < P->n; i++) {
         const tl_node *nd = &P->g->nodes[i];
         tl_step *st = &s->steps[i];
@@ -279,9 +278,11 @@ static int plan_fold(tl_plan *P) {
         int64_t bytes = (st->numel > 0 ? st->numel : 1) * (int64_t)sizeof(float);
         int64_t sbytes = st->scratch_floats * (int64_t)sizeof(float);
         if (bytes + sbytes > limit - held)
-            return tl_erroom(P->err, "node[%lld] (%s): its constant value %s needs %lld bytes, over the memory limit "
-                             "of %lld bytes", (long long)i, st->row->tag, TL_SHAPE_STR(&st->shape),
-                             (long long)(bytes + sbytes), (long long)limit);
+            return tl_erroom(P->err,
+                             "node[%lld] (%s): its constant value %s needs %lld bytes, over the memory limit "
+                             "of %lld bytes",
+                             (long long)i, st->row->tag, TL_SHAPE_STR(&st->shape), (long long)(bytes + sbytes),
+                             (long long)limit);
         float *out = malloc((size_t)bytes);
         float *scratch = sbytes > 0 ? malloc((size_t)sbytes) : NULL;
         if (!out || (sbytes > 0 && !scratch)) {
@@ -348,7 +349,7 @@ static int plan_rep(tl_plan *P) {
         const tl_shape *ps = &s->shapes[p];
         int64_t pn = tl_shape_numel(ps);
         int64_t limit = pn;
-        if (P->bfo[i]) {   /* batch-free operand of a re-batched node: one sample of it */
+        if (P->bfo[i]) { /* batch-free operand of a re-batched node: one sample of it */
             if (ps->rank == 0 || ps->dim[0] <= 0) return batch_mix_err(P, i);
             limit = pn / ps->dim[0];
         } else if (pn != st->numel) {
@@ -359,7 +360,7 @@ static int plan_rep(tl_plan *P) {
             if (P->bfo[i]) return batch_mix_err(P, i);
             continue;
         }
-        if (!P->bfo[i] && per == pn) continue;   /* not periodic: read the folded value */
+        if (!P->bfo[i] && per == pn) continue; /* not periodic: read the folded value */
         int64_t rep = REP_FLOATS / per;
         if (rep < 1) rep = 1;
         int64_t need = (st->numel + per - 1) / per;
@@ -380,7 +381,8 @@ static bool operand_ok(const tl_shape *sh, const int64_t *st, bool is_b) {
     int r = sh->rank;
     if (r == 0) return false;
     if (r == 1)
-        return is_b ? tl_mat_layout(sh->dim[0], 1, st[0], 1, &t, &ld) : tl_mat_layout(1, sh->dim[0], sh->dim[0], st[0], &t, &ld);
+        return is_b ? tl_mat_layout(sh->dim[0], 1, st[0], 1, &t, &ld)
+                    : tl_mat_layout(1, sh->dim[0], sh->dim[0], st[0], &t, &ld);
     return tl_mat_layout(sh->dim[r - 2], sh->dim[r - 1], st[r - 2], st[r - 1], &t, &ld);
 }
 
@@ -403,7 +405,7 @@ static int plan_views(tl_plan *P) {
     const int64_t *cstart = P->cstart, *clist = P->clist;
     bool *view = P->view;
     size_t nz = (size_t)(n > 0 ? n : 1);
-    bool *target = calloc(nz, sizeof *target);   /* out-view targets */
+    bool *target = calloc(nz, sizeof *target); /* out-view targets */
     strides_t *tent = malloc(sizeof *tent * nz);
     int rc = -1;
     if (!target || !tent) {
@@ -417,8 +419,8 @@ static int plan_views(tl_plan *P) {
         if (cstart[i + 1] - cstart[i] != 1) continue;
         int64_t t = clist[cstart[i]];
         tl_step *tt = &s->steps[t];
-        if (!is_permute(tt->op) || tt->plant_bug || P->cf[t] || tt->p.mv.rank != st->shape.rank || tt->p.mv.rank < 2 ||
-            tt->p.mv.perm[tt->p.mv.rank - 1] != tt->p.mv.rank - 1)
+        if (!is_permute(tt->op) || tt->plant_bug || P->cf[t] || tt->p.mv.rank != st->shape.rank ||
+            tt->p.mv.rank < 2 || tt->p.mv.perm[tt->p.mv.rank - 1] != tt->p.mv.rank - 1)
             continue;
         int64_t ct[TL_MAX_RANK], sc[TL_MAX_RANK];
         tl_contig_strides(&tt->shape, ct);
@@ -437,13 +439,13 @@ static int plan_views(tl_plan *P) {
         int64_t p = c ? st->node->parents[0] : -1;
         int64_t base[TL_MAX_RANK];
         if (c) {
-            if (view[p]) memcpy(base, tent[p], sizeof base);   /* view[] holds "candidate" here */
+            if (view[p]) memcpy(base, tent[p], sizeof base); /* view[] holds "candidate" here */
             else tl_contig_strides(&s->shapes[p], base);
             permuted(st, base, tent[i]);
         }
         view[i] = c;
     }
-    for (int64_t i = n - 1; i >= 0; i--) {   /* consumers decide: matmuls or in-views only */
+    for (int64_t i = n - 1; i >= 0; i--) { /* consumers decide: matmuls or in-views only */
         if (!view[i]) continue;
         bool ok = true;
         for (int64_t e = cstart[i]; e < cstart[i + 1] && ok; e++) {
@@ -504,7 +506,7 @@ static int plan_views(tl_plan *P) {
         }
     }
     for (int64_t i = 0; i < n; i++)
-        if (P->outview[i] >= 0) view[P->outview[i]] = true;   /* the permute aliases the matmul's storage */
+        if (P->outview[i] >= 0) view[P->outview[i]] = true; /* the permute aliases the matmul's storage */
     rc = 0;
 done:
     free(target);
@@ -575,7 +577,7 @@ static int plan_drop_folded(tl_plan *P) {
 }
 
 static void add_storage(tl_plan *P, tl_store_kind kind, int64_t bytes, int64_t node, float *param) {
-    P->S[P->ns] = (storage){ kind, bytes, node, node, 0, node, -1, param };
+    P->S[P->ns] = (storage){kind, bytes, node, node, 0, node, -1, param};
     P->ns++;
 }
 
@@ -605,8 +607,8 @@ static int plan_storages(tl_plan *P) {
         if (nd->op == TL_OP_INPUT) {
             s->input_numel = st->numel;
             s->input_step = st;
-            st->kernel = NULL;   /* the run copies the input in */
-            if (st->plant_bug) st->exec = exec_planted;   /* adds the bug after the copy */
+            st->kernel = NULL;                          /* the run copies the input in */
+            if (st->plant_bug) st->exec = exec_planted; /* adds the bug after the copy */
         } else {
             tl_exec_fn base = st->row->elementwise_binary && st->p.ew.bf_operand ? tl_exec_binary_rep : st->kernel;
             if (st->plant_bug) {
@@ -664,7 +666,7 @@ static int plan_place(tl_plan *P) {
     int64_t limit = memory_limit();
     tl_memplan *mp = tl_memplan_new();
     int64_t *slot = malloc(sizeof *slot * (size_t)(P->ns ? P->ns : 1));
-    int64_t *owner = malloc(sizeof *owner * (size_t)(P->ns ? P->ns : 1));   /* memplan buffer -> storage */
+    int64_t *owner = malloc(sizeof *owner * (size_t)(P->ns ? P->ns : 1)); /* memplan buffer -> storage */
     int rc = -1;
     if (!mp || !slot || !owner) {
         tl_erroom(P->err, "out of memory planning %lld storages", (long long)P->ns);
@@ -681,11 +683,13 @@ static int plan_place(tl_plan *P) {
     int64_t total = 0;
     if (tl_memplan_place(mp, limit, &total, P->err)) {
         int64_t f = tl_memplan_failed(mp);
-        if (f >= 0) {   /* over the memory limit: name the node whose value crossed it */
+        if (f >= 0) { /* over the memory limit: name the node whose value crossed it */
             const storage *x = &P->S[owner[f]];
             const tl_step *bs = &s->steps[x->node];
-            tl_erroom(P->err, "node[%lld] (%s): its %s %s needs %lld bytes; the plan needs more than the memory limit of "
-                      "%lld bytes", (long long)x->node, bs->row->tag, owner[f] == P->scr[x->node] ? "scratch for" : "value",
+            tl_erroom(P->err,
+                      "node[%lld] (%s): its %s %s needs %lld bytes; the plan needs more than the memory limit of "
+                      "%lld bytes",
+                      (long long)x->node, bs->row->tag, owner[f] == P->scr[x->node] ? "scratch for" : "value",
                       TL_SHAPE_STR(&bs->shape), (long long)x->bytes, (long long)limit);
         }
         goto done;
@@ -752,11 +756,16 @@ int tl_session_new(tl_model *m, const tl_shape *input_shape, int flags, tl_sessi
     s->n = g->n_nodes;
     s->in_shape = *input_shape;
     const char *bug = getenv("TL_TEST_PLANT_BUG");
-    tl_plan P = { .s = s, .g = g, .err = err, .n = g->n_nodes, .keep = (flags & TL_SESSION_KEEP_ALL) != 0,
-                  .exact = (flags & TL_SESSION_EXACT) != 0, .bug = bug && *bug ? bug : NULL };
+    tl_plan P = {.s = s,
+                 .g = g,
+                 .err = err,
+                 .n = g->n_nodes,
+                 .keep = (flags & TL_SESSION_KEEP_ALL) != 0,
+                 .exact = (flags & TL_SESSION_EXACT) != 0,
+                 .bug = bug && *bug ? bug : NULL};
     int rc = -1;
-    if (plan_alloc(&P) || plan_shapes(&P) || plan_steps(&P) || plan_consumers(&P) || plan_fold(&P) ||
-        plan_rep(&P) || plan_views(&P) || plan_fuse(&P) || plan_drop_folded(&P) || plan_storages(&P))
+    if (plan_alloc(&P) || plan_shapes(&P) || plan_steps(&P) || plan_consumers(&P) || plan_fold(&P) || plan_rep(&P) ||
+        plan_views(&P) || plan_fuse(&P) || plan_drop_folded(&P) || plan_storages(&P))
         goto done;
     plan_liveness(&P);
     plan_in_place(&P);

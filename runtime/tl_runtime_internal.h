@@ -24,62 +24,62 @@ struct tl_step;
 typedef void (*tl_exec_fn)(const struct tl_step *st, const float *const *in, float *out);
 
 /* ---- per-op prepared data, one struct per family ---- */
-typedef struct tl_prep_ew {          /* unary, binary, safe_log */
-    int code;                        /* tl_unary / tl_binary */
-    tl_unary_fn ufn;                 /* the kernel, fetched from the table at plan time */
+typedef struct tl_prep_ew { /* unary, binary, safe_log */
+    int code;               /* tl_unary / tl_binary */
+    tl_unary_fn ufn;        /* the kernel, fetched from the table at plan time */
     tl_binary_fn bfn;
     /* binary op with a constant operand re-used for every sample / period (tl_plan_rep_operand):
      * bf_operand = 1 + index of that operand, whose value is `rep` copies of one period of
      * `inner` floats (the exec walks the output in chunks of rep * inner) */
     int bf_operand;
     int64_t rep, inner;
-    float *rep_buf;                  /* owned */
+    float *rep_buf; /* owned */
 } tl_prep_ew;
 
-typedef struct tl_prep_move {        /* broadcast_to, permute, transpose, concat */
+typedef struct tl_prep_move { /* broadcast_to, permute, transpose, concat */
     int rank;
     int64_t dims[TL_MAX_RANK], dims2[TL_MAX_RANK], perm[TL_MAX_RANK];
     int64_t outer, inner;
-    int64_t *part_len;               /* concat, owned */
+    int64_t *part_len; /* concat, owned */
 } tl_prep_move;
 
-typedef struct tl_prep_reduce {      /* reduce_sum, reduce_mean, sum, mse_loss */
+typedef struct tl_prep_reduce { /* reduce_sum, reduce_mean, sum, mse_loss */
     bool mean;
-    int n_pass;                      /* runs of adjacent axes, each [outer, len, inner] */
+    int n_pass; /* runs of adjacent axes, each [outer, len, inner] */
     int64_t pass_outer[TL_MAX_RANK], pass_len[TL_MAX_RANK], pass_inner[TL_MAX_RANK];
-    int64_t buf0;                    /* floats after the first pass (scratch buffer 0) */
-    int64_t len;                     /* sum / mse_loss: elements */
+    int64_t buf0; /* floats after the first pass (scratch buffer 0) */
+    int64_t len;  /* sum / mse_loss: elements */
 } tl_prep_reduce;
 
 typedef struct tl_prep_matmul {
     int64_t M, N, K, nbatch;
-    int64_t *a_off, *b_off, *c_off;  /* per-batch element offsets, owned */
-    bool one_gemm;                   /* right side shared: one sgemm over all rows */
-    bool ta, tb;                     /* tl_sgemm's trans / leading-dimension arguments */
+    int64_t *a_off, *b_off, *c_off; /* per-batch element offsets, owned */
+    bool one_gemm;                  /* right side shared: one sgemm over all rows */
+    bool ta, tb;                    /* tl_sgemm's trans / leading-dimension arguments */
     int64_t lda, ldb, ldc;
-    bool strided;                    /* geometry from strided views (tl_matmul_layout) */
+    bool strided; /* geometry from strided views (tl_matmul_layout) */
 } tl_prep_matmul;
 
 typedef struct tl_prep_linear {
     int64_t M, N, K;
-    const float *w, *b;              /* the model's W, b, or `own` (batch norm folded in) */
-    float *own;                      /* owned: folded W then b (tl_plan_fuse), or NULL */
-    bool lin_t;                      /* Y^T = W X^T into scratch, transposed back (few rows) */
+    const float *w, *b; /* the model's W, b, or `own` (batch norm folded in) */
+    float *own;         /* owned: folded W then b (tl_plan_fuse), or NULL */
+    bool lin_t;         /* Y^T = W X^T into scratch, transposed back (few rows) */
 } tl_prep_linear;
 
 typedef struct tl_prep_conv {
     tl_window win;
     int64_t outer, groups, cin_g, cout_g, in_plane, out_plane, kprod;
     bool im2col;
-    bool depthwise;                  /* one input channel per group and a real window */
-    const float *w, *b;              /* the model's kernel, bias, or `own` (batch norm folded in) */
-    float *own;                      /* owned: folded kernel then bias (tl_plan_fuse), or NULL */
-    int threads;                     /* images computed in parallel (scratch holds that many
+    bool depthwise;     /* one input channel per group and a real window */
+    const float *w, *b; /* the model's kernel, bias, or `own` (batch norm folded in) */
+    float *own;         /* owned: folded kernel then bias (tl_plan_fuse), or NULL */
+    int threads;        /* images computed in parallel (scratch holds that many
                                       * im2col buffers); 1: serial over images */
     /* direct kernels (kernels/tl_conv.h): DIRECT_NONE = im2col + sgemm / the 3-D loop */
     enum { TL_CONV_IM2COL = 0, TL_CONV_DIRECT_DW, TL_CONV_DIRECT_DENSE } direct;
-    tl_conv_desc desc;               /* geometry, bias, clamp of the direct kernels */
-    float *packed;                   /* owned: dense weights packed for tl_conv_direct */
+    tl_conv_desc desc; /* geometry, bias, clamp of the direct kernels */
+    float *packed;     /* owned: dense weights packed for tl_conv_direct */
 } tl_prep_conv;
 
 typedef struct tl_prep_pool {
@@ -87,15 +87,15 @@ typedef struct tl_prep_pool {
     int64_t planes;
 } tl_prep_pool;
 
-typedef struct tl_prep_norm {        /* batch_norm_eval, layernorm, softmax */
+typedef struct tl_prep_norm { /* batch_norm_eval, layernorm, softmax */
     int64_t outer, len, inner;
-    float *scale, *shift;            /* batch norm folded (owned) */
-    const float *gamma, *beta;       /* layernorm */
+    float *scale, *shift;      /* batch norm folded (owned) */
+    const float *gamma, *beta; /* layernorm */
     float eps;
 } tl_prep_norm;
 
 typedef struct tl_prep_rand {
-    uint64_t key;                    /* TorchLean keyOf(seed, node id) */
+    uint64_t key; /* TorchLean keyOf(seed, node id) */
 } tl_prep_rand;
 
 /* One node of the plan. */
@@ -105,28 +105,28 @@ typedef struct tl_step {
     tl_op op;
     const tl_node *node;
     const tl_op_row *row;
-    const tl_kernel_table *K;   /* kernel table in force when the plan was made */
-    tl_exec_fn kernel;          /* the op's exec function (set by the family's prepare; NULL:
+    const tl_kernel_table *K; /* kernel table in force when the plan was made */
+    tl_exec_fn kernel;        /* the op's exec function (set by the family's prepare; NULL:
                                  * nothing to compute, e.g. input, const, a zero-copy alias) */
-    tl_exec_fn exec;            /* what a run calls: kernel, or a planner wrapper (planted bug,
+    tl_exec_fn exec;          /* what a run calls: kernel, or a planner wrapper (planted bug,
                                  * per-sample operand); NULL: not run (folded, alias, view) */
     int n_in;
-    const float **in;           /* parent value pointers (resolved at plan time), owned */
+    const float **in; /* parent value pointers (resolved at plan time), owned */
     float *out;
-    float *scratch;             /* arena scratch for this node (im2col, reductions, ...) */
-    int64_t scratch_floats;     /* set by prepare */
-    int64_t numel;              /* output element count */
-    tl_shape shape;             /* output shape in this session */
+    float *scratch;         /* arena scratch for this node (im2col, reductions, ...) */
+    int64_t scratch_floats; /* set by prepare */
+    int64_t numel;          /* output element count */
+    tl_shape shape;         /* output shape in this session */
     /* the planner's decisions */
-    bool alias;                 /* shares its parent's storage (reshape/flatten/detach, views) */
-    bool in_place;              /* output storage == a parent's storage (elementwise) */
-    bool plant_bug;             /* TL_TEST_PLANT_BUG matched this node's tag */
-    bool kept;                  /* value still readable after a run without KEEP_ALL */
-    bool folded;                /* all inputs constant: computed once at plan time, not run */
-    bool view;                  /* zero-copy strided view its consumers read (transpose into
+    bool alias;     /* shares its parent's storage (reshape/flatten/detach, views) */
+    bool in_place;  /* output storage == a parent's storage (elementwise) */
+    bool plant_bug; /* TL_TEST_PLANT_BUG matched this node's tag */
+    bool kept;      /* value still readable after a run without KEEP_ALL */
+    bool folded;    /* all inputs constant: computed once at plan time, not run */
+    bool view;      /* zero-copy strided view its consumers read (transpose into
                                  * matmul) */
-    bool out_view;              /* matmul writing straight into its transpose consumer's layout */
-    bool fused;                 /* computed by its parent's step (a batch norm folded into the
+    bool out_view;  /* matmul writing straight into its transpose consumer's layout */
+    bool fused;     /* computed by its parent's step (a batch norm folded into the
                                  * producing conv/linear): shares its storage, not run */
     union {
         tl_prep_ew ew;
@@ -144,22 +144,22 @@ typedef struct tl_step {
 struct tl_session {
     tl_model *m;
     int flags;
-    int64_t n;                  /* nodes */
-    tl_step *steps;             /* one per node, owned */
-    tl_shape *shapes;           /* per node shape in this session, owned */
-    float **value;              /* per node value pointer, owned array */
+    int64_t n;        /* nodes */
+    tl_step *steps;   /* one per node, owned */
+    tl_shape *shapes; /* per node shape in this session, owned */
+    float **value;    /* per node value pointer, owned array */
     tl_shape in_shape;
-    float *input_buf;           /* arena slot of the input node */
+    float *input_buf; /* arena slot of the input node */
     int64_t input_numel;
     const tl_step *input_step;
-    char *arena;                /* one 64-byte aligned block, owned */
+    char *arena; /* one 64-byte aligned block, owned */
     int64_t arena_bytes;
-    int64_t *ns;                /* per node time of the last run (PROFILE), owned */
+    int64_t *ns; /* per node time of the last run (PROFILE), owned */
     int n_out;
-    int64_t *out_ids;           /* owned */
-    tl_step **run;              /* the steps that do work in a run, in order, owned array */
+    int64_t *out_ids; /* owned */
+    tl_step **run;    /* the steps that do work in a run, in order, owned array */
     int64_t n_run;
-    float **owned;              /* folded values (session-owned) */
+    float **owned; /* folded values (session-owned) */
     int64_t n_owned;
 };
 
@@ -170,8 +170,8 @@ void tl_step_release(tl_step *st);
  * shape) for step st (a matmul), parents' session shapes from `shapes`. Returns 1 (step unchanged)
  * when a matrix is not expressible with tl_sgemm's trans/leading-dimension arguments, -1 out of
  * memory, 0 ok. */
-int tl_matmul_layout(const tl_shape *shapes, tl_step *st, const int64_t *sa, const int64_t *sb,
-                     const int64_t *sc, tl_err *err);
+int tl_matmul_layout(const tl_shape *shapes, tl_step *st, const int64_t *sa, const int64_t *sb, const int64_t *sc,
+                     tl_err *err);
 /* Whether an R x C matrix with row stride sr and column stride sc is a tl_sgemm operand. */
 bool tl_mat_layout(int64_t R, int64_t C, int64_t sr, int64_t sc, bool *trans, int64_t *ld);
 /* Binary op reading operand k (0/1) as `rep` copies of one period of `per` floats held in the

@@ -78,8 +78,7 @@ const float *tl_session_node_value(const tl_session *s, int64_t id, tl_shape *sh
         return NULL;
     }
     if (!(s->flags & TL_SESSION_KEEP_ALL) && !s->steps[id].kept) {
-        tl_errf(err, "node[%lld]: value is not kept after the run (use TL_SESSION_KEEP_ALL)",
-                (long long)id);
+        tl_errf(err, "node[%lld]: value is not kept after the run (use TL_SESSION_KEEP_ALL)", (long long)id);
         return NULL;
     }
     if (shape) *shape = s->shapes[id];
@@ -112,7 +111,7 @@ int tl_session_eval_node(tl_session *s, int64_t id, const float *const *parent_v
         tmp.kernel = NULL;
         tmp.scratch = NULL;
         tmp.scratch_floats = 0;
-        tl_prep_ctx pc = { s->shapes, st->K };
+        tl_prep_ctx pc = {s->shapes, st->K};
         rc = st->row->fam->prepare(&pc, &tmp, err);
         if (!rc && tmp.scratch_floats > 0) {
             tmp.scratch = malloc(sizeof(float) * (size_t)tmp.scratch_floats);
@@ -161,8 +160,8 @@ const tl_shape *tl_session_node_shape(const tl_session *s, int64_t id) {
 int tl_session_write_plan(const tl_session *s, FILE *out, tl_err *err) {
     if (!s || !out) return tl_errk(err, TL_ERR_INTERNAL, "tl_session_write_plan: no session");
     const tl_graph *g = s->m->g;
-    fprintf(out, "plan: %lld nodes, %lld run per call, arena %lld bytes\n", (long long)s->n,
-            (long long)s->n_run, (long long)s->arena_bytes);
+    fprintf(out, "plan: %lld nodes, %lld run per call, arena %lld bytes\n", (long long)s->n, (long long)s->n_run,
+            (long long)s->arena_bytes);
     fprintf(out, "%6s  %-16s %-16s %-22s %s\n", "id", "kind", "plan", "shape", "storage");
     for (int64_t i = 0; i < s->n; i++) {
         const tl_step *st = &s->steps[i];
@@ -175,8 +174,7 @@ int tl_session_write_plan(const tl_session *s, FILE *out, tl_err *err) {
             snprintf(where, sizeof where, "view of node[%lld]", (long long)g->nodes[i].parents[0]);
         else if (v && v >= s->arena && v < s->arena + (s->arena_bytes ? s->arena_bytes : 64))
             snprintf(where, sizeof where, "arena +%lld %lld", (long long)(v - s->arena), (long long)bytes);
-        else
-            snprintf(where, sizeof where, "param %lld", (long long)bytes);
+        else snprintf(where, sizeof where, "param %lld", (long long)bytes);
         fprintf(out, "%6lld  %-16s %-16s %-22s %s\n", (long long)i, tl_op_tag(g->nodes[i].op), plan, shape, where);
     }
     if (ferror(out)) return tl_errk(err, TL_ERR_IO, "cannot write the plan");

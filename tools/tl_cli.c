@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HELP_WIDTH 100   /* --help wraps descriptions to this many columns */
-#define MAX_POS 16       /* more positionals than any tool declares: the extra one is reported */
-#define MAX_OPTS 64      /* options per table (tl_cli_parse refuses a longer table) */
+#define HELP_WIDTH 100 /* --help wraps descriptions to this many columns */
+#define MAX_POS 16     /* more positionals than any tool declares: the extra one is reported */
+#define MAX_OPTS 64    /* options per table (tl_cli_parse refuses a longer table) */
 
 static void prefix(const tl_cli *cli, FILE *f) {
     fprintf(f, "%s: ", cli->tool);
@@ -38,7 +38,7 @@ int tl_cli_fail(const tl_err *err) {
 bool tl_cli_is_npy(const char *path) {
     size_t n = strlen(path);
     if (n >= 4 && strcmp(path + n - 4, ".npy") == 0) return true;
-    unsigned char magic[6] = { 0 };
+    unsigned char magic[6] = {0};
     FILE *f = fopen(path, "rb");
     if (!f) return false;
     size_t got = fread(magic, 1, sizeof magic, f);
@@ -219,14 +219,13 @@ static int parse_choice(const tl_cli_opt *o, const char *spell, const char *v, c
 }
 
 static int parse_shape(const tl_cli_opt *o, const char *spell, const char *v, char *msg, size_t n) {
-    tl_shape s = { 0 };
+    tl_shape s = {0};
     const char *c = v;
     while (*c) {
         char *end = NULL;
         errno = 0;
         long long d = (*c >= '0' && *c <= '9') ? strtoll(c, &end, 10) : -1;
-        if (d < 0 || errno || s.rank == TL_MAX_RANK || (*end && *end != ',') || (*end == ',' && !end[1]))
-            goto bad;
+        if (d < 0 || errno || s.rank == TL_MAX_RANK || (*end && *end != ',') || (*end == ',' && !end[1])) goto bad;
         s.dim[s.rank++] = d;
         c = *end ? end + 1 : end;
     }
@@ -239,8 +238,8 @@ static int parse_shape(const tl_cli_opt *o, const char *spell, const char *v, ch
     *(tl_shape *)o->dest = s;
     return 0;
 bad:
-    snprintf(msg, n, "%s: expected 1 to %d comma-separated naturals (e.g. 1,3,32,32), got '%s'", spell,
-             TL_MAX_RANK, v);
+    snprintf(msg, n, "%s: expected 1 to %d comma-separated naturals (e.g. 1,3,32,32), got '%s'", spell, TL_MAX_RANK,
+             v);
     return -1;
 }
 
@@ -257,9 +256,7 @@ static int parse_value(const tl_cli_opt *o, const char *spell, const char *v, ch
             return -1;
         }
         /* fall through */
-    case TL_CLI_STR:
-        *(const char **)o->dest = v;
-        return 0;
+    case TL_CLI_STR: *(const char **)o->dest = v; return 0;
     }
     return 0;
 }
@@ -285,10 +282,10 @@ int tl_cli_parse(const tl_cli *cli, int n, char **args) {
     int npos = 0;
     bool help = false, dashdash = false;
     const tl_cli_opt *alone = NULL;
-    bool given[MAX_OPTS] = { false };
+    bool given[MAX_OPTS] = {false};
     int n_opts = 0;
     while (cli->opts && cli->opts[n_opts].name) n_opts++;
-    if (n_opts > MAX_OPTS) {  /* a bug in the tool's table, not in its arguments */
+    if (n_opts > MAX_OPTS) { /* a bug in the tool's table, not in its arguments */
         tl_cli_usage_error(cli, "internal error: more than %d options", MAX_OPTS);
         return 1;
     }

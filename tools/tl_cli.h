@@ -38,41 +38,41 @@
 #include "tl_shape.h"
 
 typedef enum tl_cli_kind {
-    TL_CLI_FLAG,    /* no value: *(bool *)dest = true */
-    TL_CLI_INT,     /* *(long long *)dest, within [min, max] (max 0: no upper bound) */
-    TL_CLI_REAL,    /* *(double *)dest, finite and >= min */
-    TL_CLI_STR,     /* *(const char **)dest, any text */
-    TL_CLI_PATH,    /* *(const char **)dest, a file name: must not be empty */
-    TL_CLI_CHOICE,  /* *(int *)dest = index of the value in choices ("a|b|c") */
-    TL_CLI_SHAPE,   /* *(tl_shape *)dest from "1,3,32,32": 1..TL_MAX_RANK naturals */
+    TL_CLI_FLAG,   /* no value: *(bool *)dest = true */
+    TL_CLI_INT,    /* *(long long *)dest, within [min, max] (max 0: no upper bound) */
+    TL_CLI_REAL,   /* *(double *)dest, finite and >= min */
+    TL_CLI_STR,    /* *(const char **)dest, any text */
+    TL_CLI_PATH,   /* *(const char **)dest, a file name: must not be empty */
+    TL_CLI_CHOICE, /* *(int *)dest = index of the value in choices ("a|b|c") */
+    TL_CLI_SHAPE,  /* *(tl_shape *)dest from "1,3,32,32": 1..TL_MAX_RANK naturals */
 } tl_cli_kind;
 
 typedef struct tl_cli_opt {
-    const char *name;       /* "--threads"; NULL ends the table */
-    const char *alias;      /* "-o", or NULL; the usage line shows the alias when there is one */
-    const char *meta;       /* the value's name in usage and help ("N"); CHOICE: from choices */
+    const char *name;  /* "--threads"; NULL ends the table */
+    const char *alias; /* "-o", or NULL; the usage line shows the alias when there is one */
+    const char *meta;  /* the value's name in usage and help ("N"); CHOICE: from choices */
     tl_cli_kind kind;
     void *dest;
-    const char *help;       /* one sentence for --help (wrapped there) */
-    long long min, max;     /* INT: the range; REAL: min only */
-    const char *choices;    /* CHOICE: "scalar|avx2|avx512" */
-    const char *meta2;      /* a second value (a path), e.g. --dump-node ID out.npy */
+    const char *help;    /* one sentence for --help (wrapped there) */
+    long long min, max;  /* INT: the range; REAL: min only */
+    const char *choices; /* CHOICE: "scalar|avx2|avx512" */
+    const char *meta2;   /* a second value (a path), e.g. --dump-node ID out.npy */
     const char **dest2;
-    bool *seen;             /* set to true when the option is given (optional) */
-    bool required;          /* must be given: "TOOL: missing -o model.py" otherwise */
-    bool alone;             /* a complete action on its own (tlinfo --ops): no positionals then */
+    bool *seen;    /* set to true when the option is given (optional) */
+    bool required; /* must be given: "TOOL: missing -o model.py" otherwise */
+    bool alone;    /* a complete action on its own (tlinfo --ops): no positionals then */
 } tl_cli_opt;
 
 enum {
-    TL_CLI_OPTIONAL = 1,    /* may be left out */
-    TL_CLI_PARAMS = 2,      /* the [params.bin] slot: taken unless the argument looks like .npy */
-    TL_CLI_NPY = 4,         /* an input .npy slot: taken only by an argument that looks like .npy */
+    TL_CLI_OPTIONAL = 1, /* may be left out */
+    TL_CLI_PARAMS = 2,   /* the [params.bin] slot: taken unless the argument looks like .npy */
+    TL_CLI_NPY = 4,      /* an input .npy slot: taken only by an argument that looks like .npy */
 };
 
 typedef struct tl_cli_pos {
-    const char *name;       /* "graph.json"; NULL ends the table */
-    const char **dest;      /* left untouched (NULL-initialise it) when the argument is not given */
-    int flags;              /* TL_CLI_OPTIONAL | TL_CLI_PARAMS | TL_CLI_NPY */
+    const char *name;  /* "graph.json"; NULL ends the table */
+    const char **dest; /* left untouched (NULL-initialise it) when the argument is not given */
+    int flags;         /* TL_CLI_OPTIONAL | TL_CLI_PARAMS | TL_CLI_NPY */
     const char *help;
 } tl_cli_pos;
 

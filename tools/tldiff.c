@@ -39,8 +39,8 @@
 extern char **environ;
 
 enum { PAIR_TE = 0, PAIR_TO = 1, PAIR_EO = 2, N_PAIRS = 3 };
-static const char *const PAIR_KEY[N_PAIRS] = { "tlrt_vs_emitted", "tlrt_vs_original", "emitted_vs_original" };
-static const char *const PAIR_TXT[N_PAIRS] = { "tlrt vs emitted", "tlrt vs original", "emitted vs original" };
+static const char *const PAIR_KEY[N_PAIRS] = {"tlrt_vs_emitted", "tlrt_vs_original", "emitted_vs_original"};
+static const char *const PAIR_TXT[N_PAIRS] = {"tlrt vs emitted", "tlrt vs original", "emitted vs original"};
 
 typedef struct cfg {
     const char *graph, *params, *input, *reference, *json, *python;
@@ -49,14 +49,14 @@ typedef struct cfg {
     bool random_given, seed_given;
     tl_diff_tol tol;
     bool per_node, isolated, keep_temp;
-    bool exact;                  /* --exact: no rounding-changing plan rewrites */
+    bool exact; /* --exact: no rounding-changing plan rewrites */
 } cfg;
 
 /* ---------------------------------------------------------------- small helpers */
 /* "tldiff: ..." as an error of this kind: printed, and its exit status returned. */
 static int failk(tl_err_kind kind, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int failk(tl_err_kind kind, const char *fmt, ...) {
-    tl_err err = { 0 };
+    tl_err err = {0};
     char msg[TL_ERR_MAX];
     va_list ap;
     va_start(ap, fmt);
@@ -172,7 +172,7 @@ static int run_python(const cfg *c, const char *dir, int64_t n_inputs) {
     char *logp = xsprintf("%s/python.log", dir);
     char nbuf[32];
     snprintf(nbuf, sizeof nbuf, "%" PRId64, n_inputs);
-    char *argv[] = { (char *)c->python, driver, (char *)dir, nbuf, c->per_node ? "1" : "0", NULL };
+    char *argv[] = {(char *)c->python, driver, (char *)dir, nbuf, c->per_node ? "1" : "0", NULL};
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, logp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -201,8 +201,7 @@ static int run_python(const cfg *c, const char *dir, int64_t n_inputs) {
         bad("cannot run python \"%s\": %s", c->python, why);
     else if (WIFEXITED(st))
         bad("python (%s) failed running the emitted module (exit %d): %s", c->python, WEXITSTATUS(st), why);
-    else
-        bad("python (%s) was killed by signal %d", c->python, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    else bad("python (%s) was killed by signal %d", c->python, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
     free(log);
     free(logp);
     return 2;
@@ -268,8 +267,8 @@ static void print_stats(const char *label, const tl_diff_stats *st, const tl_sha
     char ulp[32];
     if (st->max_ulp == INT64_MAX) snprintf(ulp, sizeof ulp, "inf");
     else snprintf(ulp, sizeof ulp, "%" PRId64, st->max_ulp);
-    printf("    %-20s max_abs %-9s max_rel %-9s max_ulp %-6s mismatches %" PRId64 "/%" PRId64, label,
-           FN(st->max_abs), FN(st->max_rel), ulp, st->mismatches, st->numel);
+    printf("    %-20s max_abs %-9s max_rel %-9s max_ulp %-6s mismatches %" PRId64 "/%" PRId64, label, FN(st->max_abs),
+           FN(st->max_rel), ulp, st->mismatches, st->numel);
     if (shape) printf(" worst %s", FI(st->worst, shape));
     printf("  %s\n", st->pass ? "ok" : "MISMATCH");
 }
@@ -280,54 +279,98 @@ static int parse_args(int argc, char **argv, cfg *c) {
     c->tol.atol = TL_DIFF_ATOL;
     c->tol.rtol = TL_DIFF_RTOL;
     long long random_n = 1, seed = 0, ulp = -1;
-    int mode = 1;  /* index into --mode's choices: 0 isolated, 1 cumulative */
+    int mode = 1; /* index into --mode's choices: 0 isolated, 1 cumulative */
     bool mode_given = false;
     const tl_cli_pos pos[] = {
-        { "graph.json", &c->graph, 0, "the graph (torchlean.ir.v1 JSON)" },
-        { "params.bin", &c->params, TL_CLI_OPTIONAL | TL_CLI_PARAMS,
-          "its weights (safetensors); leave out for a graph with inline weights" },
-        { "input.npy", &c->input, TL_CLI_OPTIONAL | TL_CLI_NPY,
-          "the input (at the graph's input shape); without it, --random" },
-        { NULL },
+        {"graph.json", &c->graph, 0, "the graph (torchlean.ir.v1 JSON)"},
+        {"params.bin", &c->params, TL_CLI_OPTIONAL | TL_CLI_PARAMS,
+         "its weights (safetensors); leave out for a graph with inline weights"},
+        {"input.npy", &c->input, TL_CLI_OPTIONAL | TL_CLI_NPY,
+         "the input (at the graph's input shape); without it, --random"},
+        {NULL},
     };
     const tl_cli_opt opts[] = {
-        { .name = "--random", .meta = "N", .kind = TL_CLI_INT, .min = 1, .dest = &random_n, .seen = &c->random_given,
-          .help = "compare on N inputs drawn from normal(0, 1); without input.npy the default is 1" },
-        { .name = "--seed", .meta = "S", .kind = TL_CLI_INT, .min = 0, .dest = &seed, .seen = &c->seed_given,
-          .help = "seed of the --random stream, default 0" },
-        { .name = "--reference", .meta = "DIR", .kind = TL_CLI_PATH, .dest = &c->reference,
-          .help = "the original model's outputs DIR/output_K.npy for input.npy (default: next to input.npy, "
-                  "when there)" },
-        { .name = "--atol", .meta = "A", .kind = TL_CLI_REAL, .min = 0, .dest = &c->tol.atol,
-          .help = "absolute tolerance, default 1e-5" },
-        { .name = "--rtol", .meta = "R", .kind = TL_CLI_REAL, .min = 0, .dest = &c->tol.rtol,
-          .help = "relative tolerance, default 1.3e-6; an element passes when |a - e| <= atol + rtol*|e|" },
-        { .name = "--ulp", .meta = "U", .kind = TL_CLI_INT, .min = 0, .dest = &ulp,
-          .help = "also pass elements within U ULPs" },
-        { .name = "--per-node", .kind = TL_CLI_FLAG, .dest = &c->per_node,
-          .help = "compare every node's value and name the first diverging node" },
-        { .name = "--mode", .kind = TL_CLI_CHOICE, .choices = "isolated|cumulative", .dest = &mode,
-          .seen = &mode_given,
-          .help = "with --per-node: each tlrt node is fed the emitted module's values for its parents, or "
-                  "both sides run end to end (cumulative, the default)" },
-        { .name = "--exact", .kind = TL_CLI_FLAG, .dest = &c->exact,
-          .help = "run tlrt node by node, with no plan-time rewrite that changes rounding (--per-node always "
-                  "does)" },
-        { .name = "--json", .meta = "report.json", .kind = TL_CLI_PATH, .dest = &c->json,
-          .help = "also write the whole report as JSON" },
-        { .name = "--python", .meta = "EXE", .kind = TL_CLI_PATH, .dest = &c->python,
-          .help = "the python that runs the emitted module (default $TL_PYTHON, else python3)" },
-        { .name = "--keep-temp", .kind = TL_CLI_FLAG, .dest = &c->keep_temp,
-          .help = "keep the temporary directory (emitted module, driver, inputs, values)" },
-        { NULL },
+        {.name = "--random",
+         .meta = "N",
+         .kind = TL_CLI_INT,
+         .min = 1,
+         .dest = &random_n,
+         .seen = &c->random_given,
+         .help = "compare on N inputs drawn from normal(0, 1); without input.npy the default is 1"},
+        {.name = "--seed",
+         .meta = "S",
+         .kind = TL_CLI_INT,
+         .min = 0,
+         .dest = &seed,
+         .seen = &c->seed_given,
+         .help = "seed of the --random stream, default 0"},
+        {.name = "--reference",
+         .meta = "DIR",
+         .kind = TL_CLI_PATH,
+         .dest = &c->reference,
+         .help = "the original model's outputs DIR/output_K.npy for input.npy (default: next to input.npy, "
+                 "when there)"},
+        {.name = "--atol",
+         .meta = "A",
+         .kind = TL_CLI_REAL,
+         .min = 0,
+         .dest = &c->tol.atol,
+         .help = "absolute tolerance, default 1e-5"},
+        {.name = "--rtol",
+         .meta = "R",
+         .kind = TL_CLI_REAL,
+         .min = 0,
+         .dest = &c->tol.rtol,
+         .help = "relative tolerance, default 1.3e-6; an element passes when |a - e| <= atol + rtol*|e|"},
+        {.name = "--ulp",
+         .meta = "U",
+         .kind = TL_CLI_INT,
+         .min = 0,
+         .dest = &ulp,
+         .help = "also pass elements within U ULPs"},
+        {.name = "--per-node",
+         .kind = TL_CLI_FLAG,
+         .dest = &c->per_node,
+         .help = "compare every node's value and name the first diverging node"},
+        {.name = "--mode",
+         .kind = TL_CLI_CHOICE,
+         .choices = "isolated|cumulative",
+         .dest = &mode,
+         .seen = &mode_given,
+         .help = "with --per-node: each tlrt node is fed the emitted module's values for its parents, or "
+                 "both sides run end to end (cumulative, the default)"},
+        {.name = "--exact",
+         .kind = TL_CLI_FLAG,
+         .dest = &c->exact,
+         .help = "run tlrt node by node, with no plan-time rewrite that changes rounding (--per-node always "
+                 "does)"},
+        {.name = "--json",
+         .meta = "report.json",
+         .kind = TL_CLI_PATH,
+         .dest = &c->json,
+         .help = "also write the whole report as JSON"},
+        {.name = "--python",
+         .meta = "EXE",
+         .kind = TL_CLI_PATH,
+         .dest = &c->python,
+         .help = "the python that runs the emitted module (default $TL_PYTHON, else python3)"},
+        {.name = "--keep-temp",
+         .kind = TL_CLI_FLAG,
+         .dest = &c->keep_temp,
+         .help = "keep the temporary directory (emitted module, driver, inputs, values)"},
+        {NULL},
     };
     const tl_cli cli = {
-        .tool = "tldiff", .pos = pos, .opts = opts,
-        .about = "Compare tlrt with the emitted PyTorch module and, when its outputs were saved, with the "
-                 "original model, element by element.",
-        .notes = "exit status: 0 every comparison passes, 1 a mismatch (verdict MISMATCH) or an I/O or "
-                 "internal failure (one line on stderr), 2 bad input or a failure of the python side, "
-                 "3 out of memory",
+        .tool = "tldiff",
+        .pos = pos,
+        .opts = opts,
+        .about =
+            "Compare tlrt with the emitted PyTorch module and, when its outputs were saved, with the "
+            "original model, element by element.",
+        .notes =
+            "exit status: 0 every comparison passes, 1 a mismatch (verdict MISMATCH) or an I/O or "
+            "internal failure (one line on stderr), 2 bad input or a failure of the python side, "
+            "3 out of memory",
     };
     int rc = tl_cli_parse(&cli, argc - 1, argv + 1);
     if (rc >= 0) return rc;
@@ -354,7 +397,7 @@ typedef struct run_state {
     tl_session *s;
     char *dir;
     int64_t n_inputs;
-    tl_tensor **ref;            /* reference outputs (n_outputs) or NULL */
+    tl_tensor **ref; /* reference outputs (n_outputs) or NULL */
     tl_diff_stats agg[64][N_PAIRS];
     bool agg_used[N_PAIRS];
     bool any_fail;
@@ -489,7 +532,7 @@ static int compare_input(run_state *R, int64_t k, const float *x) {
                     pvp = heap;
                 }
                 for (int q = 0; q < nd->n_parents; q++) pvp[q] = em[nd->parents[q]]->data;
-                if (tl_session_eval_node(R->s, id, pvp, buf ? buf : (float[1]){ 0 }, &err)) {
+                if (tl_session_eval_node(R->s, id, pvp, buf ? buf : (float[1]){0}, &err)) {
                     free(heap);
                     rc = tl_cli_fail(&err);
                     break;
@@ -498,7 +541,7 @@ static int compare_input(run_state *R, int64_t k, const float *x) {
                 tv = buf;
             }
             tl_diff_stats st;
-            tl_diff_compare(tv ? tv : (const float[1]){ 0 }, ev->data, numel, &c->tol, &st);
+            tl_diff_compare(tv ? tv : (const float[1]){0}, ev->data, numel, &c->tol, &st);
             R->nodes_compared++;
             if (!st.pass) {
                 R->nodes_diverging++;
@@ -658,14 +701,14 @@ int main(int argc, char **argv) {
 
     /* 5. tlrt side + comparisons */
     /* per node: every value kept and each node computed as the graph says (no fused rewrites) */
-    int flags = (c.per_node && !c.isolated ? TL_SESSION_KEEP_ALL : 0) | (c.per_node || c.exact ? TL_SESSION_EXACT : 0);
+    int flags = (c.per_node && !c.isolated ? TL_SESSION_KEEP_ALL : 0) |
+        (c.per_node || c.exact ? TL_SESSION_EXACT : 0);
     if (!rc && tl_session_new(R.m, &in_shape, flags, &R.s, &err)) rc = tl_cli_fail(&err);
     R.jinputs = cJSON_CreateArray();
     if (!rc) {
         char sb[128];
         printf("tldiff: %s%s%s (%" PRId64 " nodes), input %s %s", c.graph, c.params ? " + " : "",
-               c.params ? c.params : "", g->n_nodes, tl_shape_str(&in_shape, sb, sizeof sb),
-               c.input ? c.input : "");
+               c.params ? c.params : "", g->n_nodes, tl_shape_str(&in_shape, sb, sizeof sb), c.input ? c.input : "");
         if (!c.input) printf("random x%" PRId64 " (seed %" PRIu64 ")", R.n_inputs, c.seed);
         printf("\n  tolerance: atol %g rtol %g", c.tol.atol, c.tol.rtol);
         if (c.tol.ulp >= 0) printf(" ulp %" PRId64, c.tol.ulp);
@@ -729,7 +772,8 @@ int main(int argc, char **argv) {
         cJSON_AddStringToObject(cf, "python", c.python);
         cJSON_AddItemToObject(cf, "input_shape", jshape(&in_shape));
         cJSON *outs = cJSON_AddArrayToObject(cf, "output_ids");
-        for (int j = 0; j < g->n_outputs; j++) cJSON_AddItemToArray(outs, cJSON_CreateNumber((double)g->output_ids[j]));
+        for (int j = 0; j < g->n_outputs; j++)
+            cJSON_AddItemToArray(outs, cJSON_CreateNumber((double)g->output_ids[j]));
         cJSON_AddNumberToObject(root, "n_inputs", (double)R.n_inputs);
         cJSON_AddItemToObject(root, "inputs", R.jinputs);
         R.jinputs = NULL;
@@ -758,8 +802,8 @@ int main(int argc, char **argv) {
         cJSON_Delete(root);
         if (!txt) rc = oom("out of memory writing the JSON report");
         else {
-            const void *parts[2] = { txt, "\n" };
-            size_t lens[2] = { strlen(txt), 1 };
+            const void *parts[2] = {txt, "\n"};
+            size_t lens[2] = {strlen(txt), 1};
             if (tl_write_file_atomic(c.json, 2, parts, lens, &err)) rc = tl_cli_fail(&err);
             free(txt);
         }

@@ -19,40 +19,65 @@
 static struct {
     const char *graph, *params, *out, *class_name, *dtype;
     bool training_skeleton, learnable_consts, compress_broadcast, weights_given;
-    int weights;  /* index into --weights' choices: 0 inline, 1 external */
-} P = { .weights = -1 };
+    int weights; /* index into --weights' choices: 0 inline, 1 external */
+} P = {.weights = -1};
 
 static const tl_cli_pos PYTORCH_POS[] = {
-    { "graph.json", &P.graph, 0, "the graph (torchlean.ir.v1 JSON)" },
-    { "params.bin", &P.params, TL_CLI_OPTIONAL | TL_CLI_PARAMS,
-      "its weights (safetensors); leave out for a graph with inline weights" },
-    { NULL },
+    {"graph.json", &P.graph, 0, "the graph (torchlean.ir.v1 JSON)"},
+    {"params.bin", &P.params, TL_CLI_OPTIONAL | TL_CLI_PARAMS,
+     "its weights (safetensors); leave out for a graph with inline weights"},
+    {NULL},
 };
 static const tl_cli_opt PYTORCH_OPTS[] = {
-    { .name = "--output", .alias = "-o", .meta = "model.py", .kind = TL_CLI_PATH, .dest = &P.out,
-      .required = true, .help = "write the module here (atomically); '-' writes it to stdout" },
-    { .name = "--class-name", .meta = "NAME", .kind = TL_CLI_STR, .dest = &P.class_name,
-      .help = "the module's class name (default TorchLeanModel)" },
-    { .name = "--dtype", .meta = "EXPR", .kind = TL_CLI_STR, .dest = &P.dtype,
-      .help = "torch dtype expression of parameters and computation (default torch.float32)" },
-    { .name = "--training-skeleton", .kind = TL_CLI_FLAG, .dest = &P.training_skeleton,
-      .help = "append a small training step and smoke test" },
-    { .name = "--learnable-consts", .kind = TL_CLI_FLAG, .dest = &P.learnable_consts,
-      .help = "make constants nn.Parameters instead of buffers" },
-    { .name = "--compress-broadcast", .kind = TL_CLI_FLAG, .dest = &P.compress_broadcast,
-      .help = "store a constant that is one row repeated as that row, expanded in forward" },
-    { .name = "--weights", .kind = TL_CLI_CHOICE, .choices = "inline|external", .dest = &P.weights,
-      .seen = &P.weights_given,
-      .help = "exact literals in the module, or load params.bin with safetensors (the default when "
-              "params.bin is given)" },
-    { NULL },
+    {.name = "--output",
+     .alias = "-o",
+     .meta = "model.py",
+     .kind = TL_CLI_PATH,
+     .dest = &P.out,
+     .required = true,
+     .help = "write the module here (atomically); '-' writes it to stdout"},
+    {.name = "--class-name",
+     .meta = "NAME",
+     .kind = TL_CLI_STR,
+     .dest = &P.class_name,
+     .help = "the module's class name (default TorchLeanModel)"},
+    {.name = "--dtype",
+     .meta = "EXPR",
+     .kind = TL_CLI_STR,
+     .dest = &P.dtype,
+     .help = "torch dtype expression of parameters and computation (default torch.float32)"},
+    {.name = "--training-skeleton",
+     .kind = TL_CLI_FLAG,
+     .dest = &P.training_skeleton,
+     .help = "append a small training step and smoke test"},
+    {.name = "--learnable-consts",
+     .kind = TL_CLI_FLAG,
+     .dest = &P.learnable_consts,
+     .help = "make constants nn.Parameters instead of buffers"},
+    {.name = "--compress-broadcast",
+     .kind = TL_CLI_FLAG,
+     .dest = &P.compress_broadcast,
+     .help = "store a constant that is one row repeated as that row, expanded in forward"},
+    {.name = "--weights",
+     .kind = TL_CLI_CHOICE,
+     .choices = "inline|external",
+     .dest = &P.weights,
+     .seen = &P.weights_given,
+     .help = "exact literals in the module, or load params.bin with safetensors (the default when "
+             "params.bin is given)"},
+    {NULL},
 };
 static const tl_cli PYTORCH = {
-    .tool = "tlemit", .command = "pytorch", .pos = PYTORCH_POS, .opts = PYTORCH_OPTS,
-    .about = "Emit a standalone, readable PyTorch nn.Module for a torchlean.ir.v1 graph; its "
-             "state_dict keys are params.bin's names.",
-    .notes = "exit status: 0 ok, 2 bad input (one line on stderr, file name first; no file written), "
-             "3 out of memory, 1 I/O or internal failure",
+    .tool = "tlemit",
+    .command = "pytorch",
+    .pos = PYTORCH_POS,
+    .opts = PYTORCH_OPTS,
+    .about =
+        "Emit a standalone, readable PyTorch nn.Module for a torchlean.ir.v1 graph; its "
+        "state_dict keys are params.bin's names.",
+    .notes =
+        "exit status: 0 ok, 2 bad input (one line on stderr, file name first; no file written), "
+        "3 out of memory, 1 I/O or internal failure",
 };
 
 static bool graph_has_params(const tl_graph *g) {
@@ -73,7 +98,7 @@ static int cmd_pytorch(int argc, char **argv) {
     o.compress_broadcast = P.compress_broadcast;
     if (P.weights_given) o.weights = P.weights == 0 ? TL_WEIGHTS_INLINE : TL_WEIGHTS_EXTERNAL;
 
-    tl_err err = { 0 };
+    tl_err err = {0};
     tl_graph *g = NULL;
     char *buf = NULL;
     size_t len = 0;
@@ -98,16 +123,16 @@ static int cmd_pytorch(int argc, char **argv) {
                 snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - P.out) : 1, slash ? P.out : ".");
                 if (slash == P.out) snprintf(dir, sizeof dir, "/");
                 const char *pslash = strrchr(abs_params, '/');
-                if (realpath(dir, abs_out_dir) && pslash &&
-                    strlen(abs_out_dir) == (size_t)(pslash - abs_params) &&
+                if (realpath(dir, abs_out_dir) && pslash && strlen(abs_out_dir) == (size_t)(pslash - abs_params) &&
                     strncmp(abs_out_dir, abs_params, (size_t)(pslash - abs_params)) == 0)
                     o.params_path = pslash + 1;
             }
         } else if (P.weights_given) {
             if (graph_has_params(g)) {
                 tl_graph_free(g);
-                return tl_cli_usage_error(&PYTORCH, "--weights external needs a params.bin argument (this "
-                                                    "graph carries its parameters inline: use --weights inline)");
+                return tl_cli_usage_error(&PYTORCH,
+                                          "--weights external needs a params.bin argument (this "
+                                          "graph carries its parameters inline: use --weights inline)");
             }
         } else {
             o.weights = TL_WEIGHTS_INLINE; /* payloads came from the graph JSON itself */
@@ -127,8 +152,8 @@ static int cmd_pytorch(int argc, char **argv) {
             goto fail;
         }
     } else {
-        const void *parts[1] = { buf };
-        size_t lens[1] = { len };
+        const void *parts[1] = {buf};
+        size_t lens[1] = {len};
         if (tl_write_file_atomic(P.out, 1, parts, lens, &err)) goto fail;
     }
     free(buf);
@@ -146,20 +171,31 @@ static struct {
     bool no_torch_export, debug_targets;
 } C;
 
-static const tl_cli_pos CAPTURE_POS[] = { { NULL } };
+static const tl_cli_pos CAPTURE_POS[] = {{NULL}};
 static const tl_cli_opt CAPTURE_OPTS[] = {
-    { .name = "--function-name", .meta = "NAME", .kind = TL_CLI_STR, .dest = &C.function_name,
-      .help = "the capture helper's name (default export_torchlean_graph)" },
-    { .name = "--no-torch-export", .kind = TL_CLI_FLAG, .dest = &C.no_torch_export,
-      .help = "try FX symbolic tracing first instead of torch.export" },
-    { .name = "--debug-targets", .kind = TL_CLI_FLAG, .dest = &C.debug_targets,
-      .help = "write each node's raw PyTorch target into the graph" },
-    { NULL },
+    {.name = "--function-name",
+     .meta = "NAME",
+     .kind = TL_CLI_STR,
+     .dest = &C.function_name,
+     .help = "the capture helper's name (default export_torchlean_graph)"},
+    {.name = "--no-torch-export",
+     .kind = TL_CLI_FLAG,
+     .dest = &C.no_torch_export,
+     .help = "try FX symbolic tracing first instead of torch.export"},
+    {.name = "--debug-targets",
+     .kind = TL_CLI_FLAG,
+     .dest = &C.debug_targets,
+     .help = "write each node's raw PyTorch target into the graph"},
+    {NULL},
 };
 static const tl_cli CAPTURE = {
-    .tool = "tlemit", .command = "capture-script", .pos = CAPTURE_POS, .opts = CAPTURE_OPTS,
-    .about = "Print the capture script (scripts/export_torchlean_graph.py, embedded at build time); with "
-             "no options the output equals that file.",
+    .tool = "tlemit",
+    .command = "capture-script",
+    .pos = CAPTURE_POS,
+    .opts = CAPTURE_OPTS,
+    .about =
+        "Print the capture script (scripts/export_torchlean_graph.py, embedded at build time); with "
+        "no options the output equals that file.",
 };
 
 static int cmd_capture(int argc, char **argv) {
@@ -170,7 +206,7 @@ static int cmd_capture(int argc, char **argv) {
     if (C.function_name) o.function_name = C.function_name;
     if (C.no_torch_export) o.prefer_torch_export = false;
     if (C.debug_targets) o.debug_targets = true;
-    tl_err err = { 0 };
+    tl_err err = {0};
     char *buf = NULL;
     size_t len = 0;
     FILE *mem = open_memstream(&buf, &len);
@@ -187,38 +223,56 @@ static int cmd_capture(int argc, char **argv) {
 }
 
 /* ------------------------------------------------------------------ tlemit torchlean / small */
-static struct {
-    const char *graph, *params, *out, *params_out;
-} T;
+static struct { const char *graph, *params, *out, *params_out; } T;
 static const tl_cli_pos TORCHLEAN_POS[] = {
-    { "graph.json", &T.graph, 0, "the graph (tlrt's small form, or any form tlrt reads)" },
-    { "params.bin", &T.params, TL_CLI_OPTIONAL | TL_CLI_PARAMS, "its weights (safetensors)" },
-    { NULL },
+    {"graph.json", &T.graph, 0, "the graph (tlrt's small form, or any form tlrt reads)"},
+    {"params.bin", &T.params, TL_CLI_OPTIONAL | TL_CLI_PARAMS, "its weights (safetensors)"},
+    {NULL},
 };
 static const tl_cli_opt TORCHLEAN_OPTS[] = {
-    { .name = "--output", .alias = "-o", .meta = "graph_inline.json", .kind = TL_CLI_PATH, .dest = &T.out,
-      .required = true, .help = "write TorchLean's inline form here (checked with tlinfo --torchlean's rules)" },
-    { NULL },
+    {.name = "--output",
+     .alias = "-o",
+     .meta = "graph_inline.json",
+     .kind = TL_CLI_PATH,
+     .dest = &T.out,
+     .required = true,
+     .help = "write TorchLean's inline form here (checked with tlinfo --torchlean's rules)"},
+    {NULL},
 };
 static const tl_cli TORCHLEAN = {
-    .tool = "tlemit", .command = "torchlean", .pos = TORCHLEAN_POS, .opts = TORCHLEAN_OPTS,
-    .about = "Write a graph in TorchLean's form: payloads inline (dense grouped conv weights), current tags, "
-             "every field TorchLean's importer requires.",
+    .tool = "tlemit",
+    .command = "torchlean",
+    .pos = TORCHLEAN_POS,
+    .opts = TORCHLEAN_OPTS,
+    .about =
+        "Write a graph in TorchLean's form: payloads inline (dense grouped conv weights), current tags, "
+        "every field TorchLean's importer requires.",
     .notes = "exit status: 0 ok, 2 bad input, 3 out of memory, 1 I/O or internal failure",
 };
 static const tl_cli_pos SMALL_POS[] = {
-    { "graph_inline.json", &T.graph, 0, "a graph with its payloads inline (TorchLean's form)" },
-    { NULL },
+    {"graph_inline.json", &T.graph, 0, "a graph with its payloads inline (TorchLean's form)"},
+    {NULL},
 };
 static const tl_cli_opt SMALL_OPTS[] = {
-    { .name = "--output", .alias = "-o", .meta = "graph.json", .kind = TL_CLI_PATH, .dest = &T.out,
-      .required = true, .help = "write the small JSON here" },
-    { .name = "--params", .meta = "params.bin", .kind = TL_CLI_PATH, .dest = &T.params_out,
-      .help = "write the weights here (default: params.bin next to the output)" },
-    { NULL },
+    {.name = "--output",
+     .alias = "-o",
+     .meta = "graph.json",
+     .kind = TL_CLI_PATH,
+     .dest = &T.out,
+     .required = true,
+     .help = "write the small JSON here"},
+    {.name = "--params",
+     .meta = "params.bin",
+     .kind = TL_CLI_PATH,
+     .dest = &T.params_out,
+     .help = "write the weights here (default: params.bin next to the output)"},
+    {NULL},
 };
 static const tl_cli SMALL = {
-    .tool = "tlemit", .command = "small", .pos = SMALL_POS, .opts = SMALL_OPTS,
+    .tool = "tlemit",
+    .command = "small",
+    .pos = SMALL_POS,
+    .opts = SMALL_OPTS,
     .about = "The way back from TorchLean's inline form: a small graph JSON plus params.bin.",
     .notes = "exit status: 0 ok, 2 bad input, 3 out of memory, 1 I/O or internal failure",
 };
@@ -226,7 +280,7 @@ static const tl_cli SMALL = {
 static int cmd_torchlean(int argc, char **argv) {
     int rc = tl_cli_parse(&TORCHLEAN, argc, argv);
     if (rc >= 0) return rc;
-    tl_err err = { 0 };
+    tl_err err = {0};
     return tl_torchlean_to_inline(T.graph, T.params, T.out, &err) ? tl_cli_fail(&err) : 0;
 }
 
@@ -234,12 +288,12 @@ static int cmd_small(int argc, char **argv) {
     int rc = tl_cli_parse(&SMALL, argc, argv);
     if (rc >= 0) return rc;
     char def[PATH_MAX];
-    if (!T.params_out) {   /* params.bin next to the output */
+    if (!T.params_out) { /* params.bin next to the output */
         const char *slash = strrchr(T.out, '/');
         snprintf(def, sizeof def, "%.*sparams.bin", slash ? (int)(slash - T.out + 1) : 0, T.out);
         T.params_out = def;
     }
-    tl_err err = { 0 };
+    tl_err err = {0};
     return tl_torchlean_from_inline(T.graph, T.out, T.params_out, &err) ? tl_cli_fail(&err) : 0;
 }
 
@@ -265,7 +319,6 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "torchlean") == 0) return cmd_torchlean(argc - 2, argv + 2);
     if (strcmp(argv[1], "small") == 0) return cmd_small(argc - 2, argv + 2);
     if (strcmp(argv[1], "capture-script") == 0) return cmd_capture(argc - 2, argv + 2);
-    fprintf(stderr, "tlemit: unknown command '%s' (expected pytorch, torchlean, small or capture-script)\n",
-            argv[1]);
+    fprintf(stderr, "tlemit: unknown command '%s' (expected pytorch, torchlean, small or capture-script)\n", argv[1]);
     return 2;
 }

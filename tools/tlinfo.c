@@ -16,7 +16,7 @@ static const char *shape_s(const tl_shape *s, char *buf, size_t n) { return tl_s
 
 /* --plan: a session at the captured input shape or the given one, and its plan. */
 static int print_plan(const char *graph_path, const char *params_path, const tl_shape *shape) {
-    tl_err err = { 0 };
+    tl_err err = {0};
     tl_model *m = NULL;
     tl_session *s = NULL;
     int rc = 0;
@@ -37,7 +37,7 @@ static int print_plan(const char *graph_path, const char *params_path, const tl_
 }
 
 static int print_table(const char *graph_path, const char *params_path) {
-    tl_err err = { 0 };
+    tl_err err = {0};
     tl_graph *g = NULL;
     if (tl_graph_load_json(graph_path, &g, &err)) return tl_cli_fail(&err);
     if (params_path ? (tl_params_load(g, params_path, &err) || tl_params_check_complete(g, params_path, &err))
@@ -46,7 +46,8 @@ static int print_table(const char *graph_path, const char *params_path) {
         return tl_cli_fail(&err);
     }
 
-    printf("graph %s: %lld nodes, input node[%lld], outputs", graph_path, (long long)g->n_nodes, (long long)g->input_id);
+    printf("graph %s: %lld nodes, input node[%lld], outputs", graph_path, (long long)g->n_nodes,
+           (long long)g->input_id);
     for (int k = 0; k < g->n_outputs; k++) printf("%s node[%lld]", k ? "," : "", (long long)g->output_ids[k]);
     printf("\n%5s  %-16s %-14s %-22s %12s  %s\n", "id", "kind", "parents", "shape", "param bytes", "params");
 
@@ -58,7 +59,8 @@ static int print_table(const char *graph_path, const char *params_path) {
         char parents[256] = "-", shape[200], params[1024] = "-";
         size_t off = 0;
         for (int k = 0; k < n->n_parents && off < sizeof parents - 24; k++)
-            off += (size_t)snprintf(parents + off, sizeof parents - off, "%s%lld", k ? "," : "", (long long)n->parents[k]);
+            off += (size_t)snprintf(parents + off, sizeof parents - off, "%s%lld", k ? "," : "",
+                                    (long long)n->parents[k]);
         if (n->n_parents > 0 && off >= sizeof parents - 24) snprintf(parents + off, sizeof parents - off, ",...");
         shape_s(&n->shape, shape, sizeof shape);
         int64_t nb = 0;
@@ -85,13 +87,16 @@ static int print_table(const char *graph_path, const char *params_path) {
             big_elems = e;
             big_id = i;
         }
-        printf("%5lld  %-16s %-14s %-22s %12lld  %s\n", (long long)i, row->tag, parents, shape, (long long)nb, params);
+        printf("%5lld  %-16s %-14s %-22s %12lld  %s\n", (long long)i, row->tag, parents, shape, (long long)nb,
+               params);
     }
     char bs[200];
-    printf("totals: %lld nodes, %lld param tensors (%lld unbound), %lld param elements, %lld param bytes, "
-           "largest activation node[%lld] %s (%lld bytes)\n",
-           (long long)g->n_nodes, (long long)n_params, (long long)unbound, (long long)param_elems, (long long)param_bytes,
-           (long long)big_id, shape_s(&g->nodes[big_id].shape, bs, sizeof bs), (long long)(4 * big_elems));
+    printf(
+        "totals: %lld nodes, %lld param tensors (%lld unbound), %lld param elements, %lld param bytes, "
+        "largest activation node[%lld] %s (%lld bytes)\n",
+        (long long)g->n_nodes, (long long)n_params, (long long)unbound, (long long)param_elems,
+        (long long)param_bytes, (long long)big_id, shape_s(&g->nodes[big_id].shape, bs, sizeof bs),
+        (long long)(4 * big_elems));
     tl_graph_free(g);
     return 0;
 }
@@ -99,31 +104,45 @@ static int print_table(const char *graph_path, const char *params_path) {
 int main(int argc, char **argv) {
     const char *graph_path = NULL, *params_path = NULL;
     bool ops = false, plan = false, shape_given = false, torchlean = false;
-    tl_shape shape = { 0 };
+    tl_shape shape = {0};
     const tl_cli_pos pos[] = {
-        { "graph.json", &graph_path, 0, "the graph (torchlean.ir.v1 JSON)" },
-        { "params.bin", &params_path, TL_CLI_OPTIONAL | TL_CLI_PARAMS,
-          "its weights (safetensors); leave out for a graph with inline weights" },
-        { NULL },
+        {"graph.json", &graph_path, 0, "the graph (torchlean.ir.v1 JSON)"},
+        {"params.bin", &params_path, TL_CLI_OPTIONAL | TL_CLI_PARAMS,
+         "its weights (safetensors); leave out for a graph with inline weights"},
+        {NULL},
     };
     const tl_cli_opt opts[] = {
-        { .name = "--ops", .kind = TL_CLI_FLAG, .dest = &ops, .alone = true,
-          .help = "print tlrt's op table as JSON (takes no graph)" },
-        { .name = "--plan", .kind = TL_CLI_FLAG, .dest = &plan,
-          .help = "print the memory plan instead of the node table: per node, what a run does and where "
-                  "its value lives" },
-        { .name = "--torchlean", .kind = TL_CLI_FLAG, .dest = &torchlean,
-          .help = "report every place TorchLean's importer would reject or misread the graph (one line each, "
-                  "exit 2), or that it is TorchLean-compatible" },
-        { .name = "--input-shape", .meta = "SHAPE", .kind = TL_CLI_SHAPE, .dest = &shape, .seen = &shape_given,
-          .help = "plan for this input shape (e.g. 1,3,32,32) instead of the captured one (with --plan)" },
-        { NULL },
+        {.name = "--ops",
+         .kind = TL_CLI_FLAG,
+         .dest = &ops,
+         .alone = true,
+         .help = "print tlrt's op table as JSON (takes no graph)"},
+        {.name = "--plan",
+         .kind = TL_CLI_FLAG,
+         .dest = &plan,
+         .help = "print the memory plan instead of the node table: per node, what a run does and where "
+                 "its value lives"},
+        {.name = "--torchlean",
+         .kind = TL_CLI_FLAG,
+         .dest = &torchlean,
+         .help = "report every place TorchLean's importer would reject or misread the graph (one line each, "
+                 "exit 2), or that it is TorchLean-compatible"},
+        {.name = "--input-shape",
+         .meta = "SHAPE",
+         .kind = TL_CLI_SHAPE,
+         .dest = &shape,
+         .seen = &shape_given,
+         .help = "plan for this input shape (e.g. 1,3,32,32) instead of the captured one (with --plan)"},
+        {NULL},
     };
     const tl_cli cli = {
-        .tool = "tlinfo", .pos = pos, .opts = opts,
+        .tool = "tlinfo",
+        .pos = pos,
+        .opts = opts,
         .about = "Print a torchlean.ir.v1 graph: its node table and totals, or its memory plan.",
-        .notes = "exit status: 0 ok, 2 bad input (one line on stderr, file name first), 3 out of memory, "
-                 "1 I/O or internal failure",
+        .notes =
+            "exit status: 0 ok, 2 bad input (one line on stderr, file name first), 3 out of memory, "
+            "1 I/O or internal failure",
     };
     int rc = tl_cli_parse(&cli, argc - 1, argv + 1);
     if (rc >= 0) return rc;
@@ -134,7 +153,7 @@ int main(int argc, char **argv) {
     if (shape_given && !plan) return tl_cli_usage_error(&cli, "--input-shape needs --plan");
     if (torchlean) {
         if (plan || params_path) return tl_cli_usage_error(&cli, "--torchlean takes the graph alone");
-        tl_err e = { 0 };
+        tl_err e = {0};
         if (tl_torchlean_check_print(graph_path, stdout, &e)) {
             fflush(stdout);
             return tl_cli_fail(&e);

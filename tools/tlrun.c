@@ -56,8 +56,9 @@ static int write_profile(const char *path, const tl_session *s, const tl_graph *
     for (int64_t i = 0; i < g->n_nodes; i++) {
         const tl_node *n = &g->nodes[i];
         double us = (double)tl_session_node_ns(s, i) / 1e3;
-        tl_sb_printf(&b, "%s{\"name\":\"%s\",\"cat\":\"node\",\"ph\":\"X\",\"pid\":1,\"tid\":1,"
-                         "\"ts\":%.3f,\"dur\":%.3f,\"args\":{\"id\":%lld,\"inputs\":[",
+        tl_sb_printf(&b,
+                     "%s{\"name\":\"%s\",\"cat\":\"node\",\"ph\":\"X\",\"pid\":1,\"tid\":1,"
+                     "\"ts\":%.3f,\"dur\":%.3f,\"args\":{\"id\":%lld,\"inputs\":[",
                      i ? ",\n" : "", tl_op_tag(n->op), ts, us, (long long)i);
         for (int k = 0; k < n->n_parents; k++) {
             if (k) tl_sb_putc(&b, ',');
@@ -73,8 +74,8 @@ static int write_profile(const char *path, const tl_session *s, const tl_graph *
         tl_sb_free(&b);
         return tl_erroom(err, "%s: out of memory building the trace", path);
     }
-    const void *parts[1] = { b.p };
-    size_t lens[1] = { b.n };
+    const void *parts[1] = {b.p};
+    size_t lens[1] = {b.n};
     int rc = tl_write_file_atomic(path, 1, parts, lens, err);
     tl_sb_free(&b);
     return rc;
@@ -103,47 +104,77 @@ int main(int argc, char **argv) {
     const char *out_path = NULL, *profile = NULL, *dump_path = NULL;
     long long threads = 0, repeat = 0, dump_id = -1;
     bool exact = false;
-    int isa = -1;  /* index into --isa's choices, which are in tl_isa order */
+    int isa = -1; /* index into --isa's choices, which are in tl_isa order */
     const tl_cli_pos pos[] = {
-        { "graph.json", &graph_path, 0, "the graph (torchlean.ir.v1 JSON)" },
-        { "params.bin", &params_path, TL_CLI_OPTIONAL | TL_CLI_PARAMS,
-          "its weights (safetensors); leave out for a graph with inline weights" },
-        { "input.npy", &input_path, 0,
-          "the input; a leading (batch) dimension other than the captured one runs when the graph "
-          "keeps samples apart" },
-        { NULL },
+        {"graph.json", &graph_path, 0, "the graph (torchlean.ir.v1 JSON)"},
+        {"params.bin", &params_path, TL_CLI_OPTIONAL | TL_CLI_PARAMS,
+         "its weights (safetensors); leave out for a graph with inline weights"},
+        {"input.npy", &input_path, 0,
+         "the input; a leading (batch) dimension other than the captured one runs when the graph "
+         "keeps samples apart"},
+        {NULL},
     };
     const tl_cli_opt opts[] = {
-        { .name = "--output", .alias = "-o", .meta = "out.npy", .kind = TL_CLI_PATH, .dest = &out_path,
-          .help = "write output 0 to out.npy and output k to out_k.npy (atomically); without -o, print "
-                  "each output's shape and a summary" },
-        { .name = "--threads", .meta = "N", .kind = TL_CLI_INT, .min = 1, .max = 1024, .dest = &threads,
-          .help = "threads for tlrt's kernels (OpenMP) and OpenBLAS" },
-        { .name = "--repeat", .meta = "N", .kind = TL_CLI_INT, .min = 1, .dest = &repeat,
-          .help = "one warm-up run, then N timed runs: prints min and median" },
-        { .name = "--profile", .meta = "trace.json", .kind = TL_CLI_PATH, .dest = &profile,
-          .help = "write a Chrome trace: one event per node with its tag, shapes, time and plan" },
-        { .name = "--dump-node", .meta = "ID", .kind = TL_CLI_INT, .min = 0, .dest = &dump_id,
-          .meta2 = "out.npy", .dest2 = &dump_path, .help = "write node ID's value (any intermediate) to out.npy" },
-        { .name = "--isa", .kind = TL_CLI_CHOICE, .choices = "scalar|avx2|avx512", .dest = &isa,
-          .help = "use this kernel set instead of the best one the CPU has" },
-        { .name = "--exact", .kind = TL_CLI_FLAG, .dest = &exact,
-          .help = "follow the graph node by node: no plan-time rewrite that changes rounding (batch norm "
-                  "folded into the conv/linear before it)" },
-        { NULL },
+        {.name = "--output",
+         .alias = "-o",
+         .meta = "out.npy",
+         .kind = TL_CLI_PATH,
+         .dest = &out_path,
+         .help = "write output 0 to out.npy and output k to out_k.npy (atomically); without -o, print "
+                 "each output's shape and a summary"},
+        {.name = "--threads",
+         .meta = "N",
+         .kind = TL_CLI_INT,
+         .min = 1,
+         .max = 1024,
+         .dest = &threads,
+         .help = "threads for tlrt's kernels (OpenMP) and OpenBLAS"},
+        {.name = "--repeat",
+         .meta = "N",
+         .kind = TL_CLI_INT,
+         .min = 1,
+         .dest = &repeat,
+         .help = "one warm-up run, then N timed runs: prints min and median"},
+        {.name = "--profile",
+         .meta = "trace.json",
+         .kind = TL_CLI_PATH,
+         .dest = &profile,
+         .help = "write a Chrome trace: one event per node with its tag, shapes, time and plan"},
+        {.name = "--dump-node",
+         .meta = "ID",
+         .kind = TL_CLI_INT,
+         .min = 0,
+         .dest = &dump_id,
+         .meta2 = "out.npy",
+         .dest2 = &dump_path,
+         .help = "write node ID's value (any intermediate) to out.npy"},
+        {.name = "--isa",
+         .kind = TL_CLI_CHOICE,
+         .choices = "scalar|avx2|avx512",
+         .dest = &isa,
+         .help = "use this kernel set instead of the best one the CPU has"},
+        {.name = "--exact",
+         .kind = TL_CLI_FLAG,
+         .dest = &exact,
+         .help = "follow the graph node by node: no plan-time rewrite that changes rounding (batch norm "
+                 "folded into the conv/linear before it)"},
+        {NULL},
     };
     const tl_cli cli = {
-        .tool = "tlrun", .pos = pos, .opts = opts,
+        .tool = "tlrun",
+        .pos = pos,
+        .opts = opts,
         .about = "Run a torchlean.ir.v1 graph on one .npy input.",
-        .notes = "exit status: 0 ok, 2 bad input (one line on stderr, file name first), 3 out of memory, "
-                 "1 I/O or internal failure",
+        .notes =
+            "exit status: 0 ok, 2 bad input (one line on stderr, file name first), 3 out of memory, "
+            "1 I/O or internal failure",
     };
     int rc = tl_cli_parse(&cli, argc - 1, argv + 1);
     if (rc >= 0) return rc;
 
-    tl_err err = { 0 };
+    tl_err err = {0};
     if (isa >= 0) {
-        static const char *const name[] = { "scalar", "avx2", "avx512" };
+        static const char *const name[] = {"scalar", "avx2", "avx512"};
         if (!tl_isa_supported((tl_isa)isa)) {
             tl_errk(&err, TL_ERR_UNSUPPORTED, "tlrun: --isa %s: not supported on this CPU", name[isa]);
             return tl_cli_fail(&err);
@@ -166,7 +197,7 @@ int main(int argc, char **argv) {
     }
     if (tl_npy_load(input_path, &x, &err)) goto fail;
     int flags = (profile ? TL_SESSION_PROFILE : 0) | (dump_path ? TL_SESSION_KEEP_ALL : 0) |
-                (exact ? TL_SESSION_EXACT : 0);
+        (exact ? TL_SESSION_EXACT : 0);
     if (tl_session_new(m, &x->shape, flags, &s, &err)) {
         tl_err_prefix(&err, input_path);
         goto fail;

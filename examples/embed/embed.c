@@ -14,7 +14,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *graph = argv[1], *params = argc == 4 ? argv[2] : NULL, *input = argv[argc - 1];
-    tl_err err = { 0 };
+    tl_err err = {0};
     tl_model *m = NULL;
     tl_session *s = NULL;
     tl_tensor *x = NULL;

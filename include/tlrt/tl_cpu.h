@@ -11,10 +11,10 @@
 
 typedef enum tl_isa { TL_ISA_SCALAR = 0, TL_ISA_AVX2 = 1, TL_ISA_AVX512 = 2, TL_ISA_COUNT } tl_isa;
 
-tl_isa tl_kernels_best_isa(void);     /* CPU detection (cpuid + xgetbv) */
-bool tl_isa_supported(tl_isa isa);    /* compiled in and supported by this CPU */
-void tl_kernels_set_isa(tl_isa isa);  /* override the best one (tests, benchmarks; env TL_ISA) */
-const char *tl_isa_name(tl_isa isa);  /* "scalar", "avx2", "avx512" */
+tl_isa tl_kernels_best_isa(void);    /* CPU detection (cpuid + xgetbv) */
+bool tl_isa_supported(tl_isa isa);   /* compiled in and supported by this CPU */
+void tl_kernels_set_isa(tl_isa isa); /* override the best one (tests, benchmarks; env TL_ISA) */
+const char *tl_isa_name(tl_isa isa); /* "scalar", "avx2", "avx512" */
 
 /* Threads for tlrt's own kernels (OpenMP) and BLAS together (n >= 1). */
 void tl_set_threads(int n);

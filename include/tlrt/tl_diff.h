@@ -14,16 +14,16 @@
 
 typedef struct tl_diff_tol {
     double atol, rtol;
-    int64_t ulp;             /* < 0: ULP rule off */
+    int64_t ulp; /* < 0: ULP rule off */
 } tl_diff_tol;
 
 typedef struct tl_diff_stats {
     int64_t numel;
     int64_t mismatches;
-    double max_abs;          /* inf for NaN-vs-number / inf-vs-finite */
-    double max_rel;          /* |a-e|/|e|; inf where e == 0 and a != e */
-    int64_t max_ulp;         /* INT64_MAX where not comparable (NaN vs number) */
-    int64_t worst;           /* flat index of the worst element (largest excess over the tolerance,
+    double max_abs;  /* inf for NaN-vs-number / inf-vs-finite */
+    double max_rel;  /* |a-e|/|e|; inf where e == 0 and a != e */
+    int64_t max_ulp; /* INT64_MAX where not comparable (NaN vs number) */
+    int64_t worst;   /* flat index of the worst element (largest excess over the tolerance,
                               * else largest |a-e|); -1 when every element is identical */
     bool pass;
 } tl_diff_stats;

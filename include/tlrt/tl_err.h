@@ -10,17 +10,17 @@
 #include <stddef.h>
 
 typedef enum tl_err_kind {
-    TL_ERR_BAD_INPUT = 0,   /* malformed or inconsistent file / argument (the default) */
-    TL_ERR_UNSUPPORTED,     /* well-formed, but tlrt does not do it (op, layout, batch, dtype) */
-    TL_ERR_OOM,             /* an allocation failed or a plan needs more memory than allowed */
-    TL_ERR_IO,              /* reading or writing a file failed for reasons outside the input */
-    TL_ERR_INTERNAL,        /* a broken invariant: a bug in tlrt */
+    TL_ERR_BAD_INPUT = 0, /* malformed or inconsistent file / argument (the default) */
+    TL_ERR_UNSUPPORTED,   /* well-formed, but tlrt does not do it (op, layout, batch, dtype) */
+    TL_ERR_OOM,           /* an allocation failed or a plan needs more memory than allowed */
+    TL_ERR_IO,            /* reading or writing a file failed for reasons outside the input */
+    TL_ERR_INTERNAL,      /* a broken invariant: a bug in tlrt */
     TL_ERR_KIND_COUNT
 } tl_err_kind;
 
 #define TL_ERR_MAX 1024
 typedef struct tl_err {
-    char msg[TL_ERR_MAX];   /* first, so `tl_err e = { 0 };` zero-initializes */
+    char msg[TL_ERR_MAX]; /* first, so `tl_err e = { 0 };` zero-initializes */
     tl_err_kind kind;
 } tl_err;
 

@@ -15,7 +15,7 @@
 typedef struct tl_tensor {
     tl_shape shape;
     float *data;
-    bool owned;              /* data was malloc'ed by the tensor (else it borrows, e.g. an mmap) */
+    bool owned; /* data was malloc'ed by the tensor (else it borrows, e.g. an mmap) */
 } tl_tensor;
 
 typedef struct tl_node {
@@ -23,30 +23,30 @@ typedef struct tl_node {
     tl_op op;
     int n_parents;
     int64_t *parents;
-    tl_shape shape;          /* declared output shape (tensor-valued nodes) */
-    bool is_tuple;           /* value_kind == "tuple" */
+    tl_shape shape; /* declared output shape (tensor-valued nodes) */
+    bool is_tuple;  /* value_kind == "tuple" */
     int n_tuple;
     tl_shape *tuple_shapes;
     tl_attrs a;
-    tl_tensor *param[TL_MAX_PARAMS];   /* slots of the op row's params; NULL until bound */
-    char *target;            /* optional debug field: raw PyTorch target string */
+    tl_tensor *param[TL_MAX_PARAMS]; /* slots of the op row's params; NULL until bound */
+    char *target;                    /* optional debug field: raw PyTorch target string */
 } tl_node;
 
 typedef struct tl_graph {
-    char *path;              /* file name used in error messages */
+    char *path; /* file name used in error messages */
     int64_t n_nodes;
     tl_node *nodes;
     int64_t input_id;
     int n_outputs;
     int64_t *output_ids;
-    bool has_inline_params;  /* any payload came from the JSON itself (TorchLean style) */
+    bool has_inline_params; /* any payload came from the JSON itself (TorchLean style) */
 } tl_graph;
 
 void tl_graph_free(tl_graph *g);
 /* tl_errf with the graph's file name first: "graph.json: <message>". Returns -1. */
 int tl_graph_errf(const tl_graph *g, tl_err *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void tl_tensor_free(tl_tensor *t);
-tl_tensor *tl_tensor_new(const tl_shape *s);   /* zeroed, owned; NULL on OOM */
+tl_tensor *tl_tensor_new(const tl_shape *s); /* zeroed, owned; NULL on OOM */
 
 /* Infer the output shape of node `id` from its parents' declared shapes and its attributes.
  * Error message names "node[id]" and the field at fault (no file prefix). */

@@ -42,7 +42,6 @@ int tl_npy_save(const char *path, const tl_shape *shape, const float *data, tl_e
 int tl_read_file(const char *path, char **buf, size_t *len, tl_err *err);
 /* Write nparts buffers, in order, as the whole file `path`, atomically: a temporary file in the
  * same directory, fsync, rename over `path`. Errors name `path`. (added by the params/npy work) */
-int tl_write_file_atomic(const char *path, int nparts, const void *const *bufs, const size_t *lens,
-                         tl_err *err);
+int tl_write_file_atomic(const char *path, int nparts, const void *const *bufs, const size_t *lens, tl_err *err);
 
 #endif

@@ -27,21 +27,23 @@ typedef enum tl_op {
 
 /* Attribute value kinds (JSON types). */
 typedef enum tl_attr_kind {
-    TL_AK_NAT,      /* natural number -> int64_t */
-    TL_AK_NATS,     /* array of naturals -> int64_t[TL_MAX_RANK] + count */
-    TL_AK_SPATIAL,  /* array of naturals, exactly spatial_rank entries -> int64_t[TL_MAX_RANK] */
-    TL_AK_SHAPE,    /* array of naturals -> tl_shape */
-    TL_AK_BOOL,     /* true/false -> bool */
-    TL_AK_NUM,      /* JSON number -> double */
+    TL_AK_NAT,     /* natural number -> int64_t */
+    TL_AK_NATS,    /* array of naturals -> int64_t[TL_MAX_RANK] + count */
+    TL_AK_SPATIAL, /* array of naturals, exactly spatial_rank entries -> int64_t[TL_MAX_RANK] */
+    TL_AK_SHAPE,   /* array of naturals -> tl_shape */
+    TL_AK_BOOL,    /* true/false -> bool */
+    TL_AK_NUM,     /* JSON number -> double */
 } tl_attr_kind;
 
 /* All attributes any op can carry (a node uses the ones of its row). */
 typedef struct tl_attrs {
     int64_t axis, axis1, axis2, index, seed;
-    int64_t perm[TL_MAX_RANK];  int perm_n;
-    int64_t axes[TL_MAX_RANK];  int axes_n;
+    int64_t perm[TL_MAX_RANK];
+    int perm_n;
+    int64_t axes[TL_MAX_RANK];
+    int axes_n;
     bool keepdim;
-    tl_shape value_shape;   /* const (defaults to shape), flatten (the input shape) */
+    tl_shape value_shape; /* const (defaults to shape), flatten (the input shape) */
     tl_shape from_shape, to_shape, in_shape, out_shape;
     int64_t in_dim, out_dim;
     int64_t spatial_rank;
@@ -60,19 +62,19 @@ typedef struct tl_attrs {
  * tl_attrs_defaults in tl_optable.c: padding_after <- padding, dilation <- 1, groups <- 1,
  * value_shape <- shape, keepdim <- false). */
 typedef struct tl_attr_spec {
-    const char *name;       /* JSON field */
+    const char *name; /* JSON field */
     tl_attr_kind kind;
-    size_t offset;          /* offsetof(tl_attrs, ...) */
-    size_t count_offset;    /* NATS only: offsetof the int count */
+    size_t offset;       /* offsetof(tl_attrs, ...) */
+    size_t count_offset; /* NATS only: offsetof the int count */
     bool required;
 } tl_attr_spec;
 
 /* A parameter tensor slot of an op (weights live in params.bin or inline in the JSON). */
 #define TL_MAX_PARAMS 4
 typedef struct tl_param_spec {
-    const char *inline_key;  /* TorchLean's inline JSON field: "weight", "bias", "values", ... */
-    const char *name_fmt;    /* params.bin / state_dict name, printf with the node id: "linear_%lld_W" */
-    bool buffer;             /* not trained: a const's values, running statistics (an emitted
+    const char *inline_key; /* TorchLean's inline JSON field: "weight", "bias", "values", ... */
+    const char *name_fmt;   /* params.bin / state_dict name, printf with the node id: "linear_%lld_W" */
+    bool buffer;            /* not trained: a const's values, running statistics (an emitted
                               * module registers it as a buffer, not an nn.Parameter) */
 } tl_param_spec;
 
@@ -80,13 +82,15 @@ struct tl_node;
 struct tl_family;
 typedef struct tl_op_row {
     tl_op op;
-    const char *tag;         /* current wire spelling */
-    const char *family;      /* family name ("unary", "conv", ...): ops/<file>.c holds it */
-    const struct tl_family *fam;   /* the family's vtable (ops/tl_family.h) */
+    const char *tag;             /* current wire spelling */
+    const char *family;          /* family name ("unary", "conv", ...): ops/<file>.c holds it */
+    const struct tl_family *fam; /* the family's vtable (ops/tl_family.h) */
     int min_parents;
-    int max_parents;         /* -1: no maximum */
-    const tl_attr_spec *attrs; int n_attrs;
-    const tl_param_spec *params; int n_params;
+    int max_parents; /* -1: no maximum */
+    const tl_attr_spec *attrs;
+    int n_attrs;
+    const tl_param_spec *params;
+    int n_params;
     int flags;               /* TL_F_* */
     bool executable;         /* TL_F_EXEC; false: import rejects it naming the node */
     bool elementwise_unary;  /* TL_F_UNARY */

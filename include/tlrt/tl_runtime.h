@@ -43,9 +43,9 @@ void tl_model_free(tl_model *m);
 const tl_graph *tl_model_graph(const tl_model *m);
 
 enum {
-    TL_SESSION_KEEP_ALL = 1,   /* no buffer reuse: every node's value stays readable after run */
-    TL_SESSION_PROFILE = 2,    /* time every node (tl_session_node_ns) */
-    TL_SESSION_EXACT = 4,      /* follow the IR node by node: no plan-time rewrite that changes
+    TL_SESSION_KEEP_ALL = 1, /* no buffer reuse: every node's value stays readable after run */
+    TL_SESSION_PROFILE = 2,  /* time every node (tl_session_node_ns) */
+    TL_SESSION_EXACT = 4,    /* follow the IR node by node: no plan-time rewrite that changes
                                 * rounding (today: batch norm folded into the producing conv or
                                 * linear's weights); every result is then each node's own
                                 * kernel on its parents' values */
@@ -66,8 +66,7 @@ const float *tl_session_node_value(const tl_session *s, int64_t id, tl_shape *sh
 int64_t tl_session_node_ns(const tl_session *s, int64_t id);
 /* Evaluate one node in isolation on given parent values (per-node diff in isolated mode).
  * parent_values[i] holds the parent's declared shape; out holds the node's shape. */
-int tl_session_eval_node(tl_session *s, int64_t id, const float *const *parent_values, float *out,
-                         tl_err *err);
+int tl_session_eval_node(tl_session *s, int64_t id, const float *const *parent_values, float *out, tl_err *err);
 /* Bytes of the activation arena (memory plan) and of the parameters. */
 int64_t tl_session_arena_bytes(const tl_session *s);
 int64_t tl_model_param_bytes(const tl_model *m);

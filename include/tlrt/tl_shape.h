@@ -10,8 +10,8 @@
 #define TL_MAX_NUMEL ((int64_t)1 << 40)
 
 typedef struct tl_shape {
-    int rank;                  /* 0 = scalar */
-    int64_t dim[TL_MAX_RANK];  /* each >= 0 */
+    int rank;                 /* 0 = scalar */
+    int64_t dim[TL_MAX_RANK]; /* each >= 0 */
 } tl_shape;
 
 bool tl_shape_eq(const tl_shape *a, const tl_shape *b);

@@ -34,8 +34,8 @@ tl_tensor *tl_conv_weight_dense(const tl_node *n, const tl_tensor *packed);
 
 /* ---- the strict check ---- */
 typedef struct tl_torchlean_issues {
-    int n;          /* number of lines */
-    char **line;    /* n malloc'ed one-line messages, each "<file>: <where>: <what> (<why>)" */
+    int n;       /* number of lines */
+    char **line; /* n malloc'ed one-line messages, each "<file>: <where>: <what> (<why>)" */
 } tl_torchlean_issues;
 /* Check the graph file (or buffer) against TorchLean's importer. 0: TorchLean reads it as it is
  * (out->n == 0). -1: out holds every line (out may be NULL: then only err), and err a summary:

@@ -19,11 +19,15 @@
 
 static uint64_t rng = 0x243F6A8885A308D3ull;
 static float frand(void) { /* uniform in [-1, 1) */
-    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
     return (float)((double)(rng >> 40) / 8388608.0 - 1.0);
 }
 static int irand(int n) {
-    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
     return (int)((rng >> 33) % (uint64_t)n);
 }
 
@@ -69,7 +73,7 @@ static void conv64(const tl_conv_desc *d, const float *x, const float *w, double
                                 if (ih < 0 || ih >= d->in_h || iw < 0 || iw >= d->in_w) continue;
                                 int64_t ic = oc / ocg * icg + i;
                                 double p = (double)w[((oc * icg + i) * d->k_h + kh) * d->k_w + kw] *
-                                           x[((n * d->in_ch + ic) * d->in_h + ih) * d->in_w + iw];
+                                    x[((n * d->in_ch + ic) * d->in_h + ih) * d->in_w + iw];
                                 s += p;
                                 m += fabs(p);
                             }
@@ -96,11 +100,24 @@ static int cases, dw_cases, dense_cases, row_mode, ext_mode, multirow;
 
 static void run_case(const shape *s) {
     tl_conv_desc d = {
-        .batch = s->N, .in_ch = s->C, .out_ch = s->OC, .groups = s->G, .in_h = s->H, .in_w = s->W,
+        .batch = s->N,
+        .in_ch = s->C,
+        .out_ch = s->OC,
+        .groups = s->G,
+        .in_h = s->H,
+        .in_w = s->W,
         .out_h = out_extent(s->H, s->KH, s->SH, s->PT, s->PB, s->DH),
         .out_w = out_extent(s->W, s->KW, s->SW, s->PL, s->PR, s->DW),
-        .k_h = s->KH, .k_w = s->KW, .stride_h = s->SH, .stride_w = s->SW, .pad_h = s->PT,
-        .pad_w = s->PL, .dil_h = s->DH, .dil_w = s->DW, .lo = -INFINITY, .hi = INFINITY,
+        .k_h = s->KH,
+        .k_w = s->KW,
+        .stride_h = s->SH,
+        .stride_w = s->SW,
+        .pad_h = s->PT,
+        .pad_w = s->PL,
+        .dil_h = s->DH,
+        .dil_w = s->DW,
+        .lo = -INFINITY,
+        .hi = INFINITY,
     };
     if (d.out_h <= 0 || d.out_w <= 0) return;
     CHECK(tl_conv_supported(&d));
@@ -127,7 +144,10 @@ static void run_case(const shape *s) {
     }
     if (s->bias) d.bias = b;
     if (s->clamp == 1) d.lo = 0.0f;
-    if (s->clamp == 2) { d.lo = 0.0f; d.hi = 6.0f; }
+    if (s->clamp == 2) {
+        d.lo = 0.0f;
+        d.hi = 6.0f;
+    }
     if (s->clamp == 3) d.hi = 0.25f;
 
     float *ref = malloc(ny * sizeof(float));
@@ -247,7 +267,10 @@ static void test_grid(void) {
                 s.SW = 1 + irand(variant == 1 ? 3 : 2);
                 s.DH = 1 + (irand(4) == 0);
                 s.DW = 1 + (irand(4) == 0);
-                s.PT = irand(3); s.PB = irand(3); s.PL = irand(3); s.PR = irand(3);
+                s.PT = irand(3);
+                s.PB = irand(3);
+                s.PL = irand(3);
+                s.PR = irand(3);
                 s.bias = irand(2);
                 s.clamp = irand(4);
                 s.special = variant == 0 && irand(3) == 0;
@@ -265,10 +288,10 @@ static void test_fixed(void) {
         {1, 96, 96, 96, 48, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 0},
         {1, 96, 96, 96, 48, 48, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 2, 0},
         {1, 96, 24, 1, 24, 24, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0},
-        {1, 8, 8, 8, 40, 70, 7, 7, 1, 1, 3, 3, 3, 3, 1, 1, 1, 0, 1},  /* 7x7 depthwise, 5 vectors/row */
+        {1, 8, 8, 8, 40, 70, 7, 7, 1, 1, 3, 3, 3, 3, 1, 1, 1, 0, 1},   /* 7x7 depthwise, 5 vectors/row */
         {1, 17, 9, 1, 11, 100, 3, 3, 2, 3, 2, 0, 0, 2, 2, 2, 1, 3, 1}, /* stride 3, dilation 2 */
-        {3, 4, 4, 4, 1, 37, 1, 5, 1, 2, 0, 0, 2, 1, 1, 1, 1, 1, 0},   /* 1-D depthwise */
-        {2, 64, 64, 64, 6, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 0}, /* MobileNet's small planes */
+        {3, 4, 4, 4, 1, 37, 1, 5, 1, 2, 0, 0, 2, 1, 1, 1, 1, 1, 0},    /* 1-D depthwise */
+        {2, 64, 64, 64, 6, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 0},  /* MobileNet's small planes */
         {2, 32, 40, 1, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0},
         {1, 24, 48, 1, 12, 12, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0},
     };
@@ -279,7 +302,12 @@ static void test_desc(void) {
     tl_window w;
     memset(&w, 0, sizeof w);
     w.rank = 1;
-    w.in[0] = 20; w.out[0] = 10; w.kernel[0] = 3; w.stride[0] = 2; w.pad[0] = 1; w.dilation[0] = 1;
+    w.in[0] = 20;
+    w.out[0] = 10;
+    w.kernel[0] = 3;
+    w.stride[0] = 2;
+    w.pad[0] = 1;
+    w.dilation[0] = 1;
     tl_conv_desc d;
     CHECK(tl_conv_desc_from_window(&d, 2, 4, 8, 1, &w));
     CHECK(d.in_h == 1 && d.out_h == 1 && d.k_h == 1 && d.in_w == 20 && d.out_w == 10);
@@ -288,9 +316,20 @@ static void test_desc(void) {
     CHECK(!tl_conv_is_depthwise(&d));
     w.rank = 3;
     CHECK(!tl_conv_desc_from_window(&d, 2, 4, 8, 1, &w));
-    tl_conv_desc bad = {.batch = 1, .in_ch = 3, .out_ch = 4, .groups = 2, .in_h = 4, .in_w = 4,
-                        .out_h = 2, .out_w = 2, .k_h = 3, .k_w = 3, .stride_h = 1, .stride_w = 1,
-                        .dil_h = 1, .dil_w = 1};
+    tl_conv_desc bad = {.batch = 1,
+                        .in_ch = 3,
+                        .out_ch = 4,
+                        .groups = 2,
+                        .in_h = 4,
+                        .in_w = 4,
+                        .out_h = 2,
+                        .out_w = 2,
+                        .k_h = 3,
+                        .k_w = 3,
+                        .stride_h = 1,
+                        .stride_w = 1,
+                        .dil_h = 1,
+                        .dil_w = 1};
     CHECK(!tl_conv_supported(&bad)); /* 3 channels in 2 groups */
     bad.groups = 1;
     bad.k_w = 17;
@@ -302,9 +341,10 @@ int main(void) {
     test_desc();
     test_fixed();
     test_grid();
-    printf("test_conv: %d shapes (%d row-mode, %d extended-grid, %d of them with vectors over "
-           "several rows); %d depthwise and %d dense kernel runs over the ISAs\n",
-           cases, row_mode, ext_mode, multirow, dw_cases, dense_cases);
+    printf(
+        "test_conv: %d shapes (%d row-mode, %d extended-grid, %d of them with vectors over "
+        "several rows); %d depthwise and %d dense kernel runs over the ISAs\n",
+        cases, row_mode, ext_mode, multirow, dw_cases, dense_cases);
     CHECK(row_mode > 10 && ext_mode > 10 && multirow > 5);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

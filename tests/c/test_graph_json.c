@@ -84,10 +84,12 @@ static bool shape_is(const tl_shape *s, int rank, ...) {
 #define L(x) ((int64_t)(x))
 
 static void test_basic_and_payloads(void) {
-    tl_graph *g = EXPECT_OK(D(2, IN("[1, 3]") ",{'id': 1, 'kind': 'linear', 'parents': [0], 'shape': [1, 2],"
-                                "'weight': [[1, 2, 3], [4, 5, 6.5]], 'bias': [0.5, -1], 'target': 'aten.linear',"
-                                "'whatever': {'nested': [1, 2]}},"
-                                "{'id': 2, 'kind': 'relu', 'parents': [1], 'shape': [1, 2]}"));
+    tl_graph *g = EXPECT_OK(
+        D(2,
+          IN("[1, 3]") ",{'id': 1, 'kind': 'linear', 'parents': [0], 'shape': [1, 2],"
+                       "'weight': [[1, 2, 3], [4, 5, 6.5]], 'bias': [0.5, -1], 'target': 'aten.linear',"
+                       "'whatever': {'nested': [1, 2]}},"
+                       "{'id': 2, 'kind': 'relu', 'parents': [1], 'shape': [1, 2]}"));
     if (g) {
         CHECK(g->n_nodes == 3 && g->input_id == 0 && g->n_outputs == 1 && g->output_ids[0] == 2);
         tl_node *l = &g->nodes[1];
@@ -102,7 +104,9 @@ static void test_basic_and_payloads(void) {
         tl_graph_free(g);
     }
     /* const values: flat (TorchLean), nested, scalar; value_shape defaults to shape */
-    g = EXPECT_OK(D(3, IN("[2, 2]") ",{'id': 1, 'kind': 'const', 'parents': [], 'shape': [2, 2], 'values': [1, 2, 3, 4]},"
+    g = EXPECT_OK(
+        D(3,
+          IN("[2, 2]") ",{'id': 1, 'kind': 'const', 'parents': [], 'shape': [2, 2], 'values': [1, 2, 3, 4]},"
                        "{'id': 2, 'kind': 'const', 'parents': [], 'shape': [2, 2], 'values': [[5, 6], [7, 8]]},"
                        "{'id': 3, 'kind': 'add', 'parents': [1, 2], 'shape': [2, 2]},"
                        "{'id': 4, 'kind': 'const', 'parents': [], 'shape': [], 'values': [0.25]},"
@@ -116,7 +120,9 @@ static void test_basic_and_payloads(void) {
         tl_graph_free(g);
     }
     /* no payload: small form */
-    g = EXPECT_OK(D(1, IN("[1, 3]") ",{'id': 1, 'kind': 'linear', 'parents': [0], 'shape': [1, 2], 'in_dim': 3, 'out_dim': 2}"));
+    g = EXPECT_OK(
+        D(1,
+          IN("[1, 3]") ",{'id': 1, 'kind': 'linear', 'parents': [0], 'shape': [1, 2], 'in_dim': 3, 'out_dim': 2}"));
     if (g) {
         CHECK(!g->has_inline_params && !g->nodes[1].param[0]);
         tl_graph_free(g);
@@ -124,12 +130,16 @@ static void test_basic_and_payloads(void) {
 }
 
 static void test_defaults_and_legacy(void) {
-    tl_graph *g = EXPECT_OK(D(4, IN("[1, 2, 5, 5]") ","
-        "{'id': 1, 'kind': 'conv', 'parents': [0], 'shape': [1, 4, 5, 5], 'spatial_rank': 2, 'kernel': [3, 3],"
-        " 'stride': [1, 1], 'padding': [1, 1], 'channel_axis': 1, 'in_channels': 2, 'out_channels': 4},"
-        "{'id': 2, 'kind': 'reduce_sum', 'parents': [1], 'shape': [1, 5, 5], 'axes': [1]},"
-        "{'id': 3, 'kind': 'reduce_mean', 'parents': [2], 'shape': [1, 5], 'axis': 2},"
-        "{'id': 4, 'kind': 'swap_first_two', 'parents': [3], 'shape': [5, 1]}"));
+    tl_graph *g = EXPECT_OK(
+        D(4,
+          IN("[1, 2, 5, 5]") ","
+                             "{'id': 1, 'kind': 'conv', 'parents': [0], 'shape': [1, 4, 5, 5], 'spatial_rank': 2, "
+                             "'kernel': [3, 3],"
+                             " 'stride': [1, 1], 'padding': [1, 1], 'channel_axis': 1, 'in_channels': 2, "
+                             "'out_channels': 4},"
+                             "{'id': 2, 'kind': 'reduce_sum', 'parents': [1], 'shape': [1, 5, 5], 'axes': [1]},"
+                             "{'id': 3, 'kind': 'reduce_mean', 'parents': [2], 'shape': [1, 5], 'axis': 2},"
+                             "{'id': 4, 'kind': 'swap_first_two', 'parents': [3], 'shape': [5, 1]}"));
     if (g) {
         const tl_attrs *a = &g->nodes[1].a;
         CHECK(a->groups == 1 && a->dilation[0] == 1 && a->dilation[1] == 1);
@@ -141,11 +151,15 @@ static void test_defaults_and_legacy(void) {
         tl_graph_free(g);
     }
     /* old IR: conv2d / *_pool2d(_pad) / transpose3d_last_two / output_id */
-    g = EXPECT_OK("{'format': 'torchlean.ir.v1', 'input_id': 0, 'output_id': 4, 'nodes': [" IN("[3, 8, 8]") ","
-        "{'id': 1, 'kind': 'conv2d', 'parents': [0], 'shape': [4, 4, 4], 'inC': 3, 'outC': 4, 'kH': 3, 'kW': 3, 'stride': 2, 'padding': 1},"
-        "{'id': 2, 'kind': 'max_pool2d_pad', 'parents': [1], 'shape': [4, 5, 5], 'kH': 2, 'kW': 2, 'stride': 1, 'padding': 1},"
-        "{'id': 3, 'kind': 'avg_pool2d', 'parents': [2], 'shape': [4, 3, 4], 'kernel_h': 3, 'kernel_w': 2, 'stride': [1, 1]},"
-        "{'id': 4, 'kind': 'transpose3d_last_two', 'parents': [3], 'shape': [4, 4, 3]}]}");
+    g = EXPECT_OK("{'format': 'torchlean.ir.v1', 'input_id': 0, 'output_id': 4, 'nodes': [" IN(
+        "[3, 8, 8]") ","
+                     "{'id': 1, 'kind': 'conv2d', 'parents': [0], 'shape': [4, 4, 4], 'inC': 3, 'outC': 4, 'kH': 3, "
+                     "'kW': 3, 'stride': 2, 'padding': 1},"
+                     "{'id': 2, 'kind': 'max_pool2d_pad', 'parents': [1], 'shape': [4, 5, 5], 'kH': 2, 'kW': 2, "
+                     "'stride': 1, 'padding': 1},"
+                     "{'id': 3, 'kind': 'avg_pool2d', 'parents': [2], 'shape': [4, 3, 4], 'kernel_h': 3, 'kernel_w': "
+                     "2, 'stride': [1, 1]},"
+                     "{'id': 4, 'kind': 'transpose3d_last_two', 'parents': [3], 'shape': [4, 4, 3]}]}");
     if (g) {
         const tl_node *c = &g->nodes[1];
         CHECK(c->op == TL_OP_CONV && c->a.spatial_rank == 2 && c->a.channel_axis == 0 && c->a.in_channels == 3 &&
@@ -158,17 +172,25 @@ static void test_defaults_and_legacy(void) {
         tl_graph_free(g);
     }
     /* legacy conv2d on an NCHW input uses channel axis 1 */
-    g = EXPECT_OK(D(1, IN("[2, 3, 8, 8]") ",{'id': 1, 'kind': 'conv2d', 'parents': [0], 'shape': [2, 4, 6, 6],"
-                       "'in_channels': 3, 'out_channels': 4, 'kH': 3, 'kW': 3, 'stride': 1, 'padding': 0}"));
+    g = EXPECT_OK(
+        D(1,
+          IN("[2, 3, 8, 8]") ",{'id': 1, 'kind': 'conv2d', 'parents': [0], 'shape': [2, 4, 6, 6],"
+                             "'in_channels': 3, 'out_channels': 4, 'kH': 3, 'kW': 3, 'stride': 1, 'padding': 0}"));
     if (g) {
         CHECK(g->nodes[1].a.channel_axis == 1);
         tl_graph_free(g);
     }
-    EXPECT_ERR(D(1, IN("[3, 8, 8]") ",{'id': 1, 'kind': 'conv2d', 'parents': [0], 'shape': [4, 6, 6], 'inC': 3, 'outC': 4, 'kW': 3, 'stride': 1, 'padding': 0}"),
+    EXPECT_ERR(D(1,
+                 IN("[3, 8, 8]") ",{'id': 1, 'kind': 'conv2d', 'parents': [0], 'shape': [4, 6, 6], 'inC': 3, 'outC': "
+                                 "4, 'kW': 3, 'stride': 1, 'padding': 0}"),
                "t.json: node[1]: missing field 'kH' (or 'kernel_h')");
-    EXPECT_ERR(D(1, IN("[3, 8, 8]") ",{'id': 1, 'kind': 'max_pool2d', 'parents': [0], 'shape': [3, 4, 4], 'kH': 2, 'kW': 2, 'stride': [2, 2, 2]}"),
+    EXPECT_ERR(D(1,
+                 IN("[3, 8, 8]") ",{'id': 1, 'kind': 'max_pool2d', 'parents': [0], 'shape': [3, 4, 4], 'kH': 2, "
+                                 "'kW': 2, 'stride': [2, 2, 2]}"),
                "t.json: node[1].stride: expected at most 2 entries, got 3");
-    EXPECT_ERR(D(1, IN("[3, 8, 8]") ",{'id': 1, 'kind': 'max_pool2d', 'parents': [0], 'shape': [3, 4, 4], 'kH': 2, 'kW': 2, 'stride': 'x'}"),
+    EXPECT_ERR(D(1,
+                 IN("[3, 8, 8]") ",{'id': 1, 'kind': 'max_pool2d', 'parents': [0], 'shape': [3, 4, 4], 'kH': 2, "
+                                 "'kW': 2, 'stride': 'x'}"),
                "t.json: node[1].stride: expected a natural or 2 naturals, got 'x'");
 }
 
@@ -179,55 +201,80 @@ static void test_errors(void) {
     EXPECT_ERR("[1, 2]", "t.json: root: expected object, got [1,2]");
     EXPECT_ERR("{'input_id': 0}", "t.json: missing field 'format'");
     EXPECT_ERR("{'format': 2}", "t.json: format: expected string, got 2");
-    EXPECT_ERR("{'format': 'torchlean.ir.v2'}", "t.json: format: unsupported format 'torchlean.ir.v2' (expected 'torchlean.ir.v1')");
+    EXPECT_ERR("{'format': 'torchlean.ir.v2'}",
+               "t.json: format: unsupported format 'torchlean.ir.v2' (expected 'torchlean.ir.v1')");
     EXPECT_ERR("{'format': 'torchlean.ir.v1', 'input_id': -1}", "t.json: input_id: expected natural number, got -1");
-    EXPECT_ERR("{'format': 'torchlean.ir.v1', 'input_id': 1.5}", "t.json: input_id: expected natural number, got 1.5");
+    EXPECT_ERR("{'format': 'torchlean.ir.v1', 'input_id': 1.5}",
+               "t.json: input_id: expected natural number, got 1.5");
     EXPECT_ERR("{'format': 'torchlean.ir.v1', 'input_id': 9007199254740992}",
                "t.json: input_id: expected natural number, got 9007199254740992");
     EXPECT_ERR("{'format': 'torchlean.ir.v1', 'input_id': 0}", "t.json: missing field 'output_ids'");
-    EXPECT_ERR("{'format': 'torchlean.ir.v1', 'input_id': 0, 'output_ids': []}", "t.json: output_ids must contain at least one output");
-    EXPECT_ERR("{'format': 'torchlean.ir.v1', 'input_id': 0, 'output_ids': [true]}", "t.json: output_ids: expected array of naturals, got [true]");
-    EXPECT_ERR("{'format': 'torchlean.ir.v1', 'input_id': 0, 'output_ids': [0], 'nodes': {}}", "t.json: nodes: expected array, got {}");
+    EXPECT_ERR("{'format': 'torchlean.ir.v1', 'input_id': 0, 'output_ids': []}",
+               "t.json: output_ids must contain at least one output");
+    EXPECT_ERR("{'format': 'torchlean.ir.v1', 'input_id': 0, 'output_ids': [true]}",
+               "t.json: output_ids: expected array of naturals, got [true]");
+    EXPECT_ERR("{'format': 'torchlean.ir.v1', 'input_id': 0, 'output_ids': [0], 'nodes': {}}",
+               "t.json: nodes: expected array, got {}");
     EXPECT_ERR(D(0, ""), "t.json: graph contains no nodes");
     EXPECT_ERR(D(0, "7"), "t.json: nodes[0]: expected object, got 7");
     EXPECT_ERR(D(0, "{'kind': 'input', 'parents': [], 'shape': []}"), "t.json: node[0]: missing field 'id'");
     EXPECT_ERR(D(0, "{'id': 0, 'parents': [], 'shape': []}"), "t.json: node[0]: missing field 'kind'");
-    EXPECT_ERR(D(0, "{'id': 0, 'kind': 5, 'parents': [], 'shape': []}"), "t.json: node[0].kind: expected string, got 5");
-    EXPECT_ERR(D(0, "{'id': 0, 'kind': 'foo', 'parents': [], 'shape': []}"), "t.json: node[0].kind: unknown op tag 'foo'");
+    EXPECT_ERR(D(0, "{'id': 0, 'kind': 5, 'parents': [], 'shape': []}"),
+               "t.json: node[0].kind: expected string, got 5");
+    EXPECT_ERR(D(0, "{'id': 0, 'kind': 'foo', 'parents': [], 'shape': []}"),
+               "t.json: node[0].kind: unknown op tag 'foo'");
     EXPECT_ERR(D(0, "{'id': 0, 'kind': 'input', 'shape': []}"), "t.json: node[0]: missing field 'parents'");
-    EXPECT_ERR(D(0, "{'id': 0, 'kind': 'input', 'parents': ['a'], 'shape': []}"), "t.json: node[0].parents: expected array of naturals, got ['a']");
+    EXPECT_ERR(D(0, "{'id': 0, 'kind': 'input', 'parents': ['a'], 'shape': []}"),
+               "t.json: node[0].parents: expected array of naturals, got ['a']");
     EXPECT_ERR(D(0, "{'id': 0, 'kind': 'input', 'parents': []}"), "t.json: node[0]: missing field 'shape'");
-    EXPECT_ERR(D(0, "{'id': 0, 'kind': 'input', 'parents': [], 'shape': [1, -2]}"), "t.json: node[0].shape: expected array of naturals, got [1,-2]");
-    EXPECT_ERR(D(0, "{'id': 0, 'kind': 'input', 'parents': [], 'shape': [1,1,1,1,1,1,1,1,1]}"), "t.json: node[0].shape: rank 9 exceeds the maximum rank 8");
+    EXPECT_ERR(D(0, "{'id': 0, 'kind': 'input', 'parents': [], 'shape': [1, -2]}"),
+               "t.json: node[0].shape: expected array of naturals, got [1,-2]");
+    EXPECT_ERR(D(0, "{'id': 0, 'kind': 'input', 'parents': [], 'shape': [1,1,1,1,1,1,1,1,1]}"),
+               "t.json: node[0].shape: rank 9 exceeds the maximum rank 8");
     EXPECT_ERR(D(0, "{'id': 0, 'kind': 'input', 'parents': [], 'shape': [1048576, 1048577]}"),
                "t.json: node[0].shape: element count of [1048576, 1048577] exceeds 2^40");
     EXPECT_ERR(D(0, "{'id': 0, 'kind': 'input', 'parents': [], 'shape': [], 'value_kind': 'list'}"),
                "t.json: node[0].value_kind: expected 'tensor' or 'tuple', got 'list'");
-    EXPECT_ERR(D(0, "{'id': 0, 'kind': 'input', 'parents': [], 'value_kind': 'tuple'}"), "t.json: node[0]: missing field 'tuple_shapes'");
+    EXPECT_ERR(D(0, "{'id': 0, 'kind': 'input', 'parents': [], 'value_kind': 'tuple'}"),
+               "t.json: node[0]: missing field 'tuple_shapes'");
     EXPECT_ERR(D(0, "{'id': 0, 'kind': 'input', 'parents': [], 'value_kind': 'tuple', 'tuple_shapes': [[1], 2]}"),
                "t.json: node[0].tuple_shapes[1]: expected array of naturals, got 2");
     /* attribute kinds */
     EXPECT_ERR(D(1, IN("[2, 3]") ",{'id': 1, 'kind': 'permute', 'parents': [0], 'shape': [3, 2], 'perm': 'x'}"),
                "t.json: node[1].perm: expected array of naturals, got 'x'");
-    EXPECT_ERR(D(1, IN("[2, 3]") ",{'id': 1, 'kind': 'permute', 'parents': [0], 'shape': [3, 2]}"), "t.json: node[1]: missing field 'perm'");
-    EXPECT_ERR(D(1, IN("[2, 3]") ",{'id': 1, 'kind': 'permute', 'parents': [0], 'shape': [3, 2], 'perm': [0,1,2,3,4,5,6,7,8]}"),
+    EXPECT_ERR(D(1, IN("[2, 3]") ",{'id': 1, 'kind': 'permute', 'parents': [0], 'shape': [3, 2]}"),
+               "t.json: node[1]: missing field 'perm'");
+    EXPECT_ERR(D(1,
+                 IN("[2, 3]") ",{'id': 1, 'kind': 'permute', 'parents': [0], 'shape': [3, 2], 'perm': "
+                              "[0,1,2,3,4,5,6,7,8]}"),
                "t.json: node[1].perm: expected at most 8 entries, got 9");
     EXPECT_ERR(D(1, IN("[2, 3]") ",{'id': 1, 'kind': 'softmax', 'parents': [0], 'shape': [2, 3], 'axis': [1]}"),
                "t.json: node[1].axis: expected natural number, got [1]");
-    EXPECT_ERR(D(1, IN("[2, 3]") ",{'id': 1, 'kind': 'reduce_sum', 'parents': [0], 'shape': [2], 'axes': [1], 'keepdim': 1}"),
+    EXPECT_ERR(D(1,
+                 IN("[2, 3]") ",{'id': 1, 'kind': 'reduce_sum', 'parents': [0], 'shape': [2], 'axes': [1], "
+                              "'keepdim': 1}"),
                "t.json: node[1].keepdim: expected boolean, got 1");
-    EXPECT_ERR(D(1, IN("[2, 3]") ",{'id': 1, 'kind': 'layernorm', 'parents': [0], 'shape': [2, 3], 'axis': 1, 'eps': '1e-5'}"),
+    EXPECT_ERR(D(1,
+                 IN("[2, 3]") ",{'id': 1, 'kind': 'layernorm', 'parents': [0], 'shape': [2, 3], 'axis': 1, 'eps': "
+                              "'1e-5'}"),
                "t.json: node[1].eps: expected finite number, got '1e-5'");
-    EXPECT_ERR(D(1, IN("[2, 3]") ",{'id': 1, 'kind': 'reshape', 'parents': [0], 'shape': [6], 'in_shape': [2, 3], 'out_shape': {}}"),
+    EXPECT_ERR(D(1,
+                 IN("[2, 3]") ",{'id': 1, 'kind': 'reshape', 'parents': [0], 'shape': [6], 'in_shape': [2, 3], "
+                              "'out_shape': {}}"),
                "t.json: node[1].out_shape: expected array of naturals, got {}");
-    EXPECT_ERR(D(1, IN("[1, 2, 4, 4]") ",{'id': 1, 'kind': 'max_pool', 'parents': [0], 'shape': [1, 2, 2, 2], 'spatial_rank': 2, 'kernel': [2], 'stride': [2, 2], 'padding': [0, 0]}"),
+    EXPECT_ERR(D(1,
+                 IN("[1, 2, 4, 4]") ",{'id': 1, 'kind': 'max_pool', 'parents': [0], 'shape': [1, 2, 2, 2], "
+                                    "'spatial_rank': 2, 'kernel': [2], 'stride': [2, 2], 'padding': [0, 0]}"),
                "t.json: node[1].kernel: expected 2 entries (spatial_rank), got 1");
-    EXPECT_ERR(D(1, IN("[1, 2, 4, 4]") ",{'id': 1, 'kind': 'max_pool', 'parents': [0], 'shape': [1, 2, 2, 2], 'spatial_rank': 9, 'kernel': [2], 'stride': [2, 2], 'padding': [0, 0]}"),
+    EXPECT_ERR(D(1,
+                 IN("[1, 2, 4, 4]") ",{'id': 1, 'kind': 'max_pool', 'parents': [0], 'shape': [1, 2, 2, 2], "
+                                    "'spatial_rank': 9, 'kernel': [2], 'stride': [2, 2], 'padding': [0, 0]}"),
                "t.json: node[1].spatial_rank: 9 exceeds the maximum rank 8");
     /* structure and shapes */
     EXPECT_ERR(D(1, IN("[2]") ",{'id': 2, 'kind': 'relu', 'parents': [0], 'shape': [2]}"),
                "t.json: nodes[1]: id discipline violated: id is 2, expected 1");
-    EXPECT_ERR(D(1, IN("[2]") ",{'id': 1, 'kind': 'relu', 'parents': [1], 'shape': [2]}"), "t.json: node[1]: parent id 1 is not < 1");
+    EXPECT_ERR(D(1, IN("[2]") ",{'id': 1, 'kind': 'relu', 'parents': [1], 'shape': [2]}"),
+               "t.json: node[1]: parent id 1 is not < 1");
     EXPECT_ERR(D(1, IN("[2]") ",{'id': 1, 'kind': 'add', 'parents': [0], 'shape': [2]}"),
                "t.json: node[1]: bad parent count for add: expected 2..2, got 1");
     EXPECT_ERR(D(1, IN("[2]") ",{'id': 1, 'kind': 'custom', 'parents': [0], 'shape': [2]}"),
@@ -237,41 +284,60 @@ static void test_errors(void) {
     EXPECT_ERR(D(1, IN("[1, 4]") ",{'id': 1, 'kind': 'linear', 'parents': [0], 'shape': [1, 3], 'out_dim': 2}"),
                "t.json: node[1]: declared shape [1, 3] does not match inferred shape [1, 2] (linear)");
     /* payloads */
-    EXPECT_ERR(D(1, IN("[1, 3]") ",{'id': 1, 'kind': 'linear', 'parents': [0], 'shape': [1, 2], 'weight': [[1, 2], [3, 4], [5, 6]]}"),
+    EXPECT_ERR(D(1,
+                 IN("[1, 3]") ",{'id': 1, 'kind': 'linear', 'parents': [0], 'shape': [1, 2], 'weight': [[1, 2], [3, "
+                              "4], [5, 6]]}"),
                "t.json: node[1].weight: expected shape [2, 3], got [3, 2]");
-    EXPECT_ERR(D(1, IN("[1, 3]") ",{'id': 1, 'kind': 'linear', 'parents': [0], 'shape': [1, 2], 'weight': [[1, 2, 3], [4, 5]]}"),
+    EXPECT_ERR(D(1,
+                 IN("[1, 3]") ",{'id': 1, 'kind': 'linear', 'parents': [0], 'shape': [1, 2], 'weight': [[1, 2, 3], "
+                              "[4, 5]]}"),
                "t.json: node[1].weight: ragged nested array: expected 3 entries at depth 1, got 2");
-    EXPECT_ERR(D(1, IN("[1, 3]") ",{'id': 1, 'kind': 'linear', 'parents': [0], 'shape': [1, 2], 'weight': [[1, 2, 3], [4, 5, 'x']]}"),
+    EXPECT_ERR(D(1,
+                 IN("[1, 3]") ",{'id': 1, 'kind': 'linear', 'parents': [0], 'shape': [1, 2], 'weight': [[1, 2, 3], "
+                              "[4, 5, 'x']]}"),
                "t.json: node[1].weight: expected nested array of numbers, got 'x'");
     EXPECT_ERR(D(1, IN("[1, 3]") ",{'id': 1, 'kind': 'linear', 'parents': [0], 'shape': [1, 2], 'bias': 'zero'}"),
                "t.json: node[1].bias: expected nested array of numbers, got 'zero'");
     EXPECT_ERR(D(1, IN("[1, 3]") ",{'id': 1, 'kind': 'linear', 'parents': [0], 'shape': [1, 2], 'bias': [1e300, 0]}"),
                "t.json: node[1].bias: value 1e+300 is out of float32 range");
-    EXPECT_ERR(D(1, IN("[1, 3]") ",{'id': 1, 'kind': 'linear', 'parents': [0], 'shape': [1, 2], 'bias': [[[[[[[[[1]]]]]]]]]}"),
+    EXPECT_ERR(D(1,
+                 IN("[1, 3]") ",{'id': 1, 'kind': 'linear', 'parents': [0], 'shape': [1, 2], 'bias': "
+                              "[[[[[[[[[1]]]]]]]]]}"),
                "t.json: node[1].bias: nested deeper than 8 levels");
     EXPECT_ERR(D(1, IN("[2, 2]") ",{'id': 1, 'kind': 'const', 'parents': [], 'shape': [2, 2], 'values': [1, 2, 3]}"),
                "t.json: node[1].values: expected shape [2, 2], got [3]");
-    EXPECT_ERR(D(1, IN("[2, 2]") ",{'id': 1, 'kind': 'layernorm', 'parents': [0], 'shape': [2, 2], 'axis': 1, 'eps': 1e-5, 'gamma': [1, 1, 1]}"),
+    EXPECT_ERR(D(1,
+                 IN("[2, 2]") ",{'id': 1, 'kind': 'layernorm', 'parents': [0], 'shape': [2, 2], 'axis': 1, 'eps': "
+                              "1e-5, 'gamma': [1, 1, 1]}"),
                "t.json: node[1].gamma: expected shape [2], got [3]");
     /* a long offending value is shown truncated */
-    EXPECT_ERR(D(1, IN("[2, 3]") ",{'id': 1, 'kind': 'permute', 'parents': [0], 'shape': [3, 2], 'perm': [0, 1, 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa']}"),
-               "t.json: node[1].perm: expected array of naturals, got [0,1,'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...");
+    EXPECT_ERR(D(1,
+                 IN("[2, 3]") ",{'id': 1, 'kind': 'permute', 'parents': [0], 'shape': [3, 2], 'perm': [0, 1, "
+                              "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                              "a']}"),
+               "t.json: node[1].perm: expected array of naturals, got "
+               "[0,1,'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...");
 }
 
-#define MHA_NODE(extra)                                                                                         \
-    "{'id': 1, 'kind': 'multihead_attention', 'parents': [0, 0, 0], 'value_kind': 'tuple',"                     \
-    " 'tuple_shapes': [[1, 3, 2], [1, 3, 3]], 'embed_dim': 2, 'num_heads': 1, 'batch_first': true,"             \
+#define MHA_NODE(extra) \
+    "{'id': 1, 'kind': 'multihead_attention', 'parents': [0, 0, 0], 'value_kind': 'tuple'," \
+    " 'tuple_shapes': [[1, 3, 2], [1, 3, 3]], 'embed_dim': 2, 'num_heads': 1, 'batch_first': true," \
     " 'dropout_zero': true, 'scale': 0.7071067811865476" extra "}"
 
 static void test_mha(void) {
-    tl_graph *g = EXPECT_OK(D(3, IN("[1, 3, 2]") "," MHA_NODE(", 'q_weight': [[1, 0], [0, 1]], 'q_bias': [0.5, 0.25],"
-                                                           " 'out_weight': [[2, 0], [0, 2]], 'out_bias': [1, 2]")
-                               ",{'id': 2, 'kind': 'tuple_getitem', 'parents': [1], 'shape': [1, 3, 2], 'index': 0, 'target': 'getitem'},"
-                               "{'id': 3, 'kind': 'relu', 'parents': [2], 'shape': [1, 3, 2]}"));
+    tl_graph *g = EXPECT_OK(
+        D(3,
+          IN("[1, 3, 2]") "," MHA_NODE(
+              ", 'q_weight': [[1, 0], [0, 1]], 'q_bias': [0.5, 0.25],"
+              " 'out_weight': [[2, 0], [0, 2]], 'out_bias': [1, 2]") ",{'id': 2, 'kind': 'tuple_getitem', 'parents': "
+                                                                     "[1], 'shape': [1, 3, 2], 'index': 0, 'target': "
+                                                                     "'getitem'},"
+                                                                     "{'id': 3, 'kind': 'relu', 'parents': [2], "
+                                                                     "'shape': [1, 3, 2]}"));
     if (g) {
-        static const tl_op want[] = { TL_OP_INPUT, TL_OP_LINEAR, TL_OP_LINEAR, TL_OP_LINEAR, TL_OP_TRANSPOSE,
-                                      TL_OP_MATMUL, TL_OP_CONST, TL_OP_MUL_ELEM, TL_OP_SOFTMAX, TL_OP_MATMUL,
-                                      TL_OP_LINEAR, TL_OP_RELU };
+        static const tl_op want[] = {TL_OP_INPUT,     TL_OP_LINEAR, TL_OP_LINEAR, TL_OP_LINEAR,
+                                     TL_OP_TRANSPOSE, TL_OP_MATMUL, TL_OP_CONST,  TL_OP_MUL_ELEM,
+                                     TL_OP_SOFTMAX,   TL_OP_MATMUL, TL_OP_LINEAR, TL_OP_RELU};
         CHECK(g->n_nodes == 12);
         for (int i = 0; i < 12 && i < g->n_nodes; i++) CHECK(g->nodes[i].op == want[i] && g->nodes[i].id == i);
         if (g->n_nodes == 12) {
@@ -295,30 +361,46 @@ static void test_mha(void) {
         tl_graph_free(g);
     }
 #define MHA_DOC(extra, index) \
-    D(2, IN("[1, 3, 2]") "," MHA_NODE(extra) ",{'id': 2, 'kind': 'tuple_getitem', 'parents': [1], 'shape': [1, 3, 2], 'index': " index "}")
-    EXPECT_ERR(D(2, IN("[1, 3, 2]") "," MHA_NODE("") ",{'id': 2, 'kind': 'tuple_getitem', 'parents': [1], 'shape': [1, 3, 3], 'index': 1}"),
-               "t.json: node[2].index: nn.MultiheadAttention attention weights (tuple index 1) are not lowered to tensor IR");
+    D(2, \
+      IN("[1, 3, 2]") "," MHA_NODE( \
+          extra) ",{'id': 2, 'kind': 'tuple_getitem', 'parents': [1], 'shape': [1, 3, 2], 'index': " index "}")
+    EXPECT_ERR(D(2,
+                 IN("[1, 3, 2]") "," MHA_NODE(
+                     "") ",{'id': 2, 'kind': 'tuple_getitem', 'parents': [1], 'shape': [1, 3, 3], 'index': 1}"),
+               "t.json: node[2].index: nn.MultiheadAttention attention weights (tuple index 1) are not lowered to "
+               "tensor IR");
     EXPECT_ERR(MHA_DOC(", 'q_weight': [[1, 0]]", "0"), "t.json: node[1].q_weight: expected shape [2, 2], got [1, 2]");
-#define MHA_RAW(heads, bf, drop)                                                                     \
+#define MHA_RAW(heads, bf, drop) \
     D(2, IN("[1, 3, 2]") ",{'id': 1, 'kind': 'multihead_attention', 'parents': [0, 0, 0], 'value_kind': 'tuple',"  \
          " 'tuple_shapes': [[1, 3, 2], [1, 3, 3]], 'embed_dim': 2, 'num_heads': " heads ", 'batch_first': " bf \
          ", 'dropout_zero': " drop ", 'scale': 1},"                                                       \
          "{'id': 2, 'kind': 'tuple_getitem', 'parents': [1], 'shape': [1, 3, 2], 'index': 0}")
-    EXPECT_ERR(MHA_RAW("2", "true", "true"), "t.json: node[1]: nn.MultiheadAttention lowering supports only num_heads=1, got 2");
+    EXPECT_ERR(MHA_RAW("2", "true", "true"),
+               "t.json: node[1]: nn.MultiheadAttention lowering supports only num_heads=1, got 2");
     EXPECT_ERR(MHA_RAW("1", "0", "true"), "t.json: node[1].batch_first: expected boolean, got 0");
     EXPECT_ERR(MHA_RAW("1", "true", "false"),
                "t.json: node[1]: nn.MultiheadAttention lowering requires dropout=0 (deterministic eval semantics)");
-    EXPECT_ERR(D(2, IN("[1, 3, 2]") ",{'id': 1, 'kind': 'multihead_attention', 'parents': [0, 0, 0], 'value_kind': 'tuple',"
-                 " 'tuple_shapes': [[1, 3, 2], [1, 3, 3]], 'embed_dim': 2, 'num_heads': 1, 'batch_first': false,"
-                 " 'dropout_zero': true, 'scale': 1},{'id': 2, 'kind': 'tuple_getitem', 'parents': [1], 'shape': [1, 3, 2], 'index': 0}"),
+    EXPECT_ERR(D(2,
+                 IN("[1, 3, 2]") ",{'id': 1, 'kind': 'multihead_attention', 'parents': [0, 0, 0], 'value_kind': "
+                                 "'tuple',"
+                                 " 'tuple_shapes': [[1, 3, 2], [1, 3, 3]], 'embed_dim': 2, 'num_heads': 1, "
+                                 "'batch_first': false,"
+                                 " 'dropout_zero': true, 'scale': 1},{'id': 2, 'kind': 'tuple_getitem', 'parents': "
+                                 "[1], 'shape': [1, 3, 2], 'index': 0}"),
                "t.json: node[1]: nn.MultiheadAttention lowering supports only batch_first=True");
-    EXPECT_ERR(D(3, IN("[1, 3, 2]") ",{'id': 1, 'kind': 'relu', 'parents': [0], 'shape': [1, 3, 2]},"
-                 "{'id': 2, 'kind': 'multihead_attention', 'parents': [0, 1, 1], 'value_kind': 'tuple',"
-                 " 'tuple_shapes': [[1, 3, 2], [1, 3, 3]], 'embed_dim': 2, 'num_heads': 1, 'batch_first': true,"
-                 " 'dropout_zero': true, 'scale': 1},{'id': 3, 'kind': 'tuple_getitem', 'parents': [2], 'shape': [1, 3, 2], 'index': 0}"),
-               "t.json: node[2]: nn.MultiheadAttention lowering supports self-attention only (query/key/value must be the same value)");
-    EXPECT_ERR(D(2, IN("[1, 3, 2]") "," MHA_NODE("") ",{'id': 2, 'kind': 'relu', 'parents': [1], 'shape': [1, 3, 2]}"),
-               "t.json: node[2]: parent node[1] is tuple-valued (multihead_attention); only tuple_getitem may consume it");
+    EXPECT_ERR(D(3,
+                 IN("[1, 3, 2]") ",{'id': 1, 'kind': 'relu', 'parents': [0], 'shape': [1, 3, 2]},"
+                                 "{'id': 2, 'kind': 'multihead_attention', 'parents': [0, 1, 1], 'value_kind': "
+                                 "'tuple',"
+                                 " 'tuple_shapes': [[1, 3, 2], [1, 3, 3]], 'embed_dim': 2, 'num_heads': 1, "
+                                 "'batch_first': true,"
+                                 " 'dropout_zero': true, 'scale': 1},{'id': 3, 'kind': 'tuple_getitem', 'parents': "
+                                 "[2], 'shape': [1, 3, 2], 'index': 0}"),
+               "t.json: node[2]: nn.MultiheadAttention lowering supports self-attention only (query/key/value must "
+               "be the same value)");
+    EXPECT_ERR(
+        D(2, IN("[1, 3, 2]") "," MHA_NODE("") ",{'id': 2, 'kind': 'relu', 'parents': [1], 'shape': [1, 3, 2]}"),
+        "t.json: node[2]: parent node[1] is tuple-valued (multihead_attention); only tuple_getitem may consume it");
     EXPECT_ERR(D(1, IN("[1, 3, 2]") "," MHA_NODE("")),
                "t.json: output_ids[0]: node[1] is tuple-valued; select a component with tuple_getitem");
 }
@@ -344,7 +426,8 @@ static bool graphs_equal(const tl_graph *a, const tl_graph *b, bool params) {
             if ((x->param[s] == NULL) != (y->param[s] == NULL)) return false;
             if (!x->param[s]) continue;
             if (!tl_shape_eq(&x->param[s]->shape, &y->param[s]->shape)) return false;
-            if (memcmp(x->param[s]->data, y->param[s]->data, sizeof(float) * (size_t)tl_shape_numel(&x->param[s]->shape)))
+            if (memcmp(x->param[s]->data, y->param[s]->data,
+                       sizeof(float) * (size_t)tl_shape_numel(&x->param[s]->shape)))
                 return false;
         }
     }
@@ -366,7 +449,7 @@ static char *read_all(const char *path) {
 
 static void test_round_trip(void) {
     const char *src = getenv("TL_SOURCE_DIR");
-    static const char *const files[] = { "mlp", "cnn", "mha", "legacy_cnn" };
+    static const char *const files[] = {"mlp", "cnn", "mha", "legacy_cnn"};
     char tmpdir[] = "/tmp/tl_test_gj_XXXXXX";
     if (!mkdtemp(tmpdir)) {
         failed++;
@@ -437,7 +520,7 @@ static void test_mutations(void) {
     CHECK(base != NULL);
     if (!base) return;
     size_t n = strlen(base);
-    static const char tokens[][8] = { "[", "]", "{", "}", "\"", ",", ":", "-1", "0", "1e9", "null", "true", "9999" };
+    static const char tokens[][8] = {"[", "]", "{", "}", "\"", ",", ":", "-1", "0", "1e9", "null", "true", "9999"};
     int bad = 0, ok = 0;
     char *buf = malloc(n + 64);
     for (int it = 0; it < 3000; it++) {
@@ -485,8 +568,10 @@ static void test_write_escapes(void) {
     char *js = malloc(cap);
     snprintf(js, cap,
              "{'format': 'torchlean.ir.v1', 'input_id': 0, 'output_ids': [1], 'nodes': ["
-             "{'id': 0, 'kind': 'input', 'parents': [], 'shape': [2], 'target': 'a\\'b\\\\c\\n\\u0001\\u001f\xc3\xa9 z'},"
-             "{'id': 1, 'kind': 'relu', 'parents': [0], 'shape': [2], 'target': '%s'}]}", tgt);
+             "{'id': 0, 'kind': 'input', 'parents': [], 'shape': [2], 'target': 'a\\'b\\\\c\\n\\u0001\\u001f\xc3\xa9 "
+             "z'},"
+             "{'id': 1, 'kind': 'relu', 'parents': [0], 'shape': [2], 'target': '%s'}]}",
+             tgt);
     tl_err e;
     tl_graph *g = parse(js, &e);
     CHECK(g != NULL);
@@ -501,7 +586,8 @@ static void test_write_escapes(void) {
                  "    {\"id\": 0, \"kind\": \"input\", \"parents\": [], \"shape\": [2], "
                  "\"target\": \"a\\\"b\\\\c\\u000a\\u0001\\u001f\xc3\xa9 z\"},\n"
                  "    {\"id\": 1, \"kind\": \"relu\", \"parents\": [0], \"shape\": [2], \"target\": \"%s\"}\n"
-                 "  ]\n}\n", tgt);
+                 "  ]\n}\n",
+                 tgt);
         CHECK(txt && !strcmp(txt, want));
         if (txt && strcmp(txt, want)) fprintf(stderr, "written:\n%.400s\n", txt);
         tl_graph *g2 = NULL;
@@ -532,11 +618,11 @@ static int compact_is(const char *json, size_t cap, const char *want) {
 }
 static void test_json_compact(void) {
     CHECK(compact_is("[1, 2, 3]", 100, "[1,2,3]"));
-    CHECK(compact_is("[1, 2, 3]", 11, "[1,2,3]"));     /* 7 bytes fit in cap-4 = 7 */
-    CHECK(compact_is("[1, 2, 3]", 10, "[1,2,3..."));   /* 6 of 7 */
+    CHECK(compact_is("[1, 2, 3]", 11, "[1,2,3]"));   /* 7 bytes fit in cap-4 = 7 */
+    CHECK(compact_is("[1, 2, 3]", 10, "[1,2,3...")); /* 6 of 7 */
     CHECK(compact_is("\"ab\"", 8, "\"ab\""));
     CHECK(compact_is("\"abc\"", 8, "\"abc..."));
-    CHECK(compact_is("[1]", 7, ""));                   /* too small for any snippet */
+    CHECK(compact_is("[1]", 7, "")); /* too small for any snippet */
     CHECK(compact_is("\"a\\\"b\\\\c\\n\\u0001\"", 100, "\"a\\\"b\\\\c\\u000a\\u0001\""));
     CHECK(compact_is("{\"k\\\"\": [true, false, null], \"n\": [1.5, 0.1, 1e300, 123456789012345, 1e16, -0.0]}", 200,
                      "{\"k\\\"\":[true,false,null],\"n\":[1.5,0.1,1e+300,123456789012345,1e+16,0]}"));

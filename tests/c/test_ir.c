@@ -14,7 +14,7 @@
 static tl_graph *G;
 
 static tl_shape mk(const int64_t *d, int r) { return tl_shape_make(r, d); }
-#define SH(...) mk((int64_t[]){ __VA_ARGS__ }, (int)(sizeof((int64_t[]){ __VA_ARGS__ }) / sizeof(int64_t)))
+#define SH(...) mk((int64_t[]){__VA_ARGS__}, (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)))
 #define S0 mk(NULL, 0)
 
 static bool shape_is(const tl_shape *s, tl_shape want) { return tl_shape_eq(s, &want); }
@@ -49,36 +49,35 @@ static tl_node *add_node(tl_op op, tl_shape shape, int np, ...) {
 static char got[TL_ERR_MAX + 16];
 /* infer node id: returns shape string or "ERR: msg" */
 static const char *inf(int64_t id) {
-    tl_err e = { 0 };
+    tl_err e = {0};
     tl_shape s;
     if (tl_infer_shape(G, id, &s, &e)) snprintf(got, sizeof got, "ERR: %s", e.msg);
     else tl_shape_str(&s, got, sizeof got);
     return got;
 }
-#define EXPECT_INF(id, want)                                                                 \
-    do {                                                                                     \
-        const char *g_ = inf(id);                                                            \
-        if (strcmp(g_, want) == 0) passed++;                                                 \
-        else {                                                                               \
-            failed++;                                                                        \
-            fprintf(stderr, "%s:%d: infer node %d: got '%s', want '%s'\n", __FILE__, __LINE__, \
-                    (int)(id), g_, want);                                                    \
-        }                                                                                    \
+#define EXPECT_INF(id, want) \
+    do { \
+        const char *g_ = inf(id); \
+        if (strcmp(g_, want) == 0) passed++; \
+        else { \
+            failed++; \
+            fprintf(stderr, "%s:%d: infer node %d: got '%s', want '%s'\n", __FILE__, __LINE__, (int)(id), g_, want); \
+        } \
     } while (0)
 
 static const char *val(void) {
-    tl_err e = { 0 };
+    tl_err e = {0};
     if (tl_graph_validate(G, &e)) return strcpy(got, e.msg);
     return "OK";
 }
-#define EXPECT_VAL(want)                                                                                      \
-    do {                                                                                                      \
-        const char *g_ = val();                                                                               \
-        if (strcmp(g_, want) == 0) passed++;                                                                  \
-        else {                                                                                                \
-            failed++;                                                                                         \
-            fprintf(stderr, "%s:%d: validate: got '%s', want '%s'\n", __FILE__, __LINE__, g_, want);          \
-        }                                                                                                     \
+#define EXPECT_VAL(want) \
+    do { \
+        const char *g_ = val(); \
+        if (strcmp(g_, want) == 0) passed++; \
+        else { \
+            failed++; \
+            fprintf(stderr, "%s:%d: validate: got '%s', want '%s'\n", __FILE__, __LINE__, g_, want); \
+        } \
     } while (0)
 
 /* one-op graph helpers: input x (id 0), optional second input-like const (id 1) */
@@ -96,13 +95,13 @@ static tl_node *binary(tl_op op, tl_shape a, tl_shape b) {
 }
 
 static void test_elementwise(void) {
-    tl_op un[] = { TL_OP_DETACH, TL_OP_ABS, TL_OP_SQRT, TL_OP_INV, TL_OP_RELU, TL_OP_TANH, TL_OP_SIGMOID,
-                   TL_OP_EXP, TL_OP_LOG, TL_OP_SIN, TL_OP_COS, TL_OP_SOFTPLUS };
+    tl_op un[] = {TL_OP_DETACH,  TL_OP_ABS, TL_OP_SQRT, TL_OP_INV, TL_OP_RELU, TL_OP_TANH,
+                  TL_OP_SIGMOID, TL_OP_EXP, TL_OP_LOG,  TL_OP_SIN, TL_OP_COS,  TL_OP_SOFTPLUS};
     for (size_t i = 0; i < sizeof un / sizeof un[0]; i++) {
         unary(un[i], SH(2, 3, 4));
         EXPECT_INF(1, "[2, 3, 4]");
     }
-    tl_op bin[] = { TL_OP_ADD, TL_OP_SUB, TL_OP_MUL_ELEM, TL_OP_MAX_ELEM, TL_OP_MIN_ELEM };
+    tl_op bin[] = {TL_OP_ADD, TL_OP_SUB, TL_OP_MUL_ELEM, TL_OP_MAX_ELEM, TL_OP_MIN_ELEM};
     for (size_t i = 0; i < sizeof bin / sizeof bin[0]; i++) {
         binary(bin[i], SH(1, 4), SH(1, 4));
         EXPECT_INF(2, "[1, 4]");
@@ -279,8 +278,8 @@ static void test_matmul(void) {
     mm(SH(3), SH(5, 3, 4), "[5, 4]", __LINE__);
     mm(SH(5, 2, 3), SH(3), "[5, 2]", __LINE__);
     mm(SH(0, 2, 3), SH(1, 3, 4), "[0, 2, 4]", __LINE__);
-    mm(SH(2, 2, 3), SH(3, 3, 4), "ERR: node[2]: matmul: incompatible batch dimensions 2 and 3 ([2, 2, 3] @ [3, 3, 4])",
-       __LINE__);
+    mm(SH(2, 2, 3), SH(3, 3, 4),
+       "ERR: node[2]: matmul: incompatible batch dimensions 2 and 3 ([2, 2, 3] @ [3, 3, 4])", __LINE__);
     mm(SH(2, 3), SH(4, 5), "ERR: node[2]: matmul: inner dims mismatch: 3 vs 4 ([2, 3] @ [4, 5])", __LINE__);
     mm(SH(3), SH(2), "ERR: node[2]: matmul: inner dims mismatch: 3 vs 2 ([3] @ [2])", __LINE__);
     mm(S0, SH(2), "ERR: node[2]: matmul: expected non-scalar inputs, got [] and [2]", __LINE__);
@@ -358,7 +357,9 @@ static void test_conv(void) {
     n->a.groups = 0;
     EXPECT_INF(1, "ERR: node[1].groups: must be > 0");
     n = conv(SH(1, 3, 8, 8), 3, 16, 1, 1);
-    EXPECT_INF(1, "ERR: node[1].spatial_rank: kernel rank 1 does not match the 2 spatial axes after channel axis 1 of [1, 3, 8, 8]");
+    EXPECT_INF(1,
+               "ERR: node[1].spatial_rank: kernel rank 1 does not match the 2 spatial axes after channel axis 1 of "
+               "[1, 3, 8, 8]");
     n = conv(SH(1, 3, 8, 8), 3, 16, 4, 2);
     EXPECT_INF(1, "ERR: node[1].channel_axis: invalid axis 4 for rank 4");
     n = conv(SH(1, 3, 8, 8), 3, 16, 1, 2);
@@ -369,7 +370,9 @@ static void test_conv(void) {
     n->a.stride[0] = 1, n->a.dilation[1] = 0;
     EXPECT_INF(1, "ERR: node[1].dilation: axis 3 dilation must be > 0");
     n->a.dilation[1] = 5;
-    EXPECT_INF(1, "ERR: node[1]: conv: axis 3 window does not fit padded input: input=8, padding=(1, 1), effectiveKernel=11");
+    EXPECT_INF(1,
+               "ERR: node[1]: conv: axis 3 window does not fit padded input: input=8, padding=(1, 1), "
+               "effectiveKernel=11");
     n->a.dilation[1] = 1, n->a.input_spatial[0] = 9;
     EXPECT_INF(1, "ERR: node[1].input_spatial: expected [8, 8] (the spatial axes of input [1, 3, 8, 8]), got [9, 8]");
     n->a.input_spatial[0] = 8, n->a.in_channels = 0;
@@ -377,7 +380,9 @@ static void test_conv(void) {
     /* huge dilation must not overflow */
     n = conv(SH(1, 3, 8, 8), 3, 16, 1, 2);
     n->a.dilation[0] = (int64_t)1 << 52, n->a.kernel[0] = (int64_t)1 << 52;
-    EXPECT_INF(1, "ERR: node[1]: conv: axis 2 window does not fit padded input: input=8, padding=(1, 1), effectiveKernel=9223372036854775807");
+    EXPECT_INF(1,
+               "ERR: node[1]: conv: axis 2 window does not fit padded input: input=8, padding=(1, 1), "
+               "effectiveKernel=9223372036854775807");
 }
 
 static tl_node *pool(tl_op op, tl_shape in, int sr, int64_t k, int64_t s, int64_t p) {
@@ -398,11 +403,17 @@ static void test_pool(void) {
     pool(TL_OP_MAX_POOL, SH(2, 9), 1, 3, 3, 0);
     EXPECT_INF(1, "[2, 3]");
     pool(TL_OP_MAX_POOL, SH(1, 1, 4, 4), 2, 2, 1, 2);
-    EXPECT_INF(1, "ERR: node[1]: max_pool: axis 2 has an empty output (input=4, kernel=2, stride=1, padding=2); tlrt rejects empty pooling outputs");
+    EXPECT_INF(1,
+               "ERR: node[1]: max_pool: axis 2 has an empty output (input=4, kernel=2, stride=1, padding=2); tlrt "
+               "rejects empty pooling outputs");
     pool(TL_OP_AVG_POOL, SH(1, 1, 2, 2), 2, 3, 1, 0);
-    EXPECT_INF(1, "ERR: node[1]: avg_pool: axis 2 has an empty output (input=2, kernel=3, stride=1, padding=0); tlrt rejects empty pooling outputs");
+    EXPECT_INF(1,
+               "ERR: node[1]: avg_pool: axis 2 has an empty output (input=2, kernel=3, stride=1, padding=0); tlrt "
+               "rejects empty pooling outputs");
     pool(TL_OP_AVG_POOL, SH(1, 0, 4), 2, 1, 1, 0);
-    EXPECT_INF(1, "ERR: node[1]: avg_pool: axis 1 has an empty output (input=0, kernel=1, stride=1, padding=0); tlrt rejects empty pooling outputs");
+    EXPECT_INF(1,
+               "ERR: node[1]: avg_pool: axis 1 has an empty output (input=0, kernel=1, stride=1, padding=0); tlrt "
+               "rejects empty pooling outputs");
     pool(TL_OP_MAX_POOL, SH(4, 4), 3, 2, 2, 0);
     EXPECT_INF(1, "ERR: node[1].spatial_rank: kernel rank 3 exceeds input rank 2 (input [4, 4])");
     pool(TL_OP_MAX_POOL, SH(4, 4), 0, 2, 2, 0);
@@ -475,10 +486,12 @@ static void test_tuple(void) {
     EXPECT_INF(2, "ERR: node[2].index: tuple index 2 is out of bounds for 2 components");
     gi->a.index = 1;
     add_node(TL_OP_RELU, SH(1, 4, 8), 1, P(1));
-    EXPECT_INF(3, "ERR: node[3]: parent node[1] is tuple-valued (multihead_attention); only tuple_getitem may consume it");
+    EXPECT_INF(
+        3, "ERR: node[3]: parent node[1] is tuple-valued (multihead_attention); only tuple_getitem may consume it");
     G->output_ids[0] = 2;
     G->n_outputs = 1;
-    EXPECT_VAL("t.json: node[3]: parent node[1] is tuple-valued (multihead_attention); only tuple_getitem may consume it");
+    EXPECT_VAL(
+        "t.json: node[3]: parent node[1] is tuple-valued (multihead_attention); only tuple_getitem may consume it");
     G->nodes[3].parents[0] = 2;
     G->nodes[3].shape = SH(1, 4, 4);
     EXPECT_VAL("OK");
@@ -521,7 +534,9 @@ static void test_validate(void) {
     G->nodes[2].op = TL_OP_CUSTOM;
     EXPECT_VAL("t.json: node[2]: custom is not executable (no runtime semantics)");
     G->nodes[2].op = TL_OP_HARD_MASKED_SOFTMAX;
-    EXPECT_VAL("t.json: node[2]: hard_masked_softmax is not executable: TorchLean has no artifact encoding for its mask yet");
+    EXPECT_VAL(
+        "t.json: node[2]: hard_masked_softmax is not executable: TorchLean has no artifact encoding for its mask "
+        "yet");
     G->nodes[2].op = TL_OP_RELU;
     G->input_id = 1;
     EXPECT_VAL("t.json: input_id 1 designates linear, not input");

@@ -17,15 +17,15 @@
 #include "tl_kernels_internal.h" /* the direct sgemm kernels, tested on their own */
 
 static int n_pass, n_fail;
-#define CHECK(cond, ...)                                                         \
-    do {                                                                         \
-        if (cond) n_pass++;                                                      \
-        else {                                                                   \
-            n_fail++;                                                            \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                          \
-            printf(__VA_ARGS__);                                                 \
-            printf("\n");                                                        \
-        }                                                                        \
+#define CHECK(cond, ...) \
+    do { \
+        if (cond) n_pass++; \
+        else { \
+            n_fail++; \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+            printf(__VA_ARGS__); \
+            printf("\n"); \
+        } \
     } while (0)
 
 /* ---- helpers ---- */
@@ -40,8 +40,16 @@ static uint64_t rnd64(void) {
 static double rndu(void) { return (double)(rnd64() >> 11) * 0x1.0p-53; }
 static float rndf(double lo, double hi) { return (float)(lo + (hi - lo) * rndu()); }
 
-static float bits_f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
-static uint32_t f_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static float bits_f(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static uint32_t f_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
 
 /* Error of y in units of the float ULP at the (double) reference value. */
 static double ulp_err(float y, double ref) {
@@ -50,7 +58,7 @@ static double ulp_err(float y, double ref) {
     if (isinf(rf) || isinf(y)) return (y == rf) ? 0.0 : (double)INFINITY;
     double a = fabs(ref);
     int e;
-    frexp(a, &e);                  /* a in [2^(e-1), 2^e) */
+    frexp(a, &e); /* a in [2^(e-1), 2^e) */
     int ue = e - 24;
     if (ue < -149) ue = -149;
     return fabs((double)y - ref) / ldexp(1.0, ue);
@@ -88,7 +96,7 @@ static double ref_unary(tl_unary op, float xf) {
 }
 
 static const char *unary_name[TL_U_COUNT] = {"identity", "abs", "sqrt", "inv", "relu", "tanh",
-                                             "sigmoid", "exp", "log", "sin", "cos", "softplus"};
+                                             "sigmoid",  "exp", "log",  "sin", "cos",  "softplus"};
 
 /* Stated bounds (ULP).
  * scalar_vs_f64: the scalar reference (glibc float libm) against float64 libm.
@@ -104,24 +112,39 @@ static const double vec_vs_scalar[TL_U_COUNT] = {0, 0, 0, 0, 0, 4, 4, 2, 2, 2, 2
 
 /* ---- input generation ---- */
 
-static const float edge_vals[] = {0.0f, -0.0f, 1.0f, -1.0f, 1e30f, -1e30f, 3e38f, -3e38f,
-                                  100.0f, -100.0f, 88.7f, 88.73f, 89.5f, -87.0f, -103.0f,
-                                  -104.5f, 20.0f, 20.0001f, 19.999f, 9.0f, -9.0f, 0.625f,
-                                  -0.625f, 1e-40f, -1e-40f, 1.17549435e-38f, 1.4e-45f,
-                                  16777216.0f, 16777218.0f, -3e7f, 1e10f, 0.5f, 1e-8f};
+static const float edge_vals[] =
+    {0.0f,    -0.0f,  1.0f,    -1.0f,           1e30f,    -1e30f,      3e38f,       -3e38f,  100.0f, -100.0f, 88.7f,
+     88.73f,  89.5f,  -87.0f,  -103.0f,         -104.5f,  20.0f,       20.0001f,    19.999f, 9.0f,   -9.0f,   0.625f,
+     -0.625f, 1e-40f, -1e-40f, 1.17549435e-38f, 1.4e-45f, 16777216.0f, 16777218.0f, -3e7f,   1e10f,  0.5f,    1e-8f};
 
 static void fill_inputs(tl_unary op, float *x, int64_t n, bool edges) {
     double lo = -10, hi = 10;
-    if (op == TL_U_LOG || op == TL_U_SQRT) { lo = 0; hi = 100; }
-    if (op == TL_U_SIN || op == TL_U_COS) { lo = -1000; hi = 1000; }
-    if (op == TL_U_EXP) { lo = -100; hi = 88; }
-    if (op == TL_U_SOFTPLUS) { lo = -30; hi = 30; }
+    if (op == TL_U_LOG || op == TL_U_SQRT) {
+        lo = 0;
+        hi = 100;
+    }
+    if (op == TL_U_SIN || op == TL_U_COS) {
+        lo = -1000;
+        hi = 1000;
+    }
+    if (op == TL_U_EXP) {
+        lo = -100;
+        hi = 88;
+    }
+    if (op == TL_U_SOFTPLUS) {
+        lo = -30;
+        hi = 30;
+    }
     for (int64_t i = 0; i < n; i++) x[i] = rndf(lo, hi);
     if (edges) {
         int ne = (int)(sizeof edge_vals / sizeof edge_vals[0]);
         for (int j = 0; j < ne + 4; j++) {
             int64_t pos = (int64_t)(rnd64() % (uint64_t)n);
-            x[pos] = j < ne ? edge_vals[j] : (j == ne ? NAN : j == ne + 1 ? INFINITY : j == ne + 2 ? -INFINITY : -NAN);
+            x[pos] = j < ne ? edge_vals[j]
+                            : (j == ne           ? NAN
+                                   : j == ne + 1 ? INFINITY
+                                   : j == ne + 2 ? -INFINITY
+                                                 : -NAN);
         }
     }
 }
@@ -169,15 +192,14 @@ static void test_unary(void) {
             printf(" | %s vs f64 %.3f, vs scalar %.3f", isa_tables[t]->name, worst_vf[t], worst_vs[t]);
         printf("\n");
         CHECK(nan_ok, "scalar %s: NaN where float64 has none (or vice versa)", unary_name[op]);
-        CHECK(worst_sf <= scalar_vs_f64[op], "scalar %s vs float64: %.3f ULP > %.2f",
-              unary_name[op], worst_sf, scalar_vs_f64[op]);
+        CHECK(worst_sf <= scalar_vs_f64[op], "scalar %s vs float64: %.3f ULP > %.2f", unary_name[op], worst_sf,
+              scalar_vs_f64[op]);
         for (int t = 1; t < n_tables; t++) {
-            CHECK(worst_vs[t] <= vec_vs_scalar[op], "%s %s vs scalar: %.3f ULP > %.2f",
-                  isa_tables[t]->name, unary_name[op], worst_vs[t], vec_vs_scalar[op]);
-            CHECK(worst_vf[t] <= vec_vs_f64[op], "%s %s vs float64: %.3f ULP > %.2f",
-                  isa_tables[t]->name, unary_name[op], worst_vf[t], vec_vs_f64[op]);
-            CHECK(bitwise_ok[t], "%s %s not bitwise equal to scalar", isa_tables[t]->name,
-                  unary_name[op]);
+            CHECK(worst_vs[t] <= vec_vs_scalar[op], "%s %s vs scalar: %.3f ULP > %.2f", isa_tables[t]->name,
+                  unary_name[op], worst_vs[t], vec_vs_scalar[op]);
+            CHECK(worst_vf[t] <= vec_vs_f64[op], "%s %s vs float64: %.3f ULP > %.2f", isa_tables[t]->name,
+                  unary_name[op], worst_vf[t], vec_vs_f64[op]);
+            CHECK(bitwise_ok[t], "%s %s not bitwise equal to scalar", isa_tables[t]->name, unary_name[op]);
         }
     }
     /* PyTorch semantics at the edges, every table */
@@ -191,15 +213,15 @@ static void test_unary(void) {
         K->unary(TL_U_SOFTPLUS, sp, so, 5);
         CHECK(so[1] == 20.5f && so[2] == INFINITY && so[3] == 0.0f && so[4] == 0.0f &&
                   fabs((double)so[0] - 20.0) < 1e-5,
-              "%s softplus edges: %g %g %g %g %g", K->name, (double)so[0], (double)so[1], (double)so[2], (double)so[3], (double)so[4]);
+              "%s softplus edges: %g %g %g %g %g", K->name, (double)so[0], (double)so[1], (double)so[2],
+              (double)so[3], (double)so[4]);
         float sg[4] = {-INFINITY, INFINITY, -200.0f, 200.0f}, sgo[4];
         K->unary(TL_U_SIGMOID, sg, sgo, 4);
-        CHECK(sgo[0] == 0.0f && sgo[1] == 1.0f && sgo[2] == 0.0f && sgo[3] == 1.0f,
-              "%s sigmoid saturation", K->name);
+        CHECK(sgo[0] == 0.0f && sgo[1] == 1.0f && sgo[2] == 0.0f && sgo[3] == 1.0f, "%s sigmoid saturation", K->name);
         float th[4] = {-0.0f, INFINITY, -INFINITY, 50.0f}, tho[4];
         K->unary(TL_U_TANH, th, tho, 4);
-        CHECK(f_bits(tho[0]) == f_bits(-0.0f) && tho[1] == 1.0f && tho[2] == -1.0f && tho[3] == 1.0f,
-              "%s tanh edges", K->name);
+        CHECK(f_bits(tho[0]) == f_bits(-0.0f) && tho[1] == 1.0f && tho[2] == -1.0f && tho[3] == 1.0f, "%s tanh edges",
+              K->name);
         float lg[4] = {0.0f, -1.0f, INFINITY, 1e-45f}, lgo[4];
         K->unary(TL_U_LOG, lg, lgo, 4);
         CHECK(lgo[0] == -INFINITY && isnan(lgo[1]) && lgo[2] == INFINITY &&
@@ -207,8 +229,7 @@ static void test_unary(void) {
               "%s log edges", K->name);
         float ex[4] = {-INFINITY, INFINITY, 89.0f, -105.0f}, exo[4];
         K->unary(TL_U_EXP, ex, exo, 4);
-        CHECK(exo[0] == 0.0f && exo[1] == INFINITY && exo[2] == INFINITY && exo[3] == 0.0f,
-              "%s exp edges", K->name);
+        CHECK(exo[0] == 0.0f && exo[1] == INFINITY && exo[2] == INFINITY && exo[3] == 0.0f, "%s exp edges", K->name);
         float tr[3] = {-0.0f, INFINITY, 1e-40f}, tro[3], tco[3];
         K->unary(TL_U_SIN, tr, tro, 3);
         K->unary(TL_U_COS, tr, tco, 3);
@@ -234,24 +255,28 @@ static void test_unary(void) {
                 for (int64_t i = 0; i < n; i++) {
                     if (f_bits(ys[i]) != f_bits(yv[i]) && !(isnan(ys[i]) && isnan(yv[i]))) comp_ok[t] = false;
                     double r = log(d_softplus(x[i]) + (double)epss[ei]);
-                    if (isinf(yv[i]) && (float)(d_softplus(x[i]) + (double)epss[ei]) == 0.0f) continue; /* t underflows */
+                    if (isinf(yv[i]) && (float)(d_softplus(x[i]) + (double)epss[ei]) == 0.0f)
+                        continue; /* t underflows */
                     double e = fabs((double)yv[i] - r);
-                    double tol = SAFE_LOG_ULP * ulp_err(nextafterf((float)r, INFINITY), r) +
-                                 SAFE_LOG_ABS * 0x1.0p-24;
+                    double tol = SAFE_LOG_ULP * ulp_err(nextafterf((float)r, INFINITY), r) + SAFE_LOG_ABS * 0x1.0p-24;
                     if (isnan(r) || isinf(r)) e = ulp_err(yv[i], r), tol = 0;
-                    if (!(e <= tol)) { if (worst[t] < 1) worst[t] = 1 + e; }
+                    if (!(e <= tol)) {
+                        if (worst[t] < 1) worst[t] = 1 + e;
+                    }
                 }
             }
         }
         for (int t = 0; t < n_tables; t++) {
-            CHECK(comp_ok[t], "%s safe_log eps=%g != log(softplus(x) + eps) of the same table",
-                  isa_tables[t]->name, (double)epss[ei]);
-            CHECK(worst[t] == 0, "%s safe_log eps=%g vs float64 beyond bound (err %.3g)",
-                  isa_tables[t]->name, (double)epss[ei], worst[t] - 1);
+            CHECK(comp_ok[t], "%s safe_log eps=%g != log(softplus(x) + eps) of the same table", isa_tables[t]->name,
+                  (double)epss[ei]);
+            CHECK(worst[t] == 0, "%s safe_log eps=%g vs float64 beyond bound (err %.3g)", isa_tables[t]->name,
+                  (double)epss[ei], worst[t] - 1);
         }
     }
     free(t1);
-    free(x); free(ys); free(yv);
+    free(x);
+    free(ys);
+    free(yv);
 }
 
 /* ---- binary ---- */
@@ -268,7 +293,13 @@ static void test_binary(void) {
             int64_t n = si < 67 ? si + 1 : test_sizes_extra[si - 67];
             fill_inputs(TL_U_TANH, a, n, true);
             fill_inputs(TL_U_TANH, b, n, true);
-            if (n > 4) { a[0] = -0.0f; b[0] = 0.0f; a[1] = 0.0f; b[1] = -0.0f; a[2] = b[2] = 7.0f; }
+            if (n > 4) {
+                a[0] = -0.0f;
+                b[0] = 0.0f;
+                a[1] = 0.0f;
+                b[1] = -0.0f;
+                a[2] = b[2] = 7.0f;
+            }
             for (int t = 0; t < n_tables; t++) {
                 isa_tables[t]->binary((tl_binary)op, a, b, y, n);
                 for (int64_t i = 0; i < n; i++) {
@@ -295,7 +326,9 @@ static void test_binary(void) {
         isa_tables[t]->binary(TL_B_MAX, p, q, r, 2);
         CHECK(f_bits(r[0]) == f_bits(-0.0f) && f_bits(r[1]) == f_bits(0.0f), "%s max(-0,0)", isa_tables[t]->name);
     }
-    free(a); free(b); free(y);
+    free(a);
+    free(b);
+    free(y);
 }
 
 /* ---- softmax / layernorm / channel_affine / reduce_mid / add_bias_rows ---- */
@@ -312,16 +345,18 @@ static void ref_softmax(const float *x, double *y, int64_t outer, int64_t len, i
 }
 
 static void test_rowwise(void) {
-    const int64_t shapes[][3] = {{1, 1, 1}, {1, 7, 1}, {3, 17, 1}, {2, 67, 1}, {1, 1000, 1},
-                                 {1, 4099, 1}, {2, 5, 3}, {3, 9, 8}, {2, 13, 17}, {1, 33, 67},
-                                 {4, 3, 16}, {5, 1, 9}};
+    const int64_t shapes[][3] = {{1, 1, 1}, {1, 7, 1}, {3, 17, 1},  {2, 67, 1},  {1, 1000, 1}, {1, 4099, 1},
+                                 {2, 5, 3}, {3, 9, 8}, {2, 13, 17}, {1, 33, 67}, {4, 3, 16},   {5, 1, 9}};
     int nsh = (int)(sizeof shapes / sizeof shapes[0]);
     for (int s = 0; s < nsh; s++) {
         int64_t O = shapes[s][0], L = shapes[s][1], I = shapes[s][2], n = O * L * I;
         float *x = malloc(4 * (size_t)n), *y = malloc(4 * (size_t)n), *y0 = malloc(4 * (size_t)n);
         double *r = malloc(8 * (size_t)n);
         for (int64_t i = 0; i < n; i++) x[i] = rndf(-12, 12);
-        if (n > 3) { x[0] = 1e30f; x[1] = -INFINITY; } /* max subtraction must keep this finite */
+        if (n > 3) {
+            x[0] = 1e30f;
+            x[1] = -INFINITY;
+        } /* max subtraction must keep this finite */
         ref_softmax(x, r, O, L, I);
         for (int t = 0; t < n_tables; t++) {
             isa_tables[t]->softmax(x, y, O, L, I);
@@ -330,20 +365,24 @@ static void test_rowwise(void) {
                 double e = fabs((double)y[i] - r[i]) / (fabs(r[i]) + 1e-30);
                 if (!(e <= worst)) worst = e;
             }
-            CHECK(worst < 2e-5, "%s softmax [%lld,%lld,%lld]: rel err %.3g", isa_tables[t]->name,
-                  (long long)O, (long long)L, (long long)I, worst);
+            CHECK(worst < 2e-5, "%s softmax [%lld,%lld,%lld]: rel err %.3g", isa_tables[t]->name, (long long)O,
+                  (long long)L, (long long)I, worst);
         }
         /* layernorm over rows of length L*I, gamma/beta random, and NULL (unit/zero) */
         int64_t rows = O, cols = L * I;
         float *g = malloc(4 * (size_t)cols), *b = malloc(4 * (size_t)cols);
-        for (int64_t c = 0; c < cols; c++) { g[c] = rndf(0.5, 2); b[c] = rndf(-1, 1); }
+        for (int64_t c = 0; c < cols; c++) {
+            g[c] = rndf(0.5, 2);
+            b[c] = rndf(-1, 1);
+        }
         for (int64_t i = 0; i < n; i++) x[i] = rndf(2, 6);
         for (int withaff = 0; withaff < 2; withaff++) {
             for (int64_t rr = 0; rr < rows; rr++) {
                 double m = 0, v = 0;
                 for (int64_t c = 0; c < cols; c++) m += (double)x[rr * cols + c];
                 m /= (double)cols;
-                for (int64_t c = 0; c < cols; c++) v += ((double)x[rr * cols + c] - m) * ((double)x[rr * cols + c] - m);
+                for (int64_t c = 0; c < cols; c++)
+                    v += ((double)x[rr * cols + c] - m) * ((double)x[rr * cols + c] - m);
                 v /= (double)cols;
                 for (int64_t c = 0; c < cols; c++) {
                     double t = ((double)x[rr * cols + c] - m) / sqrt(v + 1e-5);
@@ -357,13 +396,16 @@ static void test_rowwise(void) {
                     double e = fabs((double)y[i] - r[i]);
                     if (!(e <= worst)) worst = e;
                 }
-                CHECK(worst < 2e-4, "%s layernorm [%lld,%lld] affine=%d: abs err %.3g",
-                      isa_tables[t]->name, (long long)rows, (long long)cols, withaff, worst);
+                CHECK(worst < 2e-4, "%s layernorm [%lld,%lld] affine=%d: abs err %.3g", isa_tables[t]->name,
+                      (long long)rows, (long long)cols, withaff, worst);
             }
         }
         /* channel_affine over [O, L, I] with C = L: bitwise vs scalar, <= 1 ULP of two roundings */
         float *sc = malloc(4 * (size_t)L), *sh = malloc(4 * (size_t)L);
-        for (int64_t c = 0; c < L; c++) { sc[c] = rndf(-2, 2); sh[c] = rndf(-1, 1); }
+        for (int64_t c = 0; c < L; c++) {
+            sc[c] = rndf(-2, 2);
+            sh[c] = rndf(-1, 1);
+        }
         for (int64_t i = 0; i < n; i++) x[i] = rndf(-5, 5);
         isa_tables[0]->channel_affine(x, y0, O, L, I, sc, sh);
         double worst = 0;
@@ -395,8 +437,8 @@ static void test_rowwise(void) {
                     double e = fabs((double)rm[o * I + j] - 0.25 * s2) / (0.25 * sa * (double)L * 6e-8 + 1e-30);
                     if (!(e <= w)) w = e;
                 }
-            CHECK(w <= 1.0, "%s reduce_mid [%lld,%lld,%lld]: %.3g of the L*eps*sum|x| bound",
-                  isa_tables[t]->name, (long long)O, (long long)L, (long long)I, w);
+            CHECK(w <= 1.0, "%s reduce_mid [%lld,%lld,%lld]: %.3g of the L*eps*sum|x| bound", isa_tables[t]->name,
+                  (long long)O, (long long)L, (long long)I, w);
             if (I > 1)
                 CHECK(!memcmp(rm, rm0, 4 * (size_t)(O * I)), "%s reduce_mid inner>1 not bitwise",
                       isa_tables[t]->name);
@@ -410,8 +452,16 @@ static void test_rowwise(void) {
                 if (f_bits(y[i]) != f_bits((float)((double)x[i] + (double)sh[i % L]))) ok = false;
             CHECK(ok, "%s add_bias_rows", isa_tables[t]->name);
         }
-        free(rm); free(rm0); free(sc); free(sh); free(g); free(b);
-        free(x); free(y); free(y0); free(r);
+        free(rm);
+        free(rm0);
+        free(sc);
+        free(sh);
+        free(g);
+        free(b);
+        free(x);
+        free(y);
+        free(y0);
+        free(r);
     }
     /* softmax of a row with NaN is all NaN; a row with -inf entries gives exact zeros there */
     for (int t = 0; t < n_tables; t++) {
@@ -434,17 +484,27 @@ static void test_rowwise(void) {
 static void naive_pool(bool is_max, const float *x, float *y, int64_t planes, const tl_window *w) {
     int R = w->rank;
     int64_t in_sz = 1, out_sz = 1, ksz = 1;
-    for (int a = 0; a < R; a++) { in_sz *= w->in[a]; out_sz *= w->out[a]; ksz *= w->kernel[a]; }
+    for (int a = 0; a < R; a++) {
+        in_sz *= w->in[a];
+        out_sz *= w->out[a];
+        ksz *= w->kernel[a];
+    }
     for (int64_t p = 0; p < planes; p++)
         for (int64_t oi = 0; oi < out_sz; oi++) {
             int64_t o[3], rem = oi;
-            for (int a = R - 1; a >= 0; a--) { o[a] = rem % w->out[a]; rem /= w->out[a]; }
+            for (int a = R - 1; a >= 0; a--) {
+                o[a] = rem % w->out[a];
+                rem /= w->out[a];
+            }
             float vals[512];
             int nv = 0;
             for (int64_t ki = 0; ki < ksz; ki++) {
                 int64_t k[3], r2 = ki, off = 0;
                 bool in = true;
-                for (int a = R - 1; a >= 0; a--) { k[a] = r2 % w->kernel[a]; r2 /= w->kernel[a]; }
+                for (int a = R - 1; a >= 0; a--) {
+                    k[a] = r2 % w->kernel[a];
+                    r2 /= w->kernel[a];
+                }
                 for (int a = 0; a < R; a++) {
                     int64_t i = o[a] * w->stride[a] + k[a] * w->dilation[a] - w->pad[a];
                     if (i < 0 || i >= w->in[a]) in = false;
@@ -455,7 +515,8 @@ static void naive_pool(bool is_max, const float *x, float *y, int64_t planes, co
             float r;
             if (is_max) {
                 r = 0.0f;
-                for (int j = 0; j < nv; j++) if (j == 0 || vals[j] > r) r = vals[j];
+                for (int j = 0; j < nv; j++)
+                    if (j == 0 || vals[j] > r) r = vals[j];
             } else {
                 double s = 0;
                 for (int j = 0; j < nv; j++) s += (double)vals[j];
@@ -470,14 +531,18 @@ static int64_t pool_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t pa,
     return span < 0 ? 0 : span / s + 1;
 }
 
-static tl_window make_window(int R, const int64_t *in, const int64_t *k, const int64_t *s,
-                             const int64_t *p, const int64_t *pa, const int64_t *d) {
+static tl_window make_window(int R, const int64_t *in, const int64_t *k, const int64_t *s, const int64_t *p,
+                             const int64_t *pa, const int64_t *d) {
     tl_window w;
     memset(&w, 0, sizeof w);
     w.rank = R;
     for (int a = 0; a < R; a++) {
-        w.in[a] = in[a]; w.kernel[a] = k[a]; w.stride[a] = s[a]; w.pad[a] = p[a];
-        w.pad_after[a] = pa[a]; w.dilation[a] = d[a];
+        w.in[a] = in[a];
+        w.kernel[a] = k[a];
+        w.stride[a] = s[a];
+        w.pad[a] = p[a];
+        w.pad_after[a] = pa[a];
+        w.dilation[a] = d[a];
         w.out[a] = pool_out(in[a], k[a], s[a], p[a], pa[a], d[a]);
     }
     return w;
@@ -497,7 +562,10 @@ static void test_pool(void) {
         }
         tl_window w = make_window(R, in, k, s, p, pa, d);
         int64_t planes = 1 + iter % 4, in_sz = planes, out_sz = planes;
-        for (int a = 0; a < R; a++) { in_sz *= w.in[a]; out_sz *= w.out[a]; }
+        for (int a = 0; a < R; a++) {
+            in_sz *= w.in[a];
+            out_sz *= w.out[a];
+        }
         float *x = malloc(4 * (size_t)in_sz), *y = malloc(4 * (size_t)out_sz + 4),
               *r = malloc(4 * (size_t)out_sz + 4);
         for (int64_t i = 0; i < in_sz; i++) x[i] = rndf(-9, -1); /* all negative: padding must be skipped */
@@ -508,13 +576,16 @@ static void test_pool(void) {
                 (is_max ? K->max_pool : K->avg_pool)(x, y, planes, &w);
                 bool ok = true;
                 for (int64_t i = 0; i < out_sz; i++) {
-                    if (is_max ? f_bits(y[i]) != f_bits(r[i]) : fabs((double)y[i] - (double)r[i]) > 4e-7 * fabs((double)r[i]) + 1e-30)
+                    if (is_max ? f_bits(y[i]) != f_bits(r[i])
+                               : fabs((double)y[i] - (double)r[i]) > 4e-7 * fabs((double)r[i]) + 1e-30)
                         ok = false;
                 }
                 CHECK(ok, "%s %s pool rank %d iter %d", K->name, is_max ? "max" : "avg", R, iter);
             }
         }
-        free(x); free(y); free(r);
+        free(x);
+        free(y);
+        free(r);
     }
     /* vector tables bitwise equal to the scalar reference (same per-output fold order): random
      * geometries incl. stride, dilation, asymmetric padding, many planes (lanes span planes),
@@ -532,13 +603,21 @@ static void test_pool(void) {
         }
         tl_window w = make_window(R, in, k, s, p, pa, d);
         int64_t planes = 1 + (int64_t)(rnd64() % 9), in_sz = planes, out_sz = planes;
-        for (int a = 0; a < R; a++) { in_sz *= w.in[a]; out_sz *= w.out[a]; }
+        for (int a = 0; a < R; a++) {
+            in_sz *= w.in[a];
+            out_sz *= w.out[a];
+        }
         float *x = malloc(4 * (size_t)in_sz), *r = malloc(4 * (size_t)out_sz + 4),
               *y = malloc(4 * (size_t)out_sz + 4);
         for (int64_t i = 0; i < in_sz; i++) {
             uint64_t c = rnd64() % 16;
-            x[i] = c == 0 ? NAN : c == 1 ? -0.0f : c == 2 ? 0.0f : c == 3 ? INFINITY : c == 4 ? -INFINITY
-                 : c < 8 ? (float)(int)(rnd64() % 3) : rndf(-5, 5);
+            x[i] = c == 0 ? NAN
+                : c == 1  ? -0.0f
+                : c == 2  ? 0.0f
+                : c == 3  ? INFINITY
+                : c == 4  ? -INFINITY
+                : c < 8   ? (float)(int)(rnd64() % 3)
+                          : rndf(-5, 5);
         }
         for (int is_max = 0; is_max < 2; is_max++) {
             (is_max ? isa_tables[0]->max_pool : isa_tables[0]->avg_pool)(x, r, planes, &w);
@@ -550,11 +629,12 @@ static void test_pool(void) {
                 bool ok = true;
                 for (int64_t i = 0; i < out_sz; i++)
                     if (f_bits(y[i]) != f_bits(r[i]) && !(isnan(y[i]) && isnan(r[i]))) ok = false;
-                CHECK(ok, "%s %s pool bitwise vs scalar, rank %d iter %d", K->name,
-                      is_max ? "max" : "avg", R, iter);
+                CHECK(ok, "%s %s pool bitwise vs scalar, rank %d iter %d", K->name, is_max ? "max" : "avg", R, iter);
             }
         }
-        free(x); free(y); free(r);
+        free(x);
+        free(y);
+        free(r);
     }
     /* padding semantics, explicitly: 1-D [-1,-2,-3], k=3, s=1, pad=1 -> max [-1,-1,-2] (pads
      * skipped, PyTorch -inf), avg [(-3)/3, (-6)/3, (-5)/3] (zeros counted) */
@@ -564,7 +644,8 @@ static void test_pool(void) {
         float x[3] = {-1, -2, -3}, y[3];
         for (int t = 0; t < n_tables; t++) {
             isa_tables[t]->max_pool(x, y, 1, &w);
-            CHECK(w.out[0] == 3 && y[0] == -1 && y[1] == -1 && y[2] == -2, "%s max pool padding", isa_tables[t]->name);
+            CHECK(w.out[0] == 3 && y[0] == -1 && y[1] == -1 && y[2] == -2, "%s max pool padding",
+                  isa_tables[t]->name);
             isa_tables[t]->avg_pool(x, y, 1, &w);
             CHECK(y[0] == -1.0f && y[1] == -2.0f && fabsf(y[2] + 5.0f / 3.0f) < 1e-6f,
                   "%s avg pool count_include_pad", isa_tables[t]->name);
@@ -611,7 +692,10 @@ static void test_movement(void) {
             for (int a = 0; a < R; a++) od[a] = dims[perm[a]];
             for (int64_t oi = 0; oi < n; oi++) {
                 int64_t oidx[4], rem = oi, ii[4];
-                for (int a = R - 1; a >= 0; a--) { oidx[a] = rem % od[a]; rem /= od[a]; }
+                for (int a = R - 1; a >= 0; a--) {
+                    oidx[a] = rem % od[a];
+                    rem /= od[a];
+                }
                 for (int a = 0; a < R; a++) ii[perm[a]] = oidx[a];
                 int64_t off = 0;
                 for (int a = 0; a < R; a++) off = off * dims[a] + ii[a];
@@ -619,7 +703,8 @@ static void test_movement(void) {
             }
         }
         CHECK(ok, "permute rank %d", R);
-        free(x); free(y);
+        free(x);
+        free(y);
     }
     /* broadcast */
     {
@@ -653,7 +738,7 @@ static void test_movement(void) {
             for (int k = 0; k < 7; k++)
                 for (int j = 0; j < 3; j++) {
                     float e = k < 1 ? a[(o * 1 + k) * 3 + j]
-                            : k < 5 ? b[(o * 4 + k - 1) * 3 + j]
+                        : k < 5     ? b[(o * 4 + k - 1) * 3 + j]
                                     : c[(o * 2 + k - 5) * 3 + j];
                     if (y[(o * 7 + k) * 3 + j] != e) ok = false;
                 }
@@ -673,7 +758,11 @@ static void test_movement(void) {
         }
         tl_window w = make_window(R, in, k, s, p, pa, d);
         int64_t C = 1 + iter % 3, isz = 1, osz = 1, ksz = 1;
-        for (int a = 0; a < R; a++) { isz *= w.in[a]; osz *= w.out[a]; ksz *= w.kernel[a]; }
+        for (int a = 0; a < R; a++) {
+            isz *= w.in[a];
+            osz *= w.out[a];
+            ksz *= w.kernel[a];
+        }
         float *x = malloc(4 * (size_t)(C * isz)), *col = malloc(4 * (size_t)(C * ksz * osz) + 4);
         for (int64_t i = 0; i < C * isz; i++) x[i] = 1.0f + (float)i;
         tl_k_im2col(x, col, C, &w);
@@ -684,8 +773,10 @@ static void test_movement(void) {
                     int64_t kk[3], oo[3], r1 = ki, r2 = oi, off = 0;
                     bool inb = true;
                     for (int a = R - 1; a >= 0; a--) {
-                        kk[a] = r1 % w.kernel[a]; r1 /= w.kernel[a];
-                        oo[a] = r2 % w.out[a]; r2 /= w.out[a];
+                        kk[a] = r1 % w.kernel[a];
+                        r1 /= w.kernel[a];
+                        oo[a] = r2 % w.out[a];
+                        r2 /= w.out[a];
                     }
                     for (int a = 0; a < R; a++) {
                         int64_t i = oo[a] * w.stride[a] + kk[a] * w.dilation[a] - w.pad[a];
@@ -696,7 +787,8 @@ static void test_movement(void) {
                     if (col[(c * ksz + ki) * osz + oi] != e) ok = false;
                 }
         CHECK(ok, "im2col rank %d iter %d", R, iter);
-        free(x); free(col);
+        free(x);
+        free(col);
     }
 }
 
@@ -754,9 +846,8 @@ static void test_tables_complete(void) {
         int missing = 0;
         for (int op = 0; op < TL_U_COUNT; op++) missing += K->unary_fn[op] == NULL;
         for (int op = 0; op < TL_B_COUNT; op++) missing += K->binary_fn[op] == NULL;
-        missing += !K->unary + !K->binary + !K->safe_log + !K->softmax + !K->layernorm +
-                   !K->channel_affine + !K->reduce_mid + !K->max_pool + !K->avg_pool +
-                   !K->add_bias_rows + !K->name;
+        missing += !K->unary + !K->binary + !K->safe_log + !K->softmax + !K->layernorm + !K->channel_affine +
+            !K->reduce_mid + !K->max_pool + !K->avg_pool + !K->add_bias_rows + !K->name;
         CHECK(missing == 0, "%s table: %d NULL entries", K ? K->name : "?", missing);
     }
 }
@@ -764,7 +855,7 @@ static void test_tables_complete(void) {
 /* Sizes around every vector width (8, 16), the masked tail, and a block boundary (4096). */
 static const int64_t ip_sizes[] = {1, 7, 15, 16, 17, 31, 33, 1003, 4099};
 #define IP_NS ((int)(sizeof ip_sizes / sizeof ip_sizes[0]))
-#define IP_GUARD 16 /* sentinel floats after every output: tails must not write past n */
+#define IP_GUARD 16         /* sentinel floats after every output: tails must not write past n */
 #define IP_SENT 0x7fa5a5a5u /* a NaN pattern no kernel produces */
 
 static float *ip_alloc(int64_t n) {
@@ -801,46 +892,54 @@ static void test_in_place(void) {
                 K->unary_fn[op](x, ref, n);
                 K->unary((tl_unary)op, x, via, n);
                 K->unary_fn[op](z, z, n);
-                CHECK(!memcmp(ref, via, 4 * (size_t)n), "%s %s n=%lld: unary_fn differs from unary()",
-                      K->name, unary_name[op], (long long)n);
-                CHECK(!memcmp(ref, z, 4 * (size_t)n), "%s %s n=%lld: in place differs", K->name,
+                CHECK(!memcmp(ref, via, 4 * (size_t)n), "%s %s n=%lld: unary_fn differs from unary()", K->name,
                       unary_name[op], (long long)n);
-                CHECK(ip_guard_ok(ref, n) && ip_guard_ok(via, n) && ip_guard_ok(z, n),
-                      "%s %s n=%lld: wrote past n", K->name, unary_name[op], (long long)n);
-                free(ref); free(via); free(z);
+                CHECK(!memcmp(ref, z, 4 * (size_t)n), "%s %s n=%lld: in place differs", K->name, unary_name[op],
+                      (long long)n);
+                CHECK(ip_guard_ok(ref, n) && ip_guard_ok(via, n) && ip_guard_ok(z, n), "%s %s n=%lld: wrote past n",
+                      K->name, unary_name[op], (long long)n);
+                free(ref);
+                free(via);
+                free(z);
             }
             for (int op = 0; op < TL_B_COUNT; op++) {
                 float *ref = ip_alloc(n), *via = ip_alloc(n), *ya = ip_dup(a, n), *yb = ip_dup(b, n);
                 float *sq = ip_alloc(n), *yy = ip_dup(a, n);
                 K->binary_fn[op](a, b, ref, n);
                 K->binary((tl_binary)op, a, b, via, n);
-                K->binary_fn[op](ya, b, ya, n);   /* y == a */
-                K->binary_fn[op](a, yb, yb, n);   /* y == b */
+                K->binary_fn[op](ya, b, ya, n); /* y == a */
+                K->binary_fn[op](a, yb, yb, n); /* y == b */
                 K->binary_fn[op](a, a, sq, n);
-                K->binary_fn[op](yy, yy, yy, n);  /* y == a == b (x op x) */
+                K->binary_fn[op](yy, yy, yy, n); /* y == a == b (x op x) */
                 CHECK(!memcmp(ref, via, 4 * (size_t)n), "%s binary %d n=%lld: binary_fn differs from binary()",
                       K->name, op, (long long)n);
                 CHECK(!memcmp(ref, ya, 4 * (size_t)n), "%s binary %d n=%lld: y == a differs", K->name, op,
                       (long long)n);
                 CHECK(!memcmp(ref, yb, 4 * (size_t)n), "%s binary %d n=%lld: y == b differs", K->name, op,
                       (long long)n);
-                CHECK(!memcmp(sq, yy, 4 * (size_t)n), "%s binary %d n=%lld: y == a == b differs", K->name,
-                      op, (long long)n);
-                CHECK(ip_guard_ok(ref, n) && ip_guard_ok(via, n) && ip_guard_ok(ya, n) &&
-                          ip_guard_ok(yb, n) && ip_guard_ok(sq, n) && ip_guard_ok(yy, n),
+                CHECK(!memcmp(sq, yy, 4 * (size_t)n), "%s binary %d n=%lld: y == a == b differs", K->name, op,
+                      (long long)n);
+                CHECK(ip_guard_ok(ref, n) && ip_guard_ok(via, n) && ip_guard_ok(ya, n) && ip_guard_ok(yb, n) &&
+                          ip_guard_ok(sq, n) && ip_guard_ok(yy, n),
                       "%s binary %d n=%lld: wrote past n", K->name, op, (long long)n);
-                free(ref); free(via); free(ya); free(yb); free(sq); free(yy);
+                free(ref);
+                free(via);
+                free(ya);
+                free(yb);
+                free(sq);
+                free(yy);
             }
-            {   /* safe_log */
+            { /* safe_log */
                 fill_inputs(TL_U_SOFTPLUS, x, n, n > 40);
                 float *ref = ip_alloc(n), *z = ip_dup(x, n);
                 K->safe_log(x, 1e-6f, ref, n);
                 K->safe_log(z, 1e-6f, z, n);
                 CHECK(!memcmp(ref, z, 4 * (size_t)n) && ip_guard_ok(ref, n) && ip_guard_ok(z, n),
                       "%s safe_log n=%lld: in place differs or wrote past n", K->name, (long long)n);
-                free(ref); free(z);
+                free(ref);
+                free(z);
             }
-            {   /* channel_affine over [2, 3, n]: n is the vectorized row */
+            { /* channel_affine over [2, 3, n]: n is the vectorized row */
                 int64_t m = 6 * n;
                 float *cx = ip_alloc(m), sc[3] = {1.5f, -0.25f, 3.0f}, sh[3] = {0.5f, 2.0f, -1.0f};
                 for (int64_t i = 0; i < m; i++) cx[i] = rndf(-10, 10);
@@ -849,9 +948,11 @@ static void test_in_place(void) {
                 K->channel_affine(z, z, 2, 3, n, sc, sh);
                 CHECK(!memcmp(ref, z, 4 * (size_t)m) && ip_guard_ok(ref, m) && ip_guard_ok(z, m),
                       "%s channel_affine inner=%lld: in place differs or wrote past", K->name, (long long)n);
-                free(cx); free(ref); free(z);
+                free(cx);
+                free(ref);
+                free(z);
             }
-            {   /* add_bias_rows is in place by contract: rows of [3, n] += b, equal to binary add */
+            { /* add_bias_rows is in place by contract: rows of [3, n] += b, equal to binary add */
                 int64_t m = 3 * n;
                 float *yr = ip_alloc(m), *ref = ip_alloc(m);
                 for (int64_t i = 0; i < m; i++) yr[i] = rndf(-10, 10);
@@ -859,9 +960,10 @@ static void test_in_place(void) {
                 K->add_bias_rows(yr, b, 3, n);
                 CHECK(!memcmp(ref, yr, 4 * (size_t)m) && ip_guard_ok(yr, m),
                       "%s add_bias_rows n=%lld: differs from row-wise add or wrote past", K->name, (long long)n);
-                free(yr); free(ref);
+                free(yr);
+                free(ref);
             }
-            {   /* softmax: [2, n, 1] (a contiguous row) and [2, 5, n] (columns in lanes) */
+            { /* softmax: [2, n, 1] (a contiguous row) and [2, 5, n] (columns in lanes) */
                 for (int lay = 0; lay < 2; lay++) {
                     int64_t L = lay ? 5 : n, I = lay ? n : 1, m = 2 * L * I;
                     float *sx = ip_alloc(m);
@@ -872,10 +974,12 @@ static void test_in_place(void) {
                     CHECK(!memcmp(ref, z, 4 * (size_t)m) && ip_guard_ok(ref, m) && ip_guard_ok(z, m),
                           "%s softmax [2,%lld,%lld]: in place differs or wrote past", K->name, (long long)L,
                           (long long)I);
-                    free(sx); free(ref); free(z);
+                    free(sx);
+                    free(ref);
+                    free(z);
                 }
             }
-            {   /* layernorm over [3, n], with and without gamma/beta */
+            { /* layernorm over [3, n], with and without gamma/beta */
                 int64_t m = 3 * n;
                 float *lx = ip_alloc(m), *gb = ip_alloc(2 * n);
                 for (int64_t i = 0; i < m; i++) lx[i] = rndf(2, 6);
@@ -888,18 +992,26 @@ static void test_in_place(void) {
                     CHECK(!memcmp(ref, z, 4 * (size_t)m) && ip_guard_ok(ref, m) && ip_guard_ok(z, m),
                           "%s layernorm [3,%lld]%s: in place differs or wrote past", K->name, (long long)n,
                           aff ? " affine" : "");
-                    free(ref); free(z);
+                    free(ref);
+                    free(z);
                 }
-                free(lx); free(gb);
+                free(lx);
+                free(gb);
             }
-            free(x); free(a); free(b);
+            free(x);
+            free(a);
+            free(b);
         }
     }
 }
 
 /* ---- threads: 1 vs 2 bitwise ---- */
 
-typedef struct run_out { float *v[24]; int64_t n[24]; int k; } run_out;
+typedef struct run_out {
+    float *v[24];
+    int64_t n[24];
+    int k;
+} run_out;
 
 static void run_all(const tl_kernel_table *K, const float *x, int64_t n, run_out *ro) {
     ro->k = 0;
@@ -947,15 +1059,15 @@ static void test_threads(void) {
 /* ---- sgemm ---- */
 
 static void check_gemm(const char *what,
-                       void (*gemm)(bool, bool, int64_t, int64_t, int64_t, float, const float *,
-                                    int64_t, const float *, int64_t, float, float *, int64_t)) {
+                       void (*gemm)(bool, bool, int64_t, int64_t, int64_t, float, const float *, int64_t,
+                                    const float *, int64_t, float, float *, int64_t)) {
     /* tl_sgemm's paths: the direct kernel (M*N*K <= 65536, not trans_a && trans_b: partial
      * blocks of 4 rows / 2 vectors, K tails), cblas_sgemv (M == 1 or N == 1 above that),
      * cblas_sgemm, and K = 0 */
-    const int64_t sizes[][3] = {{1, 1, 1}, {3, 5, 7}, {17, 33, 65}, {64, 64, 64}, {100, 37, 129},
-                                {5, 300, 3}, {2, 1, 0}, {1, 33, 17}, {37, 1, 9}, {4, 32, 8},
-                                {9, 70, 3}, {1, 300, 700}, {700, 1, 300}, {8, 64, 128},
-                                {1, 16, 1}, {6, 17, 31}};
+    const int64_t sizes[][3] = {{1, 1, 1},      {3, 5, 7},    {17, 33, 65}, {64, 64, 64},
+                                {100, 37, 129}, {5, 300, 3},  {2, 1, 0},    {1, 33, 17},
+                                {37, 1, 9},     {4, 32, 8},   {9, 70, 3},   {1, 300, 700},
+                                {700, 1, 300},  {8, 64, 128}, {1, 16, 1},   {6, 17, 31}};
     for (int si = 0; si < (int)(sizeof sizes / sizeof sizes[0]); si++)
         for (int ta = 0; ta < 2; ta++)
             for (int tb = 0; tb < 2; tb++)
@@ -981,7 +1093,9 @@ static void check_gemm(const char *what,
                             }
                             double c0 = bi ? (double)C[i * ldc + j] : 0.0;
                             R[i * N + j] = (double)alpha * s + (double)beta * c0;
-                            T[i * N + j] = ((double)alpha * sa * (double)(K + 2) + fabs((double)beta * c0) * 2) * 1.2e-7 + 1e-30;
+                            T[i * N + j] = ((double)alpha * sa * (double)(K + 2) + fabs((double)beta * c0) * 2) *
+                                    1.2e-7 +
+                                1e-30;
                         }
                     gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
                     double worst = 0;
@@ -992,24 +1106,24 @@ static void check_gemm(const char *what,
                         }
                     CHECK(worst <= 1.0, "%s M=%lld N=%lld K=%lld ta=%d tb=%d beta=%g: %.3g of bound", what,
                           (long long)M, (long long)N, (long long)K, ta, tb, (double)beta, worst);
-                    free(A); free(B); free(C); free(R); free(T);
+                    free(A);
+                    free(B);
+                    free(C);
+                    free(R);
+                    free(T);
                 }
 }
 
 #ifdef TL_KERNELS_X86
 /* tl_sgemm uses the direct kernels only for some shapes and OpenBLAS core types: test them on
  * every shape (trans_a && trans_b is not theirs: the reference fallback there). */
-static void gemm_direct_avx2(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
-                             const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
-                             float *C, int64_t ldc) {
-    (ta && tb ? tl_sgemm_builtin : tl_avx2_sgemm_small)(ta, tb, M, N, K, alpha, A, lda, B, ldb,
-                                                         beta, C, ldc);
+static void gemm_direct_avx2(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                             int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    (ta && tb ? tl_sgemm_builtin : tl_avx2_sgemm_small)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
-static void gemm_direct_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
-                               const float *A, int64_t lda, const float *B, int64_t ldb,
-                               float beta, float *C, int64_t ldc) {
-    (ta && tb ? tl_sgemm_builtin : tl_avx512_sgemm_small)(ta, tb, M, N, K, alpha, A, lda, B, ldb,
-                                                           beta, C, ldc);
+static void gemm_direct_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                               int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    (ta && tb ? tl_sgemm_builtin : tl_avx512_sgemm_small)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 #endif
 
@@ -1035,7 +1149,7 @@ static bool cpuinfo_has(const char *flag) {
 
 static void test_dispatch(void) {
     bool a512 = cpuinfo_has("avx512f") && cpuinfo_has("avx512bw") && cpuinfo_has("avx512dq") &&
-                cpuinfo_has("avx512vl");
+        cpuinfo_has("avx512vl");
     bool a2 = cpuinfo_has("avx2") && cpuinfo_has("fma");
     tl_isa want = a512 ? TL_ISA_AVX512 : a2 ? TL_ISA_AVX2 : TL_ISA_SCALAR;
     CHECK(tl_kernels_best_isa() == want, "best isa %d, /proc/cpuinfo says %d", tl_kernels_best_isa(), want);
@@ -1065,7 +1179,12 @@ static void test_dispatch(void) {
 
 /* ---- dense ULP report (docs/kernels.md) ---- */
 
-typedef struct sweep { tl_unary op; const char *range; float lo, hi; bool bits; } sweep;
+typedef struct sweep {
+    tl_unary op;
+    const char *range;
+    float lo, hi;
+    bool bits;
+} sweep;
 
 static void ulp_report(void) {
     const sweep sw[] = {
@@ -1109,7 +1228,11 @@ static void ulp_report(void) {
             while (m < chunk) {
                 if (sw[s].bits) {
                     if (u > hi_b || u < lo_b) {
-                        if (sign_pass == 0) { sign_pass = 1; u = lo_b; continue; }
+                        if (sign_pass == 0) {
+                            sign_pass = 1;
+                            u = lo_b;
+                            continue;
+                        }
                         break;
                     }
                     float v = bits_f(u | (sign_pass ? 0x80000000u : 0));
@@ -1129,7 +1252,10 @@ static void ulp_report(void) {
                 isa_tables[t]->unary(sw[s].op, x, y, m);
                 for (int64_t i = 0; i < m; i++) {
                     double e = ulp_err(y[i], ref_unary(sw[s].op, x[i]));
-                    if (e > worst[t]) { worst[t] = e; worst_x[t] = x[i]; }
+                    if (e > worst[t]) {
+                        worst[t] = e;
+                        worst_x[t] = x[i];
+                    }
                 }
             }
             if (m < chunk) break;
@@ -1139,7 +1265,8 @@ static void ulp_report(void) {
         printf("\n");
         fflush(stdout);
     }
-    free(x); free(y);
+    free(x);
+    free(y);
 }
 
 int main(int argc, char **argv) {
@@ -1191,8 +1318,9 @@ int main(int argc, char **argv) {
             if (!fgets(l2, sizeof l2, p)) l2[0] = 0;
             pclose(p);
         }
-        CHECK(!strcmp(l1, "built-in blocked sgemm (OpenBLAS not loaded: /nonexistent/libopenblas.so: "
-                          "cannot open shared object file: No such file or directory)\n"),
+        CHECK(!strcmp(l1,
+                      "built-in blocked sgemm (OpenBLAS not loaded: /nonexistent/libopenblas.so: "
+                      "cannot open shared object file: No such file or directory)\n"),
               "fallback info: %s", l1);
         CHECK(!strcmp(l2, "19 22 43 50\n"), "fallback sgemm [[1,2],[3,4]]x[[5,6],[7,8]]: %s", l2);
     }

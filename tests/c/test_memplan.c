@@ -23,9 +23,9 @@ extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
 extern void __libc_free(void *);
-static long g_fail_at = -1;   /* the allocation (counted from 0) that fails; -1: none */
+static long g_fail_at = -1; /* the allocation (counted from 0) that fails; -1: none */
 static long g_count;
-static bool g_hit;            /* the failing allocation happened */
+static bool g_hit; /* the failing allocation happened */
 static bool fail_now(void) {
     bool f = g_fail_at >= 0 && g_count++ == g_fail_at;
     g_hit |= f;
@@ -47,7 +47,7 @@ static void fail_alloc(long k) {
 static int64_t r64(int64_t x) { return (x + 63) & ~(int64_t)63; }
 
 static uint64_t rng_state;
-static uint64_t rnd(void) {   /* splitmix64 */
+static uint64_t rnd(void) { /* splitmix64 */
     uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
@@ -62,7 +62,7 @@ typedef struct set {
 
 static set set_new(int64_t n) {
     size_t z = (size_t)(n ? n : 1);
-    set s = { n, calloc(z, 8), calloc(z, 8), calloc(z, 8), calloc(z, 8) };
+    set s = {n, calloc(z, 8), calloc(z, 8), calloc(z, 8), calloc(z, 8)};
     return s;
 }
 static void set_free(set *s) {
@@ -82,8 +82,9 @@ static int64_t old_place(const set *s, int64_t *off) {
     }
     for (int64_t i = 1; i < no; i++) {
         int64_t v = order[i], j = i - 1;
-        while (j >= 0 && (r64(s->bytes[order[j]]) < r64(s->bytes[v]) ||
-                          (r64(s->bytes[order[j]]) == r64(s->bytes[v]) && s->first[order[j]] > s->first[v]))) {
+        while (j >= 0 &&
+               (r64(s->bytes[order[j]]) < r64(s->bytes[v]) ||
+                (r64(s->bytes[order[j]]) == r64(s->bytes[v]) && s->first[order[j]] > s->first[v]))) {
             order[j + 1] = order[j];
             j--;
         }
@@ -144,7 +145,7 @@ static int64_t plan(const set *s, int64_t limit, tl_err *err) {
     int64_t total = -1;
     if (tl_memplan_place(p, limit, &total, err) == 0) {
         for (int64_t i = 0; i < s->n; i++) s->off[i] = tl_memplan_offset(p, i);
-        tl_err e2 = { 0 };
+        tl_err e2 = {0};
         if (tl_memplan_check(p, &e2)) {
             fprintf(stderr, "tl_memplan_check: %s\n", e2.msg);
             total = -2;
@@ -160,11 +161,11 @@ static int check_layout(const set *s, int64_t total, tl_err *err) {
 
 /* ------------------------------------------------------------------ random sets */
 enum { GEN_RANDOM, GEN_CHAIN, GEN_RESIDUAL, GEN_WIDE, GEN_NESTED, GEN_KINDS };
-static const char *gen_name[GEN_KINDS] = { "random", "chain", "residual", "wide", "nested" };
+static const char *gen_name[GEN_KINDS] = {"random", "chain", "residual", "wide", "nested"};
 
 static int64_t rnd_size(void) {
-    static const int64_t common[] = { 64, 256, 4096, 4096, 16384, 1000, 100 };
-    return rnd() % 3 ? common[rnd() % 7] : rnd_in(0, 50000);   /* many ties, some odd sizes, some 0 */
+    static const int64_t common[] = {64, 256, 4096, 4096, 16384, 1000, 100};
+    return rnd() % 3 ? common[rnd() % 7] : rnd_in(0, 50000); /* many ties, some odd sizes, some 0 */
 }
 
 static set gen(int kind, int64_t n) {
@@ -172,24 +173,24 @@ static set gen(int kind, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         int64_t f, l;
         switch (kind) {
-        case GEN_CHAIN:     /* value i defined at step i, read by the next node, sometimes two later */
+        case GEN_CHAIN: /* value i defined at step i, read by the next node, sometimes two later */
             f = i;
             l = i + (rnd() % 8 ? 1 : 2);
             break;
-        case GEN_RESIDUAL:  /* a skip every few nodes lives across a block; a few outputs */
+        case GEN_RESIDUAL: /* a skip every few nodes lives across a block; a few outputs */
             f = i;
             l = i + (i % 4 == 0 ? 4 : 1);
             if (rnd() % 200 == 0) l = END;
             break;
-        case GEN_WIDE:      /* many values alive at once, shared first steps */
+        case GEN_WIDE: /* many values alive at once, shared first steps */
             f = rnd_in(0, n / 20);
             l = f + rnd_in(0, n / 10);
             break;
-        case GEN_NESTED:    /* U-Net style: encoder values read back by the mirrored decoder */
+        case GEN_NESTED: /* U-Net style: encoder values read back by the mirrored decoder */
             f = i;
             l = i % 2 == 0 && i < n / 2 ? n - i : i + 1;
             break;
-        default:            /* anything: short and long lifetimes, to the end */
+        default: /* anything: short and long lifetimes, to the end */
             f = rnd_in(0, n);
             l = rnd() % 10 == 0 ? END : f + (rnd() % 4 ? rnd_in(0, 5) : rnd_in(0, n));
             break;
@@ -202,14 +203,14 @@ static set gen(int kind, int64_t n) {
 }
 
 static void test_random_sets(void) {
-    int64_t sizes[] = { 1, 2, 7, 100, 1000, 3000 };
+    int64_t sizes[] = {1, 2, 7, 100, 1000, 3000};
     int same_offsets = 0, sets = 0;
     for (int kind = 0; kind < GEN_KINDS; kind++)
         for (size_t z = 0; z < sizeof sizes / sizeof *sizes; z++)
             for (uint64_t seed = 1; seed <= (sizes[z] >= 1000 ? 3u : 10u); seed++) {
                 rng_state = seed * 1000003u + (uint64_t)kind * 7919u + (uint64_t)z;
                 set s = gen(kind, sizes[z]);
-                tl_err err = { 0 };
+                tl_err err = {0};
                 int64_t total = plan(&s, TL_MEMPLAN_NO_LIMIT, &err);
                 CHECK(total >= 0);
                 CHECK(total % 64 == 0);
@@ -224,23 +225,24 @@ static void test_random_sets(void) {
                 CHECK(total <= old_total);
                 bool same = memcmp(old, s.off, 8 * (size_t)s.n) == 0;
                 CHECK(same);
-                if (!same) fprintf(stderr, "  %s n=%lld seed=%llu: total %lld, old %lld\n", gen_name[kind],
-                                   (long long)s.n, (unsigned long long)seed, (long long)total, (long long)old_total);
+                if (!same)
+                    fprintf(stderr, "  %s n=%lld seed=%llu: total %lld, old %lld\n", gen_name[kind], (long long)s.n,
+                            (unsigned long long)seed, (long long)total, (long long)old_total);
                 same_offsets += same;
                 sets++;
                 /* planted overlaps: move a buffer onto a time-intersecting one (fully, or by a line) */
                 int planted = 0;
                 for (int t = 0; t < 200 && planted < 20; t++) {
                     int64_t i = (int64_t)(rnd() % (uint64_t)s.n), j = (int64_t)(rnd() % (uint64_t)s.n);
-                    if (t % 4) j = i + rnd_in(-3, 3);   /* neighbours: chains share few steps */
+                    if (t % 4) j = i + rnd_in(-3, 3); /* neighbours: chains share few steps */
                     if (j < 0 || j >= s.n) continue;
                     if (i == j || !s.bytes[i] || !s.bytes[j]) continue;
                     if (!(s.first[i] <= s.last[j] && s.first[j] <= s.last[i])) continue;
                     int64_t keep = s.off[i];
                     s.off[i] = s.off[j] + (t % 2 && r64(s.bytes[j]) > 64 ? 64 : 0);
                     int64_t t2 = total_of(&s) > total ? total_of(&s) : total;
-                    if (s.n <= 1000) CHECK(brute_overlap(&s));   /* by construction; cheap here */
-                    tl_err e2 = { 0 };
+                    if (s.n <= 1000) CHECK(brute_overlap(&s)); /* by construction; cheap here */
+                    tl_err e2 = {0};
                     CHECK(check_layout(&s, t2, &e2) == -1);
                     CHECK(e2.kind == TL_ERR_INTERNAL && strstr(e2.msg, "overlap"));
                     s.off[i] = keep;
@@ -267,25 +269,26 @@ static void test_checker_random_layouts(void) {
             s.bytes[i] = rnd() % 6 ? 64 * rnd_in(1, 3) - (int64_t)(rnd() % 2) * 10 : 0;
             s.off[i] = 64 * rnd_in(0, 16);
         }
-        tl_err err = { 0 };
+        tl_err err = {0};
         bool ok = check_layout(&s, 64 * 20, &err) == 0;
         bool bad = brute_overlap(&s);
         agree += ok == !bad;
-        if (ok != !bad) fprintf(stderr, "  trial %d: checker %s, reference %s: %s\n", t, ok ? "ok" : "fails",
-                                bad ? "overlap" : "none", err.msg);
+        if (ok != !bad)
+            fprintf(stderr, "  trial %d: checker %s, reference %s: %s\n", t, ok ? "ok" : "fails",
+                    bad ? "overlap" : "none", err.msg);
         accepted += ok;
         rejected += !ok;
         set_free(&s);
     }
     CHECK(agree == trials);
-    CHECK(accepted > 100 && rejected > 100);   /* both outcomes exercised */
+    CHECK(accepted > 100 && rejected > 100); /* both outcomes exercised */
     printf("checker vs pairwise reference: %d/%d agree (%d accepted, %d rejected)\n", agree, trials, accepted,
            rejected);
 }
 
 /* ------------------------------------------------------------------ edge cases */
 static void test_edges(void) {
-    tl_err err = { 0 };
+    tl_err err = {0};
     /* no buffers */
     tl_memplan *p = tl_memplan_new();
     int64_t total = -1;
@@ -297,7 +300,7 @@ static void test_edges(void) {
 
     /* zero-size buffers occupy nothing; a 1-byte buffer takes a line */
     set s = set_new(4);
-    int64_t f[] = { 0, 0, 1, 0 }, l[] = { 5, 5, 2, 5 }, b[] = { 0, 0, 1, 0 };
+    int64_t f[] = {0, 0, 1, 0}, l[] = {5, 5, 2, 5}, b[] = {0, 0, 1, 0};
     memcpy(s.first, f, sizeof f);
     memcpy(s.last, l, sizeof l);
     memcpy(s.bytes, b, sizeof b);
@@ -338,7 +341,7 @@ static void test_edges(void) {
      * storage over [0, 2] (steps 0..2), a second value w alive over [1, 3] needs its own slot,
      * and v over [3, 4] reuses the merged storage once it died */
     s = set_new(3);
-    int64_t mf[] = { 0, 1, 3 }, ml[] = { 2, 3, 4 }, mb[] = { 4096, 4096, 4096 };
+    int64_t mf[] = {0, 1, 3}, ml[] = {2, 3, 4}, mb[] = {4096, 4096, 4096};
     memcpy(s.first, mf, sizeof mf);
     memcpy(s.last, ml, sizeof ml);
     memcpy(s.bytes, mb, sizeof mb);
@@ -361,10 +364,11 @@ static void test_edges(void) {
     bool alternate = true;
     for (int64_t i = 0; i < n; i++) alternate &= s.off[i] == (i % 2) * 4096;
     CHECK(alternate);
-    s.off[n / 2] = s.off[n / 2 + 1];   /* a planted overlap deep inside a long sweep */
+    s.off[n / 2] = s.off[n / 2 + 1]; /* a planted overlap deep inside a long sweep */
     CHECK(check_layout(&s, total, &err) == -1);
-    CHECK(!strcmp(err.msg, "memory plan check: buffers 99999 and 100000 overlap: bytes [4096, 8192) and "
-                           "[4096, 8192), lifetimes [99999, 100000] and [100000, 100001]"));
+    CHECK(!strcmp(err.msg,
+                  "memory plan check: buffers 99999 and 100000 overlap: bytes [4096, 8192) and "
+                  "[4096, 8192), lifetimes [99999, 100000] and [100000, 100001]"));
     set_free(&s);
 
     /* an offset off the 64-byte grid, or past the arena, is caught */
@@ -387,18 +391,19 @@ static void test_edges(void) {
     s.first[1] = 5, s.last[1] = 6, s.bytes[1] = 64, s.off[1] = 64;
     CHECK(check_layout(&s, 128, &err) == -1);
     CHECK(err.kind == TL_ERR_INTERNAL);
-    CHECK(!strcmp(err.msg, "memory plan check: buffers 0 and 1 overlap: bytes [0, 128) and [64, 128), "
-                           "lifetimes [0, end] and [5, 6]"));
-    s.first[1] = 0, s.last[1] = 0;   /* touching lifetimes [0,end] and [0,0] still intersect */
+    CHECK(!strcmp(err.msg,
+                  "memory plan check: buffers 0 and 1 overlap: bytes [0, 128) and [64, 128), "
+                  "lifetimes [0, end] and [5, 6]"));
+    s.first[1] = 0, s.last[1] = 0; /* touching lifetimes [0,end] and [0,0] still intersect */
     CHECK(check_layout(&s, 128, &err) == -1);
-    s.bytes[1] = 0;                  /* an empty buffer overlaps nothing */
+    s.bytes[1] = 0; /* an empty buffer overlaps nothing */
     CHECK(check_layout(&s, 128, &err) == 0);
     set_free(&s);
 }
 
 /* ------------------------------------------------------------------ errors */
 static void test_errors(void) {
-    tl_err err = { 0 };
+    tl_err err = {0};
     tl_memplan *p = tl_memplan_new();
     CHECK(tl_memplan_add(p, 3, 2, 64, &err) == -1);
     CHECK(err.kind == TL_ERR_INTERNAL && !strcmp(err.msg, "memory plan: buffer 0: bad lifetime [3, 2]"));
@@ -408,11 +413,12 @@ static void test_errors(void) {
     CHECK(err.kind == TL_ERR_INTERNAL && !strcmp(err.msg, "memory plan: buffer 0: negative size -5"));
     CHECK(tl_memplan_add(p, 0, 2, INT64_MAX, &err) == -1);
     CHECK(err.kind == TL_ERR_OOM && tl_err_exit_status(&err) == 3);
-    CHECK(!strcmp(err.msg, "memory plan: buffer 0 of 9223372036854775807 bytes: the buffers total more than "
-                           "2^62 bytes"));
+    CHECK(!strcmp(err.msg,
+                  "memory plan: buffer 0 of 9223372036854775807 bytes: the buffers total more than "
+                  "2^62 bytes"));
     CHECK(tl_memplan_add(p, 0, 0, (int64_t)1 << 61, &err) == 0);
     CHECK(tl_memplan_add(p, 0, 0, (int64_t)1 << 61, &err) == 1);
-    CHECK(tl_memplan_add(p, 0, 0, 64, &err) == -1 && err.kind == TL_ERR_OOM);   /* over 2^62 in all */
+    CHECK(tl_memplan_add(p, 0, 0, 64, &err) == -1 && err.kind == TL_ERR_OOM); /* over 2^62 in all */
     tl_memplan_free(p);
     CHECK(tl_memplan_add(NULL, 0, 0, 1, &err) == -1 && err.kind == TL_ERR_INTERNAL);
     CHECK(tl_memplan_place(NULL, 0, NULL, &err) == -1);
@@ -432,8 +438,9 @@ static void test_errors(void) {
     CHECK(tl_memplan_place(p, 10240, &total, &err) == -1);
     CHECK(total == 0 && err.kind == TL_ERR_OOM && tl_memplan_failed(p) == 2);
     CHECK(tl_memplan_bytes(p, 2) == 4096 && tl_memplan_bytes(p, 0) == 128 && tl_memplan_bytes(p, 9) == -1);
-    CHECK(!strcmp(err.msg, "memory plan: buffer 2 of 4096 bytes, alive over steps [1, 2], would end at byte "
-                           "12288, beyond the limit of 10240 bytes"));
+    CHECK(!strcmp(err.msg,
+                  "memory plan: buffer 2 of 4096 bytes, alive over steps [1, 2], would end at byte "
+                  "12288, beyond the limit of 10240 bytes"));
     CHECK(tl_memplan_offset(p, 0) == -1);
     /* exactly at the limit passes; a failed buffer is forgotten on the next place */
     CHECK(tl_memplan_place(p, 12288 + 128, &total, &err) == 0 && total == 12288 + 128);
@@ -454,8 +461,8 @@ static void test_alloc_failures(void) {
     set s = gen(GEN_RANDOM, n);
     int oom_add = 0, oom_place = 0, oom_check = 0;
     bool hit = true;
-    for (long k = 0; hit && k < 1000; k++) {   /* until a run needs no more than k allocations */
-        tl_err err = { 0 };
+    for (long k = 0; hit && k < 1000; k++) { /* until a run needs no more than k allocations */
+        tl_err err = {0};
         fail_alloc(k);
         tl_memplan *p = tl_memplan_new();
         if (!p) {
@@ -464,7 +471,8 @@ static void test_alloc_failures(void) {
             continue;
         }
         int rc = 0;
-        for (int64_t i = 0; i < n && rc == 0; i++) rc = tl_memplan_add(p, s.first[i], s.last[i], s.bytes[i], &err) < 0;
+        for (int64_t i = 0; i < n && rc == 0; i++)
+            rc = tl_memplan_add(p, s.first[i], s.last[i], s.bytes[i], &err) < 0;
         if (rc) {
             oom_add++;
             CHECK(err.kind == TL_ERR_OOM && strstr(err.msg, "out of memory") && strstr(err.msg, "bytes"));
@@ -481,7 +489,7 @@ static void test_alloc_failures(void) {
         }
         hit = g_hit;
         fail_alloc(-1);
-        if (rc == 0) {   /* the same planner recovers once memory is back */
+        if (rc == 0) { /* the same planner recovers once memory is back */
             int64_t total;
             CHECK(tl_memplan_place(p, TL_MEMPLAN_NO_LIMIT, &total, &err) == 0 && tl_memplan_check(p, &err) == 0);
         }

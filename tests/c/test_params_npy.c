@@ -16,16 +16,16 @@
 
 static int passed, failed;
 
-#define CHECK(cond, ...)                                                                        \
-    do {                                                                                        \
-        if (cond) {                                                                             \
-            passed++;                                                                           \
-        } else {                                                                                \
-            failed++;                                                                           \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                \
-            fprintf(stderr, __VA_ARGS__);                                                       \
-            fprintf(stderr, "\n");                                                              \
-        }                                                                                       \
+#define CHECK(cond, ...) \
+    do { \
+        if (cond) { \
+            passed++; \
+        } else { \
+            failed++; \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+            fprintf(stderr, __VA_ARGS__); \
+            fprintf(stderr, "\n"); \
+        } \
     } while (0)
 
 static void expect_msg(int rc, const tl_err *e, const char *want, int line) {
@@ -34,7 +34,8 @@ static void expect_msg(int rc, const tl_err *e, const char *want, int line) {
         return;
     }
     failed++;
-    fprintf(stderr, "FAIL %s:%d: rc=%d\n   got: %s\n  want: %s\n", __FILE__, line, rc, rc ? e->msg : "(success)", want);
+    fprintf(stderr, "FAIL %s:%d: rc=%d\n   got: %s\n  want: %s\n", __FILE__, line, rc, rc ? e->msg : "(success)",
+            want);
 }
 #define EXPECT_ERR(rc, e, want) expect_msg((rc), (e), (want), __LINE__)
 
@@ -96,7 +97,8 @@ static void check_tensor(const char *what, const tl_tensor *t, const oracle *o) 
     for (int64_t i = 0; i < o->n; i++)
         if (!same_float(t->data[i], o->v[i])) {
             if (bad++ < 3)
-                fprintf(stderr, "  %s %s[%lld]: got %.9g want %.9g\n", what, o->name, (long long)i, (double)t->data[i], (double)o->v[i]);
+                fprintf(stderr, "  %s %s[%lld]: got %.9g want %.9g\n", what, o->name, (long long)i,
+                        (double)t->data[i], (double)o->v[i]);
         }
     CHECK(bad == 0, "%s %s: %d of %lld values differ", what, o->name, bad, (long long)o->n);
 }
@@ -104,7 +106,7 @@ static void check_tensor(const char *what, const tl_tensor *t, const oracle *o) 
 /* ---------------- a graph like tests/data/params/graph.json, built by hand ----------------
  *   0 input [2,4]; 1 linear in 4 out 3 [2,3]; 2 const [2,3]; 3 add(1,2); 4 layernorm axis 1 [2,3] */
 static tl_shape shp(int rank, int64_t a, int64_t b) {
-    int64_t d[2] = { a, b };
+    int64_t d[2] = {a, b};
     return tl_shape_make(rank, d);
 }
 
@@ -113,7 +115,7 @@ static tl_graph *make_graph(void) {
     g->path = strdup("graph.json");
     g->n_nodes = 5;
     g->nodes = calloc(5, sizeof *g->nodes);
-    tl_op ops[5] = { TL_OP_INPUT, TL_OP_LINEAR, TL_OP_CONST, TL_OP_ADD, TL_OP_LAYERNORM };
+    tl_op ops[5] = {TL_OP_INPUT, TL_OP_LINEAR, TL_OP_CONST, TL_OP_ADD, TL_OP_LAYERNORM};
     for (int i = 0; i < 5; i++) {
         g->nodes[i].id = i;
         g->nodes[i].op = ops[i];
@@ -177,7 +179,7 @@ static bytes npy(int major, const char *dict, const void *data, size_t dn) {
     memset(h + k, ' ', total - pre - k - 1);
     h[total - pre - 1] = '\n';
     size_t hl = total - pre;
-    unsigned char pre_b[12] = { 0x93, 'N', 'U', 'M', 'P', 'Y', (unsigned char)major, 0 };
+    unsigned char pre_b[12] = {0x93, 'N', 'U', 'M', 'P', 'Y', (unsigned char)major, 0};
     pre_b[8] = (unsigned char)(hl & 0xff);
     pre_b[9] = (unsigned char)(hl >> 8);
     pre_b[10] = (unsigned char)(hl >> 16);
@@ -190,20 +192,22 @@ static void test_read_file(void) {
     tl_err e;
     char *buf;
     size_t len;
-    EXPECT_ERR(tl_read_file("tests/data/no/such/params.bin", &buf, &len, &e),
-               &e, "tests/data/no/such/params.bin: cannot open: No such file or directory");
+    EXPECT_ERR(tl_read_file("tests/data/no/such/params.bin", &buf, &len, &e), &e,
+               "tests/data/no/such/params.bin: cannot open: No such file or directory");
     EXPECT_ERR(tl_read_file("tests/data", &buf, &len, &e), &e, "tests/data: cannot read: Is a directory");
     int rc = tl_read_file("tests/data/params/graph.json", &buf, &len, &e);
     struct stat st;
     stat("tests/data/params/graph.json", &st);
-    CHECK(rc == 0 && len == (size_t)st.st_size && buf[len] == 0 && buf[0] == '{', "read graph.json: rc %d len %zu", rc, len);
+    CHECK(rc == 0 && len == (size_t)st.st_size && buf[len] == 0 && buf[0] == '{', "read graph.json: rc %d len %zu",
+          rc, len);
     if (rc == 0) free(buf);
 }
 
 /* ================= .npy ================= */
 static const char *NPY_VALID[] = {
-    "f4_2x3", "f8_5", "f2_6", "i4_4", "i8_2x2", "i2_3", "i1_3", "u1_5", "b1_4",
-    "scalar_f4", "empty_0x3", "rank4_f4", "v2_f4", "v3_f8", "f4_big_header_pad",
+    "f4_2x3",    "f8_5",     "f2_6",  "i4_4",  "i8_2x2",
+    "i2_3",      "i1_3",     "u1_5",  "b1_4",  "scalar_f4",
+    "empty_0x3", "rank4_f4", "v2_f4", "v3_f8", "f4_big_header_pad",
 };
 
 static void test_npy_fixtures(void) {
@@ -272,7 +276,7 @@ static void npy_mem(bytes b, const char *want) {
 }
 
 static void test_npy_memory(void) {
-    float six[6] = { 1, 2, 3, 4, 5, 6 };
+    float six[6] = {1, 2, 3, 4, 5, 6};
     const char *ok = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
     /* accepted spellings: any key order, no trailing comma, double quotes, v2 and v3 headers */
     npy_mem(npy(1, "{'shape': (2, 3), 'fortran_order': False, 'descr': '<f4'}", six, 24), NULL);
@@ -280,7 +284,7 @@ static void test_npy_memory(void) {
     npy_mem(npy(2, ok, six, 24), NULL);
     npy_mem(npy(3, ok, six, 24), NULL);
     npy_mem(npy(1, "{'descr':'<f4','fortran_order':False,'shape':( 2 , 3 , ),}", six, 24), NULL);
-    {   /* values survive an unaligned buffer */
+    { /* values survive an unaligned buffer */
         bytes b = npy(1, ok, six, 24);
         unsigned char *u = malloc(b.n + 1);
         memcpy(u + 1, b.p, b.n);
@@ -295,7 +299,8 @@ static void test_npy_memory(void) {
     }
     /* every error class */
     npy_mem(cat3("\x93NUMP", 5, NULL, 0, NULL, 0), "x.npy: not a .npy file (bad magic)");
-    npy_mem(cat3("\x93NUMPY\x01\x01", 8, "\x10\x00", 2, NULL, 0), "x.npy: header: unsupported .npy format version 1.1");
+    npy_mem(cat3("\x93NUMPY\x01\x01", 8, "\x10\x00", 2, NULL, 0),
+            "x.npy: header: unsupported .npy format version 1.1");
     npy_mem(cat3("\x93NUMPY\x02\x00", 8, "\x10\x00", 2, NULL, 0), "x.npy: header: truncated (file has 10 bytes)");
     npy_mem(cat3("\x93NUMPY\x01\x00", 8, "\x10\x00", 2, "{}", 2),
             "x.npy: header: length 16 runs past the end of the file (12 bytes)");
@@ -341,9 +346,9 @@ static void test_npy_memory(void) {
 static void test_npy_save(const char *dir) {
     char p[512];
     snprintf(p, sizeof p, "%s/out.npy", dir);
-    float v[6] = { 1.5f, -2.25f, 3e-41f /* subnormal */, INFINITY, -0.0f, 12345.678f };
-    tl_shape shapes[4] = { shp(2, 2, 3), shp(1, 6, 0), shp(0, 0, 0), shp(2, 0, 5) };
-    const char *dicts[4] = { "(2, 3)", "(6,)", "()", "(0, 5)" };
+    float v[6] = {1.5f, -2.25f, 3e-41f /* subnormal */, INFINITY, -0.0f, 12345.678f};
+    tl_shape shapes[4] = {shp(2, 2, 3), shp(1, 6, 0), shp(0, 0, 0), shp(2, 0, 5)};
+    const char *dicts[4] = {"(2, 3)", "(6,)", "()", "(0, 5)"};
     for (int k = 0; k < 4; k++) {
         tl_err e;
         int rc = tl_npy_save(p, &shapes[k], v, &e);
@@ -365,7 +370,8 @@ static void test_npy_save(const char *dir) {
         tl_tensor *t = NULL;
         rc = tl_npy_parse(buf, len, p, &t, &e);
         CHECK(rc == 0 && tl_shape_eq(&t->shape, &shapes[k]), "npy reparse: %s", rc ? e.msg : "shape");
-        for (int64_t i = 0; rc == 0 && i < numel; i++) CHECK(same_float(t->data[i], v[i]), "npy value %lld", (long long)i);
+        for (int64_t i = 0; rc == 0 && i < numel; i++)
+            CHECK(same_float(t->data[i], v[i]), "npy value %lld", (long long)i);
         tl_tensor_free(t);
         free(buf);
     }
@@ -373,7 +379,8 @@ static void test_npy_save(const char *dir) {
     DIR *d = opendir(dir);
     int others = 0;
     for (struct dirent *de; d && (de = readdir(d));)
-        if (de->d_name[0] != '.' && strcmp(de->d_name, "out.npy") != 0 && strcmp(de->d_name, "params.bin") != 0) others++;
+        if (de->d_name[0] != '.' && strcmp(de->d_name, "out.npy") != 0 && strcmp(de->d_name, "params.bin") != 0)
+            others++;
     if (d) closedir(d);
     CHECK(others == 0, "temporary files left in %s", dir);
     tl_err e;
@@ -385,7 +392,7 @@ static void test_npy_save(const char *dir) {
 }
 
 /* ================= params.bin ================= */
-static const char *PARAMS_VALID[] = { "params_f32", "params_f64", "params_f16", "params_bf16", "params_mixed" };
+static const char *PARAMS_VALID[] = {"params_f32", "params_f64", "params_f16", "params_bf16", "params_mixed"};
 
 static void test_params_fixtures(void) {
     for (size_t i = 0; i < sizeof PARAMS_VALID / sizeof PARAMS_VALID[0]; i++) {
@@ -433,8 +440,10 @@ static void params_bad_file(const char *file, const char *tail) {
 
 static void test_params_bad_files(void) {
     params_bad_file("bad_unknown_name.bin", "tensor \"foo\": no such parameter in graph.json");
-    params_bad_file("bad_wrong_shape.bin", "tensor \"linear_1_W\": shape [4, 3] does not match node[1] (expected [3, 4])");
-    params_bad_file("bad_dtype_i32.bin", "tensor \"linear_1_b\": dtype I32 is not supported (use F32, F64, F16 or BF16)");
+    params_bad_file("bad_wrong_shape.bin",
+                    "tensor \"linear_1_W\": shape [4, 3] does not match node[1] (expected [3, 4])");
+    params_bad_file("bad_dtype_i32.bin",
+                    "tensor \"linear_1_b\": dtype I32 is not supported (use F32, F64, F16 or BF16)");
     params_bad_file("bad_overlap.bin",
                     "tensor \"linear_1_b\": data_offsets [40, 52] overlap tensor \"linear_1_W\" [0, 48]");
     params_bad_file("bad_gap.bin", "data section: bytes [0, 4) belong to no tensor");
@@ -444,9 +453,11 @@ static void test_params_bad_files(void) {
     params_bad_file("bad_size_mismatch.bin",
                     "tensor \"linear_1_b\": data_offsets [0, 8] hold 8 bytes, shape [3] of F32 needs 12");
     params_bad_file("bad_numel_overflow.bin",
-                    "tensor \"linear_1_b\": shape [2147483648, 2147483648, 2147483648] has too many elements (max 2^40)");
+                    "tensor \"linear_1_b\": shape [2147483648, 2147483648, 2147483648] has too many elements (max "
+                    "2^40)");
     params_bad_file("bad_bad_json.bin", "header: invalid JSON near byte 15");
-    params_bad_file("bad_header_len.bin", "header length 1099511627776 out of range (file has 10 bytes, limit 100 MB)");
+    params_bad_file("bad_header_len.bin",
+                    "header length 1099511627776 out of range (file has 10 bytes, limit 100 MB)");
     params_bad_file("bad_short.bin", "too short for a safetensors file (3 bytes)");
     params_bad_file("bad_not_object.bin", "header: expected a JSON object");
     params_bad_file("bad_missing_dtype.bin", "tensor \"linear_1_b\": missing \"dtype\"");
@@ -458,17 +469,19 @@ static void test_params_bad_files(void) {
 }
 
 static void test_params_memory(void) {
-    float w[12], b3[3] = { 7, 8, 9 };
+    float w[12], b3[3] = {7, 8, 9};
     for (int i = 0; i < 12; i++) w[i] = (float)i * 0.5f - 1;
     float wb[15];
     memcpy(wb, w, sizeof w);
     memcpy(wb + 12, b3, sizeof b3);
     tl_graph *g = make_graph();
     /* __metadata__ is ignored; a subset of the tensors binds; offsets in any header order */
-    params_mem(g, st("{\"linear_1_b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[48,60]},"
-                     "\"__metadata__\":{\"format\":\"pt\"},"
-                     "\"linear_1_W\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[0,48]}}   ",
-                     wb, 60), NULL);
+    params_mem(g,
+               st("{\"linear_1_b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[48,60]},"
+                  "\"__metadata__\":{\"format\":\"pt\"},"
+                  "\"linear_1_W\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[0,48]}}   ",
+                  wb, 60),
+               NULL);
     CHECK(g->nodes[1].param[0] && g->nodes[1].param[0]->data[11] == 4.5f && g->nodes[1].param[1]->data[2] == 9,
           "in-memory F32 bind");
     /* unaligned F32 data: the data section starts at an odd offset */
@@ -480,16 +493,16 @@ static void test_params_memory(void) {
     }
     /* F16 special values and BF16, against IEEE definitions */
     {
-        uint16_t h[3] = { 0x0001 /* 2^-24 */, 0xfc00 /* -inf */, 0x3555 /* 0.333251953125 */ };
+        uint16_t h[3] = {0x0001 /* 2^-24 */, 0xfc00 /* -inf */, 0x3555 /* 0.333251953125 */};
         params_mem(g, st("{\"linear_1_b\":{\"dtype\":\"F16\",\"shape\":[3],\"data_offsets\":[0,6]}}", h, 6), NULL);
         float *d = g->nodes[1].param[1]->data;
         CHECK(d[0] == ldexpf(1, -24) && isinf(d[1]) && d[1] < 0 && d[2] == 0.333251953125f, "F16 specials %g %g %g",
               (double)d[0], (double)d[1], (double)d[2]);
-        uint16_t bf[3] = { 0x3f80 /* 1 */, 0xc0a0 /* -5 */, 0x7fc0 /* nan */ };
+        uint16_t bf[3] = {0x3f80 /* 1 */, 0xc0a0 /* -5 */, 0x7fc0 /* nan */};
         params_mem(g, st("{\"linear_1_b\":{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[0,6]}}", bf, 6), NULL);
         d = g->nodes[1].param[1]->data;
         CHECK(d[0] == 1 && d[1] == -5 && isnan(d[2]), "BF16 %g %g %g", (double)d[0], (double)d[1], (double)d[2]);
-        uint16_t h2[2] = { 0x8000 /* -0 */, 0x7c01 /* nan */ };
+        uint16_t h2[2] = {0x8000 /* -0 */, 0x7c01 /* nan */};
         params_mem(g, st("{\"linear_1_b\":{\"dtype\":\"F16\",\"shape\":[3],\"data_offsets\":[0,6]}}", h2, 4),
                    "params.bin: tensor \"linear_1_b\": data_offsets [0, 6] outside the data section (4 bytes)");
     }
@@ -512,7 +525,9 @@ static void test_params_memory(void) {
                "params.bin: tensor \"linear_1_b\": shape: expected an array of naturals");
     params_mem(g, st("{\"linear_1_b\":{\"dtype\":\"F32\",\"shape\":[0,2199023255553],\"data_offsets\":[0,0]}}", w, 0),
                "params.bin: tensor \"linear_1_b\": shape [0, 2199023255553] has too many elements (max 2^40)");
-    params_mem(g, st("{\"linear_1_b\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,3],\"data_offsets\":[0,12]}}", w, 12),
+    params_mem(g,
+               st("{\"linear_1_b\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,3],\"data_offsets\":[0,12]}}", w,
+                  12),
                "params.bin: tensor \"linear_1_b\": shape has 9 dims (max 8)");
     params_mem(g, st("{\"linear_1_b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0]}}", w, 12),
                "params.bin: tensor \"linear_1_b\": data_offsets: expected [begin, end] (naturals)");
@@ -524,8 +539,10 @@ static void test_params_memory(void) {
                "params.bin: tensor \"linear_1_b\": missing \"shape\"");
     params_mem(g, st("{\"linear_1_b\":[1,2]}", w, 12),
                "params.bin: tensor \"linear_1_b\": expected an object with dtype, shape and data_offsets");
-    params_mem(g, st("{\"linear_1_b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]},"
-                     "\"const_2\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[8,32]}}", w, 32),
+    params_mem(g,
+               st("{\"linear_1_b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]},"
+                  "\"const_2\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[8,32]}}",
+                  w, 32),
                "params.bin: tensor \"const_2\": data_offsets [8, 32] overlap tensor \"linear_1_b\" [0, 12]");
     params_mem(g, st("{\"layernorm_4_gamma\":{\"dtype\":\"F32\",\"shape\":[1,3],\"data_offsets\":[0,12]}}", w, 12),
                "params.bin: tensor \"layernorm_4_gamma\": shape [1, 3] does not match node[4] (expected [3])");
@@ -543,13 +560,17 @@ static void test_params_memory(void) {
         tl_tensor *inl = tl_tensor_new(&ws);
         for (int i = 0; i < 12; i++) inl->data[i] = 42;
         gi->nodes[1].param[0] = inl;
-        params_mem(gi, st("{\"linear_1_W\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[0,48]},"
-                          "\"foo\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[48,48]}}", w, 48),
+        params_mem(gi,
+                   st("{\"linear_1_W\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[0,48]},"
+                      "\"foo\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[48,48]}}",
+                      w, 48),
                    "params.bin: tensor \"foo\": no such parameter in graph.json");
         CHECK(gi->nodes[1].param[0] == inl && inl->data[0] == 42, "graph changed by a failed parse");
         /* params.bin wins over an inline payload */
-        params_mem(gi, st("{\"linear_1_W\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[0,48]}}", w, 48), NULL);
-        CHECK(gi->nodes[1].param[0] && gi->nodes[1].param[0]->data[0] == -1 && gi->nodes[1].param[0]->data[11] == 4.5f,
+        params_mem(gi, st("{\"linear_1_W\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[0,48]}}", w, 48),
+                   NULL);
+        CHECK(gi->nodes[1].param[0] && gi->nodes[1].param[0]->data[0] == -1 &&
+                  gi->nodes[1].param[0]->data[11] == 4.5f,
               "params.bin must replace the inline payload");
         tl_err e;
         EXPECT_ERR(tl_params_check_complete(gi, "params.bin", &e), &e,
@@ -569,7 +590,8 @@ static void test_check_complete(void) {
     EXPECT_ERR(tl_params_check_complete(g, "params.bin", &e), &e,
                "params.bin: missing tensor \"linear_1_W\" for node[1] (linear)");
     EXPECT_ERR(tl_params_load(g, "tests/data/params/params_partial.bin", &e) == 0
-                   ? tl_params_check_complete(g, "tests/data/params/params_partial.bin", &e) : 0,
+                   ? tl_params_check_complete(g, "tests/data/params/params_partial.bin", &e)
+                   : 0,
                &e, "tests/data/params/params_partial.bin: missing tensor \"linear_1_b\" for node[1] (linear)");
     tl_shape s3 = shp(1, 3, 0), s23 = shp(2, 2, 3);
     g->nodes[1].param[1] = tl_tensor_new(&s3);
@@ -601,12 +623,13 @@ static void test_params_save(const char *dir) {
         CHECK((8 + hl) % 8 == 0 && buf[8] == '{' && hl <= len - 8, "header padding: length %llu",
               (unsigned long long)hl);
         /* sorted names, contiguous F32 offsets */
-        const char *want = "{\"__metadata__\":{\"format\":\"pt\"},"
-                           "\"const_2\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
-                           "\"layernorm_4_beta\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24,36]},"
-                           "\"layernorm_4_gamma\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[36,48]},"
-                           "\"linear_1_W\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[48,96]},"
-                           "\"linear_1_b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[96,108]}}";
+        const char *want =
+            "{\"__metadata__\":{\"format\":\"pt\"},"
+            "\"const_2\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
+            "\"layernorm_4_beta\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24,36]},"
+            "\"layernorm_4_gamma\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[36,48]},"
+            "\"linear_1_W\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[48,96]},"
+            "\"linear_1_b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[96,108]}}";
         CHECK(strncmp(buf + 8, want, strlen(want)) == 0, "saved header: %.*s", (int)hl, buf + 8);
         CHECK(len == 8 + hl + 108, "saved size %zu", len);
         free(buf);
@@ -628,8 +651,8 @@ static void test_params_save(const char *dir) {
         CHECK(tl_params_save(g2, out2, &e) == 0, "re-save: %s", e.msg);
         char *b1 = NULL, *b2 = NULL;
         size_t l1 = 0, l2 = 0;
-        CHECK(tl_read_file(out, &b1, &l1, &e) == 0 && tl_read_file(out2, &b2, &l2, &e) == 0 && l1 == l2 &&
-                  l1 > 8 && !memcmp(b1, b2, l1),
+        CHECK(tl_read_file(out, &b1, &l1, &e) == 0 && tl_read_file(out2, &b2, &l2, &e) == 0 && l1 == l2 && l1 > 8 &&
+                  !memcmp(b1, b2, l1),
               "save(load(save)) differs: %zu vs %zu bytes", l1, l2);
         free(b1);
         free(b2);

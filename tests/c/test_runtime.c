@@ -38,16 +38,16 @@ static volatile long g_allocs;
 void tl_test_alloc_in_run(void);
 __attribute__((noinline)) void tl_test_alloc_in_run(void) { __asm__ volatile(""); }
 #define MAX_CALLERS 256
-static void *g_callers[MAX_CALLERS];   /* return addresses of allocations during runs */
+static void *g_callers[MAX_CALLERS]; /* return addresses of allocations during runs */
 static volatile long g_ncallers;
-#define COUNT()                                                                  \
-    do {                                                                         \
-        if (g_counting) g_allocs++;                                              \
-        if (g_counting == 2) {                                                   \
+#define COUNT() \
+    do { \
+        if (g_counting) g_allocs++; \
+        if (g_counting == 2) { \
             if (g_ncallers < MAX_CALLERS) g_callers[g_ncallers] = __builtin_return_address(0); \
-            g_ncallers++;                                                        \
-            tl_test_alloc_in_run();                                              \
-        }                                                                        \
+            g_ncallers++; \
+            tl_test_alloc_in_run(); \
+        } \
     } while (0)
 
 void *malloc(size_t n) {
@@ -76,21 +76,20 @@ void free(void *p) { __libc_free(p); }
 
 /* ------------------------------------------------------------------ helpers */
 static int failures;
-#define CHECK(c, ...)                                                          \
-    do {                                                                       \
-        if (!(c)) {                                                            \
-            failures++;                                                        \
+#define CHECK(c, ...) \
+    do { \
+        if (!(c)) { \
+            failures++; \
             fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #c); \
-            fprintf(stderr, __VA_ARGS__);                                      \
-            fprintf(stderr, "\n");                                             \
-        }                                                                      \
+            fprintf(stderr, __VA_ARGS__); \
+            fprintf(stderr, "\n"); \
+        } \
     } while (0)
 
 static tl_model *load(const char *json) {
-    tl_err err = { 0 };
+    tl_err err = {0};
     tl_graph *g = NULL;
-    if (tl_graph_parse_json(json, strlen(json), "t.json", &g, &err) ||
-        tl_params_check_complete(g, "t.json", &err)) {
+    if (tl_graph_parse_json(json, strlen(json), "t.json", &g, &err) || tl_params_check_complete(g, "t.json", &err)) {
         fprintf(stderr, "load failed: %s\n", err.msg);
         exit(1);
     }
@@ -138,17 +137,20 @@ static const char *G1 =
 static const char *G_ATTN =
     "{\"format\":\"torchlean.ir.v1\",\"input_id\":0,\"output_ids\":[12],\"nodes\":["
     "{\"id\":0,\"kind\":\"input\",\"parents\":[],\"shape\":[1,4,6]},"
-    "{\"id\":1,\"kind\":\"reshape\",\"parents\":[0],\"shape\":[1,4,2,3],\"in_shape\":[1,4,6],\"out_shape\":[1,4,2,3]},"
+    "{\"id\":1,\"kind\":\"reshape\",\"parents\":[0],\"shape\":[1,4,2,3],\"in_shape\":[1,4,6],\"out_shape\":[1,4,2,3]}"
+    ","
     "{\"id\":2,\"kind\":\"transpose\",\"parents\":[1],\"shape\":[1,2,4,3],\"axis1\":1,\"axis2\":2},"
     "{\"id\":3,\"kind\":\"transpose\",\"parents\":[2],\"shape\":[1,2,3,4],\"axis1\":2,\"axis2\":3},"
     "{\"id\":4,\"kind\":\"const\",\"parents\":[],\"shape\":[1,1,1,1],\"value_shape\":[1,1,1,1],\"values\":[0.5]},"
     "{\"id\":5,\"kind\":\"matmul\",\"parents\":[2,3],\"shape\":[1,2,4,4]},"
-    "{\"id\":6,\"kind\":\"broadcast_to\",\"parents\":[4],\"shape\":[1,2,4,4],\"from_shape\":[1,1,1,1],\"to_shape\":[1,2,4,4]},"
+    "{\"id\":6,\"kind\":\"broadcast_to\",\"parents\":[4],\"shape\":[1,2,4,4],\"from_shape\":[1,1,1,1],\"to_shape\":["
+    "1,2,4,4]},"
     "{\"id\":7,\"kind\":\"mul_elem\",\"parents\":[5,6],\"shape\":[1,2,4,4]},"
     "{\"id\":8,\"kind\":\"softmax\",\"parents\":[7],\"shape\":[1,2,4,4],\"axis\":3},"
     "{\"id\":9,\"kind\":\"matmul\",\"parents\":[8,2],\"shape\":[1,2,4,3]},"
     "{\"id\":10,\"kind\":\"transpose\",\"parents\":[9],\"shape\":[1,4,2,3],\"axis1\":1,\"axis2\":2},"
-    "{\"id\":11,\"kind\":\"reshape\",\"parents\":[10],\"shape\":[1,4,6],\"in_shape\":[1,4,2,3],\"out_shape\":[1,4,6]},"
+    "{\"id\":11,\"kind\":\"reshape\",\"parents\":[10],\"shape\":[1,4,6],\"in_shape\":[1,4,2,3],\"out_shape\":[1,4,6]}"
+    ","
     "{\"id\":12,\"kind\":\"tanh\",\"parents\":[11],\"shape\":[1,4,6]}]}";
 
 /* The batch-mixing graph: flatten of [1,2,2]. */
@@ -181,7 +183,7 @@ static bool overlap(const void *p, int64_t pn, const void *q, int64_t qn) {
 static void check_plan(const tl_session *s, const char *what) {
     int64_t n = s->n;
     int64_t *need = malloc(sizeof(int64_t) * (size_t)n);
-    int64_t *root = malloc(sizeof(int64_t) * (size_t)n);   /* memory owner of each value */
+    int64_t *root = malloc(sizeof(int64_t) * (size_t)n); /* memory owner of each value */
     for (int64_t i = 0; i < n; i++) {
         need[i] = -1;
         root[i] = s->steps[i].alias ? root[s->steps[i].node->parents[0]] : i;
@@ -202,13 +204,13 @@ static void check_plan(const tl_session *s, const char *what) {
             if (sa->alias || need[a] < b) continue;
             int64_t oa = sa->numel * 4;
             if (sb->scratch && overlap(sb->scratch, scb, s->value[a], oa)) bad++;
-            if (!sb->exec && sb->op != TL_OP_INPUT) continue;   /* const: writes nothing */
+            if (!sb->exec && sb->op != TL_OP_INPUT) continue; /* const: writes nothing */
             if (!overlap(sb->out, ob, s->value[a], oa)) continue;
             bool ok = need[a] == b && sb->in_place && sb->out == s->value[a] && ob == oa;
             if (!ok) {
                 bad++;
-                fprintf(stderr, "%s: node %lld overwrites live node %lld (needed until %lld)\n",
-                        what, (long long)b, (long long)a, (long long)need[a]);
+                fprintf(stderr, "%s: node %lld overwrites live node %lld (needed until %lld)\n", what, (long long)b,
+                        (long long)a, (long long)need[a]);
             }
         }
     }
@@ -237,10 +239,10 @@ static const char *G_DIAMOND =
     "{\"id\":14,\"kind\":\"exp\",\"parents\":[13],\"shape\":[3,3]}]}";
 
 static void test_plan_invariants(void) {
-    const char *graphs[] = { G1, G_BIG, G_DIAMOND };
-    tl_shape shapes[] = { { 2, { 1, 4 } }, { 2, { 128, 1024 } }, { 2, { 3, 50 } } };
+    const char *graphs[] = {G1, G_BIG, G_DIAMOND};
+    tl_shape shapes[] = {{2, {1, 4}}, {2, {128, 1024}}, {2, {3, 50}}};
     for (int gi = 0; gi < 3; gi++) {
-        tl_err err = { 0 };
+        tl_err err = {0};
         tl_model *m = load(graphs[gi]);
         tl_session *a = NULL, *k = NULL;
         CHECK(tl_session_new(m, &shapes[gi], 0, &a, &err) == 0, "%s", err.msg);
@@ -277,9 +279,9 @@ static void test_plan_invariants(void) {
 }
 
 static void test_reuse_vs_keep_all(void) {
-    tl_err err = { 0 };
+    tl_err err = {0};
     tl_model *m = load(G1);
-    tl_shape in = { 2, { 1, 4 } };
+    tl_shape in = {2, {1, 4}};
     tl_session *a = NULL, *k = NULL;
     CHECK(tl_session_new(m, &in, 0, &a, &err) == 0, "%s", err.msg);
     CHECK(tl_session_new(m, &in, TL_SESSION_KEEP_ALL, &k, &err) == 0, "%s", err.msg);
@@ -305,8 +307,7 @@ static void test_reuse_vs_keep_all(void) {
         for (int64_t id = 1; id < g->n_nodes; id++) {
             const tl_node *n = &g->nodes[id];
             const float *pv[4];
-            for (int p = 0; p < n->n_parents; p++)
-                pv[p] = tl_session_node_value(k, n->parents[p], NULL, &err);
+            for (int p = 0; p < n->n_parents; p++) pv[p] = tl_session_node_value(k, n->parents[p], NULL, &err);
             float buf[16];
             tl_shape s;
             const float *v = tl_session_node_value(k, id, &s, &err);
@@ -322,8 +323,7 @@ static void test_reuse_vs_keep_all(void) {
     }
     /* non-kept intermediate in a reused plan is refused */
     CHECK(tl_session_node_value(a, 1, NULL, &err) == NULL, "node 1 should not be kept");
-    CHECK(strcmp(err.msg, "node[1]: value is not kept after the run (use TL_SESSION_KEEP_ALL)") == 0,
-          "%s", err.msg);
+    CHECK(strcmp(err.msg, "node[1]: value is not kept after the run (use TL_SESSION_KEEP_ALL)") == 0, "%s", err.msg);
     tl_session_free(a);
     tl_session_free(k);
     tl_model_free(m);
@@ -331,12 +331,12 @@ static void test_reuse_vs_keep_all(void) {
 
 #ifndef TL_NO_INTERPOSE
 static void no_malloc_case(const char *json, tl_shape in, int threads) {
-    tl_err err = { 0 };
+    tl_err err = {0};
     tl_set_threads(threads);
     tl_model *m = load(json);
     tl_session *s = NULL;
     g_allocs = 0;
-    g_counting = 1;   /* sanity: the interposition sees the planner's allocations */
+    g_counting = 1; /* sanity: the interposition sees the planner's allocations */
     CHECK(tl_session_new(m, &in, TL_SESSION_PROFILE, &s, &err) == 0, "%s", err.msg);
     g_counting = 0;
     CHECK(g_allocs > 0, "malloc interposition is not active");
@@ -345,10 +345,10 @@ static void no_malloc_case(const char *json, tl_shape in, int threads) {
     float *x = malloc(sizeof(float) * (size_t)n);
     unsigned seed = 3;
     for (int64_t i = 0; i < n; i++) x[i] = frand(&seed);
-    CHECK(tl_session_run(s, x, &err) == 0, "%s", err.msg);   /* warm-up: BLAS/OpenMP init */
+    CHECK(tl_session_run(s, x, &err) == 0, "%s", err.msg); /* warm-up: BLAS/OpenMP init */
     g_allocs = 0;
     g_ncallers = 0;
-    g_counting = 2;   /* 2: steady-state runs */
+    g_counting = 2; /* 2: steady-state runs */
     int rc = 0;
     for (int r = 0; r < 10; r++) rc |= tl_session_run(s, x, &err);
     g_counting = 0;
@@ -359,36 +359,31 @@ static void no_malloc_case(const char *json, tl_shape in, int threads) {
     long foreign = 0, blas = 0;
     for (long k = 0; k < g_ncallers && k < MAX_CALLERS; k++) {
         Dl_info info;
-        if (dladdr(g_callers[k], &info) && info.dli_fname && strstr(info.dli_fname, "openblas"))
-            blas++;
-        else
-            foreign++;
+        if (dladdr(g_callers[k], &info) && info.dli_fname && strstr(info.dli_fname, "openblas")) blas++;
+        else foreign++;
     }
     if (g_ncallers > MAX_CALLERS) foreign += g_ncallers - MAX_CALLERS;
-    CHECK(foreign == 0, "%ld allocations outside OpenBLAS during 10 runs (threads %d)", foreign,
-          threads);
-    if (threads == 1)
-        CHECK(g_allocs == 0, "%ld allocations during 10 single-threaded runs", g_allocs);
+    CHECK(foreign == 0, "%ld allocations outside OpenBLAS during 10 runs (threads %d)", foreign, threads);
+    if (threads == 1) CHECK(g_allocs == 0, "%ld allocations during 10 single-threaded runs", g_allocs);
     else if (blas)
-        printf("note: %ld allocations inside multi-threaded OpenBLAS during 10 runs (threads %d)\n",
-               blas, threads);
+        printf("note: %ld allocations inside multi-threaded OpenBLAS during 10 runs (threads %d)\n", blas, threads);
     free(x);
     tl_session_free(s);
     tl_model_free(m);
 }
 
 static void test_no_malloc_in_run(int threads) {
-    no_malloc_case(G1, (tl_shape){ 2, { 64, 4 } }, threads);   /* batch 64 */
-    no_malloc_case(G_BIG, (tl_shape){ 2, { 128, 1024 } }, threads);
-    no_malloc_case(G_ATTN, (tl_shape){ 3, { 3, 4, 6 } }, threads);   /* views, folding, re-batch */
+    no_malloc_case(G1, (tl_shape){2, {64, 4}}, threads); /* batch 64 */
+    no_malloc_case(G_BIG, (tl_shape){2, {128, 1024}}, threads);
+    no_malloc_case(G_ATTN, (tl_shape){3, {3, 4, 6}}, threads); /* views, folding, re-batch */
 }
 #endif
 
 /* Outputs of the reused plan equal the KEEP_ALL plan's, bitwise (bigger graph, two outputs). */
 static void test_big_reuse(void) {
-    tl_err err = { 0 };
+    tl_err err = {0};
     tl_model *m = load(G_BIG);
-    tl_shape in = { 2, { 128, 1024 } };
+    tl_shape in = {2, {128, 1024}};
     tl_session *a = NULL, *k = NULL;
     CHECK(tl_session_new(m, &in, 0, &a, &err) == 0, "%s", err.msg);
     CHECK(tl_session_new(m, &in, TL_SESSION_KEEP_ALL, &k, &err) == 0, "%s", err.msg);
@@ -401,8 +396,7 @@ static void test_big_reuse(void) {
     for (int o = 0; o < 2; o++) {
         tl_shape sa, sk;
         const float *ya = tl_session_output(a, o, &sa), *yk = tl_session_output(k, o, &sk);
-        CHECK(tl_shape_eq(&sa, &sk) &&
-                  memcmp(ya, yk, sizeof(float) * (size_t)tl_shape_numel(&sa)) == 0,
+        CHECK(tl_shape_eq(&sa, &sk) && memcmp(ya, yk, sizeof(float) * (size_t)tl_shape_numel(&sa)) == 0,
               "big graph output %d differs between plans", o);
     }
     free(x);
@@ -412,9 +406,9 @@ static void test_big_reuse(void) {
 }
 
 static void test_batch(void) {
-    tl_err err = { 0 };
+    tl_err err = {0};
     tl_model *m = load(G1);
-    tl_shape in1 = { 2, { 1, 4 } }, in5 = { 2, { 5, 4 } };
+    tl_shape in1 = {2, {1, 4}}, in5 = {2, {5, 4}};
     tl_session *s1 = NULL, *s5 = NULL;
     CHECK(tl_session_new(m, &in1, 0, &s1, &err) == 0, "%s", err.msg);
     CHECK(tl_session_new(m, &in5, 0, &s5, &err) == 0, "%s", err.msg);
@@ -442,14 +436,15 @@ static void test_batch(void) {
     tl_model_free(m);
 
     m = load(G_FLAT);
-    tl_shape in64 = { 3, { 64, 2, 2 } }, bad = { 3, { 1, 2, 3 } };
+    tl_shape in64 = {3, {64, 2, 2}}, bad = {3, {1, 2, 3}};
     tl_session *s = NULL;
     CHECK(tl_session_new(m, &in64, 0, &s, &err) != 0, "flatten must refuse batch 64");
-    CHECK(strcmp(err.msg, "batch 64 does not fit the graph: node[2] (flatten) mixes the batch axis "
-                          "(captured batch 1)") == 0, "%s", err.msg);
+    CHECK(strcmp(err.msg,
+                 "batch 64 does not fit the graph: node[2] (flatten) mixes the batch axis "
+                 "(captured batch 1)") == 0,
+          "%s", err.msg);
     CHECK(tl_session_new(m, &bad, 0, &s, &err) != 0, "bad shape");
-    CHECK(strcmp(err.msg, "shape [1, 2, 3] does not match the graph input [1, 2, 2]") == 0, "%s",
-          err.msg);
+    CHECK(strcmp(err.msg, "shape [1, 2, 3] does not match the graph input [1, 2, 2]") == 0, "%s", err.msg);
     tl_model_free(m);
 }
 
@@ -460,24 +455,24 @@ static bool close_arrays(const float *a, const float *b, int64_t n) {
 }
 
 static void test_fold_views(void) {
-    tl_err err = { 0 };
+    tl_err err = {0};
     tl_model *m = load(G_ATTN);
     const tl_graph *g = tl_model_graph(m);
     for (int N = 1; N <= 3; N += 2) {
-        tl_shape in = { 3, { N, 4, 6 } };
+        tl_shape in = {3, {N, 4, 6}};
         tl_session *a = NULL, *k = NULL;
         CHECK(tl_session_new(m, &in, 0, &a, &err) == 0, "N %d: %s", N, err.msg);
         CHECK(tl_session_new(m, &in, TL_SESSION_KEEP_ALL, &k, &err) == 0, "N %d: %s", N, err.msg);
         if (!a || !k) return;
-        static const char *want[] = { "input", "alias", "view", "view", "folded", "run", "folded",
-                                      "run", "run", "run", "alias", "alias", "run" };
-        static const char *want_k[] = { "input", "alias", "run", "run", "folded", "run", "folded",
-                                        "run", "run", "run", "run", "alias", "run" };
+        static const char *want[] = {"input", "alias", "view", "view",  "folded", "run", "folded",
+                                     "run",   "run",   "run",  "alias", "alias",  "run"};
+        static const char *want_k[] = {"input", "alias", "run", "run", "folded", "run", "folded",
+                                       "run",   "run",   "run", "run", "alias",  "run"};
         for (int64_t i = 0; i < g->n_nodes; i++) {
-            CHECK(strcmp(tl_session_node_plan(a, i), want[i]) == 0, "N %d node %lld: %s", N,
-                  (long long)i, tl_session_node_plan(a, i));
-            CHECK(strcmp(tl_session_node_plan(k, i), want_k[i]) == 0, "N %d keep node %lld: %s", N,
-                  (long long)i, tl_session_node_plan(k, i));
+            CHECK(strcmp(tl_session_node_plan(a, i), want[i]) == 0, "N %d node %lld: %s", N, (long long)i,
+                  tl_session_node_plan(a, i));
+            CHECK(strcmp(tl_session_node_plan(k, i), want_k[i]) == 0, "N %d keep node %lld: %s", N, (long long)i,
+                  tl_session_node_plan(k, i));
         }
         CHECK(tl_session_node_plan(a, 13) == NULL, "bad id");
         CHECK(a->steps[5].p.mm.strided && a->steps[9].p.mm.strided && a->steps[9].out_view, "strided");
@@ -516,7 +511,7 @@ static void test_fold_views(void) {
         }
         /* each sample of the batch-3 run equals a batch-1 run */
         if (N == 3) {
-            tl_shape in1 = { 3, { 1, 4, 6 } };
+            tl_shape in1 = {3, {1, 4, 6}};
             tl_session *s1 = NULL;
             CHECK(tl_session_new(m, &in1, 0, &s1, &err) == 0, "%s", err.msg);
             for (int b = 0; s1 && b < 3; b++) {
@@ -532,15 +527,15 @@ static void test_fold_views(void) {
 }
 
 static void test_plant_bug(void) {
-    tl_err err = { 0 };
+    tl_err err = {0};
     tl_model *m = load(G1);
-    tl_shape in = { 2, { 1, 4 } };
+    tl_shape in = {2, {1, 4}};
     tl_session *a = NULL, *b = NULL;
     CHECK(tl_session_new(m, &in, TL_SESSION_KEEP_ALL, &a, &err) == 0, "%s", err.msg);
     setenv("TL_TEST_PLANT_BUG", "tanh", 1);
     CHECK(tl_session_new(m, &in, TL_SESSION_KEEP_ALL, &b, &err) == 0, "%s", err.msg);
     unsetenv("TL_TEST_PLANT_BUG");
-    float x[4] = { 0.5f, -1.0f, 0.25f, 2.0f };
+    float x[4] = {0.5f, -1.0f, 0.25f, 2.0f};
     tl_session_run(a, x, &err);
     tl_session_run(b, x, &err);
     const float *va = tl_session_node_value(a, 3, NULL, &err), *vb = tl_session_node_value(b, 3, NULL, &err);
@@ -572,9 +567,9 @@ static const char *G_CONV_BN =
 
 static void test_fuse_exact(void) {
     tl_model *m = load(G_CONV_BN);
-    tl_err err = { 0 };
+    tl_err err = {0};
     for (int64_t N = 1; N <= 3; N += 2) {
-        tl_shape in = { 4, { N, 2, 4, 4 } };
+        tl_shape in = {4, {N, 2, 4, 4}};
         tl_session *f = NULL, *e = NULL, *k = NULL;
         CHECK(tl_session_new(m, &in, 0, &f, &err) == 0 && tl_session_new(m, &in, TL_SESSION_EXACT, &e, &err) == 0 &&
                   tl_session_new(m, &in, TL_SESSION_KEEP_ALL, &k, &err) == 0,
@@ -601,10 +596,11 @@ static void test_fuse_exact(void) {
         /* the fused batch norm's value is the output of the producing conv's storage; the conv's
          * own value is not readable (it holds the batch norm's) */
         float conv_only[144];
-        const float *pv[1] = { x };
+        const float *pv[1] = {x};
         CHECK(tl_session_eval_node(f, 1, pv, conv_only, &err) == 0, "%s", err.msg);
         const float *kc = tl_session_node_value(k, 1, NULL, &err);
-        CHECK(kc && memcmp(conv_only, kc, sizeof(float) * (size_t)(48 * N)) == 0, "eval_node uses the model's weights");
+        CHECK(kc && memcmp(conv_only, kc, sizeof(float) * (size_t)(48 * N)) == 0,
+              "eval_node uses the model's weights");
         tl_session_free(f);
         tl_session_free(e);
         tl_session_free(k);
@@ -616,13 +612,13 @@ static void test_fuse_exact(void) {
  * per thread) and gives bitwise the 1-thread result; the folded batch norm too. */
 static void test_conv_threads(void) {
     tl_model *m = load(G_CONV_BN);
-    tl_err err = { 0 };
+    tl_err err = {0};
     enum { N = 512 };
-    tl_shape in = { 4, { N, 2, 4, 4 } };
+    tl_shape in = {4, {N, 2, 4, 4}};
     static float x[N * 32], y1[N * 48];
     unsigned seed = 9;
     for (int i = 0; i < N * 32; i++) x[i] = frand(&seed);
-    float *ys[2] = { y1, NULL };
+    float *ys[2] = {y1, NULL};
     for (int t = 1; t <= 2; t++) {
         tl_set_threads(t);
         tl_session *s = NULL;
@@ -650,9 +646,9 @@ static void test_memory_limit(void) {
         "\"from_shape\":[1,1],\"to_shape\":[100000,100000]},"
         "{\"id\":2,\"kind\":\"sum\",\"parents\":[1],\"shape\":[]}]}";
     tl_model *m = load(BIG);
-    tl_err err = { 0 };
+    tl_err err = {0};
     tl_session *s = NULL;
-    tl_shape in = { 2, { 1, 1 } };
+    tl_shape in = {2, {1, 1}};
     unsetenv("TL_MEMORY_LIMIT");
     CHECK(tl_session_new(m, &in, 0, &s, &err) == -1 && s == NULL, "40 GB plan accepted");
     CHECK(err.kind == TL_ERR_OOM && tl_err_exit_status(&err) == 3, "kind %d", (int)err.kind);
@@ -661,7 +657,7 @@ static void test_memory_limit(void) {
     /* the limit is the environment's when set: a small graph over a tiny limit */
     tl_model_free(m);
     m = load(G1);
-    tl_shape in1 = { 2, { 1, 4 } };
+    tl_shape in1 = {2, {1, 4}};
     setenv("TL_MEMORY_LIMIT", "64", 1);
     CHECK(tl_session_new(m, &in1, 0, &s, &err) == -1 && err.kind == TL_ERR_OOM, "limit 64: %s", err.msg);
     setenv("TL_MEMORY_LIMIT", "100000000", 1);

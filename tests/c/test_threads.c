@@ -61,13 +61,13 @@ typedef struct model_case {
 static model_case CASES[2];
 
 typedef struct job {
-    model_case *mc[2];   /* the models this thread runs (one or two) */
+    model_case *mc[2]; /* the models this thread runs (one or two) */
     int n_models;
     int bad;
 } job;
 
 static int run_once(tl_session *s, model_case *mc, int *bad) {
-    tl_err err = { 0 };
+    tl_err err = {0};
     if (tl_session_run(s, mc->x, &err)) {
         fprintf(stderr, "run: %s\n", err.msg);
         return -1;
@@ -80,8 +80,8 @@ static int run_once(tl_session *s, model_case *mc, int *bad) {
 
 static void *worker(void *arg) {
     job *j = arg;
-    tl_session *s[2] = { NULL, NULL };
-    tl_err err = { 0 };
+    tl_session *s[2] = {NULL, NULL};
+    tl_err err = {0};
     for (int k = 0; k < j->n_models; k++)
         if (tl_session_new(j->mc[k]->m, &j->mc[k]->in, 0, &s[k], &err)) {
             fprintf(stderr, "session: %s\n", err.msg);
@@ -95,10 +95,10 @@ static void *worker(void *arg) {
 }
 
 static void load_case(model_case *mc, const char *json) {
-    tl_err err = { 0 };
+    tl_err err = {0};
     tl_graph *g = NULL;
-    if (tl_graph_parse_json(json, strlen(json), "t.json", &g, &err) ||
-        tl_params_check_complete(g, "t.json", &err) || tl_model_from_graph(g, &mc->m, &err)) {
+    if (tl_graph_parse_json(json, strlen(json), "t.json", &g, &err) || tl_params_check_complete(g, "t.json", &err) ||
+        tl_model_from_graph(g, &mc->m, &err)) {
         fprintf(stderr, "load: %s\n", err.msg);
         exit(1);
     }
@@ -136,15 +136,15 @@ static void run_threads(job *jobs, const char *what) {
 }
 
 int main(void) {
-    tl_set_threads(1);   /* process-global: set once before any session exists */
+    tl_set_threads(1); /* process-global: set once before any session exists */
     load_case(&CASES[0], G_MLP);
     load_case(&CASES[1], G_CNN);
     job jobs[THREADS];
     /* 1. one model, a session per thread */
-    for (int t = 0; t < THREADS; t++) jobs[t] = (job){ { &CASES[0], NULL }, 1, 0 };
+    for (int t = 0; t < THREADS; t++) jobs[t] = (job){{&CASES[0], NULL}, 1, 0};
     run_threads(jobs, "shared model");
     /* 2. several models, one session of each per thread */
-    for (int t = 0; t < THREADS; t++) jobs[t] = (job){ { &CASES[t % 2], &CASES[(t + 1) % 2] }, 2, 0 };
+    for (int t = 0; t < THREADS; t++) jobs[t] = (job){{&CASES[t % 2], &CASES[(t + 1) % 2]}, 2, 0};
     run_threads(jobs, "several models");
     tl_model_free(CASES[0].m);
     tl_model_free(CASES[1].m);

@@ -37,30 +37,30 @@ static void write_text(const char *path, const char *sq) {
 static char *slurp(const char *path, size_t *len) {
     char *b = NULL;
     size_t n = 0;
-    tl_err e = { 0 };
+    tl_err e = {0};
     if (tl_read_file(path, &b, &n, &e)) return NULL;
     if (len) *len = n;
     return b;
 }
 
-#define EXPECT_STR(got, want)                                                                   \
-    do {                                                                                        \
-        const char *w_ = (want);                                                                \
-        if (strcmp((got), w_)) {                                                                \
-            failed++;                                                                           \
+#define EXPECT_STR(got, want) \
+    do { \
+        const char *w_ = (want); \
+        if (strcmp((got), w_)) { \
+            failed++; \
             fprintf(stderr, "%s:%d:\n  got  '%s'\n  want '%s'\n", __FILE__, __LINE__, (got), w_); \
-        } else {                                                                                \
-            passed++;                                                                           \
-        }                                                                                       \
+        } else { \
+            passed++; \
+        } \
     } while (0)
 
 /* input [1, 4, 2, 2] -> conv groups 2, 4 -> 2 channels, 1x1 kernel. Packed weight [2, 2, 1, 1]
  * = [[1, 2], [3, 4]]; dense [2, 4, 1, 1] = [[1, 2, 0, 0], [0, 0, 3, 4]]. */
-#define CONV_HEAD                                                                                          \
-    "{'format': 'torchlean.ir.v1', 'input_id': 0, 'output_ids': [1], 'nodes': ["                           \
-    "{'id': 0, 'kind': 'input', 'parents': [], 'shape': [1, 4, 2, 2]},"                                     \
+#define CONV_HEAD \
+    "{'format': 'torchlean.ir.v1', 'input_id': 0, 'output_ids': [1], 'nodes': [" \
+    "{'id': 0, 'kind': 'input', 'parents': [], 'shape': [1, 4, 2, 2]}," \
     "{'id': 1, 'kind': 'conv', 'parents': [0], 'shape': [1, 2, 2, 2], 'spatial_rank': 2, 'kernel': [1, 1], " \
-    "'stride': [1, 1], 'padding': [0, 0], 'padding_after': [0, 0], 'dilation': [1, 1], 'groups': 2, "        \
+    "'stride': [1, 1], 'padding': [0, 0], 'padding_after': [0, 0], 'dilation': [1, 1], 'groups': 2, " \
     "'channel_axis': 1, 'in_channels': 4, 'out_channels': 2, 'input_spatial': [2, 2]"
 #define DENSE_W "'weight': [[[[1]], [[2]], [[0]], [[0]]], [[[0]], [[0]], [[3]], [[4]]]], 'bias': [0.5, -0.5]"
 #define PACKED_W "'weight': [[[[1]], [[2]]], [[[3]], [[4]]]], 'bias': [0.5, -0.5]"
@@ -85,11 +85,13 @@ static void test_inline_layouts(void) {
     if (g) check_packed_1234(g);
     tl_graph_free(g);
     /* an off-block entry that is not zero: not a grouped conv */
-    g = parse(CONV_HEAD ", 'weight': [[[[1]], [[2]], [[0]], [[0]]], [[[0]], [[0.25]], [[3]], [[4]]]], 'bias': [0, 0]}]}",
+    g = parse(CONV_HEAD
+              ", 'weight': [[[[1]], [[2]], [[0]], [[0]]], [[[0]], [[0.25]], [[3]], [[4]]]], 'bias': [0, 0]}]}",
               &e);
     CHECK(g == NULL);
-    EXPECT_STR(e.msg, "t.json: node[1].weight: dense grouped weight (groups 2) has nonzero off-block entry 0.25 at "
-                      "[1, 1, 0, 0] (output channel 1 reads input channels 2..3 only)");
+    EXPECT_STR(e.msg,
+               "t.json: node[1].weight: dense grouped weight (groups 2) has nonzero off-block entry 0.25 at "
+               "[1, 1, 0, 0] (output channel 1 reads input channels 2..3 only)");
     tl_graph_free(g);
     /* neither layout: the ordinary shape error */
     g = parse(CONV_HEAD ", 'weight': [[[[1]], [[2]], [[0]]], [[[0]], [[3]], [[4]]]], 'bias': [0, 0]}]}", &e);
@@ -102,7 +104,8 @@ static void test_inline_layouts(void) {
 static void write_st(const char *path, const int64_t *shape, int rank, const float *w, int nw) {
     char dims[64] = "", hdr[512];
     int len = 0;
-    for (int i = 0; i < rank; i++) len += snprintf(dims + len, sizeof dims - (size_t)len, "%s%lld", i ? "," : "", (long long)shape[i]);
+    for (int i = 0; i < rank; i++)
+        len += snprintf(dims + len, sizeof dims - (size_t)len, "%s%lld", i ? "," : "", (long long)shape[i]);
     int hl = snprintf(hdr, sizeof hdr,
                       "{\"conv2d_1_kernel\":{\"dtype\":\"F32\",\"shape\":[%s],\"data_offsets\":[0,%d]},"
                       "\"conv2d_1_bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[%d,%d]}}",
@@ -110,7 +113,7 @@ static void write_st(const char *path, const int64_t *shape, int rank, const flo
     uint64_t n = (uint64_t)hl;
     unsigned char le[8];
     for (int i = 0; i < 8; i++) le[i] = (unsigned char)(n >> (8 * i));
-    float bias[2] = { 0.5f, -0.5f };
+    float bias[2] = {0.5f, -0.5f};
     FILE *f = fopen(path, "wb");
     fwrite(le, 1, 8, f);
     fwrite(hdr, 1, (size_t)hl, f);
@@ -124,12 +127,12 @@ static void test_params_layouts(const char *dir) {
     snprintf(gp, sizeof gp, "%s/small.json", dir);
     snprintf(pp, sizeof pp, "%s/p.bin", dir);
     write_text(gp, SMALL_CONV);
-    static const float dense[8] = { 1, 2, 0, 0, 0, 0, 3, 4 }, packed[4] = { 1, 2, 3, 4 };
-    static const float bad[8] = { 1, 2, 0, 7, 0, 0, 3, 4 };
-    const int64_t ds[4] = { 2, 4, 1, 1 }, ps[4] = { 2, 2, 1, 1 };
+    static const float dense[8] = {1, 2, 0, 0, 0, 0, 3, 4}, packed[4] = {1, 2, 3, 4};
+    static const float bad[8] = {1, 2, 0, 7, 0, 0, 3, 4};
+    const int64_t ds[4] = {2, 4, 1, 1}, ps[4] = {2, 2, 1, 1};
     for (int k = 0; k < 3; k++) {
         tl_graph *g = NULL;
-        tl_err e = { 0 };
+        tl_err e = {0};
         CHECK(tl_graph_load_json(gp, &g, &e) == 0);
         if (!g) return;
         if (k == 0) write_st(pp, ds, 4, dense, 8);
@@ -143,8 +146,10 @@ static void test_params_layouts(const char *dir) {
         } else {
             char want[768];
             snprintf(want, sizeof want,
-                     "%s: tensor \"conv2d_1_kernel\" (node[1]): dense grouped weight (groups 2) has nonzero off-block "
-                     "entry 7 at [0, 3, 0, 0] (output channel 0 reads input channels 0..1 only)", pp);
+                     "%s: tensor \"conv2d_1_kernel\" (node[1]): dense grouped weight (groups 2) has nonzero "
+                     "off-block "
+                     "entry 7 at [0, 3, 0, 0] (output channel 0 reads input channels 0..1 only)",
+                     pp);
             CHECK(rc != 0);
             if (strcmp(e.msg, want)) fprintf(stderr, "got  '%s'\nwant '%s'\n", e.msg, want), failed++;
             else passed++;
@@ -157,15 +162,18 @@ static void test_params_layouts(const char *dir) {
 /* tl_graph_save_json(inline) writes the dense layout; reading it back gives the same bits. */
 static void test_dense_round_trip(const char *dir) {
     tl_err e;
-    tl_graph *g = parse(CONV_HEAD ", 'weight': [[[[1.1]], [[-2.5e-7]]], [[[3.3]], [[4]]]], 'bias': [0.1, -0.5]}]}", &e);
+    tl_graph *g = parse(CONV_HEAD ", 'weight': [[[[1.1]], [[-2.5e-7]]], [[[3.3]], [[4]]]], 'bias': [0.1, -0.5]}]}",
+                        &e);
     CHECK(g != NULL);
     if (!g) return;
     char p1[512];
     snprintf(p1, sizeof p1, "%s/inline.json", dir);
     CHECK(tl_graph_save_json(g, p1, true, &e) == 0);
     char *text = slurp(p1, NULL);
-    CHECK(text && strstr(text, "\"weight\": [[[[1.10000002]], [[-2.49999999e-07]], [[0]], [[0]]], "
-                               "[[[0]], [[0]], [[3.29999995]], [[4]]]]"));
+    CHECK(text &&
+          strstr(text,
+                 "\"weight\": [[[[1.10000002]], [[-2.49999999e-07]], [[0]], [[0]]], "
+                 "[[[0]], [[0]], [[3.29999995]], [[4]]]]"));
     free(text);
     tl_graph *h = NULL;
     CHECK(tl_graph_load_json(p1, &h, &e) == 0);
@@ -184,7 +192,7 @@ static void test_dense_round_trip(const char *dir) {
 static void expect_lines_at(const char *json_sq, const char *const *want, int nwant, int line) {
     char *j = dq(json_sq);
     tl_torchlean_issues is;
-    tl_err e = { 0 };
+    tl_err e = {0};
     int rc = tl_torchlean_check_buf(j, strlen(j), "g.json", &is, &e);
     free(j);
     bool ok = (rc != 0) == (nwant != 0) && is.n == nwant;
@@ -203,16 +211,17 @@ static void expect_lines_at(const char *json_sq, const char *const *want, int nw
         char sum[TL_ERR_MAX];
         snprintf(sum, sizeof sum, "g.json: not TorchLean-compatible: %d problem%s (first: %s)", nwant,
                  nwant == 1 ? "" : "s", want[0] + strlen("g.json: "));
-        if (strcmp(e.msg, sum)) fprintf(stderr, "%s:%d: summary\n  got  %s\n  want %s\n", __FILE__, line, e.msg, sum), failed++;
+        if (strcmp(e.msg, sum))
+            fprintf(stderr, "%s:%d: summary\n  got  %s\n  want %s\n", __FILE__, line, e.msg, sum), failed++;
         else passed++;
         CHECK(e.kind == TL_ERR_UNSUPPORTED);
     }
     tl_torchlean_issues_free(&is);
 }
-#define EXPECT_LINES(j, ...)                                                               \
-    do {                                                                                   \
-        static const char *const w_[] = { __VA_ARGS__ };                                   \
-        expect_lines_at(j, w_, (int)(sizeof w_ / sizeof w_[0]), __LINE__);                  \
+#define EXPECT_LINES(j, ...) \
+    do { \
+        static const char *const w_[] = {__VA_ARGS__}; \
+        expect_lines_at(j, w_, (int)(sizeof w_ / sizeof w_[0]), __LINE__); \
     } while (0)
 
 static void test_check_lines(void) {
@@ -223,74 +232,78 @@ static void test_check_lines(void) {
                  "g.json: node[1].weight: packed grouped layout [2, 2, 1, 1] (TorchLean's parsePayload requires the "
                  "dense block-diagonal [out_channels, in_channels, kernel...] = [2, 4, 1, 1])");
     /* tlrt's small form: every payload is missing */
-    EXPECT_LINES(SMALL_CONV,
-                 "g.json: node[1].weight: missing (TorchLean's parsePayload reads the conv weight inline; tlrt's small "
-                 "form keeps it in params.bin: convert with tlemit torchlean)",
-                 "g.json: node[1].bias: missing (TorchLean's parsePayload reads the conv bias inline; tlrt's small form "
-                 "keeps it in params.bin: convert with tlemit torchlean)");
+    EXPECT_LINES(
+        SMALL_CONV,
+        "g.json: node[1].weight: missing (TorchLean's parsePayload reads the conv weight inline; tlrt's small "
+        "form keeps it in params.bin: convert with tlemit torchlean)",
+        "g.json: node[1].bias: missing (TorchLean's parsePayload reads the conv bias inline; tlrt's small form "
+        "keeps it in params.bin: convert with tlemit torchlean)");
     /* everything at once: reductions, a conv without its optional-in-tlrt fields, a legacy tag,
      * a payload-less linear and const, the old output_id */
-    EXPECT_LINES("{'format': 'torchlean.ir.v1', 'input_id': 0, 'output_id': 6, 'nodes': ["
-                 "{'id': 0, 'kind': 'input', 'parents': [], 'shape': [1, 2, 4, 4]},"
-                 "{'id': 1, 'kind': 'reduce_sum', 'parents': [0], 'shape': [1, 4, 4], 'axes': [1]},"
-                 "{'id': 2, 'kind': 'reduce_mean', 'parents': [0], 'shape': [1, 2, 4], 'axis': 3},"
-                 "{'id': 3, 'kind': 'conv', 'parents': [0], 'shape': [1, 2, 4, 4], 'spatial_rank': 2, "
-                 "'kernel': [1, 1], 'stride': [1, 1], 'padding': [0, 0], 'channel_axis': 1, 'in_channels': 2, "
-                 "'out_channels': 2, 'weight': [[[[1]], [[0]]], [[[0]], [[1]]]], 'bias': [0, 0]},"
-                 "{'id': 4, 'kind': 'max_pool2d', 'parents': [3], 'shape': [1, 2, 2, 2], 'kH': 2, 'kW': 2, 'stride': 2},"
-                 "{'id': 5, 'kind': 'flatten', 'parents': [4], 'shape': [8], 'value_shape': [1, 2, 2, 2]},"
-                 "{'id': 6, 'kind': 'linear', 'parents': [5], 'shape': [3]},"
-                 "{'id': 7, 'kind': 'const', 'parents': [], 'shape': [2, 2], 'values': [[1, 2], [3, 4]]}]}",
-                 "g.json: output_ids: missing (TorchLean reads output_ids only; \"output_id\" is the old IR's spelling)",
-                 "g.json: node[1].keepdim: missing (TorchLean's reductions require keepdim)",
-                 "g.json: node[2].axes: missing (TorchLean lowers reductions from \"axes\"; \"axis\" is the old IR's "
-                 "spelling)",
-                 "g.json: node[2].keepdim: missing (TorchLean's reductions require keepdim)",
-                 "g.json: node[3].padding_after: missing (TorchLean's parseOpKind requires every conv field)",
-                 "g.json: node[3].dilation: missing (TorchLean's parseOpKind requires every conv field)",
-                 "g.json: node[3].groups: missing (TorchLean's parseOpKind requires every conv field)",
-                 "g.json: node[3].input_spatial: missing (TorchLean's parsePayload requires it for conv)",
-                 "g.json: node[4].kind: legacy spelling \"max_pool2d\" (TorchLean's Wire.parseOpTag? reads only the "
-                 "current tags: \"max_pool\" with its fields)",
-                 "g.json: node[6].in_dim: missing (TorchLean's parsePayload reads linear in_dim)",
-                 "g.json: node[6].out_dim: missing (TorchLean's parsePayload reads linear out_dim)",
-                 "g.json: node[6].weight: missing (TorchLean's parsePayload reads the linear weight inline; tlrt's "
-                 "small form keeps it in params.bin: convert with tlemit torchlean)",
-                 "g.json: node[6].bias: missing (TorchLean's parsePayload reads the linear bias inline; tlrt's small "
-                 "form keeps it in params.bin: convert with tlemit torchlean)",
-                 "g.json: node[7].values: expected a flat array of 4 numbers (TorchLean's parsePayload reads const "
-                 "values as [4]), got [2, 2]");
+    EXPECT_LINES(
+        "{'format': 'torchlean.ir.v1', 'input_id': 0, 'output_id': 6, 'nodes': ["
+        "{'id': 0, 'kind': 'input', 'parents': [], 'shape': [1, 2, 4, 4]},"
+        "{'id': 1, 'kind': 'reduce_sum', 'parents': [0], 'shape': [1, 4, 4], 'axes': [1]},"
+        "{'id': 2, 'kind': 'reduce_mean', 'parents': [0], 'shape': [1, 2, 4], 'axis': 3},"
+        "{'id': 3, 'kind': 'conv', 'parents': [0], 'shape': [1, 2, 4, 4], 'spatial_rank': 2, "
+        "'kernel': [1, 1], 'stride': [1, 1], 'padding': [0, 0], 'channel_axis': 1, 'in_channels': 2, "
+        "'out_channels': 2, 'weight': [[[[1]], [[0]]], [[[0]], [[1]]]], 'bias': [0, 0]},"
+        "{'id': 4, 'kind': 'max_pool2d', 'parents': [3], 'shape': [1, 2, 2, 2], 'kH': 2, 'kW': 2, 'stride': 2},"
+        "{'id': 5, 'kind': 'flatten', 'parents': [4], 'shape': [8], 'value_shape': [1, 2, 2, 2]},"
+        "{'id': 6, 'kind': 'linear', 'parents': [5], 'shape': [3]},"
+        "{'id': 7, 'kind': 'const', 'parents': [], 'shape': [2, 2], 'values': [[1, 2], [3, 4]]}]}",
+        "g.json: output_ids: missing (TorchLean reads output_ids only; \"output_id\" is the old IR's spelling)",
+        "g.json: node[1].keepdim: missing (TorchLean's reductions require keepdim)",
+        "g.json: node[2].axes: missing (TorchLean lowers reductions from \"axes\"; \"axis\" is the old IR's "
+        "spelling)",
+        "g.json: node[2].keepdim: missing (TorchLean's reductions require keepdim)",
+        "g.json: node[3].padding_after: missing (TorchLean's parseOpKind requires every conv field)",
+        "g.json: node[3].dilation: missing (TorchLean's parseOpKind requires every conv field)",
+        "g.json: node[3].groups: missing (TorchLean's parseOpKind requires every conv field)",
+        "g.json: node[3].input_spatial: missing (TorchLean's parsePayload requires it for conv)",
+        "g.json: node[4].kind: legacy spelling \"max_pool2d\" (TorchLean's Wire.parseOpTag? reads only the "
+        "current tags: \"max_pool\" with its fields)",
+        "g.json: node[6].in_dim: missing (TorchLean's parsePayload reads linear in_dim)",
+        "g.json: node[6].out_dim: missing (TorchLean's parsePayload reads linear out_dim)",
+        "g.json: node[6].weight: missing (TorchLean's parsePayload reads the linear weight inline; tlrt's "
+        "small form keeps it in params.bin: convert with tlemit torchlean)",
+        "g.json: node[6].bias: missing (TorchLean's parsePayload reads the linear bias inline; tlrt's small "
+        "form keeps it in params.bin: convert with tlemit torchlean)",
+        "g.json: node[7].values: expected a flat array of 4 numbers (TorchLean's parsePayload reads const "
+        "values as [4]), got [2, 2]");
     /* a shape error only tlrt's reader (= TorchLean's checkShapes rules) sees */
-    EXPECT_LINES("{'format': 'torchlean.ir.v1', 'input_id': 0, 'output_ids': [1], 'nodes': ["
-                 "{'id': 0, 'kind': 'input', 'parents': [], 'shape': [2, 3]},"
-                 "{'id': 1, 'kind': 'relu', 'parents': [0], 'shape': [3, 2]}]}",
-                 "g.json: node[1]: declared shape [3, 2] does not match inferred shape [2, 3] (relu)");
+    EXPECT_LINES(
+        "{'format': 'torchlean.ir.v1', 'input_id': 0, 'output_ids': [1], 'nodes': ["
+        "{'id': 0, 'kind': 'input', 'parents': [], 'shape': [2, 3]},"
+        "{'id': 1, 'kind': 'relu', 'parents': [0], 'shape': [3, 2]}]}",
+        "g.json: node[1]: declared shape [3, 2] does not match inferred shape [2, 3] (relu)");
     /* MHA beyond TorchLean's lowering */
-    EXPECT_LINES("{'format': 'torchlean.ir.v1', 'input_id': 0, 'output_ids': [2], 'nodes': ["
-                 "{'id': 0, 'kind': 'input', 'parents': [], 'shape': [1, 2, 2]},"
-                 "{'id': 1, 'kind': 'multihead_attention', 'parents': [0, 0, 0], 'value_kind': 'tuple', "
-                 "'tuple_shapes': [[1, 2, 2], [1, 2, 2]], 'embed_dim': 2, 'num_heads': 2, 'batch_first': true, "
-                 "'dropout_zero': true, 'scale': 0.5},"
-                 "{'id': 2, 'kind': 'tuple_getitem', 'parents': [1], 'shape': [1, 2, 2], 'index': 1}]}",
-                 "g.json: node[1].num_heads: 2 (TorchLean lowers only num_heads=1)",
-                 "g.json: node[1].q_weight: missing (TorchLean's parsePayload reads the multihead_attention q_weight "
-                 "inline; tlrt's small form keeps it in params.bin: convert with tlemit torchlean)",
-                 "g.json: node[1].q_bias: missing (TorchLean's parsePayload reads the multihead_attention q_bias "
-                 "inline; tlrt's small form keeps it in params.bin: convert with tlemit torchlean)",
-                 "g.json: node[1].k_weight: missing (TorchLean's parsePayload reads the multihead_attention k_weight "
-                 "inline; tlrt's small form keeps it in params.bin: convert with tlemit torchlean)",
-                 "g.json: node[1].k_bias: missing (TorchLean's parsePayload reads the multihead_attention k_bias "
-                 "inline; tlrt's small form keeps it in params.bin: convert with tlemit torchlean)",
-                 "g.json: node[1].v_weight: missing (TorchLean's parsePayload reads the multihead_attention v_weight "
-                 "inline; tlrt's small form keeps it in params.bin: convert with tlemit torchlean)",
-                 "g.json: node[1].v_bias: missing (TorchLean's parsePayload reads the multihead_attention v_bias "
-                 "inline; tlrt's small form keeps it in params.bin: convert with tlemit torchlean)",
-                 "g.json: node[1].out_weight: missing (TorchLean's parsePayload reads the multihead_attention "
-                 "out_weight inline; tlrt's small form keeps it in params.bin: convert with tlemit torchlean)",
-                 "g.json: node[1].out_bias: missing (TorchLean's parsePayload reads the multihead_attention out_bias "
-                 "inline; tlrt's small form keeps it in params.bin: convert with tlemit torchlean)",
-                 "g.json: node[2].index: 1 (TorchLean lowers only component 0 of nn.MultiheadAttention: the attention "
-                 "weights are not lowered)");
+    EXPECT_LINES(
+        "{'format': 'torchlean.ir.v1', 'input_id': 0, 'output_ids': [2], 'nodes': ["
+        "{'id': 0, 'kind': 'input', 'parents': [], 'shape': [1, 2, 2]},"
+        "{'id': 1, 'kind': 'multihead_attention', 'parents': [0, 0, 0], 'value_kind': 'tuple', "
+        "'tuple_shapes': [[1, 2, 2], [1, 2, 2]], 'embed_dim': 2, 'num_heads': 2, 'batch_first': true, "
+        "'dropout_zero': true, 'scale': 0.5},"
+        "{'id': 2, 'kind': 'tuple_getitem', 'parents': [1], 'shape': [1, 2, 2], 'index': 1}]}",
+        "g.json: node[1].num_heads: 2 (TorchLean lowers only num_heads=1)",
+        "g.json: node[1].q_weight: missing (TorchLean's parsePayload reads the multihead_attention q_weight "
+        "inline; tlrt's small form keeps it in params.bin: convert with tlemit torchlean)",
+        "g.json: node[1].q_bias: missing (TorchLean's parsePayload reads the multihead_attention q_bias "
+        "inline; tlrt's small form keeps it in params.bin: convert with tlemit torchlean)",
+        "g.json: node[1].k_weight: missing (TorchLean's parsePayload reads the multihead_attention k_weight "
+        "inline; tlrt's small form keeps it in params.bin: convert with tlemit torchlean)",
+        "g.json: node[1].k_bias: missing (TorchLean's parsePayload reads the multihead_attention k_bias "
+        "inline; tlrt's small form keeps it in params.bin: convert with tlemit torchlean)",
+        "g.json: node[1].v_weight: missing (TorchLean's parsePayload reads the multihead_attention v_weight "
+        "inline; tlrt's small form keeps it in params.bin: convert with tlemit torchlean)",
+        "g.json: node[1].v_bias: missing (TorchLean's parsePayload reads the multihead_attention v_bias "
+        "inline; tlrt's small form keeps it in params.bin: convert with tlemit torchlean)",
+        "g.json: node[1].out_weight: missing (TorchLean's parsePayload reads the multihead_attention "
+        "out_weight inline; tlrt's small form keeps it in params.bin: convert with tlemit torchlean)",
+        "g.json: node[1].out_bias: missing (TorchLean's parsePayload reads the multihead_attention out_bias "
+        "inline; tlrt's small form keeps it in params.bin: convert with tlemit torchlean)",
+        "g.json: node[2].index: 1 (TorchLean lowers only component 0 of nn.MultiheadAttention: the attention "
+        "weights are not lowered)");
     /* not JSON at all: one line, the reader's */
     EXPECT_LINES("{'format': ", "g.json: invalid JSON: unexpected end of input");
     /* root-level problems */
@@ -311,12 +324,14 @@ static void test_convert(const char *dir) {
     snprintf(g1, sizeof g1, "%s/g1.json", dir);
     snprintf(p1, sizeof p1, "%s/p1.bin", dir);
     snprintf(in2, sizeof in2, "%s/in2.json", dir);
-    write_text(src, CONV_HEAD ", 'weight': [[[[1.1]], [[2]], [[0]], [[0]]], [[[0]], [[0]], [[3]], [[-4e-3]]]], "
-                    "'bias': [0.5, -0.5]}]}");
-    tl_err e = { 0 };
-    CHECK(tl_torchlean_from_inline(src, g0, p0, &e) == 0);       /* TorchLean's form -> small */
-    CHECK(tl_torchlean_to_inline(g0, p0, in1, &e) == 0);         /* small -> inline */
-    CHECK(tl_torchlean_from_inline(in1, g1, p1, &e) == 0);       /* and back */
+    write_text(src,
+               CONV_HEAD
+               ", 'weight': [[[[1.1]], [[2]], [[0]], [[0]]], [[[0]], [[0]], [[3]], [[-4e-3]]]], "
+               "'bias': [0.5, -0.5]}]}");
+    tl_err e = {0};
+    CHECK(tl_torchlean_from_inline(src, g0, p0, &e) == 0); /* TorchLean's form -> small */
+    CHECK(tl_torchlean_to_inline(g0, p0, in1, &e) == 0);   /* small -> inline */
+    CHECK(tl_torchlean_from_inline(in1, g1, p1, &e) == 0); /* and back */
     CHECK(tl_torchlean_to_inline(g1, p1, in2, &e) == 0);
     if (e.msg[0]) fprintf(stderr, "convert: %s\n", e.msg);
     size_t la, lb;
@@ -338,7 +353,8 @@ static void test_convert(const char *dir) {
     if (strcmp(e.msg, want)) fprintf(stderr, "got  '%s'\nwant '%s'\n", e.msg, want), failed++;
     else passed++;
     snprintf(want, sizeof want, "%s/missing.json", dir);
-    CHECK(tl_torchlean_from_inline(want, g1, p1, &e) != 0 && strstr(e.msg, "missing.json") == e.msg + strlen(dir) + 1);
+    CHECK(tl_torchlean_from_inline(want, g1, p1, &e) != 0 &&
+          strstr(e.msg, "missing.json") == e.msg + strlen(dir) + 1);
     /* tl_torchlean_check_print: the lines, or the one-line verdict */
     char outp[512];
     snprintf(outp, sizeof outp, "%s/print.txt", dir);
@@ -352,8 +368,10 @@ static void test_convert(const char *dir) {
              "%s: TorchLean-compatible\n"
              "%s: node[1].weight: missing (TorchLean's parsePayload reads the conv weight inline; tlrt's small form "
              "keeps it in params.bin: convert with tlemit torchlean)\n"
-             "%s: node[1].bias: missing (TorchLean's parsePayload reads the conv bias inline; tlrt's small form keeps "
-             "it in params.bin: convert with tlemit torchlean)\n", in1, g0, g0);
+             "%s: node[1].bias: missing (TorchLean's parsePayload reads the conv bias inline; tlrt's small form "
+             "keeps "
+             "it in params.bin: convert with tlemit torchlean)\n",
+             in1, g0, g0);
     CHECK(t && strcmp(t, w2) == 0);
     if (t && strcmp(t, w2)) fprintf(stderr, "print got:\n%s", t);
     free(t);
@@ -362,8 +380,8 @@ static void test_convert(const char *dir) {
 /* Deterministic mutation sweep over TorchLean-form fixtures: never a crash, rc agrees with the
  * lines, every line names the file, and the caller's list is optional. */
 static void test_mutations(void) {
-    static const char *const FILES[] = { "conv_pool.json", "mha.json", "legacy.json", "layers.json" };
-    static const char SUBST[] = { '0', '"', ']', '{', 'x', '-', '9', ' ' };
+    static const char *const FILES[] = {"conv_pool.json", "mha.json", "legacy.json", "layers.json"};
+    static const char SUBST[] = {'0', '"', ']', '{', 'x', '-', '9', ' '};
     const char *src = getenv("TL_SOURCE_DIR");
     int runs = 0, bad = 0;
     for (size_t f = 0; f < sizeof FILES / sizeof FILES[0]; f++) {
@@ -382,7 +400,7 @@ static void test_mutations(void) {
                 if (k == sizeof SUBST) n = i; /* truncation */
                 else buf[i] = SUBST[k];
                 tl_torchlean_issues is;
-                tl_err e = { 0 }, e2 = { 0 };
+                tl_err e = {0}, e2 = {0};
                 int rc = tl_torchlean_check_buf(buf, n, "m.json", &is, &e);
                 int rc2 = tl_torchlean_check_buf(buf, n, "m.json", NULL, &e2);
                 runs++;

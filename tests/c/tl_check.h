@@ -5,13 +5,13 @@
 #include <stdio.h>
 
 static int passed, failed;
-#define CHECK(c)                                                                 \
-    do {                                                                         \
-        if (c) passed++;                                                         \
-        else {                                                                   \
-            failed++;                                                            \
+#define CHECK(c) \
+    do { \
+        if (c) passed++; \
+        else { \
+            failed++; \
             fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
-        }                                                                        \
+        } \
     } while (0)
 
 #endif

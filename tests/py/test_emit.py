@@ -647,7 +647,7 @@ def test_error_options(tmp_path):
     r = run_tool("tlemit", "pytorch", gp, bp)
     assert r.returncode == 2 and r.stderr == "tlemit: pytorch: missing -o model.py\n"
     r = run_tool("tlemit", "frob")
-    assert r.returncode == 2 and r.stderr == "tlemit: unknown command 'frob' (expected pytorch or capture-script)\n"
+    assert r.returncode == 2 and r.stderr == "tlemit: unknown command 'frob' (expected pytorch, torchlean, small or capture-script)\n"
     r = run_tool("tlemit")
     assert r.returncode == 2 and r.stderr.startswith("usage: tlemit")
 

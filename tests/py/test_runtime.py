@@ -338,7 +338,7 @@ def small(tmp_path):
 
 
 USAGE = ("usage: tlrun graph.json [params.bin] input.npy [-o out.npy] [--threads N] [--repeat N] "
-         "[--profile trace.json] [--dump-node ID out.npy] [--isa scalar|avx2|avx512]")
+         "[--profile trace.json] [--dump-node ID out.npy] [--isa scalar|avx2|avx512] [--exact]")
 
 
 def error_cases(gp, bp, inp, d):
