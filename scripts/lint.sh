@@ -7,7 +7,7 @@
 #   bash scripts/lint.sh --c        clang-format only
 #   bash scripts/lint.sh --count    lines clang-format would change, per file and in total (no failure)
 #
-# Not part of scripts/test.sh yet: the C tree is formatted once, after the structure sweep merges.
+# scripts/test.sh runs it first.
 # ruff comes from .venv (scripts/setup.sh pins it); clang-format from Debian (apt-get install clang-format).
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

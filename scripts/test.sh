@@ -13,6 +13,9 @@ SUITES=(); CURRENT=""
 step() { [ -n "$CURRENT" ] && SUITES+=("$CURRENT"); CURRENT="$*"; printf '\n=== %s\n' "$*"; }
 trap 'rc=$?; if [ $rc -ne 0 ]; then printf "\n=== FAILED: %s\nsteps: %d passed, 1 failed\n" "$CURRENT" "${#SUITES[@]}"; fi' EXIT
 
+step "lint (ruff, clang-format)"
+bash scripts/lint.sh
+
 step "build (Release)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$JOBS"

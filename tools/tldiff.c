@@ -172,7 +172,9 @@ static int run_python(const cfg *c, const char *dir, int64_t n_inputs) {
     char *logp = xsprintf("%s/python.log", dir);
     char nbuf[32];
     snprintf(nbuf, sizeof nbuf, "%" PRId64, n_inputs);
-    char *argv[] = {(char *)c->python, driver, (char *)dir, nbuf, c->per_node ? "1" : "0", NULL};
+    /* posix_spawn takes char *const argv[]: writable copies, not casts of const strings */
+    char *py = xsprintf("%s", c->python), *dcopy = xsprintf("%s", dir), per[2] = {c->per_node ? '1' : '0', 0};
+    char *argv[] = {py, driver, dcopy, nbuf, per, NULL};
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, logp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -181,6 +183,8 @@ static int run_python(const cfg *c, const char *dir, int64_t n_inputs) {
     int rc = posix_spawnp(&pid, c->python, &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     free(driver);
+    free(py);
+    free(dcopy);
     if (rc != 0) {
         free(logp);
         return bad("cannot run python \"%s\": %s", c->python, strerror(rc));
@@ -287,7 +291,7 @@ static int parse_args(int argc, char **argv, cfg *c) {
          "its weights (safetensors); leave out for a graph with inline weights"},
         {"input.npy", &c->input, TL_CLI_OPTIONAL | TL_CLI_NPY,
          "the input (at the graph's input shape); without it, --random"},
-        {NULL},
+        {0},
     };
     const tl_cli_opt opts[] = {
         {.name = "--random",
@@ -358,7 +362,7 @@ static int parse_args(int argc, char **argv, cfg *c) {
          .kind = TL_CLI_FLAG,
          .dest = &c->keep_temp,
          .help = "keep the temporary directory (emitted module, driver, inputs, values)"},
-        {NULL},
+        {0},
     };
     const tl_cli cli = {
         .tool = "tldiff",

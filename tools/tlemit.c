@@ -26,7 +26,7 @@ static const tl_cli_pos PYTORCH_POS[] = {
     {"graph.json", &P.graph, 0, "the graph (torchlean.ir.v1 JSON)"},
     {"params.bin", &P.params, TL_CLI_OPTIONAL | TL_CLI_PARAMS,
      "its weights (safetensors); leave out for a graph with inline weights"},
-    {NULL},
+    {0},
 };
 static const tl_cli_opt PYTORCH_OPTS[] = {
     {.name = "--output",
@@ -65,7 +65,7 @@ static const tl_cli_opt PYTORCH_OPTS[] = {
      .seen = &P.weights_given,
      .help = "exact literals in the module, or load params.bin with safetensors (the default when "
              "params.bin is given)"},
-    {NULL},
+    {0},
 };
 static const tl_cli PYTORCH = {
     .tool = "tlemit",
@@ -171,7 +171,7 @@ static struct {
     bool no_torch_export, debug_targets;
 } C;
 
-static const tl_cli_pos CAPTURE_POS[] = {{NULL}};
+static const tl_cli_pos CAPTURE_POS[] = {{0}};
 static const tl_cli_opt CAPTURE_OPTS[] = {
     {.name = "--function-name",
      .meta = "NAME",
@@ -186,7 +186,7 @@ static const tl_cli_opt CAPTURE_OPTS[] = {
      .kind = TL_CLI_FLAG,
      .dest = &C.debug_targets,
      .help = "write each node's raw PyTorch target into the graph"},
-    {NULL},
+    {0},
 };
 static const tl_cli CAPTURE = {
     .tool = "tlemit",
@@ -227,7 +227,7 @@ static struct { const char *graph, *params, *out, *params_out; } T;
 static const tl_cli_pos TORCHLEAN_POS[] = {
     {"graph.json", &T.graph, 0, "the graph (tlrt's small form, or any form tlrt reads)"},
     {"params.bin", &T.params, TL_CLI_OPTIONAL | TL_CLI_PARAMS, "its weights (safetensors)"},
-    {NULL},
+    {0},
 };
 static const tl_cli_opt TORCHLEAN_OPTS[] = {
     {.name = "--output",
@@ -237,7 +237,7 @@ static const tl_cli_opt TORCHLEAN_OPTS[] = {
      .dest = &T.out,
      .required = true,
      .help = "write TorchLean's inline form here (checked with tlinfo --torchlean's rules)"},
-    {NULL},
+    {0},
 };
 static const tl_cli TORCHLEAN = {
     .tool = "tlemit",
@@ -251,7 +251,7 @@ static const tl_cli TORCHLEAN = {
 };
 static const tl_cli_pos SMALL_POS[] = {
     {"graph_inline.json", &T.graph, 0, "a graph with its payloads inline (TorchLean's form)"},
-    {NULL},
+    {0},
 };
 static const tl_cli_opt SMALL_OPTS[] = {
     {.name = "--output",
@@ -266,7 +266,7 @@ static const tl_cli_opt SMALL_OPTS[] = {
      .kind = TL_CLI_PATH,
      .dest = &T.params_out,
      .help = "write the weights here (default: params.bin next to the output)"},
-    {NULL},
+    {0},
 };
 static const tl_cli SMALL = {
     .tool = "tlemit",

@@ -109,7 +109,7 @@ int main(int argc, char **argv) {
         {"graph.json", &graph_path, 0, "the graph (torchlean.ir.v1 JSON)"},
         {"params.bin", &params_path, TL_CLI_OPTIONAL | TL_CLI_PARAMS,
          "its weights (safetensors); leave out for a graph with inline weights"},
-        {NULL},
+        {0},
     };
     const tl_cli_opt opts[] = {
         {.name = "--ops",
@@ -133,7 +133,7 @@ int main(int argc, char **argv) {
          .dest = &shape,
          .seen = &shape_given,
          .help = "plan for this input shape (e.g. 1,3,32,32) instead of the captured one (with --plan)"},
-        {NULL},
+        {0},
     };
     const tl_cli cli = {
         .tool = "tlinfo",

@@ -86,14 +86,15 @@ static void summary(int k, const float *y, const tl_shape *s) {
     int64_t n = tl_shape_numel(s);
     printf("output %d: shape %s", k, tl_shape_str(s, b, sizeof b));
     if (n > 0) {
-        double mn = y[0], mx = y[0], sum = 0;
+        double mn = (double)y[0], mx = (double)y[0], sum = 0;
         for (int64_t i = 0; i < n; i++) {
-            if (y[i] < mn) mn = y[i];
-            if (y[i] > mx) mx = y[i];
-            sum += y[i];
+            double v = (double)y[i];
+            if (v < mn) mn = v;
+            if (v > mx) mx = v;
+            sum += v;
         }
         printf(" min %.6g max %.6g mean %.6g first [", mn, mx, sum / (double)n);
-        for (int64_t i = 0; i < n && i < 8; i++) printf("%s%.6g", i ? ", " : "", y[i]);
+        for (int64_t i = 0; i < n && i < 8; i++) printf("%s%.6g", i ? ", " : "", (double)y[i]);
         printf("%s]", n > 8 ? ", ..." : "");
     }
     printf("\n");
@@ -112,7 +113,7 @@ int main(int argc, char **argv) {
         {"input.npy", &input_path, 0,
          "the input; a leading (batch) dimension other than the captured one runs when the graph "
          "keeps samples apart"},
-        {NULL},
+        {0},
     };
     const tl_cli_opt opts[] = {
         {.name = "--output",
@@ -158,7 +159,7 @@ int main(int argc, char **argv) {
          .dest = &exact,
          .help = "follow the graph node by node: no plan-time rewrite that changes rounding (batch norm "
                  "folded into the conv/linear before it)"},
-        {NULL},
+        {0},
     };
     const tl_cli cli = {
         .tool = "tlrun",

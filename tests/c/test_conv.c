@@ -64,7 +64,7 @@ static void conv64(const tl_conv_desc *d, const float *x, const float *w, double
         for (int64_t oc = 0; oc < d->out_ch; oc++)
             for (int64_t oh = 0; oh < d->out_h; oh++)
                 for (int64_t ow = 0; ow < d->out_w; ow++) {
-                    double s = d->bias ? d->bias[oc] : 0.0, m = fabs(s);
+                    double s = d->bias ? (double)d->bias[oc] : 0.0, m = fabs(s);
                     for (int64_t i = 0; i < icg; i++)
                         for (int64_t kh = 0; kh < d->k_h; kh++)
                             for (int64_t kw = 0; kw < d->k_w; kw++) {
@@ -73,12 +73,12 @@ static void conv64(const tl_conv_desc *d, const float *x, const float *w, double
                                 if (ih < 0 || ih >= d->in_h || iw < 0 || iw >= d->in_w) continue;
                                 int64_t ic = oc / ocg * icg + i;
                                 double p = (double)w[((oc * icg + i) * d->k_h + kh) * d->k_w + kw] *
-                                    x[((n * d->in_ch + ic) * d->in_h + ih) * d->in_w + iw];
+                                    (double)x[((n * d->in_ch + ic) * d->in_h + ih) * d->in_w + iw];
                                 s += p;
                                 m += fabs(p);
                             }
-                    if (s < d->lo) s = d->lo;
-                    if (s > d->hi) s = d->hi;
+                    if (s < (double)d->lo) s = (double)d->lo;
+                    if (s > (double)d->hi) s = (double)d->hi;
                     int64_t at = ((n * d->out_ch + oc) * d->out_h + oh) * d->out_w + ow;
                     y[at] = s;
                     mag[at] = m;
@@ -157,7 +157,7 @@ static void run_case(const shape *s) {
         conv64(&d, x, w, y64, mag);
         double taps = (double)(icg * s->KH * s->KW) + 1.0, worst = 0.0;
         for (size_t i = 0; i < ny; i++) {
-            double bound = 1.01 * taps * 0x1p-24 * mag[i] + 1e-37, e = fabs(ref[i] - y64[i]);
+            double bound = 1.01 * taps * 0x1p-24 * mag[i] + 1e-37, e = fabs((double)ref[i] - y64[i]);
             if (e / bound > worst) worst = e / bound;
         }
         CHECK(worst <= 1.0);

@@ -428,7 +428,8 @@ static void test_batch(void) {
             CHECK(s5s.dim[0] == 5 && tl_shape_numel(&s5s) == 5 * per, "output %d shape", o);
             for (int64_t i = 0; i < per; i++)
                 CHECK(fabsf(y1[i] - y5[b * per + i]) <= 1e-5f * (1 + fabsf(y1[i])),
-                      "batch %d output %d [%lld]: %g vs %g", b, o, (long long)i, y1[i], y5[b * per + i]);
+                      "batch %d output %d [%lld]: %g vs %g", b, o, (long long)i, (double)y1[i],
+                      (double)y5[b * per + i]);
         }
     }
     tl_session_free(s1);
