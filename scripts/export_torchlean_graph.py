@@ -134,11 +134,25 @@ _PARAM_SLOTS = {
 
 
 class _Builder:
-    def __init__(self, dtype):
+    def __init__(self, dtype, allow_rounding=False):
         self.nodes = []          # dicts: id kind parents shape fields payload target
         self.dtype = dtype       # numpy dtype of the payloads
         self.target = None       # debug target of the FX node being lowered
         self.scalar_cache = {}
+        self.allow_rounding = allow_rounding
+        self.pending = []        # non-exact lowerings of the FX node being lowered
+        self.notes = []          # all of them: dicts (class, ulp, what, op, module, source, ids)
+
+    def lowering(self, cls, what, ulp=None, bound=None):
+        """Record a non-exact lowering of the FX node being lowered.  cls: 'exact-for-finite'
+        (differs from PyTorch only in NaN/inf propagation or the sign of zero) or 'rounded'
+        (within `ulp` ulp of PyTorch, or `bound` when no ulp bound holds).  A rounded one is
+        refused unless --allow-rounding was given."""
+        if cls == "rounded" and not self.allow_rounding:
+            how = f"within {ulp} ulp of PyTorch" if ulp is not None else bound
+            raise _Unsupported(f"{what} has no exact form in torchlean.ir.v1; the closest lowering "
+                               f"is rounded ({how}): --allow-rounding admits it")
+        self.pending.append({"class": cls, "ulp": ulp, "bound": bound, "what": what})
 
     def emit(self, kind, parents, shape, fields=None, payload=None, nonneg=False):
         nid = len(self.nodes)
@@ -341,18 +355,42 @@ def _r_div(b, a, ctx):
     x, y = a["input"], a["other"]
     shape = _out_shape(ctx)
     if _is_num(y):
-        # x / c  ->  x * (1/c), 1/c rounded once to the payload dtype (exact for powers of two).
+        # x / c  ->  x * (1/c): exact when 1/c is exact (c a power of two); otherwise the IR has
+        # no division and x * fl(1/c) is within 1 ulp of PyTorch's correctly rounded x / c.
         c = float(y)
         if c == 0:
             raise _Unsupported("division by the constant 0")
+        if not _exact_reciprocal(c, b.dtype):
+            b.lowering("rounded", f"x / {c!r} (the IR has no division; x * (1/c) with 1/c rounded "
+                       f"once)", ulp=1)
         return b.binary("mul_elem", x, 1.0 / c, shape)
     if isinstance(y, torch.Tensor):
+        vals = y.detach().double().reshape(-1).tolist()
+        if any(v == 0 for v in vals):
+            raise _Unsupported("division by a constant tensor that contains 0")
+        if not all(_exact_reciprocal(v, b.dtype) for v in vals):
+            b.lowering("rounded", "x / c for a constant tensor c (the IR has no division; "
+                       "x * (1/c) with 1/c rounded once)", ulp=1)
         recip = b.const(1.0 / y.detach().double())
     else:
         recip = b.unary("inv", y)
+        if not (_is_num(x) and float(x) == 1.0):
+            b.lowering("rounded", "x / y (the IR has no division; x * inv(y))", ulp=1)
     if _is_num(x) and float(x) == 1.0:
         return b.bcast(recip, shape)
     return b.binary("mul_elem", x, recip, shape)
+
+
+def _exact_reciprocal(c, dtype):
+    """1/c is exactly representable in dtype (c = +-2^k), so x * (1/c) == x / c bit for bit."""
+    c = float(c)
+    if not math.isfinite(c) or c == 0:
+        return False
+    m, _ = math.frexp(c)
+    if abs(m) != 0.5:
+        return False
+    r = 1.0 / c
+    return float(np.asarray(r, dtype=dtype)) == r and r != 0
 
 
 def _r_neg(b, a, ctx):
@@ -361,6 +399,8 @@ def _r_neg(b, a, ctx):
 
 def _r_minmax(kind):
     def rule(b, a, ctx):
+        b.lowering("exact-for-finite", f"{ctx.canon} -> {kind} (NaN propagation and the sign of "
+                   f"a zero result follow the IR's {kind})")
         x, y = a["input"], a["other"]
         nonneg = any(isinstance(v, _T) and v.nonneg for v in (x, y)) if kind == "max_elem" else \
             all(isinstance(v, _T) and v.nonneg for v in (x, y))
@@ -370,6 +410,8 @@ def _r_minmax(kind):
 
 def _clamp(b, x, lo, hi):
     x = b.ir(x)
+    b.lowering("exact-for-finite", "clamp -> max_elem/min_elem with constants (NaN propagation "
+               "follows the IR's max_elem/min_elem)")
     if lo is not None:
         lo = _number(lo, "clamp min")
         x = b.emit("max_elem", [x, b.scalar(lo, x.shape)], x.shape, nonneg=x.nonneg or lo >= 0)
@@ -405,6 +447,8 @@ def _r_leaky_relu(b, a, ctx):
         raise _Unsupported(f"leaky_relu with negative_slope={slope} (only 0 <= slope <= 1 is the "
                            f"exact max(x, slope*x))")
     x = b.ir(a["input"])
+    b.lowering("exact-for-finite", f"leaky_relu -> max_elem(x, {slope!r}*x) (NaN propagation "
+               f"follows the IR's max_elem)")
     sx = b.emit("mul_elem", [b.scalar(slope, x.shape), x], x.shape)
     return b.emit("max_elem", [x, sx], x.shape)
 
@@ -419,6 +463,10 @@ def _r_softplus(b, a, ctx):
 
 
 def _r_silu(b, a, ctx):
+    # PyTorch's silu kernel computes x / (1 + exp(-x)) with one division; x * sigmoid(x)
+    # rounds 1/(1 + exp(-x)) first.
+    b.lowering("rounded", "silu -> x * sigmoid(x) (PyTorch divides once: x / (1 + exp(-x)))",
+               ulp=1)
     x = b.ir(a["input"])
     s = b.emit("sigmoid", [x], x.shape, nonneg=True)
     return b.emit("mul_elem", [x, s], x.shape)
@@ -429,7 +477,12 @@ def _r_gelu(b, a, ctx):
     if approx != "tanh":
         raise _Unsupported("GELU with approximate='none' needs erf, which torchlean.ir.v1 does "
                            "not have (GELU(approximate='tanh') is supported)")
-    # PyTorch: 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3)))
+    # PyTorch: 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3))), but its vectorised CPU
+    # kernel fuses multiply-adds, so the composition of IR ops rounds differently; where
+    # 1 + tanh(...) cancels (x < -4) the relative error is unbounded.
+    b.lowering("rounded", "gelu(approximate='tanh') composed of mul_elem/add/tanh (PyTorch's "
+               "kernel fuses multiply-adds)", bound="absolute error within 2^-22 * |x|, not "
+               "ulp-bounded where 1 + tanh cancels")
     x = b.ir(a["input"])
     s = x.shape
     k_beta = math.sqrt(2.0) * (2.0 / math.sqrt(math.pi)) * 0.5
@@ -461,7 +514,7 @@ def _r_pow(b, a, ctx):
     if e == -1.0:
         return b.emit("inv", [x], s, nonneg=x.nonneg)
     if e == -0.5:
-        return b.emit("inv", [b.emit("sqrt", [x], s, nonneg=True)], s, nonneg=True)
+        return _rsqrt(b, x, "pow(x, -0.5)")
     if e == -2.0:
         return b.emit("inv", [b.emit("mul_elem", [x, x], s, nonneg=True)], s, nonneg=True)
     raise _Unsupported(f"pow with exponent {e} (exact forms: 1, 2, 3, 0.5, -0.5, -1, -2)")
@@ -472,9 +525,15 @@ def _r_square(b, a, ctx):
     return b.emit("mul_elem", [x, x], x.shape, nonneg=True)
 
 
-def _r_rsqrt(b, a, ctx):
-    x = b.ir(a["input"])
+def _rsqrt(b, x, what):
+    # PyTorch's vectorised rsqrt (also pow(x, -0.5)) is not 1/sqrt(x) rounded twice.
+    b.lowering("rounded", f"{what} -> inv(sqrt(x)) (PyTorch's rsqrt kernel rounds differently)",
+               ulp=2)
     return b.emit("inv", [b.emit("sqrt", [x], x.shape, nonneg=True)], x.shape, nonneg=True)
+
+
+def _r_rsqrt(b, a, ctx):
+    return _rsqrt(b, b.ir(a["input"]), "rsqrt(x)")
 
 
 def _linear(b, x, w, bias):
@@ -643,6 +702,26 @@ def _pool_rank(ctx, kernel):
     raise _Unsupported("cannot tell the pooling rank")
 
 
+def _pool_len(n, k, s, p, d, ceil):
+    span = n + 2 * p - d * (k - 1) - 1
+    out = (-(-span // s) if ceil else span // s) + 1
+    if ceil and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def _ceil_same_as_floor(x, kernel, stride, padding, dilation, what):
+    """ceil_mode=True lowers where it gives floor mode's windows for the captured shape."""
+    ins = x.shape[len(x.shape) - len(kernel):]
+    args = list(zip(ins, kernel, stride, padding, dilation))
+    floor = [_pool_len(*t, False) for t in args]
+    ceil = [_pool_len(*t, True) for t in args]
+    if floor != ceil:
+        raise _Unsupported(f"{what} with ceil_mode=True on spatial size {ins} adds partial windows "
+                           f"(output {ceil}, floor mode {floor}); torchlean.ir.v1 pools in floor "
+                           f"mode")
+
+
 def _r_max_pool(b, a, ctx):
     kernel_arg = a.get("kernel_size")
     rank = _pool_rank(ctx, kernel_arg)
@@ -655,13 +734,11 @@ def _r_max_pool(b, a, ctx):
         raise _Unsupported("max pooling with return_indices=True")
     if dilation != [1] * rank:
         raise _Unsupported("dilated max pooling is not in torchlean.ir.v1")
-    if a.get("ceil_mode"):
-        raise _Unsupported("max pooling with ceil_mode=True is not in torchlean.ir.v1")
     x = b.ir(a["input"])
-    if any(padding) and not x.nonneg:
-        raise _Unsupported("padded max pooling: torchlean.ir.v1 pads max pooling with zero, "
-                           "PyTorch with -inf; they agree only on a provably non-negative input "
-                           "(e.g. directly after relu), which this input is not")
+    if a.get("ceil_mode"):
+        _ceil_same_as_floor(x, kernel, stride, padding, dilation, "max pooling")
+    # Padded cells are skipped (TorchLean's maxPoolValue, tlrt's kernel), as PyTorch's -inf
+    # padding does: padding lowers as it is.
     if len(x.shape) < rank + 1:
         raise _Unsupported(f"max pooling expects rank >= {rank + 1}, got {x.shape}")
     out = b.emit("max_pool", [x], _out_shape(ctx), {"spatial_rank": rank, "kernel": kernel,
@@ -680,7 +757,8 @@ def _r_avg_pool(b, a, ctx):
     stride = _spatial(stride_arg if stride_arg not in (None, [], ()) else kernel, rank, 1, "stride")
     padding = _spatial(a.get("padding", 0), rank, 0, "padding")
     if a.get("ceil_mode"):
-        raise _Unsupported("average pooling with ceil_mode=True is not in torchlean.ir.v1")
+        _ceil_same_as_floor(b.ir(a["input"]), kernel, stride, padding, [1] * rank,
+                            "average pooling")
     if any(padding) and a.get("count_include_pad", True) is False:
         raise _Unsupported("padded average pooling with count_include_pad=False is not in "
                            "torchlean.ir.v1")
@@ -1219,9 +1297,10 @@ class _SourceInfo:
 
 
 class _Lowering:
-    def __init__(self, graph, dtype, source, kind, fx_root=None, params=None):
+    def __init__(self, graph, dtype, source, kind, fx_root=None, params=None,
+                 allow_rounding=False):
         self.graph = graph
-        self.b = _Builder(np.float64 if dtype == torch.float64 else np.float32)
+        self.b = _Builder(np.float64 if dtype == torch.float64 else np.float32, allow_rounding)
         self.torch_dtype = dtype
         self.source = source
         self.kind = kind              # "torch.export" or "fx"
@@ -1325,8 +1404,23 @@ class _Lowering:
         users = None
         if node.args and isinstance(node.args[0], torch.fx.Node):
             users = len(node.args[0].users)
-        ctx = _NodeCtx(rule, _shape_of(_meta_val(node)), self.torch_dtype, users)
+        mv = _meta_val(node)
+        if isinstance(mv, (tuple, list)) and mv and not hasattr(mv, "shape"):
+            mv = mv[0]     # e.g. max_pool2d_with_indices: (values, indices)
+        ctx = _NodeCtx(rule, _shape_of(mv), self.torch_dtype, users)
         return fn(self.b, a, ctx)
+
+    def module_path(self, node):
+        """Dotted path of the nn.Module whose forward made this node ('' for the root)."""
+        if node.op == "call_module":
+            return str(node.target)
+        stack = node.meta.get("nn_module_stack")
+        if not stack:
+            return None
+        path = list(stack.values())[-1][0]
+        path = re.sub(r"^L\['self'\]\.?", "", str(path))
+        path = re.sub(r"\._modules\['([^']*)'\]", r".\1", path)
+        return path
 
     def placeholder_value(self, node):
         if self.kind == "torch.export" and node.name not in self.input_names:
@@ -1357,13 +1451,24 @@ class _Lowering:
                 outputs = node.args[0]
                 continue
             self.b.target = self.debug_target(node)
+            self.b.pending = []
+            first_id = len(self.b.nodes)
             try:
                 self.env[node] = self.lower_node(node)
             except _Unsupported as e:
                 # Keep going (with a stand-in of the recorded shape) so every problem is listed.
                 src = self.source.from_stack(node.meta.get("stack_trace"))
-                self.problems.append((self.target_name(node), str(e), src))
+                self.problems.append((self.target_name(node), str(e), src,
+                                      self.module_path(node)))
                 self.env[node] = _poison_from_meta(_meta_val(node))
+                continue
+            if self.b.pending:
+                src = self.source.from_stack(node.meta.get("stack_trace"))
+                ids = list(range(first_id, len(self.b.nodes)))
+                for note in self.b.pending:
+                    note.update(op=self.target_name(node), module=self.module_path(node),
+                                source=src, ids=ids)
+                    self.b.notes.append(note)
         if not any(n["kind"] == "input" for n in self.b.nodes):
             raise CaptureError("the captured graph does not use its tensor input")
         out_vals = []
@@ -1383,7 +1488,7 @@ class _Lowering:
 
 
 def _finish_graph(builder, outs, inline, debug):
-    """Dead-code elimination, renumbering, params naming. Returns (doc, params dict)."""
+    """Dead-code elimination, renumbering, params naming. Returns (doc, params dict, id map)."""
     keep = set()
     stack = [o.id for o in outs]
     while stack:
@@ -1421,7 +1526,7 @@ def _finish_graph(builder, outs, inline, debug):
         nodes.append(out)
     doc = {"format": FORMAT, "input_id": remap[input_old],
            "output_ids": [remap[o.id] for o in outs], "nodes": nodes}
-    return doc, params
+    return doc, params, remap
 
 
 def _graph_json_text(doc):
@@ -1477,7 +1582,7 @@ class _Rejected(CaptureError):
         return _format_rejection(self.name, self.problems)
 
 
-def _lower_export(ep, dtype, source):
+def _lower_export(ep, dtype, source, allow_rounding=False):
     sig = ep.graph_signature
     bad_out = [s for s in sig.output_specs if s.kind.name != "USER_OUTPUT"]
     if bad_out:
@@ -1496,7 +1601,8 @@ def _lower_export(ep, dtype, source):
     if len(user) != 1:
         raise CaptureError(f"torchlean.ir.v1 has exactly one graph input; the exported program "
                            f"has {len(user)} user inputs")
-    low = _Lowering(ep.graph, dtype, source, "torch.export", fx_root=ep.graph_module, params=values)
+    low = _Lowering(ep.graph, dtype, source, "torch.export", fx_root=ep.graph_module, params=values,
+                    allow_rounding=allow_rounding)
     low.input_names = user
     outs = low.run()
     if low.problems:
@@ -1504,7 +1610,7 @@ def _lower_export(ep, dtype, source):
     return low.b, outs
 
 
-def _lower_fx(model, example, dtype, source):
+def _lower_fx(model, example, dtype, source, allow_rounding=False):
     from torch.fx.passes.shape_prop import ShapeProp
     tracer = torch.fx.Tracer()
     tracer.record_stack_traces = True
@@ -1513,7 +1619,7 @@ def _lower_fx(model, example, dtype, source):
         graph = tracer.trace(model)
         gm = torch.fx.GraphModule(tracer.root, graph)
         ShapeProp(gm).propagate(example)
-    low = _Lowering(gm.graph, dtype, source, "fx", fx_root=gm)
+    low = _Lowering(gm.graph, dtype, source, "fx", fx_root=gm, allow_rounding=allow_rounding)
     outs = low.run()
     if low.problems:
         raise _Rejected(low.problems)
@@ -1540,7 +1646,22 @@ class _QuietTorch:
         return False
 
 
-def _capture(model, example, prefer_export, dtype, source, name):
+def _mutates(ep):
+    """The exported graph has in-place ATen ops (out += identity, relu_, ...)."""
+    for node in ep.graph.nodes:
+        t = node.target
+        if node.op == "call_function" and isinstance(t, torch._ops.OpOverload) and \
+                t._schema.is_mutable:
+            return True
+    return False
+
+
+def _data_dependent(err):
+    text = f"{type(err).__name__} {err}"
+    return any(w in text for w in ("DataDependent", "data-dependent", "data dependent"))
+
+
+def _capture(model, example, prefer_export, dtype, source, name, allow_rounding=False):
     """Returns (builder, outputs, how)."""
     first_rejection = None
     export_err = None
@@ -1548,23 +1669,21 @@ def _capture(model, example, prefer_export, dtype, source, name):
         try:
             with _QuietTorch():
                 ep = torch.export.export(model, (example,))
+                if _mutates(ep):
+                    # Functionalize only (an empty decomposition table keeps every op as it is):
+                    # in-place ops on intermediate values become their functional forms; a
+                    # mutated input or buffer shows up in the signature and is refused below.
+                    ep = ep.run_decompositions({})
         except Exception as e:  # noqa: BLE001
             export_err = e
         else:
             try:
-                b, outs = _lower_export(ep, dtype, source)
+                b, outs = _lower_export(ep, dtype, source, allow_rounding)
                 return b, outs, "torch.export"
             except _Rejected as r:
                 first_rejection = r
-            try:
-                with _QuietTorch():
-                    ep2 = ep.run_decompositions()
-                b, outs = _lower_export(ep2, dtype, source)
-                return b, outs, "torch.export (after run_decompositions)"
-            except (_Rejected, CaptureError, Exception):  # noqa: BLE001
-                pass
     try:
-        b, outs = _lower_fx(model, example, dtype, source)
+        b, outs = _lower_fx(model, example, dtype, source, allow_rounding)
     except _Rejected as r:
         r = first_rejection or r
         r.name = name
@@ -1585,27 +1704,39 @@ def _capture(model, example, prefer_export, dtype, source, name):
         msg += f"FX symbolic tracing failed ({_first_line(fx_err)})"
         if where:
             msg += f" at {where}"
-        msg += ("; data-dependent Python control flow (if/while on tensor values) cannot be "
-                "represented in torchlean.ir.v1")
+        if export_err is not None and _data_dependent(export_err):
+            msg += ("; data-dependent Python control flow (if/while on tensor values) cannot be "
+                    "represented in torchlean.ir.v1")
+        elif export_err is None and "control flow" in str(fx_err):
+            msg += ("; FX cannot follow Python control flow on traced values (torch.export "
+                    "follows control flow on shapes)")
         raise CaptureError(msg)
     if not prefer_export:
         how = "FX symbolic tracing (torch.export disabled)"
     elif export_err is not None:
         how = f"FX symbolic tracing (torch.export failed: {_first_line(export_err)})"
     else:
-        how = (f"FX symbolic tracing (torch.export failed: its graph has "
-               f"{len(first_rejection.problems)} unsupported operation(s))")
+        ops = sorted({p[0] for p in first_rejection.problems})
+        how = (f"FX symbolic tracing (torch.export's graph has "
+               f"{len(first_rejection.problems)} unsupported operation(s): {', '.join(ops)})")
     return b, outs, how
+
+
+def _where(src, module):
+    where = f"at {src}" if src else "source line unknown"
+    if module:
+        where += f"; module {module}"
+    return where
 
 
 def _format_rejection(name, problems):
     seen, lines = set(), []
-    for target, reason, src in problems:
-        key = (target, reason, src)
+    for target, reason, src, module in problems:
+        key = (target, reason, src, module)   # one line per module instance, not per source line
         if key in seen:
             continue
         seen.add(key)
-        lines.append(f"  {target}: {reason}" + (f" (at {src})" if src else " (source line unknown)"))
+        lines.append(f"  {target}: {reason} ({_where(src, module)})")
     head = f"cannot lower {name} to torchlean.ir.v1: {len(lines)} unsupported operation(s):"
     return "\n".join([head] + lines)
 
@@ -1632,15 +1763,71 @@ def _atomic_write_all(files):
         raise
 
 
+def lowering_report_path(graph_path):
+    """Where the lowering report goes: graph.json -> graph.lowering.json."""
+    graph_path = str(graph_path)
+    stem = graph_path[:-5] if graph_path.endswith(".json") else graph_path
+    return stem + ".lowering.json"
+
+
+def _lowering_report(builder, remap, doc, allow_rounding):
+    entries = []
+    for note in builder.notes:
+        ids = sorted(remap[i] for i in note["ids"] if i in remap)
+        if not ids:
+            continue                       # lowered, then dropped as dead code
+        e = {"class": note["class"], "op": note["op"], "what": note["what"], "nodes": ids,
+             "source": note["source"], "module": note["module"]}
+        if note["class"] == "rounded":
+            e["ulp"] = note["ulp"]
+            if note["bound"]:
+                e["bound"] = note["bound"]
+        entries.append(e)
+    return {"format": "tlrt.lowering_report.v1", "graph_format": doc["format"],
+            "allow_rounding": bool(allow_rounding),
+            "counts": {c: sum(e["class"] == c for e in entries)
+                       for c in ("exact-for-finite", "rounded")},
+            "lowerings": entries}
+
+
+def _report_lines(report):
+    lines = []
+    for e in report["lowerings"]:
+        cls = e["class"]
+        if cls == "rounded":
+            cls += f" (<= {e['ulp']} ulp)" if e.get("ulp") is not None else f" ({e['bound']})"
+        lines.append(f"  {cls}: {e['op']}: {e['what']} ({_where(e['source'], e['module'])}; "
+                     f"nodes {e['nodes']})")
+    return lines
+
+
+def _check_output_paths(graph_path, params_path, save_example):
+    for what, path in (("graph", graph_path), ("params", params_path)):
+        if path is None:
+            continue
+        path = str(path)
+        if os.path.isdir(path):
+            raise CaptureError(f"{path}: the {what} path is a directory")
+        d = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(d):
+            raise CaptureError(f"{path}: directory {d} does not exist")
+    if save_example is not None and os.path.exists(save_example) and \
+            not os.path.isdir(save_example):
+        raise CaptureError(f"--save-example {save_example}: not a directory")
+
+
 def export_torchlean_graph(module, example_inputs, graph_path, params_path=None, *,
                            inline_params=False, save_example=None, prefer_torch_export=None,
-                           debug_targets=None, source_file=None, log=print):
+                           debug_targets=None, source_file=None, log=print, allow_rounding=False):
     """Capture `module` (an nn.Module) on `example_inputs` (one tensor, or a 1-tuple) and write a
     torchlean.ir.v1 graph to graph_path and its parameters to params_path (default: params.bin
     next to the graph; none with inline_params=True).  save_example=DIR also writes
     DIR/input.npy and DIR/output_<i>.npy (PyTorch eager outputs, float32).
+    The lowering report (every lowering that is not exact, with its class, op, source line and
+    module) is written to graph.lowering.json next to the graph.  allow_rounding=True admits
+    lowerings that round differently from PyTorch (--allow-rounding).
     Raises CaptureError (bad input, unsupported operations: all listed) and writes nothing then.
-    Returns a dict: method, nodes, outputs, params (names), graph (the JSON document)."""
+    Returns a dict: method, nodes, outputs, params (names), graph (the JSON document), report."""
     if prefer_torch_export is None:
         prefer_torch_export = PREFER_TORCH_EXPORT
     if debug_targets is None:
@@ -1668,6 +1855,7 @@ def export_torchlean_graph(module, example_inputs, graph_path, params_path=None,
     if len(required) > 1:
         raise CaptureError(f"{name}.forward takes {len(required)} tensor inputs "
                            f"({', '.join(required)}); torchlean.ir.v1 graphs have exactly one input")
+    _check_output_paths(graph_path, params_path, save_example)
     module.eval()
     dtype = example.dtype
     if source_file is None:
@@ -1687,10 +1875,14 @@ def export_torchlean_graph(module, example_inputs, graph_path, params_path=None,
         raise CaptureError(f"{name} does not run on an example input of shape "
                            f"{tuple(example.shape)} ({type(e).__name__}: {msg}); "
                            f"check --example-shape") from None
-    builder, outs, how = _capture(module, example, prefer_torch_export, dtype, source, name)
-    doc, params = _finish_graph(builder, outs, inline_params, debug_targets)
+    builder, outs, how = _capture(module, example, prefer_torch_export, dtype, source, name,
+                                  allow_rounding)
+    doc, params, remap = _finish_graph(builder, outs, inline_params, debug_targets)
+    report = _lowering_report(builder, remap, doc, allow_rounding)
+    report_path = lowering_report_path(graph_path)
 
-    files = [(graph_path, _graph_json_text(doc).encode())]
+    files = [(graph_path, _graph_json_text(doc).encode()),
+             (report_path, (json.dumps(report, indent=1) + "\n").encode())]
     if not inline_params:
         if params_path is None:
             params_path = os.path.join(os.path.dirname(os.path.abspath(graph_path)), "params.bin")
@@ -1714,8 +1906,15 @@ def export_torchlean_graph(module, example_inputs, graph_path, params_path=None,
         log(f"captured with {how}")
         log(f"wrote {graph_path} ({len(doc['nodes'])} nodes, outputs {doc['output_ids']})" +
             ("" if inline_params else f", {params_path} ({len(params)} tensors)"))
+        n = len(report["lowerings"])
+        log(f"lowering report {report_path}: " + (
+            "every lowering is exact" if n == 0 else
+            f"{report['counts']['exact-for-finite']} exact-for-finite, "
+            f"{report['counts']['rounded']} rounded (the rest exact):"))
+        for line in _report_lines(report):
+            log(line)
     return {"method": how, "nodes": len(doc["nodes"]), "outputs": doc["output_ids"],
-            "params": sorted(params), "graph": doc}
+            "params": sorted(params), "graph": doc, "report": report}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1733,6 +1932,18 @@ def _parse_shape(text):
     if any(d < 0 for d in dims):
         raise CaptureError(f"--example-shape {text!r}: sizes must be >= 0")
     return dims
+
+
+def _load_npy(path, dtype):
+    if not os.path.isfile(path):
+        raise CaptureError(f"--example-input {path}: no such file")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except Exception as e:  # noqa: BLE001
+        raise CaptureError(f"--example-input {path}: not a .npy file ({_first_line(e)})")
+    if arr.dtype.kind not in "fiu":
+        raise CaptureError(f"--example-input {path}: dtype {arr.dtype} is not numeric")
+    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float64)).to(dtype)
 
 
 def _load_model(path, ctor_name, seed):
@@ -1768,8 +1979,14 @@ def main(argv=None):
     p.add_argument("model_file")
     p.add_argument("model_name", help="nn.Module class (zero-argument constructor) or factory function")
     p.add_argument("graph_json")
-    p.add_argument("--example-shape", action="append", required=True,
-                   help="shape of the example input, e.g. 1,4 (the IR has one input)")
+    p.add_argument("--example-shape", action="append", default=None,
+                   help="shape of the example input, e.g. 1,4 (the IR has one input); a seeded "
+                   "randn input of that shape is used")
+    p.add_argument("--example-input", metavar="NPY", default=None,
+                   help="the example input as a .npy file (instead of --example-shape)")
+    p.add_argument("--allow-rounding", action="store_true",
+                   help="admit lowerings that round differently from PyTorch (listed in the "
+                   "lowering report with their ulp bound)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--params", default=None, help="params.bin path (default: next to the graph)")
@@ -1783,20 +2000,35 @@ def main(argv=None):
     try:
         if args.inline_params and args.params:
             raise CaptureError("--params and --inline-params exclude each other")
-        shapes = [_parse_shape(s) for s in args.example_shape]
+        if (args.example_shape is None) == (args.example_input is None):
+            raise CaptureError("give the example input as --example-shape or --example-input "
+                               "(exactly one of them)")
         dtype = getattr(torch, args.dtype)
+        if args.example_input is not None:
+            examples = (_load_npy(args.example_input, dtype),)
+        else:
+            shapes = [_parse_shape(s) for s in args.example_shape]
         model = _load_model(args.model_file, args.model_name, args.seed)
         model = model.to(dtype).eval()
-        gen = torch.Generator().manual_seed(args.seed)
-        examples = tuple(torch.randn(s, generator=gen, dtype=dtype) for s in shapes)
+        if args.example_input is None:
+            gen = torch.Generator().manual_seed(args.seed)
+            examples = tuple(torch.randn(s, generator=gen, dtype=dtype) for s in shapes)
         export_torchlean_graph(
             model, examples, args.graph_json, args.params, inline_params=args.inline_params,
             save_example=args.save_example,
             prefer_torch_export=False if args.no_torch_export else PREFER_TORCH_EXPORT,
             debug_targets=True if args.debug_targets else INCLUDE_DEBUG_TARGETS,
-            source_file=args.model_file)
+            source_file=args.model_file, allow_rounding=args.allow_rounding)
     except CaptureError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: {e.filename or ''}{': ' if e.filename else ''}{e.strerror or e}",
+              file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001 - one line, never a traceback
+        print(f"error: internal error in the capture adapter: {type(e).__name__}: "
+              f"{_first_line(e)}", file=sys.stderr)
         return 2
     return 0
 
