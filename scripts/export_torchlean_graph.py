@@ -87,13 +87,20 @@ class _Unsupported(Exception):
 
 class _T:
     """A tensor value of the IR graph: node id, shape, provably non-negative?"""
-    __slots__ = ("id", "shape", "nonneg", "poisoned")
+    __slots__ = ("id", "shape", "nonneg", "poisoned", "src")
 
     def __init__(self, nid, shape, nonneg=False, poisoned=False):
         self.id = nid
         self.shape = [int(d) for d in shape]
         self.nonneg = nonneg
         self.poisoned = poisoned
+        # For a linear/conv output and views of it (reshape/permute): the producer, so that a
+        # slice along its feature axis can be lowered exactly as a producer with sliced weights.
+        self.src = None
+
+
+def _view_src(t, op):
+    return None if t.src is None else dict(t.src, views=t.src["views"] + [op])
 
 
 class _Unavailable:
@@ -231,9 +238,21 @@ class _Builder:
         if int(np.prod(t.shape)) != int(np.prod(shape)):
             raise _Unsupported(f"reshape {t.shape} -> {shape} changes the element count")
         if len(shape) == 1:
-            return self.emit("flatten", [t], shape, {"value_shape": t.shape}, nonneg=t.nonneg)
-        return self.emit("reshape", [t], shape, {"in_shape": t.shape, "out_shape": shape},
-                         nonneg=t.nonneg)
+            out = self.emit("flatten", [t], shape, {"value_shape": t.shape}, nonneg=t.nonneg)
+        else:
+            out = self.emit("reshape", [t], shape, {"in_shape": t.shape, "out_shape": shape},
+                            nonneg=t.nonneg)
+        out.src = _view_src(t, ("reshape", shape))
+        return out
+
+    def permute(self, t, perm):
+        perm = [int(p) for p in perm]
+        if perm == list(range(len(t.shape))):
+            return t
+        out = self.emit("permute", [t], [t.shape[p] for p in perm], {"perm": perm},
+                        nonneg=t.nonneg)
+        out.src = _view_src(t, ("permute", perm))
+        return out
 
     def binary(self, kind, x, y, shape, nonneg=False):
         return self.emit(kind, [self.operand(x, shape), self.operand(y, shape)], shape,
@@ -553,8 +572,11 @@ def _linear(b, x, w, bias):
         else:
             raise _Unsupported(f"linear bias shape {list(bvec.shape)} is not [{out_dim}]")
     shape = x.shape[:-1] + [out_dim]
-    return b.emit("linear", [x], shape, {"in_dim": in_dim, "out_dim": out_dim},
-                  {"weight": w, "bias": bvec})
+    out = b.emit("linear", [x], shape, {"in_dim": in_dim, "out_dim": out_dim},
+                 {"weight": w, "bias": bvec})
+    out.src = {"kind": "linear", "x": x, "w": w, "bias": bvec, "base": list(shape),
+               "axis": len(shape) - 1, "views": []}
+    return out
 
 
 def _r_linear(b, a, ctx):
@@ -627,7 +649,11 @@ def _r_conv(b, a, ctx):
               "padding_after": after, "dilation": dilation, "groups": groups,
               "channel_axis": channel_axis, "in_channels": in_c, "out_channels": out_c,
               "input_spatial": x.shape[channel_axis + 1:]}
-    return b.emit("conv", [x], _out_shape(ctx), fields, {"weight": w, "bias": bvec})
+    out = b.emit("conv", [x], _out_shape(ctx), fields, {"weight": w, "bias": bvec})
+    if groups == 1:
+        out.src = {"kind": "conv", "x": x, "w": w, "bias": bvec, "fields": fields,
+                   "base": list(out.shape), "axis": channel_axis, "views": []}
+    return out
 
 
 def _r_batch_norm(b, a, ctx):
@@ -739,6 +765,10 @@ def _r_max_pool(b, a, ctx):
         _ceil_same_as_floor(x, kernel, stride, padding, dilation, "max pooling")
     # Padded cells are skipped (TorchLean's maxPoolValue, tlrt's kernel), as PyTorch's -inf
     # padding does: padding lowers as it is.
+    if int(np.prod(kernel)) > 1:
+        b.lowering("exact-for-finite", "max pooling (TorchLean's maxPoolValue replaces the "
+                   "running maximum only by a strictly greater value, so a NaN in a window is "
+                   "not propagated as PyTorch does)")
     if len(x.shape) < rank + 1:
         raise _Unsupported(f"max pooling expects rank >= {rank + 1}, got {x.shape}")
     out = b.emit("max_pool", [x], _out_shape(ctx), {"spatial_rank": rank, "kernel": kernel,
@@ -843,9 +873,7 @@ def _r_permute(b, a, ctx):
     perm = [_norm_axis(d, len(x.shape)) for d in dims]
     if sorted(perm) != list(range(len(x.shape))):
         raise _Unsupported(f"invalid permutation {dims} for rank {len(x.shape)}")
-    if perm == list(range(len(x.shape))):
-        return x
-    return b.emit("permute", [x], [x.shape[p] for p in perm], {"perm": perm}, nonneg=x.nonneg)
+    return b.permute(x, perm)
 
 
 def _transpose(b, x, d0, d1):
@@ -855,7 +883,11 @@ def _transpose(b, x, d0, d1):
         return x
     shape = list(x.shape)
     shape[d0], shape[d1] = shape[d1], shape[d0]
-    return b.emit("transpose", [x], shape, {"axis1": d0, "axis2": d1}, nonneg=x.nonneg)
+    out = b.emit("transpose", [x], shape, {"axis1": d0, "axis2": d1}, nonneg=x.nonneg)
+    perm = list(range(rank))
+    perm[d0], perm[d1] = perm[d1], perm[d0]
+    out.src = _view_src(x, ("permute", perm))
+    return out
 
 
 def _r_transpose(b, a, ctx):
@@ -892,6 +924,68 @@ def _r_stack(b, a, ctx):
     return b.emit("concat", parts, shape, {"axis": axis}, nonneg=all(p.nonneg for p in parts))
 
 
+def _static_bool_mask(mask, what):
+    if isinstance(mask, (_T, _Unavailable)):
+        raise _Unsupported(f"{what} computed from the graph input: only a constant mask (a buffer "
+                           f"or parameter) lowers")
+    return torch.as_tensor(mask).detach()
+
+
+def _r_masked_fill(b, a, ctx):
+    x = b.ir(a["input"])
+    shape = _out_shape(ctx)
+    mask = _static_bool_mask(a.get("mask"), "masked_fill mask").bool()
+    value = _number(_static(a.get("value"), "masked_fill value"), "masked_fill value")
+    b.lowering("exact-for-finite", f"masked_fill(mask, {value!r}) with a constant mask as "
+               f"x * keep + fill (keep 1/0, fill 0/value; a NaN/inf of x under the mask "
+               f"propagates, a zero may change sign)")
+    keep = (~mask).to(torch.float64)
+    fill = torch.where(mask, torch.tensor(value, dtype=torch.float64), torch.tensor(0.0, dtype=torch.float64))
+    xk = b.emit("mul_elem", [b.bcast(x, shape), b.operand(keep, shape)], shape)
+    return b.emit("add", [xk, b.operand(fill, shape)], shape)
+
+
+def _r_sdpa(b, a, ctx):
+    q, k, v = b.ir(a["query"]), b.ir(a["key"]), b.ir(a["value"])
+    if _number(a.get("dropout_p") or 0.0, "dropout_p") != 0.0:
+        raise _Unsupported("scaled_dot_product_attention with dropout_p > 0 is random")
+    if a.get("enable_gqa"):
+        raise _Unsupported("scaled_dot_product_attention with enable_gqa=True")
+    if len(q.shape) < 2 or q.shape[:-2] != k.shape[:-2] or k.shape[:-1] != v.shape[:-1] or \
+            q.shape[-1] != k.shape[-1]:
+        raise _Unsupported(f"scaled_dot_product_attention shapes q {q.shape}, k {k.shape}, "
+                           f"v {v.shape} (only equal batch dims lower)")
+    b.lowering("rounded", "scaled_dot_product_attention as matmul/softmax/matmul in the order of "
+               "PyTorch's math backend (q and k each scaled by sqrt(scale), an additive 0/-inf "
+               "mask)", bound="not ulp-bounded: PyTorch's eager CPU kernel (flash attention, "
+               "online softmax) rounds differently; op for op equal to PyTorch's math backend, "
+               "except that a fully masked row gives NaN instead of 0")
+    seq_l, seq_s, e = q.shape[-2], k.shape[-2], q.shape[-1]
+    scale = a.get("scale")
+    sf = math.sqrt(1.0 / math.sqrt(e) if scale is None else _number(scale, "scale"))
+    qs = b.emit("mul_elem", [q, b.scalar(sf, q.shape)], q.shape)
+    ks = b.emit("mul_elem", [k, b.scalar(sf, k.shape)], k.shape)
+    kt = _transpose(b, ks, -2, -1)
+    att_shape = q.shape[:-1] + [seq_s]
+    att = b.emit("matmul", [qs, kt], att_shape)
+    mask = a.get("attn_mask")
+    if a.get("is_causal"):
+        if mask is not None:
+            raise _Unsupported("scaled_dot_product_attention with both attn_mask and is_causal")
+        mask = torch.ones(seq_l, seq_s, dtype=torch.bool).tril()
+    if mask is not None:
+        if isinstance(mask, _T):
+            add = mask
+        else:
+            mask = torch.as_tensor(mask).detach()
+            if mask.dtype == torch.bool:
+                mask = torch.zeros(mask.shape, dtype=torch.float64).masked_fill(~mask, float("-inf"))
+            add = mask
+        att = b.emit("add", [att, b.operand(add, att_shape)], att_shape)
+    att = b.emit("softmax", [att], att_shape, {"axis": len(att_shape) - 1}, nonneg=True)
+    return b.emit("matmul", [att, v], q.shape[:-1] + [v.shape[-1]])
+
+
 def _r_mse_loss(b, a, ctx):
     red = a.get("reduction", "mean")
     if a.get("size_average") is not None or a.get("reduce") is not None:
@@ -925,26 +1019,209 @@ def _r_method_to(b, a, ctx):
     return a["input"]
 
 
+# ---- slicing: no IR op; exact forms where they exist ----------------------------------------
+
+def _take_from_producer(b, x, axis, idxs, out_shape):
+    """x is a linear/conv output (or a reshape/permute of one) and the slice keeps whole rows of
+    its feature axis: one producer with the sliced weights computes the same dot products, bit
+    for bit.  Returns None when the slice is not of that form."""
+    src = x.src
+    base, fa = src["base"], src["axis"]
+    m = int(np.prod(base))
+    if m > 50_000_000:
+        return None
+    idx = np.arange(m, dtype=np.int64).reshape(base)
+    for op, arg in src["views"]:
+        idx = idx.reshape(arg) if op == "reshape" else idx.transpose(arg)
+    if list(idx.shape) != x.shape:
+        return None
+    sel = np.take(idx, idxs, axis=axis)
+    coords = list(np.unravel_index(sel.reshape(-1), base))
+    feats = sorted(set(coords[fa].tolist()))
+    if sel.size != (m // base[fa]) * len(feats):
+        return None                     # the slice also cuts a non-feature axis
+    pos = np.zeros(base[fa], dtype=np.int64)
+    pos[feats] = np.arange(len(feats))
+    new_base = list(base)
+    new_base[fa] = len(feats)
+    coords[fa] = pos[coords[fa]]
+    t = np.ravel_multi_index(coords, new_base).reshape(sel.shape)
+    # t: where each kept element sits in the new producer's output.  It must be a reshape +
+    # permute of that output (a strided layout).
+    shp = [n for n in sel.shape if n > 1] or [1]     # size-1 axes: left to the final reshape
+    t = t.reshape(shp)
+    strides = []
+    origin = (0,) * len(shp)
+    for j, n in enumerate(shp):
+        e = [0] * len(shp)
+        if n > 1:
+            e[j] = 1
+        strides.append(int(t[tuple(e)]) - int(t[origin]) if n > 1 else 0)
+    order = sorted(range(len(shp)), key=lambda j: -strides[j])
+    r_shape = [shp[j] for j in order]
+    perm = [order.index(k) for k in range(len(shp))]
+    if not np.array_equal(np.arange(t.size).reshape(r_shape).transpose(perm), t):
+        return None
+    w = src["w"][feats]
+    bias = src["bias"][feats]
+    if src["kind"] == "linear":
+        y = _linear(b, src["x"], w, bias)
+    else:
+        fields = dict(src["fields"], out_channels=len(feats))
+        y = b.emit("conv", [src["x"]], new_base, fields, {"weight": w, "bias": bias})
+        y.src = dict(src, w=w, bias=bias, fields=fields, base=new_base, views=[])
+    y = b.permute(b.reshape(y, r_shape), perm)
+    return b.reshape(y, out_shape)
+
+
+def _take(b, x, axis, idxs, squeeze, what):
+    """x indexed along `axis` at the positions idxs (squeeze: an integer index, axis removed)."""
+    x = b.ir(x)
+    rank = len(x.shape)
+    length = x.shape[axis]
+    idxs = [int(i) for i in idxs]
+    if not idxs:
+        raise _Unsupported(f"{what} is empty; torchlean.ir.v1 has no empty tensors")
+    out_shape = x.shape[:axis] + ([] if squeeze else [len(idxs)]) + x.shape[axis + 1:]
+    if idxs == list(range(length)):
+        return b.reshape(x, out_shape)
+    if x.src is not None:
+        y = _take_from_producer(b, x, axis, idxs, out_shape)
+        if y is not None:
+            return y
+    perm = [d for d in range(rank) if d != axis] + [axis]
+    inv = [perm.index(d) for d in range(rank)]
+    y = b.permute(x, perm)
+    lead = y.shape[:-1]
+    step = idxs[1] - idxs[0] if len(idxs) > 1 else length
+    if idxs[0] == 0 and step > 0 and idxs == list(range(0, length, step))[:len(idxs)] and \
+            len(idxs) == len(range(0, length, step)):
+        # positions 0, s, 2s, ...: max pooling with a one-element window (the element itself).
+        if len(y.shape) < 2:
+            y = b.reshape(y, [1] + y.shape)
+        y = b.emit("max_pool", [y], y.shape[:-1] + [len(idxs)],
+                   {"spatial_rank": 1, "kernel": [1], "stride": [step], "padding": [0]},
+                   nonneg=x.nonneg)
+    else:
+        b.lowering("exact-for-finite", f"{what} as a linear layer with a 0/1 selection matrix "
+                   f"(the IR has no slicing op; an inf/NaN elsewhere along the axis spreads, a "
+                   f"zero may change sign)")
+        w = np.zeros([len(idxs), length], dtype=b.dtype)
+        w[np.arange(len(idxs)), idxs] = 1
+        y = _linear(b, y, w, None)
+        y.src = None
+    y = b.reshape(y, lead + [len(idxs)])
+    y = b.permute(y, inv)
+    return b.reshape(y, out_shape)
+
+
+def _slice_idxs(length, start, stop, step):
+    step = 1 if step is None else int(step)
+    if step <= 0:
+        raise _Unsupported(f"slice step {step} (PyTorch requires a positive step)")
+    return list(range(*slice(start, stop, step).indices(length)))
+
+
 def _r_slice(b, a, ctx):
     x = b.ir(a["input"])
     dim = _norm_axis(a.get("dim", 0), len(x.shape))
-    start, end, step = a.get("start"), a.get("end"), a.get("step", 1)
-    if (start in (None, 0)) and (end is None or end >= x.shape[dim]) and step in (None, 1):
-        return x
-    raise _Unsupported("tensor slicing is not in torchlean.ir.v1")
+    idxs = _slice_idxs(x.shape[dim], a.get("start"), a.get("end"), a.get("step", 1))
+    return _take(b, x, dim, idxs, False, f"slice along axis {dim}")
+
+
+def _r_narrow(b, a, ctx):
+    x = b.ir(a["input"])
+    dim = _norm_axis(a.get("dim", 0), len(x.shape))
+    start = int(_static(a.get("start"), "narrow start"))
+    if start < 0:
+        start += x.shape[dim]
+    return _take(b, x, dim, range(start, start + int(a.get("length"))), False,
+                 f"narrow along axis {dim}")
+
+
+def _select_index(x, dim, index):
+    n = x.shape[dim]
+    index = int(_static(index, "index"))
+    if not -n <= index < n:
+        raise _Unsupported(f"index {index} is out of range for size {n}")
+    return index + n if index < 0 else index
+
+
+def _r_select(b, a, ctx):
+    x = b.ir(a["input"])
+    dim = _norm_axis(a.get("dim", 0), len(x.shape))
+    i = _select_index(x, dim, a.get("index"))
+    return _take(b, x, dim, [i], True, f"index {a.get('index')} along axis {dim}")
+
+
+def _split_sizes(length, sizes):
+    out, start = [], 0
+    for n in sizes:
+        out.append(list(range(start, min(start + int(n), length))))
+        start += int(n)
+    return out
+
+
+def _r_split(b, a, ctx):
+    x = b.ir(a["input"])
+    dim = _norm_axis(a.get("dim", 0), len(x.shape))
+    length = x.shape[dim]
+    size = a.get("split_size", a.get("split_size_or_sections", a.get("split_sizes")))
+    if isinstance(size, (list, tuple)):
+        pieces = _split_sizes(length, size)
+    else:
+        size = int(size)
+        pieces = _split_sizes(length, [size] * max(1, -(-length // size)))
+    return tuple(_take(b, x, dim, p, False, f"{ctx.canon} piece {k} along axis {dim}")
+                 for k, p in enumerate(pieces))
+
+
+def _r_chunk(b, a, ctx):
+    x = b.ir(a["input"])
+    dim = _norm_axis(a.get("dim", 0), len(x.shape))
+    length = x.shape[dim]
+    size = -(-length // int(a.get("chunks")))
+    pieces = _split_sizes(length, [size] * max(1, -(-length // size)))
+    return tuple(_take(b, x, dim, p, False, f"chunk {k} along axis {dim}")
+                 for k, p in enumerate(pieces))
+
+
+def _r_unbind(b, a, ctx):
+    x = b.ir(a["input"])
+    dim = _norm_axis(a.get("dim", 0), len(x.shape))
+    return tuple(_take(b, x, dim, [i], True, f"unbind {i} along axis {dim}")
+                 for i in range(x.shape[dim]))
 
 
 def _r_getitem(b, a, ctx):
     src, idx = a["input"], a["index"]
     if isinstance(src, (tuple, list)):
         return src[idx]
-    if isinstance(src, _T):
-        if isinstance(idx, slice) and idx == slice(None, None, None):
-            return src
-        if isinstance(idx, tuple) and all(i == slice(None, None, None) for i in idx):
-            return src
-        raise _Unsupported("tensor indexing/slicing is not in torchlean.ir.v1")
-    return src[idx]
+    if not isinstance(src, _T):
+        return src[idx]
+    items = list(idx) if isinstance(idx, tuple) else [idx]
+    if any(isinstance(i, (_T, torch.Tensor, list)) or
+           (not isinstance(i, (int, slice)) and i is not None and i is not Ellipsis)
+           for i in items):
+        raise _Unsupported("indexing with a tensor or list (gather) is not in torchlean.ir.v1")
+    n_real = sum(1 for i in items if i is not None and i is not Ellipsis)
+    if Ellipsis in items:
+        k = items.index(Ellipsis)
+        items = items[:k] + [slice(None)] * (len(src.shape) - n_real) + items[k + 1:]
+    x, axis = src, 0
+    for i in items:
+        if i is None:
+            x = b.reshape(x, x.shape[:axis] + [1] + x.shape[axis:])
+            axis += 1
+        elif isinstance(i, slice):
+            idxs = _slice_idxs(x.shape[axis], i.start, i.stop, i.step)
+            x = _take(b, x, axis, idxs, False, f"slice {i.start}:{i.stop}:{i.step} along axis "
+                      f"{axis}")
+            axis += 1
+        else:
+            j = _select_index(x, axis, i)
+            x = _take(b, x, axis, [j], True, f"index {i} along axis {axis}")
+    return x
 
 
 def _r_getattr(b, a, ctx):
@@ -1019,7 +1296,10 @@ _RULES = {
     "expand": _r_expand, "expand_as": _r_expand, "broadcast_to": _r_expand,
     "broadcast_tensors": _r_broadcast_tensors,
     "permute": _r_permute, "transpose": _r_transpose, "t": _r_t,
-    "cat": _r_cat, "stack": _r_stack, "slice": _r_slice,
+    "cat": _r_cat, "stack": _r_stack, "slice": _r_slice, "narrow": _r_narrow,
+    "select": _r_select, "split": _r_split, "split_with_sizes": _r_split, "chunk": _r_chunk,
+    "unbind": _r_unbind, "masked_fill": _r_masked_fill,
+    "scaled_dot_product_attention": _r_sdpa,
     "getitem": _r_getitem, "getattr": _r_getattr, "size": _r_size, "dim": _r_dim,
 }
 
@@ -1028,9 +1308,7 @@ _REASONS = {
     "erf": "erf is not in torchlean.ir.v1",
     "sort": "sorting is not in torchlean.ir.v1",
     "log_softmax": "log_softmax is not exact in torchlean.ir.v1 (log(softmax) rounds differently)",
-    "scaled_dot_product_attention": "fused attention: write it with matmul/softmax",
     "embedding": "embedding lookups (integer gather) are not in torchlean.ir.v1",
-    "select": "tensor indexing is not in torchlean.ir.v1",
     "index": "tensor indexing is not in torchlean.ir.v1",
     "topk": "top-k is not in torchlean.ir.v1",
     "argmax": "argmax produces integers; torchlean.ir.v1 is float-only",
@@ -1065,6 +1343,10 @@ _FX_FUNCS = [
     (torch.addmm, "addmm", ["input", "mat1", "mat2", "beta", "alpha"]),
     (torch.cat, "cat", ["tensors", "dim"]), (torch.concat, "cat", ["tensors", "dim"]),
     (torch.stack, "stack", ["tensors", "dim"]),
+    (torch.split, "split", ["input", "split_size", "dim"]),
+    (torch.chunk, "chunk", ["input", "chunks", "dim"]),
+    (torch.unbind, "unbind", ["input", "dim"]), (torch.narrow, "narrow", ["input", "dim", "start", "length"]),
+    (torch.select, "select", ["input", "dim", "index"]),
     (torch.flatten, "flatten", ["input", "start_dim", "end_dim"]),
     (torch.reshape, "reshape", ["input", "shape"]), (torch.squeeze, "squeeze", ["input", "dim"]),
     (torch.unsqueeze, "unsqueeze", ["input", "dim"]), (torch.permute, "permute", ["input", "dims"]),
@@ -1105,6 +1387,9 @@ _FX_FUNCS = [
     (F.adaptive_avg_pool2d, "adaptive_avg_pool2d", ["input", "output_size"]),
     (F.adaptive_avg_pool3d, "adaptive_avg_pool3d", ["input", "output_size"]),
     (F.dropout, "dropout", ["input", "p", "training", "inplace"]),
+    (F.scaled_dot_product_attention, "scaled_dot_product_attention",
+     ["query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa"]),
+    (torch.masked_fill, "masked_fill", ["input", "mask", "value"]),
     (F.mse_loss, "mse_loss", ["input", "target", "size_average", "reduce", "reduction"]),
 ]
 
@@ -1130,6 +1415,9 @@ _FX_METHODS = {
     "expand_as": ("expand_as", ["other"]),
     "contiguous": ("contiguous", ["*"]), "clone": ("clone", ["*"]), "detach": ("detach", []),
     "to": ("method_to", ["*args"]), "type_as": ("type_as", ["other"]),
+    "split": ("split", ["split_size", "dim"]), "chunk": ("chunk", ["chunks", "dim"]),
+    "unbind": ("unbind", ["dim"]), "narrow": ("narrow", ["dim", "start", "length"]),
+    "select": ("select", ["dim", "index"]), "masked_fill": ("masked_fill", ["mask", "value"]),
     "float": ("method_to", ["*args"]), "size": ("size", ["dim"]), "dim": ("dim", []),
 }
 
@@ -1396,7 +1684,15 @@ class _Lowering:
         args = self.resolve(tuple(node.args))
         kwargs = self.resolve(dict(node.kwargs))
         if not _has_ir((args, kwargs)):
-            return self.fold(node, args, kwargs)
+            v = self.fold(node, args, kwargs)
+            src = args[0] if args else None
+            if isinstance(v, torch.Tensor) and isinstance(src, torch.Tensor) and \
+                    re.search(r"expand|broadcast_to", self.target_name(node)) and \
+                    src.dim() == v.dim() and v.dim() > 0 and src.shape[0] == 1 and v.shape[0] > 1:
+                # cls_token.expand(B, -1, -1): a per-sample constant broadcast over the batch,
+                # not a constant sized by the captured batch, so the graph re-batches.
+                return self.b.bcast(self.b.const(src), list(v.shape))
+            return v
         rule, a = self.canon(node, args, kwargs)
         fn = _RULES.get(rule)
         if fn is None:
@@ -1413,14 +1709,17 @@ class _Lowering:
     def module_path(self, node):
         """Dotted path of the nn.Module whose forward made this node ('' for the root)."""
         if node.op == "call_module":
-            return str(node.target)
+            return f"{node.target} ({type(self.root.get_submodule(str(node.target))).__name__})"
         stack = node.meta.get("nn_module_stack")
         if not stack:
             return None
-        path = list(stack.values())[-1][0]
+        path, cls = list(stack.values())[-1][:2]
         path = re.sub(r"^L\['self'\]\.?", "", str(path))
         path = re.sub(r"\._modules\['([^']*)'\]", r".\1", path)
-        return path
+        if not path:
+            return None
+        cls = getattr(cls, "__name__", None) or str(cls).rsplit(".", 1)[-1].strip("'>")
+        return f"{path} ({cls})"
 
     def placeholder_value(self, node):
         if self.kind == "torch.export" and node.name not in self.input_names:
