@@ -1260,7 +1260,8 @@ _RULES = {
     "clone": _r_identity, "contiguous": _r_identity, "alias": _r_identity,
     "detach": _r_identity, "lift_fresh_copy": _r_identity, "identity": _r_identity,
     "dropout": _r_dropout, "feature_dropout": _r_dropout, "alpha_dropout": _r_dropout,
-    "_to_copy": _r_to_copy, "method_to": _r_method_to, "type_as": _r_identity,
+    "_to_copy": _r_to_copy, "to": _r_to_copy, "method_to": _r_method_to, "type_as": _r_identity,
+    "_assert_tensor_metadata": lambda b, a, ctx: None,
     # elementwise
     "relu": _r_unary("relu", True), "relu_": _r_relu_inplace,
     "tanh": _r_unary("tanh"), "sigmoid": _r_unary("sigmoid", True),
@@ -1311,6 +1312,12 @@ _REASONS = {
     "embedding": "embedding lookups (integer gather) are not in torchlean.ir.v1",
     "index": "tensor indexing is not in torchlean.ir.v1",
     "topk": "top-k is not in torchlean.ir.v1",
+    "remainder": "remainder (floor modulo) is not in torchlean.ir.v1",
+    "fmod": "fmod is not in torchlean.ir.v1",
+    "lstm": "recurrent layers (LSTM) are not in torchlean.ir.v1",
+    "gru": "recurrent layers (GRU) are not in torchlean.ir.v1",
+    "rnn_tanh": "recurrent layers (RNN) are not in torchlean.ir.v1",
+    "rnn_relu": "recurrent layers (RNN) are not in torchlean.ir.v1",
     "argmax": "argmax produces integers; torchlean.ir.v1 is float-only",
 }
 
