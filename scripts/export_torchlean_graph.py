@@ -2,45 +2,61 @@
 """Capture a PyTorch nn.Module as a torchlean.ir.v1 graph (JSON) plus its parameters (params.bin).
 
 Usage (see --help):
-    python3 <this script> my_model.py MyModel graph.json --example-shape 1,4 [--params params.bin]
-        [--inline-params] [--save-example DIR] [--dtype float32] [--seed 0]
-        [--no-torch-export] [--debug-targets]
+    python3 <this script> my_model.py MyModel graph.json (--example-shape 1,4 | --example-input x.npy)
+        [--allow-rounding] [--params params.bin] [--inline-params] [--save-example DIR]
+        [--dtype float32] [--seed 0] [--no-torch-export] [--debug-targets]
 
 The module is built with its zero-argument constructor (or a zero-argument factory function),
-put in eval() mode and captured with torch.export.export (falling back to FX symbolic tracing).
-Every captured operation is lowered to an IR op or to an EXACT composition of IR ops; anything
-else is rejected, listing every unsupported operation with its source line, exit status 2.
-Nothing is written unless the whole capture succeeds (temporary files + rename).
+put in eval() mode and captured with torch.export.export (in-place ops functionalized), falling
+back to FX symbolic tracing.  Every captured operation is lowered to an IR op or a composition of
+IR ops, each classified as
+  exact             bit for bit PyTorch's result (each IR op evaluated as PyTorch evaluates it),
+  exact-for-finite  differs only in NaN/inf propagation or the sign of zero,
+  rounded           within k ulp of PyTorch (k stated) or a stated bound;
+exact and exact-for-finite lowerings are admitted, rounded ones only with --allow-rounding.
+Anything else is rejected, listing every unsupported operation with its source line and module
+path, exit status 2.  Nothing is written unless the whole capture succeeds (temporary files +
+rename).  Beside the graph goes its lowering report, graph.lowering.json: every non-exact
+lowering used, with its class, ulp bound, op, source line, module path and node ids.
 
 params.bin is a safetensors file whose tensor names are the attribute names of the PyTorch
 module the tlrt emitter writes: linear_<id>_W / linear_<id>_b, conv2d_<id>_kernel /
 conv2d_<id>_bias, const_<id>, batchnorm_<id>_{gamma,beta,mean,var}, layernorm_<id>_{gamma,beta}.
 With --inline-params the payloads are written inline in the JSON (TorchLean style) instead.
 
-What lowers to what (ATen names; FX modules/functions/methods map to the same rules):
+What lowers to what (ATen names; FX modules/functions/methods map to the same rules).  Exact:
   linear, addmm/mm/matmul with a constant 2-D right operand -> linear (bias zeros if absent);
   matmul/bmm/mm otherwise -> matmul; conv1d/2d/3d, convolution (groups, stride, dilation,
   padding incl. 'same' -> padding/padding_after) -> conv; eval batch_norm -> batch_norm_eval;
   layer_norm (no affine: gamma 1, beta 0) -> layernorm; softmax -> softmax;
-  relu tanh sigmoid exp log sqrt abs sin cos -> same; reciprocal -> inv; rsqrt -> inv(sqrt);
-  softplus (beta 1, threshold 20 only) -> softplus; silu -> x * sigmoid(x);
-  gelu(approximate='tanh') -> 0.5*x*(1+tanh(sqrt(2/pi)*(x+0.044715*x*x*x))) with consts;
-  hardtanh/relu6/clamp -> max_elem/min_elem with consts; leaky_relu (0 <= slope <= 1) ->
-  max_elem(x, slope*x); pow with exponent 1, 2, 3, 0.5, -0.5, -1, -2 -> mul_elem/sqrt/inv;
-  neg -> x * -1; add/sub/mul/maximum/minimum -> add/sub/mul_elem/max_elem/min_elem with an
+  relu tanh sigmoid exp log sqrt abs sin cos -> same; reciprocal -> inv; softplus (beta 1,
+  threshold 20 only) -> softplus; pow with exponent 1, 2, 3, 0.5, -1, -2 -> mul_elem/sqrt/inv
+  (PyTorch's own special cases); neg -> x * -1; add/sub/mul -> add/sub/mul_elem with an
   explicit reshape + broadcast_to when shapes differ; a Python number becomes a const of shape
-  [1,...,1] + broadcast_to; rsub -> sub; x / c -> x * (1/c) with 1/c rounded once (exact when
-  c is a power of two, otherwise within about 1 ulp of PyTorch's x / c); x / y -> x * inv(y);
-  max_pool (padding only on a provably non-negative input: TorchLean pads max pooling with
-  zero), avg_pool (count_include_pad=True), adaptive_avg_pool -> reduce_mean over the spatial
-  axes (output 1) or avg_pool (exact divisors); mean/sum over dims -> reduce_mean/reduce_sum
-  (axes, keepdim), sum() -> sum; view/reshape/flatten/squeeze/unsqueeze/unflatten -> reshape
-  (flatten when the result is a vector); expand -> broadcast_to; permute, transpose, t -> same;
-  cat -> concat, stack -> reshape + concat; mse_loss (mean) -> mse_loss; eval dropout, clone,
-  contiguous, detach, same-dtype casts -> nothing (identity); ops on constants only are folded.
-Rejected (all listed at once): erf GELU, log_softmax, sort, indexing/slicing, dtype changes,
-training-mode dropout/batch norm, add with alpha, division with rounding_mode, ceil_mode,
-dilated max pooling, uneven adaptive pooling, mutation, any other op.
+  [1,...,1] + broadcast_to; rsub -> sub; x / 2^k -> x * 2^-k; 1 / y -> inv(y);
+  avg_pool (count_include_pad=True, or no padding), adaptive_avg_pool -> reduce_mean over the
+  spatial axes (output 1) or avg_pool (exact divisors); mean/sum over dims ->
+  reduce_mean/reduce_sum (axes, keepdim), sum() -> sum; view/reshape/flatten/squeeze/unsqueeze/
+  unflatten -> reshape (flatten when the result is a vector); expand -> broadcast_to (a constant
+  expanded over the batch: const [1,...] + broadcast_to, so the graph re-batches); permute,
+  transpose, t -> same; cat -> concat, stack -> reshape + concat; slices (split, chunk, unbind,
+  select, slice, narrow, x[...]) of a linear/conv output along its feature axis, also through
+  reshape/permute (timm's qkv) -> one linear/conv per piece with the sliced weights; x[:, 0] and
+  x[:, ::s] -> a one-element max pool; mse_loss (mean) -> mse_loss; eval dropout, clone,
+  contiguous, detach, same-dtype casts -> nothing; ops on constants only are folded.
+Exact for finite values: max_pool with a window > 1 (padded cells skipped, as PyTorch's -inf
+  padding; ceil_mode only where it equals floor mode); leaky_relu (0 <= slope <= 1) ->
+  max_elem(x, slope*x); hardtanh/relu6/clamp/maximum/minimum -> max_elem/min_elem; masked_fill
+  with a constant mask -> x * keep + fill; other slices -> a linear with a 0/1 selection matrix.
+Rounded (--allow-rounding): x / c (c not +-2^k) and x / y -> x * (1/c), x * inv(y) (<= 1 ulp);
+  silu -> x * sigmoid(x) (<= 1 ulp); rsqrt, pow(x, -0.5) -> inv(sqrt(x)) (<= 2 ulp);
+  gelu(approximate='tanh') -> 0.5*x*(1+tanh(sqrt(2/pi)*(x+0.044715*x^3))) (abs error
+  <= 2^-22 |x|); scaled_dot_product_attention -> matmul/softmax/matmul in the math backend's
+  order (not ulp-bounded against the fused CPU kernel).
+Rejected (all listed at once): erf GELU, log_softmax, sort, gathers, LSTM/GRU, embedding,
+remainder, dtype changes, training-mode dropout/batch norm, add with alpha, division with
+rounding_mode, partial ceil_mode windows, dilated max pooling, uneven adaptive pooling,
+mutation of inputs or buffers, any other op.
 
 Only torch and numpy are needed; the script is standalone and is embedded in tlrt
 (`tlemit capture-script` prints it; its options rewrite the two constants below and the name of
@@ -1308,7 +1324,9 @@ _RULES = {
 _REASONS = {
     "erf": "erf is not in torchlean.ir.v1",
     "sort": "sorting is not in torchlean.ir.v1",
-    "log_softmax": "log_softmax is not exact in torchlean.ir.v1 (log(softmax) rounds differently)",
+    "log_softmax": "log_softmax is not exact in torchlean.ir.v1 and has no bounded form: the IR "
+                   "has no max reduction for x - max - log(sum(exp(x - max))), and log(softmax(x)) "
+                   "is -inf where softmax underflows",
     "embedding": "embedding lookups (integer gather) are not in torchlean.ir.v1",
     "index": "tensor indexing is not in torchlean.ir.v1",
     "topk": "top-k is not in torchlean.ir.v1",
