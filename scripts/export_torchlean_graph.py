@@ -1002,6 +1002,71 @@ def _r_sdpa(b, a, ctx):
     return b.emit("matmul", [att, v], q.shape[:-1] + [v.shape[-1]])
 
 
+def _r_mha_tuple(b, a, ctx):
+    """nn.MultiheadAttention on the FX path, the way TorchLean's capture script writes it: a
+    tuple-valued multihead_attention node (payload inline) whose component 0 a tuple_getitem
+    takes; TorchLean (and tlrt's importer) lower single-head, batch-first, dropout-free
+    self-attention of it."""
+    mod = a["module"]
+    q, k, v = a.get("query"), a.get("key"), a.get("value")
+    if not (isinstance(q, _T) and q is k and k is v):
+        raise _Unsupported("nn.MultiheadAttention other than self-attention (query, key and value "
+                           "the same tensor) is outside TorchLean's multihead_attention lowering")
+    why = []
+    if mod.num_heads != 1:
+        why.append(f"num_heads={mod.num_heads} (TorchLean's multihead_attention node lowers one "
+                   f"head; torch.export, the default, captures several heads exactly)")
+    if not mod.batch_first:
+        why.append("batch_first=False")
+    if float(mod.dropout) != 0.0:
+        why.append(f"dropout={mod.dropout}")
+    if mod.add_zero_attn or mod.bias_k is not None or mod.bias_v is not None:
+        why.append("add_zero_attn / bias_k / bias_v")
+    if not mod._qkv_same_embed_dim or mod.in_proj_weight is None:
+        why.append("kdim/vdim different from embed_dim")
+    if a.get("attn_mask") is not None or a.get("key_padding_mask") is not None or a.get("is_causal"):
+        why.append("a mask")
+    if why:
+        raise _Unsupported("nn.MultiheadAttention with " + ", ".join(why) + " is outside "
+                           "TorchLean's multihead_attention lowering")
+    if len(q.shape) != 3:
+        raise _Unsupported(f"nn.MultiheadAttention on a rank-{len(q.shape)} input")
+    bsz, n, e = q.shape
+    scale = float((e // int(mod.num_heads)) ** -0.5)
+    need_weights = a.get("need_weights", True)
+    if need_weights is False:
+        b.lowering("rounded", "nn.MultiheadAttention(need_weights=False) as TorchLean's "
+                   "multihead_attention (PyTorch runs its fused attention kernel)",
+                   bound="not ulp-bounded")
+    elif _exact_reciprocal(scale, b.dtype):
+        b.lowering("exact-for-finite", f"nn.MultiheadAttention as TorchLean's multihead_attention "
+                   f"((q k^T) * {scale!r} where PyTorch computes (q * {scale!r}) k^T: equal for a "
+                   f"power-of-two scale unless a product underflows or overflows)")
+    else:
+        b.lowering("rounded", f"nn.MultiheadAttention as TorchLean's multihead_attention ((q k^T) "
+                   f"* {scale!r} where PyTorch computes (q * {scale!r}) k^T)",
+                   bound="not ulp-bounded")
+    w = mod.in_proj_weight.detach().double()
+    bias = mod.in_proj_bias.detach().double() if mod.in_proj_bias is not None else \
+        torch.zeros(3 * e, dtype=torch.float64)
+    ob = mod.out_proj.bias.detach().double() if mod.out_proj.bias is not None else \
+        torch.zeros(e, dtype=torch.float64)
+    cast = (lambda t: np.asarray(t.numpy(), dtype=b.dtype))
+    fields = {"value_kind": "tuple", "tuple_shapes": [[bsz, n, e], [bsz, n, n]],
+              "embed_dim": e, "num_heads": int(mod.num_heads), "batch_first": True,
+              "dropout_zero": True, "bias": mod.in_proj_bias is not None, "scale": scale}
+    payload = {}
+    for i, name in enumerate("qkv"):
+        payload[f"{name}_weight"] = cast(w[i * e:(i + 1) * e])
+        payload[f"{name}_bias"] = cast(bias[i * e:(i + 1) * e])
+    payload["out_weight"] = cast(mod.out_proj.weight.detach().double())
+    payload["out_bias"] = cast(ob)
+    tup = b.emit("multihead_attention", [q, q, q], [], fields, payload)
+    out = b.emit("tuple_getitem", [tup], [bsz, n, e], {"index": 0})
+    return (out, _Unavailable("nn.MultiheadAttention's attention weights (TorchLean lowers "
+                              "component 0 only)"))
+
+
 def _r_mse_loss(b, a, ctx):
     red = a.get("reduction", "mean")
     if a.get("size_average") is not None or a.get("reduce") is not None:
@@ -1316,7 +1381,7 @@ _RULES = {
     "cat": _r_cat, "stack": _r_stack, "slice": _r_slice, "narrow": _r_narrow,
     "select": _r_select, "split": _r_split, "split_with_sizes": _r_split, "chunk": _r_chunk,
     "unbind": _r_unbind, "masked_fill": _r_masked_fill,
-    "scaled_dot_product_attention": _r_sdpa,
+    "scaled_dot_product_attention": _r_sdpa, "multihead_attention": _r_mha_tuple,
     "getitem": _r_getitem, "getattr": _r_getattr, "size": _r_size, "dim": _r_dim,
 }
 
@@ -1533,6 +1598,12 @@ def _module_call(mod, args, kwargs):
                                      "divisor_override": getattr(mod, "divisor_override", None)}
         if isinstance(mod, getattr(nn, f"AdaptiveAvgPool{d}d")):
             return f"adaptive_avg_pool{d}d", {"input": x, "output_size": mod.output_size}
+    if isinstance(mod, nn.MultiheadAttention):
+        names = ["query", "key", "value", "key_padding_mask", "need_weights", "attn_mask",
+                 "average_attn_weights", "is_causal"]
+        a = _bind(names, args, kwargs)
+        a["module"] = mod
+        return "multihead_attention", a
     if isinstance(mod, nn.MSELoss):
         return "mse_loss", {"input": x, "target": args[1] if len(args) > 1 else kwargs["target"],
                             "reduction": mod.reduction}
@@ -1828,12 +1899,30 @@ def _finish_graph(builder, outs, inline, debug):
         if n["id"] in keep:
             remap[n["id"]] = len(remap)
     nodes, params = [], {}
+    shift = 0       # tlrt's importer replaces multihead_attention + tuple_getitem by 10 nodes
     for n in builder.nodes:
         if n["id"] not in keep:
             continue
         nid = remap[n["id"]]
+        pid = nid + shift          # the node's id after that lowering: params.bin names use it
         out = {"id": nid, "kind": n["kind"], "parents": [remap[p] for p in n["parents"]],
                "shape": n["shape"]}
+        if "tuple_shapes" in n["fields"]:
+            del out["shape"]                  # a tuple value has tuple_shapes instead
+        if n["kind"] == "multihead_attention":
+            # Inline: TorchLean's q_/k_/v_/out_weight and _bias.  Otherwise in params.bin under
+            # the names of the linears the importer generates: q, k, v at the node's own id,
+            # +1, +2, the output projection at +9.
+            for j, name in enumerate(("q", "k", "v", "out")):
+                wk, bk = n["payload"][f"{name}_weight"], n["payload"][f"{name}_bias"]
+                if inline:
+                    out[f"{name}_weight"] = wk.astype(np.float64).tolist()
+                    out[f"{name}_bias"] = bk.astype(np.float64).tolist()
+                else:
+                    lid = pid + (9 if name == "out" else j)
+                    params[f"linear_{lid}_W"] = wk
+                    params[f"linear_{lid}_b"] = bk
+            shift += 8
         out.update(n["fields"])
         for key, fmt in _PARAM_SLOTS.get(n["kind"], ()):
             arr = n["payload"][key]
@@ -1844,7 +1933,7 @@ def _finish_graph(builder, outs, inline, debug):
                 out[key] = [float(v) for v in arr.reshape(-1)] if key == "values" else \
                     arr.astype(np.float64).tolist()
             else:
-                params[fmt.format(nid)] = arr
+                params[fmt.format(pid)] = arr
         if debug and n["target"] is not None:
             out["target"] = n["target"]
         nodes.append(out)

@@ -202,3 +202,60 @@ def test_still_rejected(tmp_path):
             "e = x.half().float())"]
     assert lines[1:] == want
     assert Z.files_in(out) == []
+
+
+@pytest.mark.parametrize("form", ["small", "inline"])
+@pytest.mark.parametrize("cls", ["MHA1", "mha1_no_bias"])
+def test_single_head_mha_as_torchlean_tuple_node(tmp_path, cls, form):
+    """TorchLean conformance: FX capture writes nn.MultiheadAttention as a multihead_attention
+    tuple node + tuple_getitem (payload inline, or in params.bin under the names of the linears
+    tlrt's importer generates), which tlrun lowers and runs."""
+    model_file = Z.ZOO_DIR / "mha.py"
+    extra = ["--inline-params"] if form == "inline" else []
+    r = Z.capture(model_file, cls, tmp_path, [2, 5, 16], "--no-torch-export", *extra)
+    assert r.returncode == 0, r.stderr
+    doc = Z.load_graph(tmp_path / "graph.json")
+    assert [n["kind"] for n in doc["nodes"]] == ["input", "multihead_attention", "tuple_getitem",
+                                                 "linear"]
+    mha = doc["nodes"][1]
+    assert (mha["parents"], mha["value_kind"], mha["tuple_shapes"]) == \
+        ([0, 0, 0], "tuple", [[2, 5, 16], [2, 5, 5]])
+    assert (mha["embed_dim"], mha["num_heads"], mha["batch_first"], mha["dropout_zero"],
+            mha["scale"], mha["bias"]) == (16, 1, True, True, 0.25, cls == "MHA1")
+    assert "shape" not in mha and doc["nodes"][2]["index"] == 0
+    model = Z.load_model(model_file, cls)
+    w = model.attn.in_proj_weight.detach().numpy()
+    if form == "inline":
+        assert not (tmp_path / "params.bin").exists()
+        np.testing.assert_array_equal(np.asarray(mha["k_weight"], dtype=np.float32), w[16:32])
+        params = []
+    else:
+        assert "k_weight" not in mha
+        tensors = Z.read_safetensors(tmp_path / "params.bin")
+        # the importer's lowering: q, k, v linears at ids 1..3, out projection at 10, fc at 11
+        np.testing.assert_array_equal(tensors["linear_2_W"], w[16:32])
+        np.testing.assert_array_equal(tensors["linear_10_W"],
+                                      model.attn.out_proj.weight.detach().numpy())
+        np.testing.assert_array_equal(tensors["linear_11_W"], model.fc.weight.detach().numpy())
+        params = [str(tmp_path / "params.bin")]
+    rep = json.loads((tmp_path / "graph.lowering.json").read_text())
+    assert [(e["class"], e["op"]) for e in rep["lowerings"]] == \
+        [("exact-for-finite", "MultiheadAttention module self.attn")]
+    x = np.random.default_rng(4).standard_normal([2, 5, 16]).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    t = subprocess.run([tool("tlrun"), str(tmp_path / "graph.json"), *params,
+                        str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy")],
+                       capture_output=True, text=True)
+    assert t.returncode == 0, t.stderr
+    (ref,) = Z.eager_outputs(model_file, cls, x)
+    torch.testing.assert_close(torch.from_numpy(np.load(tmp_path / "y.npy")), ref)
+
+
+def test_multi_head_mha_on_the_fx_path_is_refused_with_the_reason(tmp_path):
+    r = Z.capture(Z.ZOO_DIR / "mha.py", "MHA4Weights", tmp_path, [2, 5, 16], "--no-torch-export")
+    assert r.returncode == 2
+    lines = r.stderr.splitlines()
+    assert lines[1].startswith("  MultiheadAttention module self.attn: nn.MultiheadAttention with "
+                               "num_heads=4 (TorchLean's multihead_attention node lowers one head; "
+                               "torch.export, the default, captures several heads exactly) is "
+                               "outside TorchLean's multihead_attention lowering")

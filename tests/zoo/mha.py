@@ -24,3 +24,21 @@ class MHA4Weights(nn.Module):
     def forward(self, x):
         y, w = self.attn(x, x, x)
         return y, w
+
+
+class MHA1(nn.Module):
+    """Single-head, batch-first self-attention: on the FX path (--no-torch-export) captured as
+    TorchLean's script does, a multihead_attention tuple node + tuple_getitem."""
+
+    def __init__(self, d=16, bias=True):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(d, 1, batch_first=True, bias=bias)
+        self.fc = nn.Linear(d, 3)
+
+    def forward(self, x):
+        y, _ = self.attn(x, x, x)
+        return self.fc(y)
+
+
+def mha1_no_bias():
+    return MHA1(bias=False)
