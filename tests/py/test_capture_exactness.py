@@ -140,9 +140,13 @@ class Slices(nn.Module):
 '''
 
 
-def test_feature_axis_slices_are_sliced_producers_bit_for_bit(tmp_path):
+METHODS = {"export": [], "fx": ["--no-torch-export"]}
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_feature_axis_slices_are_sliced_producers_bit_for_bit(tmp_path, method):
     m = _write(tmp_path, SLICES)
-    r = Z.capture(m, "Slices", tmp_path, [2, 4, 6])
+    r = Z.capture(m, "Slices", tmp_path, [2, 4, 6], *METHODS[method])
     assert r.returncode == 0, r.stderr
     assert "every lowering is exact" in r.stdout
     nodes = Z.load_graph(tmp_path / "graph.json")["nodes"]
@@ -170,15 +174,17 @@ class Index(nn.Module):
 '''
 
 
-def test_index_and_slice_of_a_plain_value(tmp_path):
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_index_and_slice_of_a_plain_value(tmp_path, method):
     m = _write(tmp_path, INDEX)
-    r = Z.capture(m, "Index", tmp_path, [2, 5, 3])
+    r = Z.capture(m, "Index", tmp_path, [2, 5, 3], *METHODS[method])
     assert r.returncode == 0, r.stderr
     rep = _report(tmp_path)
     # x[:, 0] and x[:, ::2] are one-element max pools (exact); the others selection matrices
-    assert [(e["class"], e["op"]) for e in rep["lowerings"]] == [
-        ("exact-for-finite", "aten.select.int"), ("exact-for-finite", "aten.slice.Tensor"),
-        ("exact-for-finite", "aten.select.int")]
+    ops = ["aten.select.int", "aten.slice.Tensor", "aten.select.int"] if method == "export" else \
+        ["operator.getitem"] * 3
+    assert [(e["class"], e["op"]) for e in rep["lowerings"]] == \
+        [("exact-for-finite", op) for op in ops]
     assert rep["lowerings"][0]["what"].startswith("index -1 along axis 1 as a linear layer with "
                                                   "a 0/1 selection matrix")
     kinds = [n["kind"] for n in Z.load_graph(tmp_path / "graph.json")["nodes"]]
