@@ -348,3 +348,40 @@ def test_command_line_errors_are_one_line(tmp_path, case):
                                    f"file (")
         assert len(r.stderr.splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.npy", "file.txt"]
+
+
+SDPA = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Sdpa(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("keep", (torch.rand(5, 5) > 0.3) | torch.eye(5, dtype=torch.bool))
+        self.register_buffer("bias", torch.randn(5, 5))
+
+    def forward(self, x):                       # x: [B, 2, 5, 4]: heads, tokens, head dim
+        a = F.scaled_dot_product_attention(x, x, x, attn_mask=self.keep)
+        b = F.scaled_dot_product_attention(x, x * 2.0, x, attn_mask=self.bias)
+        c = F.scaled_dot_product_attention(x, x, x, is_causal=True, scale=0.3)
+        return a, b, c
+'''
+
+
+def test_sdpa_masks_rounded_and_close_to_eager(tmp_path):
+    m = _write(tmp_path, SDPA)
+    r = Z.capture(m, "Sdpa", tmp_path / "o", [2, 2, 5, 4])
+    assert r.returncode == 2
+    assert r.stderr.count("aten.scaled_dot_product_attention.default: scaled_dot_product_"
+                          "attention as matmul/softmax/matmul") == 3
+    r = Z.capture(m, "Sdpa", tmp_path, [2, 2, 5, 4], "--allow-rounding")
+    assert r.returncode == 0, r.stderr
+    rep = _report(tmp_path)
+    assert rep["counts"] == {"exact-for-finite": 0, "rounded": 3}
+    assert all(e["ulp"] is None and e["bound"].startswith("not ulp-bounded") for e in rep["lowerings"])
+    for batch in (2, 3):
+        x = np.random.default_rng(batch).standard_normal([batch, 2, 5, 4]).astype(np.float32)
+        for got, ref in zip(_run(tmp_path, x, 3, tag=f"b{batch}"), _eager(m, "Sdpa", x)):
+            np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
