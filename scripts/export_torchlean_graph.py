@@ -2,45 +2,61 @@
 """Capture a PyTorch nn.Module as a torchlean.ir.v1 graph (JSON) plus its parameters (params.bin).
 
 Usage (see --help):
-    python3 <this script> my_model.py MyModel graph.json --example-shape 1,4 [--params params.bin]
-        [--inline-params] [--save-example DIR] [--dtype float32] [--seed 0]
-        [--no-torch-export] [--debug-targets]
+    python3 <this script> my_model.py MyModel graph.json (--example-shape 1,4 | --example-input x.npy)
+        [--allow-rounding] [--params params.bin] [--inline-params] [--save-example DIR]
+        [--dtype float32] [--seed 0] [--no-torch-export] [--debug-targets]
 
 The module is built with its zero-argument constructor (or a zero-argument factory function),
-put in eval() mode and captured with torch.export.export (falling back to FX symbolic tracing).
-Every captured operation is lowered to an IR op or to an EXACT composition of IR ops; anything
-else is rejected, listing every unsupported operation with its source line, exit status 2.
-Nothing is written unless the whole capture succeeds (temporary files + rename).
+put in eval() mode and captured with torch.export.export (in-place ops functionalized), falling
+back to FX symbolic tracing.  Every captured operation is lowered to an IR op or a composition of
+IR ops, each classified as
+  exact             bit for bit PyTorch's result (each IR op evaluated as PyTorch evaluates it),
+  exact-for-finite  differs only in NaN/inf propagation or the sign of zero,
+  rounded           within k ulp of PyTorch (k stated) or a stated bound;
+exact and exact-for-finite lowerings are admitted, rounded ones only with --allow-rounding.
+Anything else is rejected, listing every unsupported operation with its source line and module
+path, exit status 2.  Nothing is written unless the whole capture succeeds (temporary files +
+rename).  Beside the graph goes its lowering report, graph.lowering.json: every non-exact
+lowering used, with its class, ulp bound, op, source line, module path and node ids.
 
 params.bin is a safetensors file whose tensor names are the attribute names of the PyTorch
 module the tlrt emitter writes: linear_<id>_W / linear_<id>_b, conv2d_<id>_kernel /
 conv2d_<id>_bias, const_<id>, batchnorm_<id>_{gamma,beta,mean,var}, layernorm_<id>_{gamma,beta}.
 With --inline-params the payloads are written inline in the JSON (TorchLean style) instead.
 
-What lowers to what (ATen names; FX modules/functions/methods map to the same rules):
+What lowers to what (ATen names; FX modules/functions/methods map to the same rules).  Exact:
   linear, addmm/mm/matmul with a constant 2-D right operand -> linear (bias zeros if absent);
   matmul/bmm/mm otherwise -> matmul; conv1d/2d/3d, convolution (groups, stride, dilation,
   padding incl. 'same' -> padding/padding_after) -> conv; eval batch_norm -> batch_norm_eval;
   layer_norm (no affine: gamma 1, beta 0) -> layernorm; softmax -> softmax;
-  relu tanh sigmoid exp log sqrt abs sin cos -> same; reciprocal -> inv; rsqrt -> inv(sqrt);
-  softplus (beta 1, threshold 20 only) -> softplus; silu -> x * sigmoid(x);
-  gelu(approximate='tanh') -> 0.5*x*(1+tanh(sqrt(2/pi)*(x+0.044715*x*x*x))) with consts;
-  hardtanh/relu6/clamp -> max_elem/min_elem with consts; leaky_relu (0 <= slope <= 1) ->
-  max_elem(x, slope*x); pow with exponent 1, 2, 3, 0.5, -0.5, -1, -2 -> mul_elem/sqrt/inv;
-  neg -> x * -1; add/sub/mul/maximum/minimum -> add/sub/mul_elem/max_elem/min_elem with an
+  relu tanh sigmoid exp log sqrt abs sin cos -> same; reciprocal -> inv; softplus (beta 1,
+  threshold 20 only) -> softplus; pow with exponent 1, 2, 3, 0.5, -1, -2 -> mul_elem/sqrt/inv
+  (PyTorch's own special cases); neg -> x * -1; add/sub/mul -> add/sub/mul_elem with an
   explicit reshape + broadcast_to when shapes differ; a Python number becomes a const of shape
-  [1,...,1] + broadcast_to; rsub -> sub; x / c -> x * (1/c) with 1/c rounded once (exact when
-  c is a power of two, otherwise within about 1 ulp of PyTorch's x / c); x / y -> x * inv(y);
-  max_pool (padding only on a provably non-negative input: TorchLean pads max pooling with
-  zero), avg_pool (count_include_pad=True), adaptive_avg_pool -> reduce_mean over the spatial
-  axes (output 1) or avg_pool (exact divisors); mean/sum over dims -> reduce_mean/reduce_sum
-  (axes, keepdim), sum() -> sum; view/reshape/flatten/squeeze/unsqueeze/unflatten -> reshape
-  (flatten when the result is a vector); expand -> broadcast_to; permute, transpose, t -> same;
-  cat -> concat, stack -> reshape + concat; mse_loss (mean) -> mse_loss; eval dropout, clone,
-  contiguous, detach, same-dtype casts -> nothing (identity); ops on constants only are folded.
-Rejected (all listed at once): erf GELU, log_softmax, sort, indexing/slicing, dtype changes,
-training-mode dropout/batch norm, add with alpha, division with rounding_mode, ceil_mode,
-dilated max pooling, uneven adaptive pooling, mutation, any other op.
+  [1,...,1] + broadcast_to; rsub -> sub; x / 2^k -> x * 2^-k; 1 / y -> inv(y);
+  avg_pool (count_include_pad=True, or no padding), adaptive_avg_pool -> reduce_mean over the
+  spatial axes (output 1) or avg_pool (exact divisors); mean/sum over dims ->
+  reduce_mean/reduce_sum (axes, keepdim), sum() -> sum; view/reshape/flatten/squeeze/unsqueeze/
+  unflatten -> reshape (flatten when the result is a vector); expand -> broadcast_to (a constant
+  expanded over the batch: const [1,...] + broadcast_to, so the graph re-batches); permute,
+  transpose, t -> same; cat -> concat, stack -> reshape + concat; slices (split, chunk, unbind,
+  select, slice, narrow, x[...]) of a linear/conv output along its feature axis, also through
+  reshape/permute (timm's qkv) -> one linear/conv per piece with the sliced weights; x[:, 0] and
+  x[:, ::s] -> a one-element max pool; mse_loss (mean) -> mse_loss; eval dropout, clone,
+  contiguous, detach, same-dtype casts -> nothing; ops on constants only are folded.
+Exact for finite values: max_pool with a window > 1 (padded cells skipped, as PyTorch's -inf
+  padding; ceil_mode only where it equals floor mode); leaky_relu (0 <= slope <= 1) ->
+  max_elem(x, slope*x); hardtanh/relu6/clamp/maximum/minimum -> max_elem/min_elem; masked_fill
+  with a constant mask -> x * keep + fill; other slices -> a linear with a 0/1 selection matrix.
+Rounded (--allow-rounding): x / c (c not +-2^k) and x / y -> x * (1/c), x * inv(y) (<= 1 ulp);
+  silu -> x * sigmoid(x) (<= 1 ulp); rsqrt, pow(x, -0.5) -> inv(sqrt(x)) (<= 2 ulp);
+  gelu(approximate='tanh') -> 0.5*x*(1+tanh(sqrt(2/pi)*(x+0.044715*x^3))) (abs error
+  <= 2^-22 |x|); scaled_dot_product_attention -> matmul/softmax/matmul in the math backend's
+  order (not ulp-bounded against the fused CPU kernel).
+Rejected (all listed at once): erf GELU, log_softmax, sort, gathers, LSTM/GRU, embedding,
+remainder, dtype changes, training-mode dropout/batch norm, add with alpha, division with
+rounding_mode, partial ceil_mode windows, dilated max pooling, uneven adaptive pooling,
+mutation of inputs or buffers, any other op.
 
 Only torch and numpy are needed; the script is standalone and is embedded in tlrt
 (`tlemit capture-script` prints it; its options rewrite the two constants below and the name of
@@ -87,13 +103,20 @@ class _Unsupported(Exception):
 
 class _T:
     """A tensor value of the IR graph: node id, shape, provably non-negative?"""
-    __slots__ = ("id", "shape", "nonneg", "poisoned")
+    __slots__ = ("id", "shape", "nonneg", "poisoned", "src")
 
     def __init__(self, nid, shape, nonneg=False, poisoned=False):
         self.id = nid
         self.shape = [int(d) for d in shape]
         self.nonneg = nonneg
         self.poisoned = poisoned
+        # For a linear/conv output and views of it (reshape/permute): the producer, so that a
+        # slice along its feature axis can be lowered exactly as a producer with sliced weights.
+        self.src = None
+
+
+def _view_src(t, op):
+    return None if t.src is None else dict(t.src, views=t.src["views"] + [op])
 
 
 class _Unavailable:
@@ -134,11 +157,25 @@ _PARAM_SLOTS = {
 
 
 class _Builder:
-    def __init__(self, dtype):
+    def __init__(self, dtype, allow_rounding=False):
         self.nodes = []          # dicts: id kind parents shape fields payload target
         self.dtype = dtype       # numpy dtype of the payloads
         self.target = None       # debug target of the FX node being lowered
         self.scalar_cache = {}
+        self.allow_rounding = allow_rounding
+        self.pending = []        # non-exact lowerings of the FX node being lowered
+        self.notes = []          # all of them: dicts (class, ulp, what, op, module, source, ids)
+
+    def lowering(self, cls, what, ulp=None, bound=None):
+        """Record a non-exact lowering of the FX node being lowered.  cls: 'exact-for-finite'
+        (differs from PyTorch only in NaN/inf propagation or the sign of zero) or 'rounded'
+        (within `ulp` ulp of PyTorch, or `bound` when no ulp bound holds).  A rounded one is
+        refused unless --allow-rounding was given."""
+        if cls == "rounded" and not self.allow_rounding:
+            how = f"within {ulp} ulp of PyTorch" if ulp is not None else bound
+            raise _Unsupported(f"{what} has no exact form in torchlean.ir.v1; the closest lowering "
+                               f"is rounded ({how}): --allow-rounding admits it")
+        self.pending.append({"class": cls, "ulp": ulp, "bound": bound, "what": what})
 
     def emit(self, kind, parents, shape, fields=None, payload=None, nonneg=False):
         nid = len(self.nodes)
@@ -217,9 +254,21 @@ class _Builder:
         if int(np.prod(t.shape)) != int(np.prod(shape)):
             raise _Unsupported(f"reshape {t.shape} -> {shape} changes the element count")
         if len(shape) == 1:
-            return self.emit("flatten", [t], shape, {"value_shape": t.shape}, nonneg=t.nonneg)
-        return self.emit("reshape", [t], shape, {"in_shape": t.shape, "out_shape": shape},
-                         nonneg=t.nonneg)
+            out = self.emit("flatten", [t], shape, {"value_shape": t.shape}, nonneg=t.nonneg)
+        else:
+            out = self.emit("reshape", [t], shape, {"in_shape": t.shape, "out_shape": shape},
+                            nonneg=t.nonneg)
+        out.src = _view_src(t, ("reshape", shape))
+        return out
+
+    def permute(self, t, perm):
+        perm = [int(p) for p in perm]
+        if perm == list(range(len(t.shape))):
+            return t
+        out = self.emit("permute", [t], [t.shape[p] for p in perm], {"perm": perm},
+                        nonneg=t.nonneg)
+        out.src = _view_src(t, ("permute", perm))
+        return out
 
     def binary(self, kind, x, y, shape, nonneg=False):
         return self.emit(kind, [self.operand(x, shape), self.operand(y, shape)], shape,
@@ -341,18 +390,42 @@ def _r_div(b, a, ctx):
     x, y = a["input"], a["other"]
     shape = _out_shape(ctx)
     if _is_num(y):
-        # x / c  ->  x * (1/c), 1/c rounded once to the payload dtype (exact for powers of two).
+        # x / c  ->  x * (1/c): exact when 1/c is exact (c a power of two); otherwise the IR has
+        # no division and x * fl(1/c) is within 1 ulp of PyTorch's correctly rounded x / c.
         c = float(y)
         if c == 0:
             raise _Unsupported("division by the constant 0")
+        if not _exact_reciprocal(c, b.dtype):
+            b.lowering("rounded", f"x / {c!r} (the IR has no division; x * (1/c) with 1/c rounded "
+                       f"once)", ulp=1)
         return b.binary("mul_elem", x, 1.0 / c, shape)
     if isinstance(y, torch.Tensor):
+        vals = y.detach().double().reshape(-1).tolist()
+        if any(v == 0 for v in vals):
+            raise _Unsupported("division by a constant tensor that contains 0")
+        if not all(_exact_reciprocal(v, b.dtype) for v in vals):
+            b.lowering("rounded", "x / c for a constant tensor c (the IR has no division; "
+                       "x * (1/c) with 1/c rounded once)", ulp=1)
         recip = b.const(1.0 / y.detach().double())
     else:
         recip = b.unary("inv", y)
+        if not (_is_num(x) and float(x) == 1.0):
+            b.lowering("rounded", "x / y (the IR has no division; x * inv(y))", ulp=1)
     if _is_num(x) and float(x) == 1.0:
         return b.bcast(recip, shape)
     return b.binary("mul_elem", x, recip, shape)
+
+
+def _exact_reciprocal(c, dtype):
+    """1/c is exactly representable in dtype (c = +-2^k), so x * (1/c) == x / c bit for bit."""
+    c = float(c)
+    if not math.isfinite(c) or c == 0:
+        return False
+    m, _ = math.frexp(c)
+    if abs(m) != 0.5:
+        return False
+    r = 1.0 / c
+    return float(np.asarray(r, dtype=dtype)) == r and r != 0
 
 
 def _r_neg(b, a, ctx):
@@ -361,6 +434,8 @@ def _r_neg(b, a, ctx):
 
 def _r_minmax(kind):
     def rule(b, a, ctx):
+        b.lowering("exact-for-finite", f"{ctx.canon} -> {kind} (NaN propagation and the sign of "
+                   f"a zero result follow the IR's {kind})")
         x, y = a["input"], a["other"]
         nonneg = any(isinstance(v, _T) and v.nonneg for v in (x, y)) if kind == "max_elem" else \
             all(isinstance(v, _T) and v.nonneg for v in (x, y))
@@ -370,6 +445,8 @@ def _r_minmax(kind):
 
 def _clamp(b, x, lo, hi):
     x = b.ir(x)
+    b.lowering("exact-for-finite", "clamp -> max_elem/min_elem with constants (NaN propagation "
+               "follows the IR's max_elem/min_elem)")
     if lo is not None:
         lo = _number(lo, "clamp min")
         x = b.emit("max_elem", [x, b.scalar(lo, x.shape)], x.shape, nonneg=x.nonneg or lo >= 0)
@@ -405,6 +482,8 @@ def _r_leaky_relu(b, a, ctx):
         raise _Unsupported(f"leaky_relu with negative_slope={slope} (only 0 <= slope <= 1 is the "
                            f"exact max(x, slope*x))")
     x = b.ir(a["input"])
+    b.lowering("exact-for-finite", f"leaky_relu -> max_elem(x, {slope!r}*x) (NaN propagation "
+               f"follows the IR's max_elem)")
     sx = b.emit("mul_elem", [b.scalar(slope, x.shape), x], x.shape)
     return b.emit("max_elem", [x, sx], x.shape)
 
@@ -419,6 +498,10 @@ def _r_softplus(b, a, ctx):
 
 
 def _r_silu(b, a, ctx):
+    # PyTorch's silu kernel computes x / (1 + exp(-x)) with one division; x * sigmoid(x)
+    # rounds 1/(1 + exp(-x)) first.
+    b.lowering("rounded", "silu -> x * sigmoid(x) (PyTorch divides once: x / (1 + exp(-x)))",
+               ulp=1)
     x = b.ir(a["input"])
     s = b.emit("sigmoid", [x], x.shape, nonneg=True)
     return b.emit("mul_elem", [x, s], x.shape)
@@ -429,7 +512,12 @@ def _r_gelu(b, a, ctx):
     if approx != "tanh":
         raise _Unsupported("GELU with approximate='none' needs erf, which torchlean.ir.v1 does "
                            "not have (GELU(approximate='tanh') is supported)")
-    # PyTorch: 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3)))
+    # PyTorch: 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3))), but its vectorised CPU
+    # kernel fuses multiply-adds, so the composition of IR ops rounds differently; where
+    # 1 + tanh(...) cancels (x < -4) the relative error is unbounded.
+    b.lowering("rounded", "gelu(approximate='tanh') composed of mul_elem/add/tanh (PyTorch's "
+               "kernel fuses multiply-adds)", bound="absolute error within 2^-22 * |x|, not "
+               "ulp-bounded where 1 + tanh cancels")
     x = b.ir(a["input"])
     s = x.shape
     k_beta = math.sqrt(2.0) * (2.0 / math.sqrt(math.pi)) * 0.5
@@ -461,7 +549,7 @@ def _r_pow(b, a, ctx):
     if e == -1.0:
         return b.emit("inv", [x], s, nonneg=x.nonneg)
     if e == -0.5:
-        return b.emit("inv", [b.emit("sqrt", [x], s, nonneg=True)], s, nonneg=True)
+        return _rsqrt(b, x, "pow(x, -0.5)")
     if e == -2.0:
         return b.emit("inv", [b.emit("mul_elem", [x, x], s, nonneg=True)], s, nonneg=True)
     raise _Unsupported(f"pow with exponent {e} (exact forms: 1, 2, 3, 0.5, -0.5, -1, -2)")
@@ -472,9 +560,15 @@ def _r_square(b, a, ctx):
     return b.emit("mul_elem", [x, x], x.shape, nonneg=True)
 
 
-def _r_rsqrt(b, a, ctx):
-    x = b.ir(a["input"])
+def _rsqrt(b, x, what):
+    # PyTorch's vectorised rsqrt (also pow(x, -0.5)) is not 1/sqrt(x) rounded twice.
+    b.lowering("rounded", f"{what} -> inv(sqrt(x)) (PyTorch's rsqrt kernel rounds differently)",
+               ulp=2)
     return b.emit("inv", [b.emit("sqrt", [x], x.shape, nonneg=True)], x.shape, nonneg=True)
+
+
+def _r_rsqrt(b, a, ctx):
+    return _rsqrt(b, b.ir(a["input"]), "rsqrt(x)")
 
 
 def _linear(b, x, w, bias):
@@ -494,8 +588,11 @@ def _linear(b, x, w, bias):
         else:
             raise _Unsupported(f"linear bias shape {list(bvec.shape)} is not [{out_dim}]")
     shape = x.shape[:-1] + [out_dim]
-    return b.emit("linear", [x], shape, {"in_dim": in_dim, "out_dim": out_dim},
-                  {"weight": w, "bias": bvec})
+    out = b.emit("linear", [x], shape, {"in_dim": in_dim, "out_dim": out_dim},
+                 {"weight": w, "bias": bvec})
+    out.src = {"kind": "linear", "x": x, "w": w, "bias": bvec, "base": list(shape),
+               "axis": len(shape) - 1, "views": []}
+    return out
 
 
 def _r_linear(b, a, ctx):
@@ -568,7 +665,11 @@ def _r_conv(b, a, ctx):
               "padding_after": after, "dilation": dilation, "groups": groups,
               "channel_axis": channel_axis, "in_channels": in_c, "out_channels": out_c,
               "input_spatial": x.shape[channel_axis + 1:]}
-    return b.emit("conv", [x], _out_shape(ctx), fields, {"weight": w, "bias": bvec})
+    out = b.emit("conv", [x], _out_shape(ctx), fields, {"weight": w, "bias": bvec})
+    if groups == 1:
+        out.src = {"kind": "conv", "x": x, "w": w, "bias": bvec, "fields": fields,
+                   "base": list(out.shape), "axis": channel_axis, "views": []}
+    return out
 
 
 def _r_batch_norm(b, a, ctx):
@@ -643,6 +744,26 @@ def _pool_rank(ctx, kernel):
     raise _Unsupported("cannot tell the pooling rank")
 
 
+def _pool_len(n, k, s, p, d, ceil):
+    span = n + 2 * p - d * (k - 1) - 1
+    out = (-(-span // s) if ceil else span // s) + 1
+    if ceil and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def _ceil_same_as_floor(x, kernel, stride, padding, dilation, what):
+    """ceil_mode=True lowers where it gives floor mode's windows for the captured shape."""
+    ins = x.shape[len(x.shape) - len(kernel):]
+    args = list(zip(ins, kernel, stride, padding, dilation))
+    floor = [_pool_len(*t, False) for t in args]
+    ceil = [_pool_len(*t, True) for t in args]
+    if floor != ceil:
+        raise _Unsupported(f"{what} with ceil_mode=True on spatial size {ins} adds partial windows "
+                           f"(output {ceil}, floor mode {floor}); torchlean.ir.v1 pools in floor "
+                           f"mode")
+
+
 def _r_max_pool(b, a, ctx):
     kernel_arg = a.get("kernel_size")
     rank = _pool_rank(ctx, kernel_arg)
@@ -655,13 +776,15 @@ def _r_max_pool(b, a, ctx):
         raise _Unsupported("max pooling with return_indices=True")
     if dilation != [1] * rank:
         raise _Unsupported("dilated max pooling is not in torchlean.ir.v1")
-    if a.get("ceil_mode"):
-        raise _Unsupported("max pooling with ceil_mode=True is not in torchlean.ir.v1")
     x = b.ir(a["input"])
-    if any(padding) and not x.nonneg:
-        raise _Unsupported("padded max pooling: torchlean.ir.v1 pads max pooling with zero, "
-                           "PyTorch with -inf; they agree only on a provably non-negative input "
-                           "(e.g. directly after relu), which this input is not")
+    if a.get("ceil_mode"):
+        _ceil_same_as_floor(x, kernel, stride, padding, dilation, "max pooling")
+    # Padded cells are skipped (TorchLean's maxPoolValue, tlrt's kernel), as PyTorch's -inf
+    # padding does: padding lowers as it is.
+    if int(np.prod(kernel)) > 1:
+        b.lowering("exact-for-finite", "max pooling (TorchLean's maxPoolValue replaces the "
+                   "running maximum only by a strictly greater value, so a NaN in a window is "
+                   "not propagated as PyTorch does)")
     if len(x.shape) < rank + 1:
         raise _Unsupported(f"max pooling expects rank >= {rank + 1}, got {x.shape}")
     out = b.emit("max_pool", [x], _out_shape(ctx), {"spatial_rank": rank, "kernel": kernel,
@@ -680,7 +803,8 @@ def _r_avg_pool(b, a, ctx):
     stride = _spatial(stride_arg if stride_arg not in (None, [], ()) else kernel, rank, 1, "stride")
     padding = _spatial(a.get("padding", 0), rank, 0, "padding")
     if a.get("ceil_mode"):
-        raise _Unsupported("average pooling with ceil_mode=True is not in torchlean.ir.v1")
+        _ceil_same_as_floor(b.ir(a["input"]), kernel, stride, padding, [1] * rank,
+                            "average pooling")
     if any(padding) and a.get("count_include_pad", True) is False:
         raise _Unsupported("padded average pooling with count_include_pad=False is not in "
                            "torchlean.ir.v1")
@@ -765,9 +889,7 @@ def _r_permute(b, a, ctx):
     perm = [_norm_axis(d, len(x.shape)) for d in dims]
     if sorted(perm) != list(range(len(x.shape))):
         raise _Unsupported(f"invalid permutation {dims} for rank {len(x.shape)}")
-    if perm == list(range(len(x.shape))):
-        return x
-    return b.emit("permute", [x], [x.shape[p] for p in perm], {"perm": perm}, nonneg=x.nonneg)
+    return b.permute(x, perm)
 
 
 def _transpose(b, x, d0, d1):
@@ -777,7 +899,11 @@ def _transpose(b, x, d0, d1):
         return x
     shape = list(x.shape)
     shape[d0], shape[d1] = shape[d1], shape[d0]
-    return b.emit("transpose", [x], shape, {"axis1": d0, "axis2": d1}, nonneg=x.nonneg)
+    out = b.emit("transpose", [x], shape, {"axis1": d0, "axis2": d1}, nonneg=x.nonneg)
+    perm = list(range(rank))
+    perm[d0], perm[d1] = perm[d1], perm[d0]
+    out.src = _view_src(x, ("permute", perm))
+    return out
 
 
 def _r_transpose(b, a, ctx):
@@ -814,6 +940,133 @@ def _r_stack(b, a, ctx):
     return b.emit("concat", parts, shape, {"axis": axis}, nonneg=all(p.nonneg for p in parts))
 
 
+def _static_bool_mask(mask, what):
+    if isinstance(mask, (_T, _Unavailable)):
+        raise _Unsupported(f"{what} computed from the graph input: only a constant mask (a buffer "
+                           f"or parameter) lowers")
+    return torch.as_tensor(mask).detach()
+
+
+def _r_masked_fill(b, a, ctx):
+    x = b.ir(a["input"])
+    shape = _out_shape(ctx)
+    mask = _static_bool_mask(a.get("mask"), "masked_fill mask").bool()
+    value = _number(_static(a.get("value"), "masked_fill value"), "masked_fill value")
+    b.lowering("exact-for-finite", f"masked_fill(mask, {value!r}) with a constant mask as "
+               f"x * keep + fill (keep 1/0, fill 0/value; a NaN/inf of x under the mask "
+               f"propagates, a zero may change sign)")
+    keep = (~mask).to(torch.float64)
+    fill = torch.where(mask, torch.tensor(value, dtype=torch.float64), torch.tensor(0.0, dtype=torch.float64))
+    xk = b.emit("mul_elem", [b.bcast(x, shape), b.operand(keep, shape)], shape)
+    return b.emit("add", [xk, b.operand(fill, shape)], shape)
+
+
+def _r_sdpa(b, a, ctx):
+    q, k, v = b.ir(a["query"]), b.ir(a["key"]), b.ir(a["value"])
+    if _number(a.get("dropout_p") or 0.0, "dropout_p") != 0.0:
+        raise _Unsupported("scaled_dot_product_attention with dropout_p > 0 is random")
+    if a.get("enable_gqa"):
+        raise _Unsupported("scaled_dot_product_attention with enable_gqa=True")
+    if len(q.shape) < 2 or q.shape[:-2] != k.shape[:-2] or k.shape[:-1] != v.shape[:-1] or \
+            q.shape[-1] != k.shape[-1]:
+        raise _Unsupported(f"scaled_dot_product_attention shapes q {q.shape}, k {k.shape}, "
+                           f"v {v.shape} (only equal batch dims lower)")
+    b.lowering("rounded", "scaled_dot_product_attention as matmul/softmax/matmul in the order of "
+               "PyTorch's math backend (q and k each scaled by sqrt(scale), an additive 0/-inf "
+               "mask)", bound="not ulp-bounded: PyTorch's eager CPU kernel (flash attention, "
+               "online softmax) rounds differently; op for op equal to PyTorch's math backend, "
+               "except that a fully masked row gives NaN instead of 0")
+    seq_l, seq_s, e = q.shape[-2], k.shape[-2], q.shape[-1]
+    scale = a.get("scale")
+    sf = math.sqrt(1.0 / math.sqrt(e) if scale is None else _number(scale, "scale"))
+    qs = b.emit("mul_elem", [q, b.scalar(sf, q.shape)], q.shape)
+    ks = b.emit("mul_elem", [k, b.scalar(sf, k.shape)], k.shape)
+    kt = _transpose(b, ks, -2, -1)
+    att_shape = q.shape[:-1] + [seq_s]
+    att = b.emit("matmul", [qs, kt], att_shape)
+    mask = a.get("attn_mask")
+    if a.get("is_causal"):
+        if mask is not None:
+            raise _Unsupported("scaled_dot_product_attention with both attn_mask and is_causal")
+        mask = torch.ones(seq_l, seq_s, dtype=torch.bool).tril()
+    if mask is not None:
+        if isinstance(mask, _T):
+            add = mask
+        else:
+            mask = torch.as_tensor(mask).detach()
+            if mask.dtype == torch.bool:
+                mask = torch.zeros(mask.shape, dtype=torch.float64).masked_fill(~mask, float("-inf"))
+            add = mask
+        att = b.emit("add", [att, b.operand(add, att_shape)], att_shape)
+    att = b.emit("softmax", [att], att_shape, {"axis": len(att_shape) - 1}, nonneg=True)
+    return b.emit("matmul", [att, v], q.shape[:-1] + [v.shape[-1]])
+
+
+def _r_mha_tuple(b, a, ctx):
+    """nn.MultiheadAttention on the FX path, the way TorchLean's capture script writes it: a
+    tuple-valued multihead_attention node (payload inline) whose component 0 a tuple_getitem
+    takes; TorchLean (and tlrt's importer) lower single-head, batch-first, dropout-free
+    self-attention of it."""
+    mod = a["module"]
+    q, k, v = a.get("query"), a.get("key"), a.get("value")
+    if not (isinstance(q, _T) and q is k and k is v):
+        raise _Unsupported("nn.MultiheadAttention other than self-attention (query, key and value "
+                           "the same tensor) is outside TorchLean's multihead_attention lowering")
+    why = []
+    if mod.num_heads != 1:
+        why.append(f"num_heads={mod.num_heads} (TorchLean's multihead_attention node lowers one "
+                   f"head; torch.export, the default, captures several heads exactly)")
+    if not mod.batch_first:
+        why.append("batch_first=False")
+    if float(mod.dropout) != 0.0:
+        why.append(f"dropout={mod.dropout}")
+    if mod.add_zero_attn or mod.bias_k is not None or mod.bias_v is not None:
+        why.append("add_zero_attn / bias_k / bias_v")
+    if not mod._qkv_same_embed_dim or mod.in_proj_weight is None:
+        why.append("kdim/vdim different from embed_dim")
+    if a.get("attn_mask") is not None or a.get("key_padding_mask") is not None or a.get("is_causal"):
+        why.append("a mask")
+    if why:
+        raise _Unsupported("nn.MultiheadAttention with " + ", ".join(why) + " is outside "
+                           "TorchLean's multihead_attention lowering")
+    if len(q.shape) != 3:
+        raise _Unsupported(f"nn.MultiheadAttention on a rank-{len(q.shape)} input")
+    bsz, n, e = q.shape
+    scale = float((e // int(mod.num_heads)) ** -0.5)
+    need_weights = a.get("need_weights", True)
+    if need_weights is False:
+        b.lowering("rounded", "nn.MultiheadAttention(need_weights=False) as TorchLean's "
+                   "multihead_attention (PyTorch runs its fused attention kernel)",
+                   bound="not ulp-bounded")
+    elif _exact_reciprocal(scale, b.dtype):
+        b.lowering("exact-for-finite", f"nn.MultiheadAttention as TorchLean's multihead_attention "
+                   f"((q k^T) * {scale!r} where PyTorch computes (q * {scale!r}) k^T: equal for a "
+                   f"power-of-two scale unless a product underflows or overflows)")
+    else:
+        b.lowering("rounded", f"nn.MultiheadAttention as TorchLean's multihead_attention ((q k^T) "
+                   f"* {scale!r} where PyTorch computes (q * {scale!r}) k^T)",
+                   bound="not ulp-bounded")
+    w = mod.in_proj_weight.detach().double()
+    bias = mod.in_proj_bias.detach().double() if mod.in_proj_bias is not None else \
+        torch.zeros(3 * e, dtype=torch.float64)
+    ob = mod.out_proj.bias.detach().double() if mod.out_proj.bias is not None else \
+        torch.zeros(e, dtype=torch.float64)
+    cast = (lambda t: np.asarray(t.numpy(), dtype=b.dtype))
+    fields = {"value_kind": "tuple", "tuple_shapes": [[bsz, n, e], [bsz, n, n]],
+              "embed_dim": e, "num_heads": int(mod.num_heads), "batch_first": True,
+              "dropout_zero": True, "bias": mod.in_proj_bias is not None, "scale": scale}
+    payload = {}
+    for i, name in enumerate("qkv"):
+        payload[f"{name}_weight"] = cast(w[i * e:(i + 1) * e])
+        payload[f"{name}_bias"] = cast(bias[i * e:(i + 1) * e])
+    payload["out_weight"] = cast(mod.out_proj.weight.detach().double())
+    payload["out_bias"] = cast(ob)
+    tup = b.emit("multihead_attention", [q, q, q], [], fields, payload)
+    out = b.emit("tuple_getitem", [tup], [bsz, n, e], {"index": 0})
+    return (out, _Unavailable("nn.MultiheadAttention's attention weights (TorchLean lowers "
+                              "component 0 only)"))
+
+
 def _r_mse_loss(b, a, ctx):
     red = a.get("reduction", "mean")
     if a.get("size_average") is not None or a.get("reduce") is not None:
@@ -847,26 +1100,209 @@ def _r_method_to(b, a, ctx):
     return a["input"]
 
 
+# ---- slicing: no IR op; exact forms where they exist ----------------------------------------
+
+def _take_from_producer(b, x, axis, idxs, out_shape):
+    """x is a linear/conv output (or a reshape/permute of one) and the slice keeps whole rows of
+    its feature axis: one producer with the sliced weights computes the same dot products, bit
+    for bit.  Returns None when the slice is not of that form."""
+    src = x.src
+    base, fa = src["base"], src["axis"]
+    m = int(np.prod(base))
+    if m > 50_000_000:
+        return None
+    idx = np.arange(m, dtype=np.int64).reshape(base)
+    for op, arg in src["views"]:
+        idx = idx.reshape(arg) if op == "reshape" else idx.transpose(arg)
+    if list(idx.shape) != x.shape:
+        return None
+    sel = np.take(idx, idxs, axis=axis)
+    coords = list(np.unravel_index(sel.reshape(-1), base))
+    feats = sorted(set(coords[fa].tolist()))
+    if sel.size != (m // base[fa]) * len(feats):
+        return None                     # the slice also cuts a non-feature axis
+    pos = np.zeros(base[fa], dtype=np.int64)
+    pos[feats] = np.arange(len(feats))
+    new_base = list(base)
+    new_base[fa] = len(feats)
+    coords[fa] = pos[coords[fa]]
+    t = np.ravel_multi_index(coords, new_base).reshape(sel.shape)
+    # t: where each kept element sits in the new producer's output.  It must be a reshape +
+    # permute of that output (a strided layout).
+    shp = [n for n in sel.shape if n > 1] or [1]     # size-1 axes: left to the final reshape
+    t = t.reshape(shp)
+    strides = []
+    origin = (0,) * len(shp)
+    for j, n in enumerate(shp):
+        e = [0] * len(shp)
+        if n > 1:
+            e[j] = 1
+        strides.append(int(t[tuple(e)]) - int(t[origin]) if n > 1 else 0)
+    order = sorted(range(len(shp)), key=lambda j: -strides[j])
+    r_shape = [shp[j] for j in order]
+    perm = [order.index(k) for k in range(len(shp))]
+    if not np.array_equal(np.arange(t.size).reshape(r_shape).transpose(perm), t):
+        return None
+    w = src["w"][feats]
+    bias = src["bias"][feats]
+    if src["kind"] == "linear":
+        y = _linear(b, src["x"], w, bias)
+    else:
+        fields = dict(src["fields"], out_channels=len(feats))
+        y = b.emit("conv", [src["x"]], new_base, fields, {"weight": w, "bias": bias})
+        y.src = dict(src, w=w, bias=bias, fields=fields, base=new_base, views=[])
+    y = b.permute(b.reshape(y, r_shape), perm)
+    return b.reshape(y, out_shape)
+
+
+def _take(b, x, axis, idxs, squeeze, what):
+    """x indexed along `axis` at the positions idxs (squeeze: an integer index, axis removed)."""
+    x = b.ir(x)
+    rank = len(x.shape)
+    length = x.shape[axis]
+    idxs = [int(i) for i in idxs]
+    if not idxs:
+        raise _Unsupported(f"{what} is empty; torchlean.ir.v1 has no empty tensors")
+    out_shape = x.shape[:axis] + ([] if squeeze else [len(idxs)]) + x.shape[axis + 1:]
+    if idxs == list(range(length)):
+        return b.reshape(x, out_shape)
+    if x.src is not None:
+        y = _take_from_producer(b, x, axis, idxs, out_shape)
+        if y is not None:
+            return y
+    perm = [d for d in range(rank) if d != axis] + [axis]
+    inv = [perm.index(d) for d in range(rank)]
+    y = b.permute(x, perm)
+    lead = y.shape[:-1]
+    step = idxs[1] - idxs[0] if len(idxs) > 1 else length
+    if idxs[0] == 0 and step > 0 and idxs == list(range(0, length, step))[:len(idxs)] and \
+            len(idxs) == len(range(0, length, step)):
+        # positions 0, s, 2s, ...: max pooling with a one-element window (the element itself).
+        if len(y.shape) < 2:
+            y = b.reshape(y, [1] + y.shape)
+        y = b.emit("max_pool", [y], y.shape[:-1] + [len(idxs)],
+                   {"spatial_rank": 1, "kernel": [1], "stride": [step], "padding": [0]},
+                   nonneg=x.nonneg)
+    else:
+        b.lowering("exact-for-finite", f"{what} as a linear layer with a 0/1 selection matrix "
+                   f"(the IR has no slicing op; an inf/NaN elsewhere along the axis spreads, a "
+                   f"zero may change sign)")
+        w = np.zeros([len(idxs), length], dtype=b.dtype)
+        w[np.arange(len(idxs)), idxs] = 1
+        y = _linear(b, y, w, None)
+        y.src = None
+    y = b.reshape(y, lead + [len(idxs)])
+    y = b.permute(y, inv)
+    return b.reshape(y, out_shape)
+
+
+def _slice_idxs(length, start, stop, step):
+    step = 1 if step is None else int(step)
+    if step <= 0:
+        raise _Unsupported(f"slice step {step} (PyTorch requires a positive step)")
+    return list(range(*slice(start, stop, step).indices(length)))
+
+
 def _r_slice(b, a, ctx):
     x = b.ir(a["input"])
     dim = _norm_axis(a.get("dim", 0), len(x.shape))
-    start, end, step = a.get("start"), a.get("end"), a.get("step", 1)
-    if (start in (None, 0)) and (end is None or end >= x.shape[dim]) and step in (None, 1):
-        return x
-    raise _Unsupported("tensor slicing is not in torchlean.ir.v1")
+    idxs = _slice_idxs(x.shape[dim], a.get("start"), a.get("end"), a.get("step", 1))
+    return _take(b, x, dim, idxs, False, f"slice along axis {dim}")
+
+
+def _r_narrow(b, a, ctx):
+    x = b.ir(a["input"])
+    dim = _norm_axis(a.get("dim", 0), len(x.shape))
+    start = int(_static(a.get("start"), "narrow start"))
+    if start < 0:
+        start += x.shape[dim]
+    return _take(b, x, dim, range(start, start + int(a.get("length"))), False,
+                 f"narrow along axis {dim}")
+
+
+def _select_index(x, dim, index):
+    n = x.shape[dim]
+    index = int(_static(index, "index"))
+    if not -n <= index < n:
+        raise _Unsupported(f"index {index} is out of range for size {n}")
+    return index + n if index < 0 else index
+
+
+def _r_select(b, a, ctx):
+    x = b.ir(a["input"])
+    dim = _norm_axis(a.get("dim", 0), len(x.shape))
+    i = _select_index(x, dim, a.get("index"))
+    return _take(b, x, dim, [i], True, f"index {a.get('index')} along axis {dim}")
+
+
+def _split_sizes(length, sizes):
+    out, start = [], 0
+    for n in sizes:
+        out.append(list(range(start, min(start + int(n), length))))
+        start += int(n)
+    return out
+
+
+def _r_split(b, a, ctx):
+    x = b.ir(a["input"])
+    dim = _norm_axis(a.get("dim", 0), len(x.shape))
+    length = x.shape[dim]
+    size = a.get("split_size", a.get("split_size_or_sections", a.get("split_sizes")))
+    if isinstance(size, (list, tuple)):
+        pieces = _split_sizes(length, size)
+    else:
+        size = int(size)
+        pieces = _split_sizes(length, [size] * max(1, -(-length // size)))
+    return tuple(_take(b, x, dim, p, False, f"{ctx.canon} piece {k} along axis {dim}")
+                 for k, p in enumerate(pieces))
+
+
+def _r_chunk(b, a, ctx):
+    x = b.ir(a["input"])
+    dim = _norm_axis(a.get("dim", 0), len(x.shape))
+    length = x.shape[dim]
+    size = -(-length // int(a.get("chunks")))
+    pieces = _split_sizes(length, [size] * max(1, -(-length // size)))
+    return tuple(_take(b, x, dim, p, False, f"chunk {k} along axis {dim}")
+                 for k, p in enumerate(pieces))
+
+
+def _r_unbind(b, a, ctx):
+    x = b.ir(a["input"])
+    dim = _norm_axis(a.get("dim", 0), len(x.shape))
+    return tuple(_take(b, x, dim, [i], True, f"unbind {i} along axis {dim}")
+                 for i in range(x.shape[dim]))
 
 
 def _r_getitem(b, a, ctx):
     src, idx = a["input"], a["index"]
     if isinstance(src, (tuple, list)):
         return src[idx]
-    if isinstance(src, _T):
-        if isinstance(idx, slice) and idx == slice(None, None, None):
-            return src
-        if isinstance(idx, tuple) and all(i == slice(None, None, None) for i in idx):
-            return src
-        raise _Unsupported("tensor indexing/slicing is not in torchlean.ir.v1")
-    return src[idx]
+    if not isinstance(src, _T):
+        return src[idx]
+    items = list(idx) if isinstance(idx, tuple) else [idx]
+    if any(isinstance(i, (_T, torch.Tensor, list)) or
+           (not isinstance(i, (int, slice)) and i is not None and i is not Ellipsis)
+           for i in items):
+        raise _Unsupported("indexing with a tensor or list (gather) is not in torchlean.ir.v1")
+    n_real = sum(1 for i in items if i is not None and i is not Ellipsis)
+    if Ellipsis in items:
+        k = items.index(Ellipsis)
+        items = items[:k] + [slice(None)] * (len(src.shape) - n_real) + items[k + 1:]
+    x, axis = src, 0
+    for i in items:
+        if i is None:
+            x = b.reshape(x, x.shape[:axis] + [1] + x.shape[axis:])
+            axis += 1
+        elif isinstance(i, slice):
+            idxs = _slice_idxs(x.shape[axis], i.start, i.stop, i.step)
+            x = _take(b, x, axis, idxs, False, f"slice {i.start}:{i.stop}:{i.step} along axis "
+                      f"{axis}")
+            axis += 1
+        else:
+            j = _select_index(x, axis, i)
+            x = _take(b, x, axis, [j], True, f"index {i} along axis {axis}")
+    return x
 
 
 def _r_getattr(b, a, ctx):
@@ -905,7 +1341,8 @@ _RULES = {
     "clone": _r_identity, "contiguous": _r_identity, "alias": _r_identity,
     "detach": _r_identity, "lift_fresh_copy": _r_identity, "identity": _r_identity,
     "dropout": _r_dropout, "feature_dropout": _r_dropout, "alpha_dropout": _r_dropout,
-    "_to_copy": _r_to_copy, "method_to": _r_method_to, "type_as": _r_identity,
+    "_to_copy": _r_to_copy, "to": _r_to_copy, "method_to": _r_method_to, "type_as": _r_identity,
+    "_assert_tensor_metadata": lambda b, a, ctx: None,
     # elementwise
     "relu": _r_unary("relu", True), "relu_": _r_relu_inplace,
     "tanh": _r_unary("tanh"), "sigmoid": _r_unary("sigmoid", True),
@@ -941,7 +1378,10 @@ _RULES = {
     "expand": _r_expand, "expand_as": _r_expand, "broadcast_to": _r_expand,
     "broadcast_tensors": _r_broadcast_tensors,
     "permute": _r_permute, "transpose": _r_transpose, "t": _r_t,
-    "cat": _r_cat, "stack": _r_stack, "slice": _r_slice,
+    "cat": _r_cat, "stack": _r_stack, "slice": _r_slice, "narrow": _r_narrow,
+    "select": _r_select, "split": _r_split, "split_with_sizes": _r_split, "chunk": _r_chunk,
+    "unbind": _r_unbind, "masked_fill": _r_masked_fill,
+    "scaled_dot_product_attention": _r_sdpa, "multihead_attention": _r_mha_tuple,
     "getitem": _r_getitem, "getattr": _r_getattr, "size": _r_size, "dim": _r_dim,
 }
 
@@ -949,12 +1389,18 @@ _RULES = {
 _REASONS = {
     "erf": "erf is not in torchlean.ir.v1",
     "sort": "sorting is not in torchlean.ir.v1",
-    "log_softmax": "log_softmax is not exact in torchlean.ir.v1 (log(softmax) rounds differently)",
-    "scaled_dot_product_attention": "fused attention: write it with matmul/softmax",
+    "log_softmax": "log_softmax is not exact in torchlean.ir.v1 and has no bounded form: the IR "
+                   "has no max reduction for x - max - log(sum(exp(x - max))), and log(softmax(x)) "
+                   "is -inf where softmax underflows",
     "embedding": "embedding lookups (integer gather) are not in torchlean.ir.v1",
-    "select": "tensor indexing is not in torchlean.ir.v1",
     "index": "tensor indexing is not in torchlean.ir.v1",
     "topk": "top-k is not in torchlean.ir.v1",
+    "remainder": "remainder (floor modulo) is not in torchlean.ir.v1",
+    "fmod": "fmod is not in torchlean.ir.v1",
+    "lstm": "recurrent layers (LSTM) are not in torchlean.ir.v1",
+    "gru": "recurrent layers (GRU) are not in torchlean.ir.v1",
+    "rnn_tanh": "recurrent layers (RNN) are not in torchlean.ir.v1",
+    "rnn_relu": "recurrent layers (RNN) are not in torchlean.ir.v1",
     "argmax": "argmax produces integers; torchlean.ir.v1 is float-only",
 }
 
@@ -987,6 +1433,10 @@ _FX_FUNCS = [
     (torch.addmm, "addmm", ["input", "mat1", "mat2", "beta", "alpha"]),
     (torch.cat, "cat", ["tensors", "dim"]), (torch.concat, "cat", ["tensors", "dim"]),
     (torch.stack, "stack", ["tensors", "dim"]),
+    (torch.split, "split", ["input", "split_size", "dim"]),
+    (torch.chunk, "chunk", ["input", "chunks", "dim"]),
+    (torch.unbind, "unbind", ["input", "dim"]), (torch.narrow, "narrow", ["input", "dim", "start", "length"]),
+    (torch.select, "select", ["input", "dim", "index"]),
     (torch.flatten, "flatten", ["input", "start_dim", "end_dim"]),
     (torch.reshape, "reshape", ["input", "shape"]), (torch.squeeze, "squeeze", ["input", "dim"]),
     (torch.unsqueeze, "unsqueeze", ["input", "dim"]), (torch.permute, "permute", ["input", "dims"]),
@@ -1027,6 +1477,9 @@ _FX_FUNCS = [
     (F.adaptive_avg_pool2d, "adaptive_avg_pool2d", ["input", "output_size"]),
     (F.adaptive_avg_pool3d, "adaptive_avg_pool3d", ["input", "output_size"]),
     (F.dropout, "dropout", ["input", "p", "training", "inplace"]),
+    (F.scaled_dot_product_attention, "scaled_dot_product_attention",
+     ["query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa"]),
+    (torch.masked_fill, "masked_fill", ["input", "mask", "value"]),
     (F.mse_loss, "mse_loss", ["input", "target", "size_average", "reduce", "reduction"]),
 ]
 
@@ -1052,6 +1505,9 @@ _FX_METHODS = {
     "expand_as": ("expand_as", ["other"]),
     "contiguous": ("contiguous", ["*"]), "clone": ("clone", ["*"]), "detach": ("detach", []),
     "to": ("method_to", ["*args"]), "type_as": ("type_as", ["other"]),
+    "split": ("split", ["split_size", "dim"]), "chunk": ("chunk", ["chunks", "dim"]),
+    "unbind": ("unbind", ["dim"]), "narrow": ("narrow", ["dim", "start", "length"]),
+    "select": ("select", ["dim", "index"]), "masked_fill": ("masked_fill", ["mask", "value"]),
     "float": ("method_to", ["*args"]), "size": ("size", ["dim"]), "dim": ("dim", []),
 }
 
@@ -1142,6 +1598,12 @@ def _module_call(mod, args, kwargs):
                                      "divisor_override": getattr(mod, "divisor_override", None)}
         if isinstance(mod, getattr(nn, f"AdaptiveAvgPool{d}d")):
             return f"adaptive_avg_pool{d}d", {"input": x, "output_size": mod.output_size}
+    if isinstance(mod, nn.MultiheadAttention):
+        names = ["query", "key", "value", "key_padding_mask", "need_weights", "attn_mask",
+                 "average_attn_weights", "is_causal"]
+        a = _bind(names, args, kwargs)
+        a["module"] = mod
+        return "multihead_attention", a
     if isinstance(mod, nn.MSELoss):
         return "mse_loss", {"input": x, "target": args[1] if len(args) > 1 else kwargs["target"],
                             "reduction": mod.reduction}
@@ -1219,9 +1681,10 @@ class _SourceInfo:
 
 
 class _Lowering:
-    def __init__(self, graph, dtype, source, kind, fx_root=None, params=None):
+    def __init__(self, graph, dtype, source, kind, fx_root=None, params=None,
+                 allow_rounding=False):
         self.graph = graph
-        self.b = _Builder(np.float64 if dtype == torch.float64 else np.float32)
+        self.b = _Builder(np.float64 if dtype == torch.float64 else np.float32, allow_rounding)
         self.torch_dtype = dtype
         self.source = source
         self.kind = kind              # "torch.export" or "fx"
@@ -1317,7 +1780,15 @@ class _Lowering:
         args = self.resolve(tuple(node.args))
         kwargs = self.resolve(dict(node.kwargs))
         if not _has_ir((args, kwargs)):
-            return self.fold(node, args, kwargs)
+            v = self.fold(node, args, kwargs)
+            src = args[0] if args else None
+            if isinstance(v, torch.Tensor) and isinstance(src, torch.Tensor) and \
+                    re.search(r"expand|broadcast_to", self.target_name(node)) and \
+                    src.dim() == v.dim() and v.dim() > 0 and src.shape[0] == 1 and v.shape[0] > 1:
+                # cls_token.expand(B, -1, -1): a per-sample constant broadcast over the batch,
+                # not a constant sized by the captured batch, so the graph re-batches.
+                return self.b.bcast(self.b.const(src), list(v.shape))
+            return v
         rule, a = self.canon(node, args, kwargs)
         fn = _RULES.get(rule)
         if fn is None:
@@ -1325,8 +1796,26 @@ class _Lowering:
         users = None
         if node.args and isinstance(node.args[0], torch.fx.Node):
             users = len(node.args[0].users)
-        ctx = _NodeCtx(rule, _shape_of(_meta_val(node)), self.torch_dtype, users)
+        mv = _meta_val(node)
+        if isinstance(mv, (tuple, list)) and mv and not hasattr(mv, "shape"):
+            mv = mv[0]     # e.g. max_pool2d_with_indices: (values, indices)
+        ctx = _NodeCtx(rule, _shape_of(mv), self.torch_dtype, users)
         return fn(self.b, a, ctx)
+
+    def module_path(self, node):
+        """Dotted path of the nn.Module whose forward made this node ('' for the root)."""
+        if node.op == "call_module":
+            return f"{node.target} ({type(self.root.get_submodule(str(node.target))).__name__})"
+        stack = node.meta.get("nn_module_stack")
+        if not stack:
+            return None
+        path, cls = list(stack.values())[-1][:2]
+        path = re.sub(r"^L\['self'\]\.?", "", str(path))
+        path = re.sub(r"\._modules\['([^']*)'\]", r".\1", path)
+        if not path:
+            return None
+        cls = getattr(cls, "__name__", None) or str(cls).rsplit(".", 1)[-1].strip("'>")
+        return f"{path} ({cls})"
 
     def placeholder_value(self, node):
         if self.kind == "torch.export" and node.name not in self.input_names:
@@ -1357,13 +1846,24 @@ class _Lowering:
                 outputs = node.args[0]
                 continue
             self.b.target = self.debug_target(node)
+            self.b.pending = []
+            first_id = len(self.b.nodes)
             try:
                 self.env[node] = self.lower_node(node)
             except _Unsupported as e:
                 # Keep going (with a stand-in of the recorded shape) so every problem is listed.
                 src = self.source.from_stack(node.meta.get("stack_trace"))
-                self.problems.append((self.target_name(node), str(e), src))
+                self.problems.append((self.target_name(node), str(e), src,
+                                      self.module_path(node)))
                 self.env[node] = _poison_from_meta(_meta_val(node))
+                continue
+            if self.b.pending:
+                src = self.source.from_stack(node.meta.get("stack_trace"))
+                ids = list(range(first_id, len(self.b.nodes)))
+                for note in self.b.pending:
+                    note.update(op=self.target_name(node), module=self.module_path(node),
+                                source=src, ids=ids)
+                    self.b.notes.append(note)
         if not any(n["kind"] == "input" for n in self.b.nodes):
             raise CaptureError("the captured graph does not use its tensor input")
         out_vals = []
@@ -1383,7 +1883,7 @@ class _Lowering:
 
 
 def _finish_graph(builder, outs, inline, debug):
-    """Dead-code elimination, renumbering, params naming. Returns (doc, params dict)."""
+    """Dead-code elimination, renumbering, params naming. Returns (doc, params dict, id map)."""
     keep = set()
     stack = [o.id for o in outs]
     while stack:
@@ -1399,12 +1899,30 @@ def _finish_graph(builder, outs, inline, debug):
         if n["id"] in keep:
             remap[n["id"]] = len(remap)
     nodes, params = [], {}
+    shift = 0       # tlrt's importer replaces multihead_attention + tuple_getitem by 10 nodes
     for n in builder.nodes:
         if n["id"] not in keep:
             continue
         nid = remap[n["id"]]
+        pid = nid + shift          # the node's id after that lowering: params.bin names use it
         out = {"id": nid, "kind": n["kind"], "parents": [remap[p] for p in n["parents"]],
                "shape": n["shape"]}
+        if "tuple_shapes" in n["fields"]:
+            del out["shape"]                  # a tuple value has tuple_shapes instead
+        if n["kind"] == "multihead_attention":
+            # Inline: TorchLean's q_/k_/v_/out_weight and _bias.  Otherwise in params.bin under
+            # the names of the linears the importer generates: q, k, v at the node's own id,
+            # +1, +2, the output projection at +9.
+            for j, name in enumerate(("q", "k", "v", "out")):
+                wk, bk = n["payload"][f"{name}_weight"], n["payload"][f"{name}_bias"]
+                if inline:
+                    out[f"{name}_weight"] = wk.astype(np.float64).tolist()
+                    out[f"{name}_bias"] = bk.astype(np.float64).tolist()
+                else:
+                    lid = pid + (9 if name == "out" else j)
+                    params[f"linear_{lid}_W"] = wk
+                    params[f"linear_{lid}_b"] = bk
+            shift += 8
         out.update(n["fields"])
         for key, fmt in _PARAM_SLOTS.get(n["kind"], ()):
             arr = n["payload"][key]
@@ -1415,13 +1933,13 @@ def _finish_graph(builder, outs, inline, debug):
                 out[key] = [float(v) for v in arr.reshape(-1)] if key == "values" else \
                     arr.astype(np.float64).tolist()
             else:
-                params[fmt.format(nid)] = arr
+                params[fmt.format(pid)] = arr
         if debug and n["target"] is not None:
             out["target"] = n["target"]
         nodes.append(out)
     doc = {"format": FORMAT, "input_id": remap[input_old],
            "output_ids": [remap[o.id] for o in outs], "nodes": nodes}
-    return doc, params
+    return doc, params, remap
 
 
 def _graph_json_text(doc):
@@ -1477,7 +1995,7 @@ class _Rejected(CaptureError):
         return _format_rejection(self.name, self.problems)
 
 
-def _lower_export(ep, dtype, source):
+def _lower_export(ep, dtype, source, allow_rounding=False):
     sig = ep.graph_signature
     bad_out = [s for s in sig.output_specs if s.kind.name != "USER_OUTPUT"]
     if bad_out:
@@ -1496,7 +2014,8 @@ def _lower_export(ep, dtype, source):
     if len(user) != 1:
         raise CaptureError(f"torchlean.ir.v1 has exactly one graph input; the exported program "
                            f"has {len(user)} user inputs")
-    low = _Lowering(ep.graph, dtype, source, "torch.export", fx_root=ep.graph_module, params=values)
+    low = _Lowering(ep.graph, dtype, source, "torch.export", fx_root=ep.graph_module, params=values,
+                    allow_rounding=allow_rounding)
     low.input_names = user
     outs = low.run()
     if low.problems:
@@ -1504,7 +2023,7 @@ def _lower_export(ep, dtype, source):
     return low.b, outs
 
 
-def _lower_fx(model, example, dtype, source):
+def _lower_fx(model, example, dtype, source, allow_rounding=False):
     from torch.fx.passes.shape_prop import ShapeProp
     tracer = torch.fx.Tracer()
     tracer.record_stack_traces = True
@@ -1513,7 +2032,7 @@ def _lower_fx(model, example, dtype, source):
         graph = tracer.trace(model)
         gm = torch.fx.GraphModule(tracer.root, graph)
         ShapeProp(gm).propagate(example)
-    low = _Lowering(gm.graph, dtype, source, "fx", fx_root=gm)
+    low = _Lowering(gm.graph, dtype, source, "fx", fx_root=gm, allow_rounding=allow_rounding)
     outs = low.run()
     if low.problems:
         raise _Rejected(low.problems)
@@ -1540,7 +2059,22 @@ class _QuietTorch:
         return False
 
 
-def _capture(model, example, prefer_export, dtype, source, name):
+def _mutates(ep):
+    """The exported graph has in-place ATen ops (out += identity, relu_, ...)."""
+    for node in ep.graph.nodes:
+        t = node.target
+        if node.op == "call_function" and isinstance(t, torch._ops.OpOverload) and \
+                t._schema.is_mutable:
+            return True
+    return False
+
+
+def _data_dependent(err):
+    text = f"{type(err).__name__} {err}"
+    return any(w in text for w in ("DataDependent", "data-dependent", "data dependent"))
+
+
+def _capture(model, example, prefer_export, dtype, source, name, allow_rounding=False):
     """Returns (builder, outputs, how)."""
     first_rejection = None
     export_err = None
@@ -1548,23 +2082,21 @@ def _capture(model, example, prefer_export, dtype, source, name):
         try:
             with _QuietTorch():
                 ep = torch.export.export(model, (example,))
+                if _mutates(ep):
+                    # Functionalize only (an empty decomposition table keeps every op as it is):
+                    # in-place ops on intermediate values become their functional forms; a
+                    # mutated input or buffer shows up in the signature and is refused below.
+                    ep = ep.run_decompositions({})
         except Exception as e:  # noqa: BLE001
             export_err = e
         else:
             try:
-                b, outs = _lower_export(ep, dtype, source)
+                b, outs = _lower_export(ep, dtype, source, allow_rounding)
                 return b, outs, "torch.export"
             except _Rejected as r:
                 first_rejection = r
-            try:
-                with _QuietTorch():
-                    ep2 = ep.run_decompositions()
-                b, outs = _lower_export(ep2, dtype, source)
-                return b, outs, "torch.export (after run_decompositions)"
-            except (_Rejected, CaptureError, Exception):  # noqa: BLE001
-                pass
     try:
-        b, outs = _lower_fx(model, example, dtype, source)
+        b, outs = _lower_fx(model, example, dtype, source, allow_rounding)
     except _Rejected as r:
         r = first_rejection or r
         r.name = name
@@ -1585,27 +2117,39 @@ def _capture(model, example, prefer_export, dtype, source, name):
         msg += f"FX symbolic tracing failed ({_first_line(fx_err)})"
         if where:
             msg += f" at {where}"
-        msg += ("; data-dependent Python control flow (if/while on tensor values) cannot be "
-                "represented in torchlean.ir.v1")
+        if export_err is not None and _data_dependent(export_err):
+            msg += ("; data-dependent Python control flow (if/while on tensor values) cannot be "
+                    "represented in torchlean.ir.v1")
+        elif export_err is None and "control flow" in str(fx_err):
+            msg += ("; FX cannot follow Python control flow on traced values (torch.export "
+                    "follows control flow on shapes)")
         raise CaptureError(msg)
     if not prefer_export:
         how = "FX symbolic tracing (torch.export disabled)"
     elif export_err is not None:
         how = f"FX symbolic tracing (torch.export failed: {_first_line(export_err)})"
     else:
-        how = (f"FX symbolic tracing (torch.export failed: its graph has "
-               f"{len(first_rejection.problems)} unsupported operation(s))")
+        ops = sorted({p[0] for p in first_rejection.problems})
+        how = (f"FX symbolic tracing (torch.export's graph has "
+               f"{len(first_rejection.problems)} unsupported operation(s): {', '.join(ops)})")
     return b, outs, how
+
+
+def _where(src, module):
+    where = f"at {src}" if src else "source line unknown"
+    if module:
+        where += f"; module {module}"
+    return where
 
 
 def _format_rejection(name, problems):
     seen, lines = set(), []
-    for target, reason, src in problems:
-        key = (target, reason, src)
+    for target, reason, src, module in problems:
+        key = (target, reason, src, module)   # one line per module instance, not per source line
         if key in seen:
             continue
         seen.add(key)
-        lines.append(f"  {target}: {reason}" + (f" (at {src})" if src else " (source line unknown)"))
+        lines.append(f"  {target}: {reason} ({_where(src, module)})")
     head = f"cannot lower {name} to torchlean.ir.v1: {len(lines)} unsupported operation(s):"
     return "\n".join([head] + lines)
 
@@ -1632,15 +2176,71 @@ def _atomic_write_all(files):
         raise
 
 
+def lowering_report_path(graph_path):
+    """Where the lowering report goes: graph.json -> graph.lowering.json."""
+    graph_path = str(graph_path)
+    stem = graph_path[:-5] if graph_path.endswith(".json") else graph_path
+    return stem + ".lowering.json"
+
+
+def _lowering_report(builder, remap, doc, allow_rounding):
+    entries = []
+    for note in builder.notes:
+        ids = sorted(remap[i] for i in note["ids"] if i in remap)
+        if not ids:
+            continue                       # lowered, then dropped as dead code
+        e = {"class": note["class"], "op": note["op"], "what": note["what"], "nodes": ids,
+             "source": note["source"], "module": note["module"]}
+        if note["class"] == "rounded":
+            e["ulp"] = note["ulp"]
+            if note["bound"]:
+                e["bound"] = note["bound"]
+        entries.append(e)
+    return {"format": "tlrt.lowering_report.v1", "graph_format": doc["format"],
+            "allow_rounding": bool(allow_rounding),
+            "counts": {c: sum(e["class"] == c for e in entries)
+                       for c in ("exact-for-finite", "rounded")},
+            "lowerings": entries}
+
+
+def _report_lines(report):
+    lines = []
+    for e in report["lowerings"]:
+        cls = e["class"]
+        if cls == "rounded":
+            cls += f" (<= {e['ulp']} ulp)" if e.get("ulp") is not None else f" ({e['bound']})"
+        lines.append(f"  {cls}: {e['op']}: {e['what']} ({_where(e['source'], e['module'])}; "
+                     f"nodes {e['nodes']})")
+    return lines
+
+
+def _check_output_paths(graph_path, params_path, save_example):
+    for what, path in (("graph", graph_path), ("params", params_path)):
+        if path is None:
+            continue
+        path = str(path)
+        if os.path.isdir(path):
+            raise CaptureError(f"{path}: the {what} path is a directory")
+        d = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(d):
+            raise CaptureError(f"{path}: directory {d} does not exist")
+    if save_example is not None and os.path.exists(save_example) and \
+            not os.path.isdir(save_example):
+        raise CaptureError(f"--save-example {save_example}: not a directory")
+
+
 def export_torchlean_graph(module, example_inputs, graph_path, params_path=None, *,
                            inline_params=False, save_example=None, prefer_torch_export=None,
-                           debug_targets=None, source_file=None, log=print):
+                           debug_targets=None, source_file=None, log=print, allow_rounding=False):
     """Capture `module` (an nn.Module) on `example_inputs` (one tensor, or a 1-tuple) and write a
     torchlean.ir.v1 graph to graph_path and its parameters to params_path (default: params.bin
     next to the graph; none with inline_params=True).  save_example=DIR also writes
     DIR/input.npy and DIR/output_<i>.npy (PyTorch eager outputs, float32).
+    The lowering report (every lowering that is not exact, with its class, op, source line and
+    module) is written to graph.lowering.json next to the graph.  allow_rounding=True admits
+    lowerings that round differently from PyTorch (--allow-rounding).
     Raises CaptureError (bad input, unsupported operations: all listed) and writes nothing then.
-    Returns a dict: method, nodes, outputs, params (names), graph (the JSON document)."""
+    Returns a dict: method, nodes, outputs, params (names), graph (the JSON document), report."""
     if prefer_torch_export is None:
         prefer_torch_export = PREFER_TORCH_EXPORT
     if debug_targets is None:
@@ -1668,6 +2268,7 @@ def export_torchlean_graph(module, example_inputs, graph_path, params_path=None,
     if len(required) > 1:
         raise CaptureError(f"{name}.forward takes {len(required)} tensor inputs "
                            f"({', '.join(required)}); torchlean.ir.v1 graphs have exactly one input")
+    _check_output_paths(graph_path, params_path, save_example)
     module.eval()
     dtype = example.dtype
     if source_file is None:
@@ -1687,10 +2288,14 @@ def export_torchlean_graph(module, example_inputs, graph_path, params_path=None,
         raise CaptureError(f"{name} does not run on an example input of shape "
                            f"{tuple(example.shape)} ({type(e).__name__}: {msg}); "
                            f"check --example-shape") from None
-    builder, outs, how = _capture(module, example, prefer_torch_export, dtype, source, name)
-    doc, params = _finish_graph(builder, outs, inline_params, debug_targets)
+    builder, outs, how = _capture(module, example, prefer_torch_export, dtype, source, name,
+                                  allow_rounding)
+    doc, params, remap = _finish_graph(builder, outs, inline_params, debug_targets)
+    report = _lowering_report(builder, remap, doc, allow_rounding)
+    report_path = lowering_report_path(graph_path)
 
-    files = [(graph_path, _graph_json_text(doc).encode())]
+    files = [(graph_path, _graph_json_text(doc).encode()),
+             (report_path, (json.dumps(report, indent=1) + "\n").encode())]
     if not inline_params:
         if params_path is None:
             params_path = os.path.join(os.path.dirname(os.path.abspath(graph_path)), "params.bin")
@@ -1714,8 +2319,15 @@ def export_torchlean_graph(module, example_inputs, graph_path, params_path=None,
         log(f"captured with {how}")
         log(f"wrote {graph_path} ({len(doc['nodes'])} nodes, outputs {doc['output_ids']})" +
             ("" if inline_params else f", {params_path} ({len(params)} tensors)"))
+        n = len(report["lowerings"])
+        log(f"lowering report {report_path}: " + (
+            "every lowering is exact" if n == 0 else
+            f"{report['counts']['exact-for-finite']} exact-for-finite, "
+            f"{report['counts']['rounded']} rounded (the rest exact):"))
+        for line in _report_lines(report):
+            log(line)
     return {"method": how, "nodes": len(doc["nodes"]), "outputs": doc["output_ids"],
-            "params": sorted(params), "graph": doc}
+            "params": sorted(params), "graph": doc, "report": report}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1733,6 +2345,18 @@ def _parse_shape(text):
     if any(d < 0 for d in dims):
         raise CaptureError(f"--example-shape {text!r}: sizes must be >= 0")
     return dims
+
+
+def _load_npy(path, dtype):
+    if not os.path.isfile(path):
+        raise CaptureError(f"--example-input {path}: no such file")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except Exception as e:  # noqa: BLE001
+        raise CaptureError(f"--example-input {path}: not a .npy file ({_first_line(e)})")
+    if arr.dtype.kind not in "fiu":
+        raise CaptureError(f"--example-input {path}: dtype {arr.dtype} is not numeric")
+    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float64)).to(dtype)
 
 
 def _load_model(path, ctor_name, seed):
@@ -1768,8 +2392,14 @@ def main(argv=None):
     p.add_argument("model_file")
     p.add_argument("model_name", help="nn.Module class (zero-argument constructor) or factory function")
     p.add_argument("graph_json")
-    p.add_argument("--example-shape", action="append", required=True,
-                   help="shape of the example input, e.g. 1,4 (the IR has one input)")
+    p.add_argument("--example-shape", action="append", default=None,
+                   help="shape of the example input, e.g. 1,4 (the IR has one input); a seeded "
+                   "randn input of that shape is used")
+    p.add_argument("--example-input", metavar="NPY", default=None,
+                   help="the example input as a .npy file (instead of --example-shape)")
+    p.add_argument("--allow-rounding", action="store_true",
+                   help="admit lowerings that round differently from PyTorch (listed in the "
+                   "lowering report with their ulp bound)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--params", default=None, help="params.bin path (default: next to the graph)")
@@ -1783,20 +2413,35 @@ def main(argv=None):
     try:
         if args.inline_params and args.params:
             raise CaptureError("--params and --inline-params exclude each other")
-        shapes = [_parse_shape(s) for s in args.example_shape]
+        if (args.example_shape is None) == (args.example_input is None):
+            raise CaptureError("give the example input as --example-shape or --example-input "
+                               "(exactly one of them)")
         dtype = getattr(torch, args.dtype)
+        if args.example_input is not None:
+            examples = (_load_npy(args.example_input, dtype),)
+        else:
+            shapes = [_parse_shape(s) for s in args.example_shape]
         model = _load_model(args.model_file, args.model_name, args.seed)
         model = model.to(dtype).eval()
-        gen = torch.Generator().manual_seed(args.seed)
-        examples = tuple(torch.randn(s, generator=gen, dtype=dtype) for s in shapes)
+        if args.example_input is None:
+            gen = torch.Generator().manual_seed(args.seed)
+            examples = tuple(torch.randn(s, generator=gen, dtype=dtype) for s in shapes)
         export_torchlean_graph(
             model, examples, args.graph_json, args.params, inline_params=args.inline_params,
             save_example=args.save_example,
             prefer_torch_export=False if args.no_torch_export else PREFER_TORCH_EXPORT,
             debug_targets=True if args.debug_targets else INCLUDE_DEBUG_TARGETS,
-            source_file=args.model_file)
+            source_file=args.model_file, allow_rounding=args.allow_rounding)
     except CaptureError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: {e.filename or ''}{': ' if e.filename else ''}{e.strerror or e}",
+              file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001 - one line, never a traceback
+        print(f"error: internal error in the capture adapter: {type(e).__name__}: "
+              f"{_first_line(e)}", file=sys.stderr)
         return 2
     return 0
 
