@@ -236,7 +236,7 @@ class _Builder:
             t = self.reshape(t, padded)
             if t.shape == shape:
                 return t
-        for a, b in zip(t.shape, shape):
+        for a, b in zip(t.shape, shape, strict=False):
             if a != b and a != 1:
                 raise _Unsupported(f"cannot broadcast {t.shape} to {shape}")
         return self.emit("broadcast_to", [t], shape, {"from_shape": t.shape, "to_shape": shape},
@@ -647,9 +647,9 @@ def _r_conv(b, a, ctx):
         if padding == "valid":
             before = after = [0] * rank
         elif padding == "same":
-            total = [d * (k - 1) for d, k in zip(dilation, kernel)]
+            total = [d * (k - 1) for d, k in zip(dilation, kernel, strict=False)]
             before = [t // 2 for t in total]
-            after = [t - p for t, p in zip(total, before)]
+            after = [t - p for t, p in zip(total, before, strict=False)]
         else:
             raise _Unsupported(f"convolution padding={padding!r}")
     else:
@@ -755,7 +755,7 @@ def _pool_len(n, k, s, p, d, ceil):
 def _ceil_same_as_floor(x, kernel, stride, padding, dilation, what):
     """ceil_mode=True lowers where it gives floor mode's windows for the captured shape."""
     ins = x.shape[len(x.shape) - len(kernel):]
-    args = list(zip(ins, kernel, stride, padding, dilation))
+    args = list(zip(ins, kernel, stride, padding, dilation, strict=False))
     floor = [_pool_len(*t, False) for t in args]
     ceil = [_pool_len(*t, True) for t in args]
     if floor != ceil:
@@ -825,15 +825,15 @@ def _r_adaptive_avg_pool(b, a, ctx):
     ins = x.shape[len(x.shape) - rank:]
     if isinstance(osz, int):
         osz = [osz] * rank
-    outs = [i if o is None else int(o) for i, o in zip(ins, osz)]
+    outs = [i if o is None else int(o) for i, o in zip(ins, osz, strict=False)]
     if outs == ins:
         return x
     if all(o == 1 for o in outs):
         axes = list(range(len(x.shape) - rank, len(x.shape)))
         return b.emit("reduce_mean", [x], _out_shape(ctx), {"axes": axes, "keepdim": True},
                       nonneg=x.nonneg)
-    if all(o > 0 and i % o == 0 for i, o in zip(ins, outs)):
-        k = [i // o for i, o in zip(ins, outs)]
+    if all(o > 0 and i % o == 0 for i, o in zip(ins, outs, strict=False)):
+        k = [i // o for i, o in zip(ins, outs, strict=False)]
         return b.emit("avg_pool", [x], _out_shape(ctx), {"spatial_rank": rank, "kernel": k,
                                                            "stride": k, "padding": [0] * rank},
                       nonneg=x.nonneg)
@@ -1930,6 +1930,16 @@ def _finish_graph(builder, outs, inline, debug):
                 if not np.all(np.isfinite(arr)):
                     raise CaptureError(f"node[{nid}] ({n['kind']}): non-finite {key} values cannot "
                                        f"be written inline in JSON; drop --inline-params")
+                groups = n["fields"].get("groups", 1) if n["kind"] == "conv" else 1
+                if key == "weight" and groups > 1:
+                    # TorchLean's form: the dense block-diagonal [out, in, k...] (zeros off the
+                    # group blocks); params.bin keeps PyTorch's packed [out, in/groups, k...]
+                    o, ig = arr.shape[:2]
+                    og = o // groups
+                    dense = np.zeros((o, ig * groups) + arr.shape[2:], arr.dtype)
+                    for k in range(groups):
+                        dense[k * og:(k + 1) * og, k * ig:(k + 1) * ig] = arr[k * og:(k + 1) * og]
+                    arr = dense
                 out[key] = [float(v) for v in arr.reshape(-1)] if key == "values" else \
                     arr.astype(np.float64).tolist()
             else:
@@ -2167,7 +2177,7 @@ def _atomic_write_all(files):
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
             os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes 0600; give the usual permissions
-        for (path, _), tmp in zip(files, temps):
+        for (path, _), tmp in zip(files, temps, strict=False):
             os.replace(tmp, path)
     except BaseException:
         for tmp in temps:

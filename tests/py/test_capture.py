@@ -28,7 +28,7 @@ ROUNDED = {k: ["--allow-rounding"] for k in ("activations", "transformer", "dwco
 def _check_outputs(got_list, model_file, cls, x):
     eager = Z.eager_outputs(model_file, cls, x)
     assert len(got_list) == len(eager)
-    for got, ref in zip(got_list, eager):
+    for got, ref in zip(got_list, eager, strict=False):
         torch.testing.assert_close(torch.as_tensor(np.asarray(got, dtype=np.float32)), ref)
 
 
@@ -245,7 +245,7 @@ def test_reject_lists_all_inexact_configurations(tmp_path):
         ("aten.log_softmax.int", "log_softmax is not exact in torchlean.ir.v1 and has no bounded "
          "form", "bad_ops.py:20:"),
     ]
-    for line, (target, reason, src) in zip(lines[1:], expect):
+    for line, (target, reason, src) in zip(lines[1:], expect, strict=False):
         assert line.startswith(f"  {target}: {reason}"), line
         assert f"(at {src} " in line, line
     _assert_nothing_written(out)
@@ -342,7 +342,7 @@ def test_python_api(tmp_path):
     outs = Z.ir_eval(doc, Z.read_safetensors(tmp_path / "params.bin"), x.numpy())
     with torch.no_grad():
         ref = model(x)
-    for o, e in zip(outs, ref):
+    for o, e in zip(outs, ref, strict=False):
         torch.testing.assert_close(o.float(), e)
     with pytest.raises(cap.CaptureError, match="exactly one input; got 2 example inputs"):
         cap.export_torchlean_graph(model, (x, x), str(tmp_path / "h.json"))
@@ -404,7 +404,12 @@ def test_bundled_example_is_current(tmp_path):
     ex = Z.ROOT / "examples"
     r = Z.capture(ex / "model.py", "DemoMLP", tmp_path, [2, 4], "--save-example", tmp_path)
     assert r.returncode == 0, r.stderr
-    for f in ("graph.json", "params.bin", "input.npy", "output_0.npy"):
+    for f in ("graph.json", "params.bin", "input.npy"):
         assert (tmp_path / f).read_bytes() == (ex / f).read_bytes(), f
+    # PyTorch's own output may differ in the last bits between machines (its BLAS kernels):
+    # same shape and dtype, equal within float32 rounding
+    got_ref, want_ref = np.load(tmp_path / "output_0.npy"), np.load(ex / "output_0.npy")
+    assert got_ref.dtype == want_ref.dtype and got_ref.shape == want_ref.shape
+    np.testing.assert_allclose(got_ref, want_ref, rtol=1e-6, atol=1e-7)
     got = _tlrun_outputs(tmp_path, ex / "graph.json", ex / "params.bin", ex / "input.npy", 1)
     _check_outputs(got, ex / "model.py", "DemoMLP", np.load(ex / "input.npy"))

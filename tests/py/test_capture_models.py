@@ -53,7 +53,7 @@ def _outputs(d, tag, n):
 
 def _compare(d, model_file, cls, x, tag, n):
     errs = []
-    for got, ref in zip(_outputs(d, tag, n), Z.eager_outputs(model_file, cls, x)):
+    for got, ref in zip(_outputs(d, tag, n), Z.eager_outputs(model_file, cls, x), strict=False):
         torch.testing.assert_close(torch.from_numpy(got), ref)
         errs.append(float(np.abs(got - ref.numpy()).max()))
     return errs
@@ -147,7 +147,7 @@ def test_model_rejected_with_reason(tmp_path, name):
     assert got[0].startswith(f"error: cannot lower {cls} to torchlean.ir.v1: {len(lines)} "
                              f"unsupported operation(s):")
     assert len(got) == len(lines) + 1, got
-    for g, want in zip(got[1:], lines):
+    for g, want in zip(got[1:], lines, strict=False):
         assert g.startswith(want), (g, want)
     if name in ("nanogpt", "mha4"):
         assert "--allow-rounding admits it" in got[1]
