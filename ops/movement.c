@@ -26,6 +26,20 @@ static void ex_broadcast(const tl_step *st, const float *const *in, float *out) 
 static void ex_concat(const tl_step *st, const float *const *in, float *out) {
     tl_k_concat(in, st->p.mv.part_len, st->n_in, out, st->p.mv.outer, st->p.mv.inner);
 }
+/* A re-batched concat with a part that is the same for every sample (a class token broadcast
+ * over the captured batch): that part keeps its captured batch and is read at sample 0 for every
+ * sample (part_len[n_in + i] = its rows per sample; 0 for a batch-carrying part). Copies only. */
+static void ex_concat_uniform(const tl_step *st, const float *const *in, float *out) {
+    const tl_prep_move *m = &st->p.mv;
+    int np = st->n_in;
+    float *dst = out;
+    for (int64_t o = 0; o < m->outer; o++)
+        for (int i = 0; i < np; i++) {
+            int64_t len = m->part_len[i] * m->inner, per = m->part_len[np + i];
+            memcpy(dst, in[i] + (per ? o % per : o) * len, sizeof(float) * (size_t)len);
+            dst += len;
+        }
+}
 
 /* torch.expand / TorchLean CanBroadcastTo: right-aligned, each source extent equals the target
  * extent or is 1; the source rank may not exceed the target rank. */
@@ -317,8 +331,12 @@ static int concat_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
     return 0;
 }
 static int concat_batch(const tl_batch_ctx *c, int *bf) {
-    (void)bf;
-    if (c->n->a.axis == 0 || c->nbc != c->n->n_parents) return TL_BATCH_MIXES;
+    (void)bf; /* along another axis than the batch; batch-free parts must be the same per sample */
+    if (c->n->a.axis == 0) return TL_BATCH_MIXES;
+    for (int i = 0; i < c->n->n_parents; i++) {
+        int64_t p = c->n->parents[i];
+        if (!c->bc[p] && !c->uni[p]) return TL_BATCH_MIXES;
+    }
     return TL_BATCH_CARRY;
 }
 static int concat_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
@@ -327,10 +345,19 @@ static int concat_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
     int ax = (int)n->a.axis;
     st->p.mv.outer = tl_prod(out->dim, 0, ax);
     st->p.mv.inner = tl_prod(out->dim, ax + 1, out->rank);
-    st->p.mv.part_len = malloc(sizeof(int64_t) * (size_t)n->n_parents);
+    int np = n->n_parents;
+    st->p.mv.part_len = calloc((size_t)(2 * np), sizeof(int64_t)); /* lengths, then rows per sample */
     if (!st->p.mv.part_len) return tl_erroom(err, "node[%lld] (concat): out of memory", (long long)n->id);
-    for (int i = 0; i < n->n_parents; i++) st->p.mv.part_len[i] = c->shapes[n->parents[i]].dim[ax];
-    st->kernel = ex_concat;
+    bool uniform = false;
+    for (int i = 0; i < np; i++) {
+        const tl_shape *ps = &c->shapes[n->parents[i]];
+        st->p.mv.part_len[i] = ps->dim[ax];
+        if (ps->dim[0] != out->dim[0]) { /* batch-free part of a re-batched session */
+            st->p.mv.part_len[np + i] = tl_prod(ps->dim, 1, ax);
+            uniform = true;
+        }
+    }
+    st->kernel = uniform ? ex_concat_uniform : ex_concat;
     return 0;
 }
 static void concat_release(tl_step *st) {

@@ -26,10 +26,30 @@
 #include "tl_runtime_internal.h"
 
 static int mixes(tl_err *err, const tl_graph *g, int64_t id, int64_t N, int64_t B) {
-    return tl_errf(err,
+    return tl_errk(err, TL_ERR_UNSUPPORTED,
                    "batch %lld does not fit the graph: node[%lld] (%s) mixes the batch axis "
                    "(captured batch %lld)",
                    (long long)N, (long long)id, tl_op_tag(g->nodes[id].op), (long long)B);
+}
+
+/* The refusal names the real cause when it is a constant sized by the captured batch: a
+ * batch-free parent whose axis 0 has the captured extent B > 1 and whose values differ along it
+ * (so it may hold one row per captured sample). */
+static int mixes_with(tl_err *err, const tl_graph *g, const tl_node *n, const bool *bc, const bool *uni, int64_t N,
+                      int64_t B) {
+    bool any_bc = false;
+    for (int k = 0; k < n->n_parents; k++) any_bc = any_bc || bc[n->parents[k]];
+    for (int k = 0; any_bc && B > 1 && k < n->n_parents; k++) {
+        const tl_node *p = &g->nodes[n->parents[k]];
+        if (bc[p->id] || (uni && uni[p->id]) || p->shape.rank == 0 || p->shape.dim[0] != B) continue;
+        return tl_errk(err, TL_ERR_UNSUPPORTED,
+                       "batch %lld does not fit the graph: node[%lld] (%s) combines the batch with node[%lld] "
+                       "(%s) %s, a constant value sized by the captured batch %lld (a per-sample constant must "
+                       "be captured as extent 1 on axis 0 broadcast to the batch)",
+                       (long long)N, (long long)n->id, tl_op_tag(n->op), (long long)p->id, tl_op_tag(p->op),
+                       TL_SHAPE_STR(&p->shape), (long long)B);
+    }
+    return mixes(err, g, n->id, N, B);
 }
 
 /* Whether node n is evaluated independently per index of axis 0, given the classification of its
@@ -75,7 +95,7 @@ int tl_batch_shapes(const tl_graph *g, const tl_shape *in_shape, tl_shape *shape
         int bfo = 0;
         int c = classify(g, n, batch_carrying, uni, B, &bfo);
         if (c < 0) {
-            rc = mixes(err, g, i, N, B);
+            rc = mixes_with(err, g, n, batch_carrying, uni, N, B);
             break;
         }
         batch_carrying[i] = c == TL_BATCH_CARRY;

@@ -540,8 +540,32 @@ def test_rebatch_refuses_captured_batch_constant(kind, tmp_path):
     mul = next(n["id"] for n in g.nodes if n["kind"] == "mul_elem")
     r = run_tlrun(tool("tlrun"), gp, bp, np.ones((5, 3), np.float32), tmp_path, check=False)
     assert r.returncode == 2
-    assert r.stderr.endswith(f"batch 5 does not fit the graph: node[{mul}] (mul_elem) mixes the "
-                             "batch axis (captured batch 2)\n"), r.stderr
+    # the message names the real cause: the constant sized by the captured batch
+    kind_c = next(n["kind"] for n in g.nodes if n["id"] == c)
+    assert r.stderr.endswith(f"batch 5 does not fit the graph: node[{mul}] (mul_elem) combines the batch with "
+                             f"node[{c}] ({kind_c}) [2, 3], a constant value sized by the captured batch 2 (a "
+                             "per-sample constant must be captured as extent 1 on axis 0 broadcast to the "
+                             "batch)\n"), r.stderr
+
+
+def test_rebatch_concat_with_a_per_sample_token(tmp_path):
+    """A class token (const [1,1,D] broadcast to the captured batch) concatenated with the tokens
+    along axis 1, then a mean over the tokens: runs at other batches, the token meeting every
+    sample (NumPy float64 oracle)."""
+    g = Graph()
+    x = g.input([1, 4, 6])
+    tok = RNG.standard_normal((1, 1, 6)).astype(np.float32)
+    cls = g.node("broadcast_to", [g.const(tok)], from_shape=[1, 1, 6], to_shape=[1, 1, 6])
+    cat = g.node("concat", [cls, x], axis=1)
+    g.output(g.node("reduce_mean", [cat], axes=[1], keepdim=False))
+    gp, bp = g.save(tmp_path)
+    for N in (1, 3, 8):
+        xv = RNG.standard_normal((N, 4, 6)).astype(np.float32)
+        d = tmp_path / f"n{N}"
+        d.mkdir()
+        (y,) = run_tlrun(tool("tlrun"), gp, bp, xv, d)
+        full = np.concatenate([np.broadcast_to(tok.astype(np.float64), (N, 1, 6)), xv.astype(np.float64)], axis=1)
+        np.testing.assert_allclose(y, full.mean(axis=1), rtol=1e-6, atol=1e-6)
 
 
 # ---------------------------------------------------------------------- zero-copy transposes
