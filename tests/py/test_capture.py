@@ -196,7 +196,7 @@ def test_reject_control_flow(tmp_path):
     assert len(msg.splitlines()) == 1
     assert msg.startswith("error: cannot capture ControlFlow: torch.export failed (")
     assert "FX symbolic tracing failed (symbolically traced variables cannot be used as inputs " \
-           "to control flow) at control_flow.py:13: if y.sum() > 0:" in msg
+           "to control flow) at control_flow.py:12: if y.sum() > 0:" in msg
     assert msg.endswith("data-dependent Python control flow (if/while on tensor values) cannot "
                         "be represented in torchlean.ir.v1")
     _assert_nothing_written(out)
