@@ -49,7 +49,8 @@ static const tl_attr_spec A_LAYERNORM[] = {NAT(axis, true), NUM(eps, true)};
 static const tl_attr_spec A_SEED[] = {NAT(seed, true)};
 static const tl_attr_spec A_GETITEM[] = {NAT(index, true)};
 static const tl_attr_spec A_MHA[] = {
-    NAT(embed_dim, true), NAT(num_heads, true), BOOL(batch_first, true), BOOL(dropout_zero, true), NUM(scale, true),
+    NAT(embed_dim, true), NAT(num_heads, true), BOOL(batch_first, true), BOOL(dropout_zero, true),
+    NUM(scale, true),     BOOL(bias, false), /* TorchLean writes it; the projections' biases come with the payload */
 };
 
 static const tl_param_spec P_CONST[] = {{"values", "const_%lld", true}};

@@ -53,7 +53,7 @@ typedef struct tl_attrs {
     double eps;
     /* multihead_attention */
     int64_t embed_dim, num_heads;
-    bool batch_first, dropout_zero;
+    bool batch_first, dropout_zero, bias;
     double scale;
 } tl_attrs;
 

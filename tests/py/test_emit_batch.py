@@ -30,7 +30,7 @@ def load_module(path):
 @pytest.mark.parametrize("name", ["mlp", "lenet", "resblock", "transformer", "dwconv"])
 def test_emitted_module_runs_at_another_batch(name, tmp_path):
     fname, cls, shape = Z.ZOO[name]
-    r = Z.capture(Z.ZOO_DIR / fname, cls, tmp_path, [1] + shape[1:])
+    r = Z.capture(Z.ZOO_DIR / fname, cls, tmp_path, [1] + shape[1:], *Z.ROUNDED.get(name, []))
     assert r.returncode == 0, r.stderr
     gp, bp = tmp_path / "graph.json", tmp_path / "params.bin"
     out = tmp_path / "mod" / "model.py"

@@ -466,7 +466,7 @@ def test_folded_random_keeps_its_values(tmp_path):
 def test_zoo_batch1_capture_runs_at_batch_64(name, tmp_path):
     import zoo_util as Z
     fname, cls, shape = Z.ZOO[name]
-    r = Z.capture(Z.ZOO_DIR / fname, cls, tmp_path, [1] + shape[1:])
+    r = Z.capture(Z.ZOO_DIR / fname, cls, tmp_path, [1] + shape[1:], *Z.ROUNDED.get(name, []))
     assert r.returncode == 0, r.stderr
     gp, bp = tmp_path / "graph.json", tmp_path / "params.bin"
     n_out = len(Z.load_graph(gp)["output_ids"])

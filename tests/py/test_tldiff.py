@@ -15,7 +15,7 @@ import pytest
 
 from conftest import BUILD, ROOT, run_tool, tool
 from graphs import Graph, save_npy
-from zoo_util import ZOO, ZOO_DIR, capture
+from zoo_util import ROUNDED, ZOO, ZOO_DIR, capture
 
 PY = sys.executable
 
@@ -36,7 +36,7 @@ def zoo(tmp_path_factory):
     out = {}
     for name, (f, cls, shape) in ZOO.items():
         d = base / name
-        r = capture(ZOO_DIR / f, cls, d, shape, "--save-example", d / "ex")
+        r = capture(ZOO_DIR / f, cls, d, shape, "--save-example", d / "ex", *ROUNDED.get(name, []))
         assert r.returncode == 0, (name, r.stderr)
         out[name] = d
     return out

@@ -256,7 +256,6 @@ def _op_cases():
 def test_every_op_written_inline_passes_the_check(lib, case, tmp_path):
     to = _op_cases()
     g, xv, _, _ = to.CASES[case]()
-    to.strip_private(g)
     gp, bp = g.save(tmp_path, name="small")
     inl = tmp_path / "inline.json"
     to_inline(lib, gp, bp, inl)             # fails (TL_ERR_INTERNAL) if the written file does not pass the check

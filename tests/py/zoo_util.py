@@ -29,6 +29,9 @@ ZOO = {
     "misc_ops": ("misc_ops.py", "MiscOps", [2, 5]),
     "activations": ("activations.py", "make_activations", [2, 2, 3, 6, 6]),
 }
+# zoo models whose capture uses a rounded lowering (silu, tanh-GELU, ...): captured with
+# --allow-rounding (the capture refuses them by default; tests/py/test_capture*.py test that)
+ROUNDED = {k: ["--allow-rounding"] for k in ("activations", "transformer", "dwconv", "two_outputs")}
 
 
 def shape_arg(shape):
