@@ -23,6 +23,11 @@ import make_fixtures as mf  # noqa: E402
 
 
 # ---------------------------------------------------------------------- the C API through ctypes
+# the check and the converters are called through ctypes on libtlrt_c.so, which an ASan build cannot
+# load into Python (the sanitizer runtime must come first); tests/c/test_torchlean.c runs under ASan
+pytestmark = pytest.mark.no_asan
+
+
 class Err(ctypes.Structure):
     _fields_ = [("msg", ctypes.c_char * 1024), ("kind", ctypes.c_int)]
 
