@@ -346,12 +346,8 @@ static int conv_absorb_affine(tl_step *st, int axis, int64_t channels, const dou
     int64_t oc_n = cv->cout_g * cv->groups;
     if (axis != (int)st->node->a.channel_axis || channels != oc_n || cv->own) return 1;
     int64_t per = cv->cin_g * cv->kprod; /* weights per output channel */
-    float *own = malloc(sizeof(float) * (size_t)(oc_n * per + oc_n));
+    float *own = tl_fold_row_affine(cv->w, cv->b, oc_n, per, scale, shift);
     if (!own) return tl_erroom(err, "node[%lld] (conv): out of memory folding a batch norm", (long long)st->id);
-    for (int64_t oc = 0; oc < oc_n; oc++) {
-        for (int64_t k = 0; k < per; k++) own[oc * per + k] = (float)((double)cv->w[oc * per + k] * scale[oc]);
-        own[oc_n * per + oc] = (float)((cv->b ? (double)cv->b[oc] : 0.0) * scale[oc] + shift[oc]);
-    }
     cv->own = own;
     cv->w = own;
     cv->b = own + oc_n * per;

@@ -106,12 +106,8 @@ static int linear_absorb_affine(tl_step *st, int axis, int64_t channels, const d
                                 tl_err *err) {
     tl_prep_linear *l = &st->p.lin;
     if (axis != st->shape.rank - 1 || channels != l->N || l->own) return 1;
-    float *own = malloc(sizeof(float) * (size_t)(l->N * l->K + l->N));
+    float *own = tl_fold_row_affine(l->w, l->b, l->N, l->K, scale, shift);
     if (!own) return tl_erroom(err, "node[%lld] (linear): out of memory folding a batch norm", (long long)st->id);
-    for (int64_t o = 0; o < l->N; o++) {
-        for (int64_t k = 0; k < l->K; k++) own[o * l->K + k] = (float)((double)l->w[o * l->K + k] * scale[o]);
-        own[l->N * l->K + o] = (float)((l->b ? (double)l->b[o] : 0.0) * scale[o] + shift[o]);
-    }
     l->own = own;
     l->w = own;
     l->b = own + l->N * l->K;

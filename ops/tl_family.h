@@ -153,6 +153,11 @@ void tl_sb_py_shape_call(const tl_emit_ctx *c, const char *fn, const tl_shape *s
  * the same for every sample, 1 + the index of that operand (0 elsewhere). */
 int tl_batch_shapes(const tl_graph *g, const tl_shape *in_shape, tl_shape *shapes, bool *batch_carrying,
                     int *bf_operand, tl_err *err);
+/* Weights [rows, per] (+ bias [rows] or NULL) with a per-row affine map y * scale + shift folded
+ * in, each value rounded once from double: a new malloc'ed block, folded weights then folded
+ * bias (the caller owns it); NULL when out of memory. Shared by conv and linear's absorb_affine. */
+float *tl_fold_row_affine(const float *w, const float *b, int64_t rows, int64_t per, const double *scale,
+                          const double *shift);
 /* Python float literal of a double attribute (shortest text that reads back exactly). */
 void tl_sb_py_double(tl_strbuf *b, double d);
 

@@ -75,3 +75,14 @@ void tl_sb_py_double(tl_strbuf *b, double d) {
         tl_sb_printf(b, "%s%s", buf, strpbrk(buf, ".eE") ? "" : ".0");
     }
 }
+
+float *tl_fold_row_affine(const float *w, const float *b, int64_t rows, int64_t per, const double *scale,
+                          const double *shift) {
+    float *own = malloc(sizeof(float) * (size_t)(rows * per + rows));
+    if (!own) return NULL;
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t k = 0; k < per; k++) own[r * per + k] = (float)((double)w[r * per + k] * scale[r]);
+        own[rows * per + r] = (float)((b ? (double)b[r] : 0.0) * scale[r] + shift[r]);
+    }
+    return own;
+}

@@ -10,23 +10,7 @@
 #include "tl_import.h"
 
 #include "tl_check.h"
-
-/* JSON written with single quotes for readability: ' -> " */
-static char *dq(const char *s) {
-    char *r = strdup(s);
-    for (char *p = r; *p; p++)
-        if (*p == '\'') *p = '"';
-    return r;
-}
-
-static tl_graph *parse(const char *json_sq, tl_err *e) {
-    char *j = dq(json_sq);
-    tl_graph *g = NULL;
-    memset(e, 0, sizeof *e);
-    if (tl_graph_parse_json(j, strlen(j), "t.json", &g, e)) g = NULL;
-    free(j);
-    return g;
-}
+#include "tl_test_json.h"
 
 static void expect_err_at(const char *json_sq, const char *want, int line) {
     tl_err e;

@@ -9,22 +9,7 @@
 #include "tl_torchlean.h"
 
 #include "tl_check.h"
-
-static char *dq(const char *s) { /* JSON written with single quotes: ' -> " */
-    char *r = strdup(s);
-    for (char *p = r; *p; p++)
-        if (*p == '\'') *p = '"';
-    return r;
-}
-
-static tl_graph *parse(const char *json_sq, tl_err *e) {
-    char *j = dq(json_sq);
-    tl_graph *g = NULL;
-    memset(e, 0, sizeof *e);
-    if (tl_graph_parse_json(j, strlen(j), "t.json", &g, e)) g = NULL;
-    free(j);
-    return g;
-}
+#include "tl_test_json.h"
 
 static void write_text(const char *path, const char *sq) {
     char *j = dq(sq);
