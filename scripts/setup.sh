@@ -19,12 +19,13 @@ fi
 
 VENV="$ROOT/.venv"
 RUFF_VERSION=0.17.6   # scripts/lint.sh
-PY_PKGS=(torch==2.13.0 numpy pytest safetensors onnx onnxruntime "ruff==$RUFF_VERSION")
+# openvino: the second peer of bench/compare.py; hypothesis: random graphs of tests/py/test_fuzz_graphs.py
+PY_PKGS=(torch==2.13.0 numpy pytest safetensors onnx onnxruntime openvino hypothesis "ruff==$RUFF_VERSION")
 if [ ! -x "$VENV/bin/python" ]; then
   echo "setup: creating $VENV"
   python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c "import torch, numpy, pytest, safetensors, onnx, onnxruntime; assert torch.__version__.startswith('2.13.0')" 2>/dev/null ||
+if ! "$VENV/bin/python" -c "import torch, numpy, pytest, safetensors, onnx, onnxruntime, openvino, hypothesis; assert torch.__version__.startswith('2.13.0')" 2>/dev/null ||
    [ "$("$VENV/bin/ruff" --version 2>/dev/null)" != "ruff $RUFF_VERSION" ]; then
   echo "setup: installing Python packages into .venv: ${PY_PKGS[*]}"
   "$VENV/bin/pip" install -q "${PY_PKGS[@]}"
