@@ -92,6 +92,8 @@ typedef struct pinfo {
     const tl_tensor *t;
     bool parameter; /* nn.Parameter (else buffer) */
     int compress_k; /* const compressed: number of leading axes dropped (0 = none) */
+    bool literal;   /* written as a literal even when the others load params.bin: a payload of a
+                     * node the tuple lowering generated (params.bin has no name for it) */
 } pinfo;
 
 /* Largest k (1..rank-1) such that the const is its trailing block repeated along the first k
@@ -112,10 +114,13 @@ static int const_repeat_axes(const tl_tensor *t) {
     return best;
 }
 
-static int collect_param(const char *gpath, const tl_node *n, int slot, const tl_emit_opts *o, pinfo *pi,
-                         tl_err *err) {
+static int collect_param(const tl_graph *g, const char *gpath, const tl_node *n, int slot, const tl_emit_opts *o,
+                         pinfo *pi, tl_err *err) {
     memset(pi, 0, sizeof *pi);
-    tl_param_name(n, slot, pi->name, sizeof pi->name);
+    /* state_dict names are params.bin's (tl_emit_param_name); a node the tuple lowering generated
+     * is written as a literal (its payload may have come inline, not from params.bin) */
+    pi->literal = g->renumbered && n->wire_id < 0;
+    tl_emit_param_name(g, n, slot, pi->name, sizeof pi->name);
     if (tl_param_shape(n, slot, &pi->shape))
         return tl_errf(err, "%s: node[%" PRId64 "]: cannot derive the shape of parameter %s", gpath, n->id, pi->name);
     const tl_tensor *t = n->param[slot];
@@ -162,7 +167,7 @@ static void emit_param_init(sb *b, const pinfo *pi, const tl_emit_opts *o) {
     }
     /* value expression */
     sb vb = TL_STRBUF_INIT;
-    if (o->weights == TL_WEIGHTS_INLINE) {
+    if (o->weights == TL_WEIGHTS_INLINE || pi->literal) {
         sb_tensor_literal(&vb, data, numel, pi->compress_k > 0 ? &row : &s);
     } else if (pi->compress_k > 0) {
         int64_t dims[TL_MAX_RANK + 1];
@@ -299,7 +304,7 @@ int tl_emit_pytorch(const tl_graph *g, const tl_emit_opts *o_in, FILE *out, tl_e
         const tl_node *n = &g->nodes[i];
         const tl_op_row *row = tl_op_info(n->op);
         for (int s = 0; s < row->n_params; s++) {
-            if (collect_param(gpath, n, s, o, &params[np], err)) {
+            if (collect_param(g, gpath, n, s, o, &params[np], err)) {
                 free(params);
                 return -1;
             }
@@ -341,7 +346,9 @@ int tl_emit_pytorch(const tl_graph *g, const tl_emit_opts *o_in, FILE *out, tl_e
         sb_printf(&b, relative ? ")\n" : "\n");
     }
     sb_printf(&b, "nan = float(\"nan\")\ninf = float(\"inf\")\n\n\n");
-    if (o->weights == TL_WEIGHTS_INLINE && np > 0)
+    bool any_literal = o->weights == TL_WEIGHTS_INLINE && np > 0;
+    for (int i = 0; i < np; i++) any_literal |= params[i].literal;
+    if (any_literal)
         sb_printf(&b,
                   "def _t(values, shape):\n"
                   "    \"\"\"float32 literal (printed with %%.9g, so exact), then cast to DTYPE.\"\"\"\n"

@@ -10,7 +10,10 @@
  *   ctx = matmul(probs, v)                     [b,n,E]
  *   out = linear(ctx)                          (out_weight, out_bias)
  * Ids are renumbered (new id = position); input_id/output_ids follow. Every other node is copied
- * with its parents remapped. The graph must already have passed tl_graph_validate. */
+ * with its parents remapped and keeps its file id as `wire_id`, so params.bin names (which carry
+ * the file's ids, as the capture script writes them) still bind; the generated projections take
+ * their payloads from the multihead_attention node's inline fields or from params.bin under
+ * tl_param_file_name's names. The graph must already have passed tl_graph_validate. */
 #include <cjson/cJSON.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -62,7 +65,7 @@ static int bind_linear(const tl_graph *g, const cJSON *jm, int64_t mha_id, const
         char key[32], ctx[96];
         snprintf(key, sizeof key, "%s_%s", pfx, suffix[s]);
         const cJSON *v = jm ? cJSON_GetObjectItemCaseSensitive(jm, key) : NULL;
-        if (!v) continue; /* may come from params.bin under the generated node's name */
+        if (!v) continue; /* from params.bin ("multihead_attention_K_q_weight": tl_param_file_name) */
         snprintf(ctx, sizeof ctx, "node[%lld].%s", (long long)mha_id, key);
         tl_tensor *t;
         if (tl_json_payload(g->path ? g->path : "graph", ctx, v, &t, err)) return -1;
@@ -112,6 +115,7 @@ int tl_mha_lower(tl_graph *g, const cJSON *const *raw, tl_err *err) {
             }
             nn[m] = *r;
             nn[m].id = m;
+            nn[m].wire_id = i;
             memset(r, 0, sizeof *r); /* ownership moved */
             map[i] = m++;
             continue;
@@ -196,10 +200,15 @@ int tl_mha_lower(tl_graph *g, const cJSON *const *raw, tl_err *err) {
             lerr(g, err, "out of memory lowering node[%lld]", li), tl_err_as(err, TL_ERR_OOM);
             goto done;
         }
+        for (int q = 0; q < 10; q++) {
+            nn[ids[q]].wire_id = -1 - mha->id;
+            nn[ids[q]].wire_part = -1;
+        }
         static const int lin_at[4] = {0, 1, 2, 9};
         static const char *const lin_pfx[4] = {"q", "k", "v", "out"};
         for (int q = 0; q < 4; q++) {
             tl_node *lin = &nn[ids[lin_at[q]]];
+            lin->wire_part = (int8_t)q;
             lin->a.in_dim = E;
             lin->a.out_dim = E;
             if (bind_linear(g, raw ? raw[mha->id] : NULL, mha->id, lin_pfx[q], E, lin, err)) goto done;
@@ -242,6 +251,7 @@ int tl_mha_lower(tl_graph *g, const cJSON *const *raw, tl_err *err) {
     free(g->nodes);
     g->nodes = nn;
     g->n_nodes = m;
+    g->renumbered = true;
     nn = NULL;
     rc = 0;
 done:

@@ -89,7 +89,8 @@ static int collect_slots(const tl_graph *g, slot_ref **out, size_t *count, const
                 }
                 v = nv;
             }
-            tl_param_name(&g->nodes[i], s, v[n].name, sizeof v[n].name);
+            tl_param_file_name(g, &g->nodes[i], s, v[n].name, sizeof v[n].name);
+            if (!v[n].name[0]) continue; /* no params.bin tensor can fill it */
             v[n].node = i;
             v[n].slot = s;
             v[n].taken = 0;
@@ -268,18 +269,20 @@ int tl_params_parse(tl_graph *g, const void *buf, size_t len, const char *name, 
         char s1[256], s2[256];
         if (tl_param_shape(n, r->slot, &want) != 0) {
             tl_errf(err, "%s: tensor \"%s\": node[%lld] has no valid shape for this parameter", name, item->string,
-                    (long long)n->id);
+                    (long long)tl_node_file_id(g, n));
             goto out;
         }
         if (n->op == TL_OP_CONV && r->slot == 0) { /* TorchLean's dense grouped layout -> packed */
             char where[160];
-            snprintf(where, sizeof where, "%s: tensor \"%s\" (node[%lld])", name, item->string, (long long)n->id);
+            snprintf(where, sizeof where, "%s: tensor \"%s\" (node[%lld])", name, item->string,
+                     (long long)tl_node_file_id(g, n));
             if (tl_conv_weight_unpack_dense(n, &e->t, where, err)) goto out;
             shape = e->t->shape;
         }
         if (!tl_shape_eq(&shape, &want)) {
             tl_errf(err, "%s: tensor \"%s\": shape %s does not match node[%lld] (expected %s)", name, item->string,
-                    tl_shape_str(&shape, s1, sizeof s1), (long long)n->id, tl_shape_str(&want, s2, sizeof s2));
+                    tl_shape_str(&shape, s1, sizeof s1), (long long)tl_node_file_id(g, n),
+                    tl_shape_str(&want, s2, sizeof s2));
             goto out;
         }
         r->taken = (int)nents;
@@ -348,14 +351,15 @@ int tl_params_check_complete(const tl_graph *g, const char *name, tl_err *err) {
         if (!row) continue;
         for (int s = 0; s < row->n_params && s < TL_MAX_PARAMS; s++) {
             if (n->param[s]) continue;
+            long long fid = (long long)tl_node_file_id(g, n);
+            const char *tag = g->renumbered && n->wire_id < 0 ? "multihead_attention" : row->tag;
             if (name) {
                 char pn[96];
-                tl_param_name(n, s, pn, sizeof pn);
-                return tl_errf(err, "%s: missing tensor \"%s\" for node[%lld] (%s)", name, pn, (long long)n->id,
-                               row->tag);
+                tl_param_file_name(g, n, s, pn, sizeof pn);
+                return tl_errf(err, "%s: missing tensor \"%s\" for node[%lld] (%s)", name, pn, fid, tag);
             }
             return tl_errf(err, "%s: node[%lld]: %s has no %s: give params.bin or inline payloads", graph_name(g),
-                           (long long)n->id, row->tag, row->params[s].inline_key);
+                           fid, row->tag, row->params[s].inline_key);
         }
     }
     return 0;

@@ -54,14 +54,36 @@ int tl_param_shape(const tl_node *n, int slot, tl_shape *out) {
     return 0;
 }
 
-void tl_param_name(const tl_node *n, int slot, char *buf, size_t len) {
+void tl_param_name_as(const tl_node *n, int64_t id, int slot, char *buf, size_t len) {
     const tl_op_row *row = n ? tl_op_info(n->op) : NULL;
     if (!buf || len == 0) return;
     if (!row || slot < 0 || slot >= row->n_params) {
         snprintf(buf, len, "?");
         return;
     }
-    snprintf(buf, len, row->params[slot].name_fmt, (long long)n->id);
+    snprintf(buf, len, row->params[slot].name_fmt, (long long)id);
+}
+
+void tl_param_name(const tl_node *n, int slot, char *buf, size_t len) {
+    tl_param_name_as(n, n ? n->id : 0, slot, buf, len);
+}
+
+void tl_param_file_name(const tl_graph *g, const tl_node *n, int slot, char *buf, size_t len) {
+    static const char *const part[4] = {"q", "k", "v", "out"};
+    if (!buf || len == 0) return;
+    if (!g->renumbered || n->wire_id >= 0) {
+        tl_param_name_as(n, tl_node_file_id(g, n), slot, buf, len);
+    } else if (n->op == TL_OP_LINEAR && n->wire_part >= 0 && n->wire_part < 4 && slot >= 0 && slot < 2) {
+        snprintf(buf, len, "multihead_attention_%lld_%s_%s", (long long)tl_node_file_id(g, n), part[n->wire_part],
+                 slot == 0 ? "weight" : "bias");
+    } else {
+        buf[0] = 0;
+    }
+}
+
+int64_t tl_node_file_id(const tl_graph *g, const tl_node *n) {
+    if (!g->renumbered) return n->id;
+    return n->wire_id >= 0 ? n->wire_id : -1 - n->wire_id;
 }
 
 int tl_graph_errf(const tl_graph *g, tl_err *err, const char *fmt, ...) {

@@ -320,8 +320,8 @@ static int conv_emit(const tl_emit_ctx *c, tl_err *err) {
         tl_sb_putc(b, ')');
     }
     char w[96], bias[96];
-    tl_param_name(n, 0, w, sizeof w);
-    tl_param_name(n, 1, bias, sizeof bias);
+    tl_emit_param_name(c->g, n, 0, w, sizeof w);
+    tl_emit_param_name(c->g, n, 1, bias, sizeof bias);
     static const int64_t zeros[TL_MAX_RANK] = {0};
     tl_sb_printf(b, ", self.%s, self.%s, stride=", w, bias);
     tl_sb_py_tuple(b, a->stride, r);

@@ -94,8 +94,8 @@ static int linear_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
 static int linear_emit(const tl_emit_ctx *c, tl_err *err) {
     (void)err;
     char w[96], b[96];
-    tl_param_name(c->n, 0, w, sizeof w);
-    tl_param_name(c->n, 1, b, sizeof b);
+    tl_emit_param_name(c->g, c->n, 0, w, sizeof w);
+    tl_emit_param_name(c->g, c->n, 1, b, sizeof b);
     tl_sb_printf(c->b, "F.linear(%s, self.%s, self.%s)", c->p[0], w, b);
     return 0;
 }

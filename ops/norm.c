@@ -107,7 +107,7 @@ static int bn_emit(const tl_emit_ctx *c, tl_err *err) {
         tl_sb_py_call(b, ".reshape", dims, 3);
     }
     char nm[4][96]; /* slots: gamma, beta, mean, var; F.batch_norm takes mean, var, weight, bias */
-    for (int s = 0; s < 4; s++) tl_param_name(n, s, nm[s], sizeof nm[s]);
+    for (int s = 0; s < 4; s++) tl_emit_param_name(c->g, n, s, nm[s], sizeof nm[s]);
     tl_sb_printf(b, ", self.%s, self.%s, self.%s, self.%s, training=False, eps=", nm[2], nm[3], nm[0], nm[1]);
     tl_sb_py_double(b, a->eps);
     tl_sb_putc(b, ')');
@@ -214,8 +214,8 @@ static int ln_emit(const tl_emit_ctx *c, tl_err *err) {
     const tl_node *n = c->n;
     const tl_shape *xs = &c->g->nodes[n->parents[0]].shape;
     char g[96], bt[96];
-    tl_param_name(n, 0, g, sizeof g);
-    tl_param_name(n, 1, bt, sizeof bt);
+    tl_emit_param_name(c->g, n, 0, g, sizeof g);
+    tl_emit_param_name(c->g, n, 1, bt, sizeof bt);
     tl_sb_printf(c->b, "F.layer_norm(%s, ", c->p[0]);
     tl_sb_py_tuple(c->b, &xs->dim[n->a.axis], xs->rank - (int)n->a.axis);
     tl_sb_printf(c->b, ", self.%s, self.%s, eps=", g, bt);

@@ -35,7 +35,7 @@ static int src_emit(const tl_emit_ctx *c, tl_err *err) {
         return 0;
     }
     char name[96];
-    tl_param_name(n, 0, name, sizeof name);
+    tl_emit_param_name(c->g, n, 0, name, sizeof name);
     tl_sb_printf(c->b, "self.%s", name);
     if (c->const_compress_k > 0) {
         tl_sb_py_call(c->b, ".expand", n->shape.dim, n->shape.rank);

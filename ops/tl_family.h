@@ -142,6 +142,10 @@ int tl_check_axis(int64_t id, const char *field, int64_t axis, const tl_shape *s
 int64_t tl_prod(const int64_t *d, int from, int to);
 /* Python tuple of naturals into the emitter's buffer: "()", "(4,)", "(1, 4)". */
 void tl_sb_py_tuple(tl_strbuf *b, const int64_t *v, int n);
+/* The attribute name of a parameter slot in the emitted module: params.bin's name for it
+ * (tl_param_file_name), or for the scale constant the tuple lowering generates, which has none,
+ * "mha<file id>_" + its own name. Emitter and family emit functions use this one rule. */
+void tl_emit_param_name(const tl_graph *g, const tl_node *n, int slot, char *buf, size_t len);
 /* `fn` + the tuple in parentheses: tl_sb_py_call(b, ".reshape", dims, 2) -> ".reshape((1, 4))". */
 void tl_sb_py_call(tl_strbuf *b, const char *fn, const int64_t *v, int n);
 /* tl_sb_py_call of a node's shape, with -1 on axis 0 when c->batched. */

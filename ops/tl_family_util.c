@@ -44,6 +44,14 @@ int64_t tl_prod(const int64_t *d, int from, int to) {
     return p;
 }
 
+void tl_emit_param_name(const tl_graph *g, const tl_node *n, int slot, char *buf, size_t len) {
+    tl_param_file_name(g, n, slot, buf, len);
+    if (buf[0] || len == 0) return;
+    char own[80];
+    tl_param_name(n, slot, own, sizeof own);
+    snprintf(buf, len, "mha%lld_%s", (long long)tl_node_file_id(g, n), own);
+}
+
 void tl_sb_py_tuple(tl_strbuf *b, const int64_t *v, int n) {
     tl_sb_putc(b, '(');
     for (int i = 0; i < n; i++) tl_sb_printf(b, "%s%lld", i ? ", " : "", (long long)v[i]);

@@ -1899,30 +1899,27 @@ def _finish_graph(builder, outs, inline, debug):
         if n["id"] in keep:
             remap[n["id"]] = len(remap)
     nodes, params = [], {}
-    shift = 0       # tlrt's importer replaces multihead_attention + tuple_getitem by 10 nodes
     for n in builder.nodes:
         if n["id"] not in keep:
             continue
         nid = remap[n["id"]]
-        pid = nid + shift          # the node's id after that lowering: params.bin names use it
+        pid = nid                  # params.bin names carry the file's node ids
         out = {"id": nid, "kind": n["kind"], "parents": [remap[p] for p in n["parents"]],
                "shape": n["shape"]}
         if "tuple_shapes" in n["fields"]:
             del out["shape"]                  # a tuple value has tuple_shapes instead
         if n["kind"] == "multihead_attention":
             # Inline: TorchLean's q_/k_/v_/out_weight and _bias.  Otherwise in params.bin under
-            # the names of the linears the importer generates: q, k, v at the node's own id,
-            # +1, +2, the output projection at +9.
-            for j, name in enumerate(("q", "k", "v", "out")):
-                wk, bk = n["payload"][f"{name}_weight"], n["payload"][f"{name}_bias"]
-                if inline:
-                    out[f"{name}_weight"] = wk.astype(np.float64).tolist()
-                    out[f"{name}_bias"] = bk.astype(np.float64).tolist()
-                else:
-                    lid = pid + (9 if name == "out" else j)
-                    params[f"linear_{lid}_W"] = wk
-                    params[f"linear_{lid}_b"] = bk
-            shift += 8
+            # the same field names prefixed like every other parameter
+            # ("multihead_attention_<id>_q_weight"), which tlrt's importer binds to the linears
+            # its lowering generates.
+            for name in ("q", "k", "v", "out"):
+                for suffix in ("weight", "bias"):
+                    arr = n["payload"][f"{name}_{suffix}"]
+                    if inline:
+                        out[f"{name}_{suffix}"] = arr.astype(np.float64).tolist()
+                    else:
+                        params[f"multihead_attention_{pid}_{name}_{suffix}"] = arr
         out.update(n["fields"])
         for key, fmt in _PARAM_SLOTS.get(n["kind"], ()):
             arr = n["payload"][key]

@@ -69,7 +69,8 @@ static int print_table(const char *graph_path, const char *params_path) {
             char name[96], ps[200];
             tl_shape want;
             const tl_shape *sh = n->param[s] ? &n->param[s]->shape : (tl_param_shape(n, s, &want) ? NULL : &want);
-            tl_param_name(n, s, name, sizeof name);
+            tl_param_file_name(g, n, s, name, sizeof name); /* params.bin's name for it */
+            if (!name[0]) tl_param_name(n, s, name, sizeof name);
             if (sh) {
                 int64_t e = tl_shape_numel(sh);
                 nb += 4 * e;

@@ -30,6 +30,11 @@ typedef struct tl_node {
     tl_attrs a;
     tl_tensor *param[TL_MAX_PARAMS]; /* slots of the op row's params; NULL until bound */
     char *target;                    /* optional debug field: raw PyTorch target string */
+    /* Only meaningful when the graph is `renumbered`: >= 0 is the node's id in the file it was
+     * read from (params.bin names and error messages use it); < 0 marks a node the tuple
+     * lowering generated from the file's node -1 - wire_id (its payloads are that node's). */
+    int64_t wire_id;
+    int8_t wire_part; /* a linear the lowering generated: its projection, 0 q, 1 k, 2 v, 3 out */
 } tl_node;
 
 typedef struct tl_graph {
@@ -40,6 +45,7 @@ typedef struct tl_graph {
     int n_outputs;
     int64_t *output_ids;
     bool has_inline_params; /* any payload came from the JSON itself (TorchLean style) */
+    bool renumbered;        /* tl_mha_lower dropped tuple nodes and renumbered `id`s (see wire_id) */
 } tl_graph;
 
 void tl_graph_free(tl_graph *g);
@@ -61,5 +67,15 @@ int tl_graph_validate(const tl_graph *g, tl_err *err);
 int tl_param_shape(const tl_node *n, int slot, tl_shape *out);
 /* params.bin / state_dict name of a parameter slot, e.g. "linear_3_W". */
 void tl_param_name(const tl_node *n, int slot, char *buf, size_t len);
+/* The same name for another node id. */
+void tl_param_name_as(const tl_node *n, int64_t id, int slot, char *buf, size_t len);
+/* The name params.bin gives the slot in the file the graph was read from: tl_param_name with the
+ * file's node id; for the projections the tuple lowering generates from multihead_attention node
+ * K, "multihead_attention_K_q_weight" ... "multihead_attention_K_out_bias" (TorchLean's inline
+ * field names); "" for a slot no params.bin tensor can fill (the lowering's scale constant). */
+void tl_param_file_name(const tl_graph *g, const tl_node *n, int slot, char *buf, size_t len);
+/* The id node `n` has in the file the graph was read from (its own id unless the graph is
+ * renumbered; for a node the tuple lowering generated, the id of the node it came from). */
+int64_t tl_node_file_id(const tl_graph *g, const tl_node *n);
 
 #endif

@@ -208,8 +208,8 @@ def test_still_rejected(tmp_path):
 @pytest.mark.parametrize("cls", ["MHA1", "mha1_no_bias"])
 def test_single_head_mha_as_torchlean_tuple_node(tmp_path, cls, form):
     """TorchLean conformance: FX capture writes nn.MultiheadAttention as a multihead_attention
-    tuple node + tuple_getitem (payload inline, or in params.bin under the names of the linears
-    tlrt's importer generates), which tlrun lowers and runs."""
+    tuple node + tuple_getitem (payload inline, or in params.bin as
+    multihead_attention_<id>_q_weight ...), which tlrun lowers and runs."""
     model_file = Z.ZOO_DIR / "mha.py"
     extra = ["--inline-params"] if form == "inline" else []
     r = Z.capture(model_file, cls, tmp_path, [2, 5, 16], "--no-torch-export", *extra)
@@ -232,11 +232,13 @@ def test_single_head_mha_as_torchlean_tuple_node(tmp_path, cls, form):
     else:
         assert "k_weight" not in mha
         tensors = Z.read_safetensors(tmp_path / "params.bin")
-        # the importer's lowering: q, k, v linears at ids 1..3, out projection at 10, fc at 11
-        np.testing.assert_array_equal(tensors["linear_2_W"], w[16:32])
-        np.testing.assert_array_equal(tensors["linear_10_W"],
+        # names carry the file's ids; the attention's payloads keep TorchLean's field names
+        np.testing.assert_array_equal(tensors["multihead_attention_1_k_weight"], w[16:32])
+        np.testing.assert_array_equal(tensors["multihead_attention_1_out_weight"],
                                       model.attn.out_proj.weight.detach().numpy())
-        np.testing.assert_array_equal(tensors["linear_11_W"], model.fc.weight.detach().numpy())
+        np.testing.assert_array_equal(tensors["linear_3_W"], model.fc.weight.detach().numpy())
+        assert not any(k.startswith("linear_") and k != "linear_3_W" and k != "linear_3_b"
+                       for k in tensors), sorted(tensors)
         params = [str(tmp_path / "params.bin")]
     rep = json.loads((tmp_path / "graph.lowering.json").read_text())
     assert [(e["class"], e["op"]) for e in rep["lowerings"]] == \

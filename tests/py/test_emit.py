@@ -327,9 +327,7 @@ VALUE_GRAPH_CASES = {"mha": case_mha}
 
 @pytest.mark.parametrize("store", [
     "inline",
-    pytest.param("params_bin", marks=pytest.mark.xfail(strict=True, reason=(
-        "tlrt looks params.bin names up by the renumbered (lowered) node ids, not the file's ids: "
-        "layernorm_3_beta is reported missing"))),
+    "params_bin",
 ])
 @pytest.mark.parametrize("name", sorted(VALUE_GRAPH_CASES))
 def test_value_graph_emitted_vs_tlrun_vs_numpy(name, store, tmp_path):

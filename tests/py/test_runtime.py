@@ -701,8 +701,6 @@ def test_view_demotion_reaches_the_parent(tmp_path):
 
 
 # ---------------------------------------------------------------------- value graph + params.bin
-@pytest.mark.xfail(strict=True, reason=("tlrt looks params.bin names up by the renumbered (lowered) node "
-                                        "ids, not the file's ids: layernorm_3_beta is reported missing"))
 def test_mha_value_graph_with_params_bin(tmp_path):
     """params.bin names carry the file's node ids (as the capture script and graphs.Graph write
     them); the multihead_attention lowering renumbers nodes, and the parameters of the nodes after
