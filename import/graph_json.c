@@ -215,6 +215,29 @@ static int fill_payload(const pctx *P, const char *ctx, const cJSON *v, const tl
     return 0;
 }
 
+/* The numbers of a payload as parsed (decimal text -> double, cJSON's strtod), in row-major
+ * order, when one of them is not exact in float32: kept in t->data64 for a float64 session.
+ * Returns -1 out of memory. */
+static void payload64(const cJSON *v, double *d, int64_t *pos) {
+    if (cJSON_IsNumber(v)) {
+        d[(*pos)++] = v->valuedouble;
+        return;
+    }
+    for (const cJSON *c = v->child; c; c = c->next) payload64(c, d, pos);
+}
+static int keep_payload64(const cJSON *v, tl_tensor *t, int64_t n) {
+    if (n <= 0) return 0;
+    double *d = malloc((size_t)n * sizeof(double));
+    if (!d) return -1;
+    int64_t pos = 0;
+    payload64(v, d, &pos);
+    bool exact = true;
+    for (int64_t i = 0; i < n && exact; i++) exact = d[i] == (double)t->data[i];
+    if (exact) free(d);
+    else t->data64 = d;
+    return 0;
+}
+
 /* Parse a (possibly nested) array of numbers into a new float32 tensor of its own shape. */
 int tl_json_payload(const char *path, const char *ctx, const cJSON *v, tl_tensor **out, tl_err *err) {
     pctx P = {path, err};
@@ -237,6 +260,10 @@ int tl_json_payload(const char *path, const char *ctx, const cJSON *v, tl_tensor
     if (fill_payload(&P, ctx, v, &s, 0, t->data, &pos)) {
         tl_tensor_free(t);
         return -1;
+    }
+    if (keep_payload64(v, t, n)) {
+        tl_tensor_free(t);
+        return perr_oom(&P, "%s: out of memory", ctx);
     }
     *out = t;
     return 0;

@@ -225,6 +225,15 @@ int tl_mha_lower(tl_graph *g, const cJSON *const *raw, tl_err *err) {
         }
         int64_t cnt = tl_shape_numel(&sc);
         for (int64_t k = 0; k < cnt; k++) st->data[k] = (float)ma->scale;
+        if ((double)(float)ma->scale != ma->scale) { /* a float64 session multiplies by the exact scale */
+            st->data64 = malloc(sizeof(double) * (size_t)(cnt > 0 ? cnt : 1));
+            if (!st->data64) {
+                tl_tensor_free(st);
+                lerr(g, err, "out of memory lowering node[%lld]", li), tl_err_as(err, TL_ERR_OOM);
+                goto done;
+            }
+            for (int64_t k = 0; k < cnt; k++) st->data64[k] = ma->scale;
+        }
         nn[ids[5]].param[0] = st;
         g->has_inline_params = true;
         if (r->target) {

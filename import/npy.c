@@ -247,7 +247,10 @@ static void convert(const npy_dtype *dt, const unsigned char *src, float *dst, i
     }
 }
 
-int tl_npy_parse(const void *buf, size_t len, const char *name, tl_tensor **out, tl_err *err) {
+/* float_only: only <f4 / <f8 (else a bad-input error naming the dtype); want64: also fill
+ * data64 with the exact values (float64 copied, float32 widened). *dtp: the file's dtype. */
+static int npy_parse(const void *buf, size_t len, const char *name, bool float_only, bool want64, tl_tensor **out,
+                     const npy_dtype **dtp, tl_err *err) {
     *out = NULL;
     const unsigned char *b = buf;
     if (len < 8 || memcmp(b, "\x93NUMPY", 6) != 0) return tl_errf(err, "%s: not a .npy file (bad magic)", name);
@@ -264,6 +267,12 @@ int tl_npy_parse(const void *buf, size_t len, const char *name, tl_tensor **out,
     const npy_dtype *dt = NULL;
     tl_shape shape;
     if (parse_header(name, (const char *)b + hstart, hlen, &dt, &shape, err)) return -1;
+    if (dtp) *dtp = dt;
+    if (float_only && !(dt->kind == K_F && (dt->size == 4 || dt->size == 8)))
+        return tl_errk(err, TL_ERR_BAD_INPUT,
+                       "%s: dtype '%s' is not a float32/float64 input (the graph input is a float tensor; convert "
+                       "the array with .astype(numpy.float32 or numpy.float64))",
+                       name, dt->descr);
     int64_t numel;
     char sb[256];
     bool dim_too_big = false; /* also with a zero dim elsewhere: later stride products must not overflow */
@@ -282,8 +291,35 @@ int tl_npy_parse(const void *buf, size_t len, const char *name, tl_tensor **out,
     tl_tensor *t = tl_tensor_new(&shape);
     if (!t) return tl_erroom(err, "%s: out of memory for shape %s", name, tl_shape_str(&shape, sb, sizeof sb));
     if (numel > 0) convert(dt, b + hstart + hlen, t->data, numel);
+    if (want64) {
+        t->data64 = malloc(sizeof(double) * (size_t)(numel > 0 ? numel : 1));
+        if (!t->data64) {
+            tl_tensor_free(t);
+            return tl_erroom(err, "%s: out of memory for shape %s", name, tl_shape_str(&shape, sb, sizeof sb));
+        }
+        const unsigned char *src = b + hstart + hlen;
+        if (dt->kind == K_F && dt->size == 8) memcpy(t->data64, src, (size_t)numel * 8);
+        else
+            for (int64_t i = 0; i < numel; i++) t->data64[i] = (double)t->data[i]; /* exact */
+    }
     *out = t;
     return 0;
+}
+
+int tl_npy_parse(const void *buf, size_t len, const char *name, tl_tensor **out, tl_err *err) {
+    return npy_parse(buf, len, name, false, false, out, NULL, err);
+}
+
+int tl_npy_load_input(const char *path, bool f64, tl_tensor **out, const char **descr, tl_err *err) {
+    char *buf;
+    size_t len;
+    *out = NULL;
+    if (tl_read_file(path, &buf, &len, err)) return -1;
+    const npy_dtype *dt = NULL;
+    int rc = npy_parse(buf, len, path, true, f64, out, &dt, err);
+    if (descr) *descr = dt ? dt->descr : NULL;
+    free(buf);
+    return rc;
 }
 
 int tl_npy_load(const char *path, tl_tensor **out, tl_err *err) {
@@ -296,14 +332,15 @@ int tl_npy_load(const char *path, tl_tensor **out, tl_err *err) {
     return rc;
 }
 
-int tl_npy_save(const char *path, const tl_shape *shape, const float *data, tl_err *err) {
+static int npy_save(const char *path, const tl_shape *shape, const void *data, bool f64, tl_err *err) {
     int64_t numel;
     char sb[256];
     if (shape->rank < 0 || shape->rank > TL_MAX_RANK || tl_shape_numel_checked(shape, &numel) != 0)
         return tl_errf(err, "%s: cannot write shape %s", path, tl_shape_str(shape, sb, sizeof sb));
     /* 10-byte preamble + dict, padded with spaces and a final '\n' to a multiple of 64 bytes */
     char hdr[512];
-    int k = snprintf(hdr + 10, sizeof hdr - 10, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
+    int k = snprintf(hdr + 10, sizeof hdr - 10, "{'descr': '%s', 'fortran_order': False, 'shape': (",
+                     f64 ? "<f8" : "<f4");
     for (int i = 0; i < shape->rank; i++)
         k += snprintf(hdr + 10 + k, sizeof hdr - 10 - (size_t)k, "%s%lld", i ? ", " : "", (long long)shape->dim[i]);
     k += snprintf(hdr + 10 + k, sizeof hdr - 10 - (size_t)k, "%s), }", shape->rank == 1 ? "," : "");
@@ -315,6 +352,14 @@ int tl_npy_save(const char *path, const tl_shape *shape, const float *data, tl_e
     hdr[8] = (char)(hl & 0xff);
     hdr[9] = (char)(hl >> 8);
     const void *bufs[2] = {hdr, data};
-    size_t lens[2] = {total, (size_t)numel * 4};
+    size_t lens[2] = {total, (size_t)numel * (f64 ? 8 : 4)};
     return tl_write_file_atomic(path, 2, bufs, lens, err);
+}
+
+int tl_npy_save(const char *path, const tl_shape *shape, const float *data, tl_err *err) {
+    return npy_save(path, shape, data, false, err);
+}
+
+int tl_npy_save_f64(const char *path, const tl_shape *shape, const double *data, tl_err *err) {
+    return npy_save(path, shape, data, true, err);
 }

@@ -118,6 +118,22 @@ static int dtype_size(const char *dt) {
     return 0;
 }
 
+/* An F64 tensor whose values are not all exact in float32 keeps them in t->data64 (a float64
+ * session computes with them). Returns -1 out of memory. */
+static int keep_f64(const unsigned char *src, tl_tensor *t, int64_t n) {
+    bool exact = true;
+    for (int64_t i = 0; i < n && exact; i++) {
+        double d;
+        memcpy(&d, src + (size_t)i * 8, 8);
+        exact = d == (double)t->data[i] || (d != d && t->data[i] != t->data[i]);
+    }
+    if (exact) return 0;
+    t->data64 = malloc((size_t)n * sizeof(double));
+    if (!t->data64) return -1;
+    memcpy(t->data64, src, (size_t)n * sizeof(double));
+    return 0;
+}
+
 static void convert(const char *dt, const unsigned char *src, float *dst, int64_t n) {
     if (strcmp(dt, "F32") == 0) {
         memcpy(dst, src, (size_t)n * 4);
@@ -201,6 +217,8 @@ static int parse_entry(const char *name, const cJSON *item, const unsigned char 
     e->t = tl_tensor_new(shape);
     if (!e->t) return tl_erroom(err, "%s: tensor \"%s\": out of memory", name, tn);
     if (numel > 0) convert(dt, data + b, e->t->data, numel);
+    if (numel > 0 && strcmp(dt, "F64") == 0 && keep_f64(data + b, e->t, numel))
+        return tl_erroom(err, "%s: tensor \"%s\": out of memory", name, tn);
     return 0;
 }
 

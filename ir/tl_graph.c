@@ -24,6 +24,7 @@ tl_tensor *tl_tensor_new(const tl_shape *s) {
 void tl_tensor_free(tl_tensor *t) {
     if (!t) return;
     if (t->owned) free(t->data);
+    free(t->data64);
     free(t);
 }
 

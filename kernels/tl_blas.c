@@ -255,3 +255,44 @@ void tl_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
     }
     tl_sgemm_builtin(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
+
+/* ---- float64: dgemm (a float64 session's linear / matmul / conv) ---- */
+#include "tl_kernels_f64.h"
+
+typedef void (*tl_cblas_dgemm_fn)(int order, int ta, int tb, int M, int N, int K, double alpha, const double *A,
+                                  int lda, const double *B, int ldb, double beta, double *C, int ldc);
+static tl_cblas_dgemm_fn tl_blas_dgemm;
+static pthread_once_t tl_dgemm_once = PTHREAD_ONCE_INIT;
+static void tl_dgemm_load(void) {
+    tl_blas_init();
+    if (tl_blas.handle) tl_blas_dgemm = (tl_cblas_dgemm_fn)tl_dlsym_fn(tl_blas.handle, "cblas_dgemm");
+}
+
+/* Each C[i][j] = beta * C[i][j] + alpha * (sum over k left to right from 0 of a_ik * b_kj). */
+void tl_dgemm_builtin(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double *A,
+                      int64_t lda, const double *B, int64_t ldb, double beta, double *C, int64_t ldc) {
+    TL_PFOR(M > 1 && M * N * K > TL_PAR_MIN, i, M, {
+        for (int64_t j = 0; j < N; j++) {
+            double s = 0.0;
+            for (int64_t k = 0; k < K; k++)
+                s += (trans_a ? A[k * lda + i] : A[i * lda + k]) * (trans_b ? B[j * ldb + k] : B[k * ldb + j]);
+            double *c = &C[i * ldc + j];
+            *c = (beta == 0.0 ? 0.0 : beta * *c) + (alpha == 1.0 ? s : alpha * s);
+        }
+    });
+}
+
+void tl_dgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t lda,
+              const double *B, int64_t ldb, double beta, double *C, int64_t ldc) {
+    if (M <= 0 || N <= 0) return;
+    pthread_once(&tl_dgemm_once, tl_dgemm_load);
+    const int64_t lim = 0x7fffffff;
+    bool fits = K > 0 && M <= lim && N <= lim && K <= lim && lda <= lim && ldb <= lim && ldc <= lim;
+    if (tl_blas_dgemm && fits) {
+        tl_blas_dgemm(TL_CBLAS_ROW_MAJOR, trans_a ? TL_CBLAS_TRANS : TL_CBLAS_NO_TRANS,
+                      trans_b ? TL_CBLAS_TRANS : TL_CBLAS_NO_TRANS, (int)M, (int)N, (int)K, alpha, A, (int)lda, B,
+                      (int)ldb, beta, C, (int)ldc);
+        return;
+    }
+    tl_dgemm_builtin(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}

@@ -363,12 +363,55 @@ static void conv_release(tl_step *st) {
     st->p.cv.packed = NULL;
 }
 
+/* ---------------------------------------------------------------- float64
+ * Every conv as per image and group: im2col (unless 1x1, stride 1, unpadded: the input itself),
+ * bias rows, one tl_dgemm with beta = 1 (docs/float64.md: dgemm's accumulation order). Serial
+ * over images; the direct float32 kernels have no double version. */
+static bool conv64_needs_col(const tl_prep_conv *cv) {
+    for (int i = 0; i < cv->win.rank; i++)
+        if (cv->win.kernel[i] != 1 || cv->win.stride[i] != 1 || cv->win.pad[i] != 0 || cv->win.pad_after[i] != 0)
+            return true;
+    return false;
+}
+static void ex_conv64(const tl_step *st, const double *const *in, double *out) {
+    const tl_prep_conv *cv = &st->p.cv;
+    const double *w = st->prm64[0], *b = st->prm64[1];
+    int64_t kk = cv->cin_g * cv->kprod;
+    bool col_needed = conv64_needs_col(cv);
+    for (int64_t o = 0; o < cv->outer; o++) {
+        const double *x = in[0] + o * cv->groups * cv->cin_g * cv->in_plane;
+        double *y = out + o * cv->groups * cv->cout_g * cv->out_plane;
+        for (int64_t g = 0; g < cv->groups; g++) {
+            const double *xg = x + g * cv->cin_g * cv->in_plane, *col = xg;
+            if (col_needed) {
+                tl_k64_im2col(xg, st->scratch64p, cv->cin_g, &cv->win);
+                col = st->scratch64p;
+            }
+            double *yg = y + g * cv->cout_g * cv->out_plane;
+            for (int64_t c = 0; c < cv->cout_g; c++) {
+                double bv = b ? b[g * cv->cout_g + c] : 0.0;
+                for (int64_t i = 0; i < cv->out_plane; i++) yg[c * cv->out_plane + i] = bv;
+            }
+            if (cv->out_plane == 0 || cv->cout_g == 0) continue;
+            tl_dgemm(false, false, cv->cout_g, cv->out_plane, kk, 1.0, w + g * cv->cout_g * kk, kk, col,
+                     cv->out_plane, b ? 1.0 : 0.0, yg, cv->out_plane);
+        }
+    }
+}
+static int conv_prepare_both(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
+    if (conv_prepare(c, st, err)) return -1;
+    const tl_prep_conv *cv = &st->p.cv;
+    st->scratch64 = conv64_needs_col(cv) ? cv->cin_g * cv->kprod * cv->out_plane : 0;
+    st->kernel64 = st->prm64[0] ? ex_conv64 : NULL;
+    return 0;
+}
+
 const tl_family tl_fam_conv = {
     .name = "conv",
     .infer = conv_infer,
     .param_shape = conv_param_shape,
     .batch = conv_batch,
-    .prepare = conv_prepare,
+    .prepare = conv_prepare_both,
     .release = conv_release,
     .absorb_affine = conv_absorb_affine,
     .emit = conv_emit,

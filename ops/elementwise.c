@@ -162,12 +162,63 @@ static int binary_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
 static void binary_release(tl_step *st) {
     free(st->p.ew.rep_buf);
     st->p.ew.rep_buf = NULL;
+    free(st->p.ew.rep_buf64);
+    st->p.ew.rep_buf64 = NULL;
 }
 
 static int safe_log_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
     (void)c;
     (void)err;
     st->kernel = ex_safe_log;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- float64
+ * The double path of a float64 session: the same single operation per element, through the
+ * double kernel table (kernels/tl_kernels_f64.h). */
+static void ex_unary64(const tl_step *st, const double *const *in, double *out) {
+    st->p.ew.ufn64(in[0], out, st->numel);
+}
+static void ex_binary64(const tl_step *st, const double *const *in, double *out) {
+    st->p.ew.bfn64(in[0], in[1], out, st->numel);
+}
+void tl_exec_binary_rep64(const tl_step *st, const double *const *in, double *out) {
+    const tl_prep_ew *e = &st->p.ew;
+    int64_t chunk = e->rep * e->inner;
+    if (chunk <= 0) return;
+    int k = e->bf_operand - 1;
+    for (int64_t o = 0; o < st->numel; o += chunk) {
+        int64_t len = st->numel - o < chunk ? st->numel - o : chunk;
+        const double *a = k == 0 ? in[0] : in[0] + o;
+        const double *b = k == 1 ? in[1] : in[1] + o;
+        e->bfn64(a, b, out + o, len);
+    }
+}
+void tl_binary_set_rep64(tl_step *st, int k, double *rb, int64_t rep, int64_t per) {
+    free(st->p.ew.rep_buf64);
+    st->p.ew.rep_buf64 = rb;
+    st->p.ew.rep = rep;
+    st->p.ew.inner = per;
+    st->p.ew.bf_operand = k + 1;
+}
+static void ex_safe_log64(const tl_step *st, const double *const *in, double *out) {
+    tl_k64_safe_log(in[0], in[1][0], out, st->numel);
+}
+static int unary_prepare_both(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
+    if (unary_prepare(c, st, err)) return -1;
+    st->p.ew.ufn64 = tl_k64_unary(st->K64, UNARY[st->op].code);
+    st->kernel64 = ex_unary64;
+    return 0;
+}
+static int binary_prepare_both(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
+    if (binary_prepare(c, st, err)) return -1;
+    st->p.ew.bfn64 = tl_k64_binary(st->K64, BINARY[st->op].code);
+    st->kernel64 = ex_binary64;
+    return 0;
+}
+static int safe_log_prepare_both(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
+    if (safe_log_prepare(c, st, err)) return -1;
+    st->kernel64 = ex_safe_log64;
     return 0;
 }
 
@@ -196,7 +247,7 @@ const tl_family tl_fam_unary = {
     .infer = same_infer,
     .batch = unary_batch,
     .uniform = unary_uniform,
-    .prepare = unary_prepare,
+    .prepare = unary_prepare_both,
     .emit = unary_emit,
 };
 
@@ -206,7 +257,7 @@ const tl_family tl_fam_binary = {
     .infer = binary_infer,
     .batch = binary_batch,
     .uniform = binary_uniform,
-    .prepare = binary_prepare,
+    .prepare = binary_prepare_both,
     .release = binary_release,
     .emit = binary_emit,
 };
@@ -216,6 +267,6 @@ const tl_family tl_fam_safe_log = {
     .infer = safe_log_infer,
     .batch = safe_log_batch,
     .uniform = unary_uniform,
-    .prepare = safe_log_prepare,
+    .prepare = safe_log_prepare_both,
     .emit = safe_log_emit,
 };

@@ -119,12 +119,28 @@ static void linear_release(tl_step *st) {
     st->p.lin.own = NULL;
 }
 
+/* ---------------------------------------------------------------- float64
+ * y = x W^T through tl_dgemm, then + b (one more rounding per element, as the float path) on the
+ * session's double parameters (st->prm64). */
+static void ex_linear64(const tl_step *st, const double *const *in, double *out) {
+    const tl_prep_linear *l = &st->p.lin;
+    if (l->M == 0 || l->N == 0) return;
+    tl_dgemm(false, true, l->M, l->N, l->K, 1.0, in[0], l->K, st->prm64[0], l->K, 0.0, out, l->N);
+    if (st->prm64[1]) tl_k64_add_bias_rows(out, st->prm64[1], l->M, l->N);
+}
+static int linear_prepare_both(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
+    if (linear_prepare(c, st, err)) return -1;
+    st->scratch64 = 0;
+    st->kernel64 = st->prm64[0] ? ex_linear64 : NULL;
+    return 0;
+}
+
 const tl_family tl_fam_linear = {
     .name = "linear",
     .infer = linear_infer,
     .param_shape = linear_param_shape,
     .batch = linear_batch,
-    .prepare = linear_prepare,
+    .prepare = linear_prepare_both,
     .release = linear_release,
     .absorb_affine = linear_absorb_affine,
     .emit = linear_emit,

@@ -232,11 +232,32 @@ static int matmul_emit(const tl_emit_ctx *c, tl_err *err) {
     return 0;
 }
 
+/* ---------------------------------------------------------------- float64
+ * The same GEMMs through tl_dgemm (a float64 session has no strided views: the contiguous
+ * geometry matmul_prepare computed). */
+static void ex_matmul64(const tl_step *st, const double *const *in, double *out) {
+    const tl_prep_matmul *m = &st->p.mm;
+    if (m->M == 0 || m->N == 0) return;
+    if (m->one_gemm) {
+        tl_dgemm(false, m->tb, m->nbatch * m->M, m->N, m->K, 1.0, in[0] + m->a_off[0], m->lda, in[1] + m->b_off[0],
+                 m->ldb, 0.0, out + m->c_off[0], m->ldc);
+        return;
+    }
+    for (int64_t bi = 0; bi < m->nbatch; bi++)
+        tl_dgemm(m->ta, m->tb, m->M, m->N, m->K, 1.0, in[0] + m->a_off[bi], m->lda, in[1] + m->b_off[bi], m->ldb, 0.0,
+                 out + m->c_off[bi], m->ldc);
+}
+static int matmul_prepare_both(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
+    if (matmul_prepare(c, st, err)) return -1;
+    st->kernel64 = ex_matmul64;
+    return 0;
+}
+
 const tl_family tl_fam_matmul = {
     .name = "matmul",
     .infer = matmul_infer,
     .batch = matmul_batch,
-    .prepare = matmul_prepare,
+    .prepare = matmul_prepare_both,
     .release = matmul_release,
     .emit = matmul_emit,
 };

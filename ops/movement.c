@@ -76,6 +76,65 @@ static int perm_prepare_dims(const tl_prep_ctx *c, tl_step *st) {
     return 0;
 }
 
+/* ---------------------------------------------------------------- float64
+ * A float64 session's movement ops: the same copies over doubles (exact). */
+static int broadcast_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err);
+static int permute_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err);
+static int transpose_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err);
+static int concat_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err);
+
+void tl_exec_copy64(const tl_step *st, const double *const *in, double *out) {
+    if (out != in[0]) memmove(out, in[0], (size_t)st->numel * sizeof(double));
+}
+static void ex_permute64(const tl_step *st, const double *const *in, double *out) {
+    tl_k64_permute(in[0], out, st->p.mv.rank, st->p.mv.dims, st->p.mv.perm);
+}
+static void ex_broadcast64(const tl_step *st, const double *const *in, double *out) {
+    tl_k64_broadcast(in[0], out, st->p.mv.rank, st->p.mv.dims, st->p.mv.dims2);
+}
+static void ex_concat64(const tl_step *st, const double *const *in, double *out) {
+    const tl_prep_move *m = &st->p.mv;
+    int np = st->n_in;
+    bool uniform = false;
+    for (int i = 0; i < np; i++) uniform |= m->part_len[np + i] != 0;
+    if (!uniform) {
+        tl_k64_concat(in, m->part_len, np, out, m->outer, m->inner);
+        return;
+    }
+    double *dst = out; /* as ex_concat_uniform */
+    for (int64_t o = 0; o < m->outer; o++)
+        for (int i = 0; i < np; i++) {
+            int64_t len = m->part_len[i] * m->inner, per = m->part_len[np + i];
+            memcpy(dst, in[i] + (per ? o % per : o) * len, sizeof(double) * (size_t)len);
+            dst += len;
+        }
+}
+static int alias_prepare_both(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
+    if (alias_prepare(c, st, err)) return -1;
+    st->kernel64 = tl_exec_copy64;
+    return 0;
+}
+static int broadcast_prepare_both(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
+    if (broadcast_prepare(c, st, err)) return -1;
+    st->kernel64 = ex_broadcast64;
+    return 0;
+}
+static int permute_prepare_both(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
+    if (permute_prepare(c, st, err)) return -1;
+    st->kernel64 = ex_permute64;
+    return 0;
+}
+static int transpose_prepare_both(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
+    if (transpose_prepare(c, st, err)) return -1;
+    st->kernel64 = ex_permute64;
+    return 0;
+}
+static int concat_prepare_both(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
+    if (concat_prepare(c, st, err)) return -1;
+    st->kernel64 = ex_concat64;
+    return 0;
+}
+
 /* ---------------------------------------------------------------- detach */
 static int detach_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
     (void)err;
@@ -92,7 +151,7 @@ const tl_family tl_fam_detach = {
     .infer = detach_infer,
     .batch = carry,
     .uniform = uniform_if_parent,
-    .prepare = alias_prepare,
+    .prepare = alias_prepare_both,
     .emit = detach_emit,
 };
 
@@ -133,7 +192,7 @@ const tl_family tl_fam_reshape = {
     .infer = reshape_infer,
     .batch = reshape_batch,
     .uniform = reshape_uniform,
-    .prepare = alias_prepare,
+    .prepare = alias_prepare_both,
     .emit = reshape_emit,
 };
 
@@ -167,7 +226,7 @@ const tl_family tl_fam_flatten = {
     .name = "flatten",
     .infer = flatten_infer,
     .batch = flatten_batch,
-    .prepare = alias_prepare,
+    .prepare = alias_prepare_both,
     .emit = flatten_emit,
 };
 
@@ -216,7 +275,7 @@ const tl_family tl_fam_broadcast = {
     .infer = broadcast_infer,
     .batch = broadcast_batch,
     .uniform = broadcast_uniform,
-    .prepare = broadcast_prepare,
+    .prepare = broadcast_prepare_both,
     .emit = broadcast_emit,
 };
 
@@ -259,7 +318,7 @@ const tl_family tl_fam_permute = {
     .name = "permute",
     .infer = permute_infer,
     .batch = permute_batch,
-    .prepare = permute_prepare,
+    .prepare = permute_prepare_both,
     .emit = permute_emit,
 };
 
@@ -300,7 +359,7 @@ const tl_family tl_fam_transpose = {
     .name = "transpose",
     .infer = transpose_infer,
     .batch = transpose_batch,
-    .prepare = transpose_prepare,
+    .prepare = transpose_prepare_both,
     .emit = transpose_emit,
 };
 
@@ -376,7 +435,7 @@ const tl_family tl_fam_concat = {
     .name = "concat",
     .infer = concat_infer,
     .batch = concat_batch,
-    .prepare = concat_prepare,
+    .prepare = concat_prepare_both,
     .release = concat_release,
     .emit = concat_emit,
 };

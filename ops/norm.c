@@ -130,13 +130,26 @@ static int bn_channel_affine(const tl_step *st, int *axis, int64_t *channels, do
     return 0;
 }
 
+/* float64: unfolded, (x - mean) / sqrt(var + eps) * gamma + beta per element, eps the node's
+ * double (docs/float64.md) */
+static void ex_batch_norm64(const tl_step *st, const double *const *in, double *out) {
+    const tl_prep_norm *m = &st->p.nm;
+    tl_k64_batch_norm(in[0], out, m->outer, m->len, m->inner, st->prm64[0], st->prm64[1], st->prm64[2], st->prm64[3],
+                      st->node->a.eps);
+}
+static int bn_prepare_both(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
+    if (bn_prepare(c, st, err)) return -1;
+    st->kernel64 = st->prm64[2] && st->prm64[3] ? ex_batch_norm64 : NULL;
+    return 0;
+}
+
 const tl_family tl_fam_batchnorm = {
     .channel_affine = bn_channel_affine,
     .name = "batchnorm",
     .infer = bn_infer,
     .param_shape = bn_param_shape,
     .batch = bn_batch,
-    .prepare = bn_prepare,
+    .prepare = bn_prepare_both,
     .release = bn_release,
     .emit = bn_emit,
 };
@@ -161,11 +174,22 @@ static int softmax_emit(const tl_emit_ctx *c, tl_err *err) {
     return 0;
 }
 
+/* float64: TorchLean's softmaxVecSpec (max seeded with the first element, exp, sum, divide) */
+static void ex_softmax64(const tl_step *st, const double *const *in, double *out) {
+    const tl_prep_norm *m = &st->p.nm;
+    tl_k64_softmax(in[0], out, m->outer, m->len, m->inner);
+}
+static int softmax_prepare_both(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
+    if (softmax_prepare(c, st, err)) return -1;
+    st->kernel64 = ex_softmax64;
+    return 0;
+}
+
 const tl_family tl_fam_softmax = {
     .name = "softmax",
     .infer = softmax_infer,
     .batch = axis_batch,
-    .prepare = softmax_prepare,
+    .prepare = softmax_prepare_both,
     .emit = softmax_emit,
 };
 
@@ -224,11 +248,23 @@ static int ln_emit(const tl_emit_ctx *c, tl_err *err) {
     return 0;
 }
 
+/* float64: two-pass mean / biased variance, (x - mean) / sqrt(var + eps) * gamma + beta, eps the
+ * node's double */
+static void ex_layernorm64(const tl_step *st, const double *const *in, double *out) {
+    const tl_prep_norm *m = &st->p.nm;
+    tl_k64_layernorm(in[0], out, m->outer, m->len, st->prm64[0], st->prm64[1], st->node->a.eps);
+}
+static int ln_prepare_both(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
+    if (ln_prepare(c, st, err)) return -1;
+    st->kernel64 = ex_layernorm64;
+    return 0;
+}
+
 const tl_family tl_fam_layernorm = {
     .name = "layernorm",
     .infer = ln_infer,
     .param_shape = ln_param_shape,
     .batch = axis_batch,
-    .prepare = ln_prepare,
+    .prepare = ln_prepare_both,
     .emit = ln_emit,
 };

@@ -130,11 +130,24 @@ static int pool_emit(const tl_emit_ctx *c, tl_err *err) {
 
 static bool pool_has(tl_op op) { return op == TL_OP_MAX_POOL || op == TL_OP_AVG_POOL; }
 
+/* ---------------------------------------------------------------- float64: the same loops */
+static void ex_max_pool64(const tl_step *st, const double *const *in, double *out) {
+    tl_k64_max_pool(in[0], out, st->p.pool.planes, &st->p.pool.win);
+}
+static void ex_avg_pool64(const tl_step *st, const double *const *in, double *out) {
+    tl_k64_avg_pool(in[0], out, st->p.pool.planes, &st->p.pool.win);
+}
+static int pool_prepare_both(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
+    if (pool_prepare(c, st, err)) return -1;
+    st->kernel64 = st->op == TL_OP_MAX_POOL ? ex_max_pool64 : ex_avg_pool64;
+    return 0;
+}
+
 const tl_family tl_fam_pool = {
     .name = "pool",
     .has = pool_has,
     .infer = pool_infer,
     .batch = pool_batch,
-    .prepare = pool_prepare,
+    .prepare = pool_prepare_both,
     .emit = pool_emit,
 };

@@ -49,11 +49,25 @@ static int rand_emit(const tl_emit_ctx *c, tl_err *err) {
 
 static bool rand_has(tl_op op) { return op == TL_OP_RAND_UNIFORM || op == TL_OP_BERNOULLI_MASK; }
 
+/* float64: TorchLean's generator over Float (the unit draw u / 2^32 is exact in double) */
+static void ex_rand_uniform64(const tl_step *st, const double *const *in, double *out) {
+    (void)in;
+    tl_k64_rand_uniform(st->p.rnd.key, out, st->numel);
+}
+static void ex_bernoulli64(const tl_step *st, const double *const *in, double *out) {
+    tl_k64_bernoulli_mask(st->p.rnd.key, in[0][0], out, st->numel);
+}
+static int rand_prepare_both(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
+    if (rand_prepare(c, st, err)) return -1;
+    st->kernel64 = st->op == TL_OP_RAND_UNIFORM ? ex_rand_uniform64 : ex_bernoulli64;
+    return 0;
+}
+
 const tl_family tl_fam_random = {
     .name = "random",
     .has = rand_has,
     .infer = rand_infer,
     .batch = rand_batch,
-    .prepare = rand_prepare,
+    .prepare = rand_prepare_both,
     .emit = rand_emit,
 };

@@ -122,12 +122,34 @@ static int reduce_emit(const tl_emit_ctx *c, tl_err *err) {
 
 static bool reduce_has(tl_op op) { return op == TL_OP_REDUCE_SUM || op == TL_OP_REDUCE_MEAN; }
 
+/* ---------------------------------------------------------------- float64
+ * The same passes in double: each output the left-to-right sum from 0 of its elements in
+ * row-major order of the reduced run (a mean: that sum times 1/len, per pass). */
+static void ex_reduce64(const tl_step *st, const double *const *in, double *out) {
+    const tl_prep_reduce *r = &st->p.rd;
+    const double *src = in[0];
+    double *bufs[2] = {st->scratch64p, st->scratch64p + r->buf0};
+    for (int p = 0; p < r->n_pass; p++) {
+        double *dst = p == r->n_pass - 1 ? out : bufs[p & 1];
+        double mul = r->mean ? 1.0 / (double)r->pass_len[p] : 1.0;
+        tl_k64_reduce_mid(src, dst, r->pass_outer[p], r->pass_len[p], r->pass_inner[p], mul);
+        src = dst;
+    }
+    if (r->n_pass == 0) memcpy(out, in[0], (size_t)st->numel * sizeof(double));
+}
+static int reduce_prepare_both(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
+    if (reduce_prepare(c, st, err)) return -1;
+    st->scratch64 = st->scratch_floats; /* the same element counts */
+    st->kernel64 = ex_reduce64;
+    return 0;
+}
+
 const tl_family tl_fam_reduce = {
     .name = "reduce",
     .has = reduce_has,
     .infer = reduce_infer,
     .batch = reduce_batch,
-    .prepare = reduce_prepare,
+    .prepare = reduce_prepare_both,
     .emit = reduce_emit,
 };
 
@@ -173,11 +195,33 @@ static int mse_emit(const tl_emit_ctx *c, tl_err *err) {
     return 0;
 }
 
+/* float64: sum left to right from 0; mse = (sum of (a-b)*(a-b) left to right) * (1/n) */
+static void ex_sum64(const tl_step *st, const double *const *in, double *out) {
+    tl_k64_reduce_mid(in[0], out, 1, st->p.rd.len, 1, 1.0);
+}
+static void ex_mse64(const tl_step *st, const double *const *in, double *out) {
+    int64_t n = st->p.rd.len;
+    double *d = st->scratch64p;
+    for (int64_t i = 0; i < n; i++) d[i] = (in[0][i] - in[1][i]) * (in[0][i] - in[1][i]);
+    tl_k64_reduce_mid(d, out, 1, n, 1, n ? 1.0 / (double)n : 0.0);
+}
+static int sum_prepare_both(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
+    if (sum_prepare(c, st, err)) return -1;
+    st->kernel64 = ex_sum64;
+    return 0;
+}
+static int mse_prepare_both(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
+    if (mse_prepare(c, st, err)) return -1;
+    st->scratch64 = st->p.rd.len;
+    st->kernel64 = ex_mse64;
+    return 0;
+}
+
 const tl_family tl_fam_sum = {
     .name = "sum",
     .infer = scalar_infer,
     .batch = mixes,
-    .prepare = sum_prepare,
+    .prepare = sum_prepare_both,
     .emit = sum_emit,
 };
 
@@ -185,6 +229,6 @@ const tl_family tl_fam_mse_loss = {
     .name = "mse_loss",
     .infer = scalar_infer,
     .batch = mixes,
-    .prepare = mse_prepare,
+    .prepare = mse_prepare_both,
     .emit = mse_emit,
 };

@@ -43,10 +43,17 @@ static int src_emit(const tl_emit_ctx *c, tl_err *err) {
     return 0;
 }
 
+/* float64: the same (the planted-bug copy in double) */
+static int src_prepare_both(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
+    if (src_prepare(c, st, err)) return -1;
+    st->kernel64 = tl_exec_copy64;
+    return 0;
+}
+
 const tl_family tl_fam_source = {
     .name = "source",
     .infer = src_infer,
     .param_shape = src_param_shape,
-    .prepare = src_prepare,
+    .prepare = src_prepare_both,
     .emit = src_emit,
 };

@@ -70,6 +70,9 @@ typedef struct tl_plan {
     int64_t n;
     bool keep;       /* TL_SESSION_KEEP_ALL */
     bool exact;      /* TL_SESSION_EXACT: no rounding-changing rewrites */
+    bool f64;        /* TL_SESSION_FLOAT64: doubles everywhere (values are double * stored in the
+                      * float * slots below, never read as floats); implies exact */
+    int64_t esz;     /* bytes per element: 4 or 8 */
     const char *bug; /* TL_TEST_PLANT_BUG, or NULL */
     /* per node */
     bool *is_out;
@@ -154,6 +157,13 @@ static void exec_planted(const tl_step *st, const float *const *in, float *out) 
     if (st->kernel) st->kernel(st, in, out);
     plant(st, out);
 }
+static void plant64(const tl_step *st, double *y) {
+    for (int64_t i = 0; i < st->numel; i++) y[i] += 1e-2;
+}
+static void exec_planted64(const tl_step *st, const double *const *in, double *out) {
+    if (st->kernel64) st->kernel64(st, in, out);
+    plant64(st, out);
+}
 
 /* ---------------------------------------------------------------- phases */
 static int plan_alloc(tl_plan *P) {
@@ -202,9 +212,40 @@ static int plan_shapes(tl_plan *P) {
     return tl_batch_shapes(P->g, &P->s->in_shape, P->s->shapes, P->bc, P->bfo, P->err);
 }
 
+/* float64: every parameter in double, once: the tensor's data64 (its source's exact values) when
+ * present, else its float32 data widened (exact). */
+static int plan_params64(tl_plan *P) {
+    if (!P->f64) return 0;
+    tl_session *s = P->s;
+    size_t nz = (size_t)(P->n ? P->n : 1) * TL_MAX_PARAMS;
+    s->prm64 = calloc(nz, sizeof *s->prm64);
+    s->prm64_owned = calloc(nz, sizeof *s->prm64_owned);
+    if (!s->prm64 || !s->prm64_owned) return tl_erroom(P->err, "out of memory planning %lld nodes", (long long)P->n);
+    for (int64_t i = 0; i < P->n; i++)
+        for (int k = 0; k < TL_MAX_PARAMS; k++) {
+            const tl_tensor *t = P->g->nodes[i].param[k];
+            if (!t || !t->data) continue;
+            size_t j = (size_t)i * TL_MAX_PARAMS + (size_t)k;
+            if (t->data64) {
+                s->prm64[j] = t->data64;
+                continue;
+            }
+            int64_t ne = tl_shape_numel(&t->shape);
+            double *d = malloc(sizeof(double) * (size_t)(ne > 0 ? ne : 1));
+            if (!d)
+                return tl_erroom(P->err, "node[%lld]: out of memory widening a parameter of %lld elements",
+                                 (long long)i, (long long)ne);
+            for (int64_t e = 0; e < ne; e++) d[e] = (double)t->data[e];
+            s->prm64[j] = d;
+            s->prm64_owned[j] = true;
+        }
+    return 0;
+}
+
 static int plan_steps(tl_plan *P) {
     tl_session *s = P->s;
     tl_prep_ctx pc = {s->shapes, tl_kernels()};
+    const tl_kernel64_table *K64 = tl_kernels64();
     for (int64_t i = 0; i < P->n; i++) {
         const tl_node *nd = &P->g->nodes[i];
         tl_step *st = &s->steps[i];
@@ -222,7 +263,16 @@ static int plan_steps(tl_plan *P) {
                            st->row->tag);
         st->in = calloc((size_t)(nd->n_parents ? nd->n_parents : 1), sizeof *st->in);
         if (!st->in) return tl_erroom(P->err, "node[%lld] (%s): out of memory", (long long)i, st->row->tag);
+        st->K64 = K64;
+        if (P->f64) {
+            st->in64 = calloc((size_t)(nd->n_parents ? nd->n_parents : 1), sizeof *st->in64);
+            if (!st->in64) return tl_erroom(P->err, "node[%lld] (%s): out of memory", (long long)i, st->row->tag);
+            for (int k = 0; k < TL_MAX_PARAMS; k++) st->prm64[k] = s->prm64[i * TL_MAX_PARAMS + k];
+        }
         if (st->row->fam->prepare(&pc, st, P->err)) return -1;
+        if (P->f64 && st->kernel && !st->kernel64)
+            return tl_errk(P->err, TL_ERR_UNSUPPORTED, "node[%lld] (%s): no float64 kernel", (long long)i,
+                           st->row->tag);
     }
     return 0;
 }
@@ -262,11 +312,14 @@ static int plan_fold(tl_plan *P) {
         if (!all) continue;
         P->cf[i] = true;
         st->folded = true;
+        /* the const's value: the model's tensor (float64: the session's double copy) */
+        float *cval = NULL;
         if (nd->op == TL_OP_CONST) {
             if (!nd->param[0] || !nd->param[0]->data)
                 return tl_errf(P->err, "node[%lld] (const): value is not bound", (long long)i);
+            cval = P->f64 ? (float *)s->prm64[i * TL_MAX_PARAMS] : nd->param[0]->data;
             if (!st->plant_bug) {
-                P->fv[i] = nd->param[0]->data;
+                P->fv[i] = cval;
                 continue;
             }
         }
@@ -275,8 +328,8 @@ static int plan_fold(tl_plan *P) {
             P->owner[i] = P->owner[nd->parents[0]];
             continue;
         }
-        int64_t bytes = (st->numel > 0 ? st->numel : 1) * (int64_t)sizeof(float);
-        int64_t sbytes = st->scratch_floats * (int64_t)sizeof(float);
+        int64_t bytes = (st->numel > 0 ? st->numel : 1) * P->esz;
+        int64_t sbytes = P->f64 ? st->scratch64 * P->esz : st->scratch_floats * (int64_t)sizeof(float);
         if (bytes + sbytes > limit - held)
             return tl_erroom(P->err,
                              "node[%lld] (%s): its constant value %s needs %lld bytes, over the memory limit "
@@ -293,12 +346,21 @@ static int plan_fold(tl_plan *P) {
         }
         held += bytes;
         for (int k = 0; k < nd->n_parents; k++) st->in[k] = P->fv[nd->parents[k]];
-        if (nd->op == TL_OP_CONST) st->in[0] = nd->param[0]->data;
-        st->scratch = scratch;
-        if (st->kernel) st->kernel(st, st->in, out);
-        st->scratch = NULL;
+        if (nd->op == TL_OP_CONST) st->in[0] = cval;
+        if (P->f64) {
+            for (int k = 0; k < nd->n_parents; k++) st->in64[k] = (const double *)st->in[k];
+            if (nd->op == TL_OP_CONST) st->in64[0] = (const double *)cval;
+            st->scratch64p = (double *)(void *)scratch;
+            if (st->kernel64) st->kernel64(st, st->in64, (double *)(void *)out);
+            st->scratch64p = NULL;
+            if (st->plant_bug) plant64(st, (double *)(void *)out);
+        } else {
+            st->scratch = scratch;
+            if (st->kernel) st->kernel(st, st->in, out);
+            st->scratch = NULL;
+            if (st->plant_bug) plant(st, out);
+        }
         free(scratch);
-        if (st->plant_bug) plant(st, out);
         P->fv[i] = out;
         P->owner[i] = i;
         P->fbuf[i] = out;
@@ -308,7 +370,7 @@ static int plan_fold(tl_plan *P) {
 
 /* Smallest period p (a product of trailing dims, or 1) with v[j] == v[j % p] bitwise for all j,
  * among those dividing `limit` floats; 0 if none. */
-static int64_t value_period(const float *v, const tl_shape *sh, int64_t limit) {
+static int64_t value_period(const float *v, const tl_shape *sh, int64_t limit, int64_t esz) {
     int64_t numel = tl_shape_numel(sh);
     int64_t cand[TL_MAX_RANK + 1];
     int nc = 0;
@@ -322,7 +384,8 @@ static int64_t value_period(const float *v, const tl_shape *sh, int64_t limit) {
         int64_t p = cand[c];
         if (p <= 0 || limit % p != 0 || numel % p != 0) continue;
         bool ok = true;
-        for (int64_t j = p; j < numel && ok; j += p) ok = memcmp(v, v + j, sizeof(float) * (size_t)p) == 0;
+        const char *b = (const char *)v;
+        for (int64_t j = p; j < numel && ok; j += p) ok = memcmp(b, b + j * esz, (size_t)(esz * p)) == 0;
         if (ok) return p;
     }
     return 0;
@@ -355,12 +418,20 @@ static int plan_rep(tl_plan *P) {
         } else if (pn != st->numel) {
             continue;
         }
-        int64_t per = value_period(P->fv[p], ps, limit);
+        int64_t per = value_period(P->fv[p], ps, limit, P->esz);
         if (per == 0) {
             if (P->bfo[i]) return batch_mix_err(P, i);
             continue;
         }
         if (!P->bfo[i] && per == pn) continue; /* not periodic: read the folded value */
+        if (P->f64) {                 /* the operand in double: one period (the exec walks the output by periods) */
+            if (!P->bfo[i]) continue; /* a periodic constant is only a speed-up: read it whole */
+            double *rb = malloc(sizeof(double) * (size_t)per);
+            if (!rb) return tl_erroom(P->err, "node[%lld] (%s): out of memory", (long long)i, st->row->tag);
+            memcpy(rb, P->fv[p], sizeof(double) * (size_t)per);
+            tl_binary_set_rep64(st, k, rb, 1, per);
+            continue;
+        }
         int64_t rep = REP_FLOATS / per;
         if (rep < 1) rep = 1;
         int64_t need = (st->numel + per - 1) / per;
@@ -398,7 +469,7 @@ static void permuted(const tl_step *st, const int64_t *src, int64_t *dst) {
  *    materialized: each matmul reads its base storage through tl_sgemm's trans/lda arguments.
  * Off for KEEP_ALL, outputs, planted bugs and folded nodes (every such value is materialized). */
 static int plan_views(tl_plan *P) {
-    if (P->keep) return 0;
+    if (P->keep || P->f64) return 0; /* float64: every transpose materialized (dgemm, contiguous) */
     const tl_graph *g = P->g;
     tl_session *s = P->s;
     int64_t n = P->n;
@@ -599,16 +670,29 @@ static int plan_storages(tl_plan *P) {
             continue;
         }
         P->sid[i] = P->ns;
-        add_storage(P, TL_STORE_ARENA, align64(st->numel * (int64_t)sizeof(float)), i, NULL);
-        if (st->scratch_floats > 0) {
+        add_storage(P, TL_STORE_ARENA, align64(st->numel * P->esz), i, NULL);
+        int64_t scratch_bytes = P->f64 ? st->scratch64 * P->esz : st->scratch_floats * (int64_t)sizeof(float);
+        if (scratch_bytes > 0) {
             P->scr[i] = P->ns;
-            add_storage(P, TL_STORE_ARENA, align64(st->scratch_floats * (int64_t)sizeof(float)), i, NULL);
+            add_storage(P, TL_STORE_ARENA, align64(scratch_bytes), i, NULL);
         }
         if (nd->op == TL_OP_INPUT) {
             s->input_numel = st->numel;
             s->input_step = st;
-            st->kernel = NULL;                          /* the run copies the input in */
-            if (st->plant_bug) st->exec = exec_planted; /* adds the bug after the copy */
+            st->kernel = NULL; /* the run copies the input in */
+            st->kernel64 = NULL;
+            if (st->plant_bug && !P->f64) st->exec = exec_planted; /* adds the bug after the copy */
+            if (st->plant_bug && P->f64) st->exec64 = exec_planted64;
+        } else if (P->f64) {
+            bool rep64 = st->row->elementwise_binary && st->p.ew.bf_operand;
+            tl_exec64_fn base = rep64 ? tl_exec_binary_rep64 : st->kernel64;
+            if (st->plant_bug) {
+                st->kernel64 = base;
+                st->exec64 = exec_planted64;
+            } else {
+                st->exec64 = base;
+            }
+            st->exec = NULL; /* a float64 run calls exec64 only */
         } else {
             tl_exec_fn base = st->row->elementwise_binary && st->p.ew.bf_operand ? tl_exec_binary_rep : st->kernel;
             if (st->plant_bug) {
@@ -723,7 +807,8 @@ static void plan_bind(tl_plan *P) {
         s->value[i] = x->kind == TL_STORE_PARAM ? x->param : (float *)(s->arena + x->offset);
     }
     /* the input's planted bug runs first (after the copy-in) */
-    if (s->input_step && s->input_step->exec) s->run[s->n_run++] = &s->steps[s->input_step->id];
+    if (s->input_step && (P->f64 ? s->input_step->exec64 != NULL : s->input_step->exec != NULL))
+        s->run[s->n_run++] = &s->steps[s->input_step->id];
     for (int64_t i = 0; i < P->n; i++) {
         tl_step *st = &s->steps[i];
         const tl_node *nd = st->node;
@@ -731,8 +816,15 @@ static void plan_bind(tl_plan *P) {
         for (int k = 0; k < nd->n_parents; k++) st->in[k] = s->value[nd->parents[k]];
         if (st->row->elementwise_binary && st->p.ew.bf_operand) st->in[st->p.ew.bf_operand - 1] = st->p.ew.rep_buf;
         if (P->scr[i] >= 0) st->scratch = (float *)(s->arena + P->S[P->scr[i]].offset);
+        if (P->f64) {
+            st->out64 = (double *)(void *)st->out;
+            for (int k = 0; k < nd->n_parents; k++) st->in64[k] = (const double *)(const void *)st->in[k];
+            if (st->row->elementwise_binary && st->p.ew.bf_operand)
+                st->in64[st->p.ew.bf_operand - 1] = st->p.ew.rep_buf64;
+            st->scratch64p = (double *)(void *)st->scratch;
+        }
         if (nd->op == TL_OP_INPUT) s->input_buf = st->out;
-        else if (st->exec) s->run[s->n_run++] = st;
+        else if (P->f64 ? st->exec64 != NULL : st->exec != NULL) s->run[s->n_run++] = st;
     }
     /* which values stay readable after a run: materialized in their own layout, and either
      * live to the end or constant */
@@ -755,17 +847,21 @@ int tl_session_new(tl_model *m, const tl_shape *input_shape, int flags, tl_sessi
     s->flags = flags;
     s->n = g->n_nodes;
     s->in_shape = *input_shape;
+    s->f64 = (flags & TL_SESSION_FLOAT64) != 0;
+    if (s->f64) s->flags |= TL_SESSION_EXACT;
     const char *bug = getenv("TL_TEST_PLANT_BUG");
     tl_plan P = {.s = s,
                  .g = g,
                  .err = err,
                  .n = g->n_nodes,
                  .keep = (flags & TL_SESSION_KEEP_ALL) != 0,
-                 .exact = (flags & TL_SESSION_EXACT) != 0,
+                 .exact = (flags & (TL_SESSION_EXACT | TL_SESSION_FLOAT64)) != 0,
+                 .f64 = (flags & TL_SESSION_FLOAT64) != 0,
+                 .esz = (flags & TL_SESSION_FLOAT64) ? (int64_t)sizeof(double) : (int64_t)sizeof(float),
                  .bug = bug && *bug ? bug : NULL};
     int rc = -1;
-    if (plan_alloc(&P) || plan_shapes(&P) || plan_steps(&P) || plan_consumers(&P) || plan_fold(&P) || plan_rep(&P) ||
-        plan_views(&P) || plan_fuse(&P) || plan_drop_folded(&P) || plan_storages(&P))
+    if (plan_alloc(&P) || plan_shapes(&P) || plan_params64(&P) || plan_steps(&P) || plan_consumers(&P) ||
+        plan_fold(&P) || plan_rep(&P) || plan_views(&P) || plan_fuse(&P) || plan_drop_folded(&P) || plan_storages(&P))
         goto done;
     plan_liveness(&P);
     plan_in_place(&P);

@@ -14,6 +14,7 @@
 #include "tl_family.h"
 #include "tl_conv.h"
 #include "tl_kernels.h"
+#include "tl_kernels_f64.h"
 #include "tl_runtime.h"
 
 struct tl_model {
@@ -22,6 +23,8 @@ struct tl_model {
 
 struct tl_step;
 typedef void (*tl_exec_fn)(const struct tl_step *st, const float *const *in, float *out);
+/* The double exec of a float64 session (TL_SESSION_FLOAT64): same contract, doubles. */
+typedef void (*tl_exec64_fn)(const struct tl_step *st, const double *const *in, double *out);
 
 /* ---- per-op prepared data, one struct per family ---- */
 typedef struct tl_prep_ew { /* unary, binary, safe_log */
@@ -34,6 +37,10 @@ typedef struct tl_prep_ew { /* unary, binary, safe_log */
     int bf_operand;
     int64_t rep, inner;
     float *rep_buf; /* owned */
+    /* float64 session: the kernels (fetched at plan time) and the replicated operand in double */
+    tl_unary64_fn ufn64;
+    tl_binary64_fn bfn64;
+    double *rep_buf64; /* owned */
 } tl_prep_ew;
 
 typedef struct tl_prep_move { /* broadcast_to, permute, transpose, concat */
@@ -128,6 +135,16 @@ typedef struct tl_step {
     bool out_view;  /* matmul writing straight into its transpose consumer's layout */
     bool fused;     /* computed by its parent's step (a batch norm folded into the
                                  * producing conv/linear): shares its storage, not run */
+    /* float64 (TL_SESSION_FLOAT64): the family's prepare also installs kernel64 (NULL: the op has
+     * no double path, refused at plan time) and scratch64 (doubles); the planner then runs
+     * exec64 on in64 / out64 / scratch64p and the float fields above are unused. prm64: the
+     * node's parameters in double (borrowed from the session), set before prepare. */
+    tl_exec64_fn kernel64, exec64;
+    const double **in64; /* owned */
+    double *out64, *scratch64p;
+    int64_t scratch64;
+    const double *prm64[TL_MAX_PARAMS];
+    const tl_kernel64_table *K64;
     union {
         tl_prep_ew ew;
         tl_prep_move mv;
@@ -161,6 +178,11 @@ struct tl_session {
     int64_t n_run;
     float **owned; /* folded values (session-owned) */
     int64_t n_owned;
+    /* float64 session: per node, per parameter slot, the parameter in double (owned when
+     * widened here; else the model tensor's data64) */
+    bool f64;
+    double **prm64;    /* [n * TL_MAX_PARAMS], owned array */
+    bool *prm64_owned; /* [n * TL_MAX_PARAMS] */
 };
 
 /* ---- what the planner needs from the families ---- */
@@ -181,6 +203,11 @@ void tl_binary_set_rep(tl_step *st, int k, float *rb, int64_t rep, int64_t per);
 void tl_exec_binary_rep(const tl_step *st, const float *const *in, float *out);
 /* Copy parent 0 to out (an alias op that must be materialized: planted bug, eval_node). */
 void tl_exec_copy(const tl_step *st, const float *const *in, float *out);
+/* float64 versions of the two above (ops/elementwise.c, ops/movement.c). The double rep
+ * operand: tl_binary_set_rep64 takes ownership of rb. */
+void tl_binary_set_rep64(tl_step *st, int k, double *rb, int64_t rep, int64_t per);
+void tl_exec_binary_rep64(const tl_step *st, const double *const *in, double *out);
+void tl_exec_copy64(const tl_step *st, const double *const *in, double *out);
 /* Window geometry of a conv (conv=true: padding_after, dilation) or pool node over the spatial
  * axes starting at first_spatial of its parent's session shape `in` (ops/pool.c). */
 int tl_window_from_node(tl_window *w, const tl_node *n, const tl_shape *in, const tl_shape *out, int first_spatial,

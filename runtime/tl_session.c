@@ -14,6 +14,8 @@ void tl_step_release(tl_step *st) {
     if (st->row && st->row->fam && st->row->fam->release) st->row->fam->release(st);
     free(st->in);
     st->in = NULL;
+    free(st->in64);
+    st->in64 = NULL;
 }
 
 void tl_session_free(tl_session *s) {
@@ -29,6 +31,11 @@ void tl_session_free(tl_session *s) {
     free(s->run);
     for (int64_t i = 0; i < s->n_owned; i++) free(s->owned[i]);
     free(s->owned);
+    if (s->prm64)
+        for (int64_t j = 0; j < s->n * TL_MAX_PARAMS; j++)
+            if (s->prm64_owned[j]) free(s->prm64[j]);
+    free(s->prm64);
+    free(s->prm64_owned);
     free(s);
 }
 
@@ -40,6 +47,8 @@ static int64_t now_ns(void) {
 
 int tl_session_run(tl_session *s, const float *input, tl_err *err) {
     if (!s) return tl_errk(err, TL_ERR_INTERNAL, "tl_session_run: no session");
+    if (s->f64)
+        return tl_errk(err, TL_ERR_BAD_INPUT, "tl_session_run: a float64 session runs with tl_session_run_f64");
     if (!input && s->input_numel) return tl_errf(err, "tl_session_run: no input");
     tl_step *const *run = s->run;
     int64_t nr = s->n_run;
@@ -63,18 +72,48 @@ int tl_session_run(tl_session *s, const float *input, tl_err *err) {
     return 0;
 }
 
-int tl_session_n_outputs(const tl_session *s) { return s ? s->n_out : 0; }
-
-const float *tl_session_output(const tl_session *s, int i, tl_shape *shape) {
-    if (!s || i < 0 || i >= s->n_out) return NULL;
-    int64_t id = s->out_ids[i];
-    if (shape) *shape = s->shapes[id];
-    return s->value[id];
+/* The float64 run: the same loop over exec64 (doubles). */
+int tl_session_run_f64(tl_session *s, const double *input, tl_err *err) {
+    if (!s) return tl_errk(err, TL_ERR_INTERNAL, "tl_session_run_f64: no session");
+    if (!s->f64)
+        return tl_errk(err, TL_ERR_BAD_INPUT,
+                       "tl_session_run_f64: a float32 session runs with tl_session_run (create the session with "
+                       "TL_SESSION_FLOAT64)");
+    if (!input && s->input_numel) return tl_errf(err, "tl_session_run_f64: no input");
+    tl_step *const *run = s->run;
+    int64_t nr = s->n_run;
+    bool prof = (s->flags & TL_SESSION_PROFILE) != 0;
+    int64_t t0 = prof ? now_ns() : 0;
+    if (s->input_numel) memcpy(s->input_buf, input, (size_t)s->input_numel * sizeof(double));
+    if (prof) s->ns[s->m->g->input_id] = now_ns() - t0;
+    for (int64_t k = 0; k < nr; k++) {
+        const tl_step *st = run[k];
+        if (prof) t0 = now_ns();
+        st->exec64(st, st->in64, st->out64);
+        if (prof) s->ns[st->id] = now_ns() - t0;
+    }
+    return 0;
 }
 
-const float *tl_session_node_value(const tl_session *s, int64_t id, tl_shape *shape, tl_err *err) {
+bool tl_session_is_f64(const tl_session *s) { return s && s->f64; }
+
+int tl_session_n_outputs(const tl_session *s) { return s ? s->n_out : 0; }
+
+const double *tl_session_output_f64(const tl_session *s, int i, tl_shape *shape) {
+    if (!s || !s->f64 || i < 0 || i >= s->n_out) return NULL;
+    int64_t id = s->out_ids[i];
+    if (shape) *shape = s->shapes[id];
+    return (const double *)(const void *)s->value[id];
+}
+
+static const void *node_value(const tl_session *s, int64_t id, tl_shape *shape, bool f64, tl_err *err) {
     if (!s || id < 0 || id >= s->n) {
         tl_errf(err, "node[%lld]: no such node", (long long)id);
+        return NULL;
+    }
+    if (s->f64 != f64) {
+        tl_errk(err, TL_ERR_BAD_INPUT, "node[%lld]: this is a %s session: use tl_session_node_value%s", (long long)id,
+                s->f64 ? "float64" : "float32", s->f64 ? "_f64" : "");
         return NULL;
     }
     if (!(s->flags & TL_SESSION_KEEP_ALL) && !s->steps[id].kept) {
@@ -83,6 +122,21 @@ const float *tl_session_node_value(const tl_session *s, int64_t id, tl_shape *sh
     }
     if (shape) *shape = s->shapes[id];
     return s->value[id];
+}
+
+const double *tl_session_node_value_f64(const tl_session *s, int64_t id, tl_shape *shape, tl_err *err) {
+    return node_value(s, id, shape, true, err);
+}
+
+const float *tl_session_output(const tl_session *s, int i, tl_shape *shape) {
+    if (!s || s->f64 || i < 0 || i >= s->n_out) return NULL;
+    int64_t id = s->out_ids[i];
+    if (shape) *shape = s->shapes[id];
+    return s->value[id];
+}
+
+const float *tl_session_node_value(const tl_session *s, int64_t id, tl_shape *shape, tl_err *err) {
+    return node_value(s, id, shape, false, err);
 }
 
 int64_t tl_session_node_ns(const tl_session *s, int64_t id) {
@@ -95,6 +149,9 @@ int64_t tl_session_node_ns(const tl_session *s, int64_t id) {
  * other, kept values now). Allocates: diagnostics only, never on the run path. */
 int tl_session_eval_node(tl_session *s, int64_t id, const float *const *parent_values, float *out, tl_err *err) {
     if (!s || id < 0 || id >= s->n) return tl_errf(err, "node[%lld]: no such node", (long long)id);
+    if (s->f64)
+        return tl_errk(err, TL_ERR_BAD_INPUT, "node[%lld]: a float64 session evaluates with tl_session_eval_node_f64",
+                       (long long)id);
     const tl_step *st = &s->steps[id];
     const tl_node *nd = st->node;
     int rc = 0;
@@ -139,6 +196,56 @@ int tl_session_eval_node(tl_session *s, int64_t id, const float *const *parent_v
     return 0;
 }
 
+/* tl_session_eval_node in double: the same fresh plan of the node, its double exec. */
+int tl_session_eval_node_f64(tl_session *s, int64_t id, const double *const *parent_values, double *out,
+                             tl_err *err) {
+    if (!s || id < 0 || id >= s->n) return tl_errf(err, "node[%lld]: no such node", (long long)id);
+    if (!s->f64)
+        return tl_errk(err, TL_ERR_BAD_INPUT, "node[%lld]: a float32 session evaluates with tl_session_eval_node",
+                       (long long)id);
+    const tl_step *st = &s->steps[id];
+    const tl_node *nd = st->node;
+    int rc = 0;
+    if (nd->op == TL_OP_INPUT)
+        return tl_errf(err, "node[%lld] (input): has no parents to evaluate from", (long long)id);
+    if (nd->op == TL_OP_CONST) {
+        memcpy(out, s->prm64[id * TL_MAX_PARAMS], (size_t)st->numel * sizeof(double));
+    } else {
+        if (nd->n_parents > 0 && !parent_values) return tl_errf(err, "node[%lld]: no parent values", (long long)id);
+        tl_step tmp = *st;
+        memset(&tmp.p, 0, sizeof tmp.p);
+        tmp.kernel = NULL;
+        tmp.kernel64 = NULL;
+        tmp.scratch = NULL;
+        tmp.scratch64p = NULL;
+        tmp.scratch_floats = 0;
+        tmp.scratch64 = 0;
+        tl_prep_ctx pc = {s->shapes, st->K};
+        rc = st->row->fam->prepare(&pc, &tmp, err);
+        if (!rc && tmp.scratch64 > 0) {
+            tmp.scratch64p = malloc(sizeof(double) * (size_t)tmp.scratch64);
+            if (!tmp.scratch64p) rc = tl_erroom(err, "node[%lld]: out of memory for scratch", (long long)id);
+        }
+        if (!rc && st->row->elementwise_binary && st->p.ew.bf_operand &&
+            tl_shape_numel(&s->shapes[nd->parents[st->p.ew.bf_operand - 1]]) != st->numel) {
+            const tl_shape *ps = &s->shapes[nd->parents[st->p.ew.bf_operand - 1]];
+            tmp.p.ew.bf_operand = st->p.ew.bf_operand;
+            tmp.p.ew.rep = 1;
+            tmp.p.ew.inner = ps->dim[0] ? tl_shape_numel(ps) / ps->dim[0] : 0;
+            tl_exec_binary_rep64(&tmp, parent_values, out);
+            tmp.p.ew.bf_operand = 0;
+        } else if (!rc && tmp.kernel64) {
+            tmp.kernel64(&tmp, parent_values, out);
+        }
+        free(tmp.scratch64p);
+        if (st->row->fam->release) st->row->fam->release(&tmp);
+        if (rc) return rc;
+    }
+    if (st->plant_bug)
+        for (int64_t i = 0; i < st->numel; i++) out[i] += 1e-2;
+    return 0;
+}
+
 int64_t tl_session_arena_bytes(const tl_session *s) { return s ? s->arena_bytes : 0; }
 
 const char *tl_session_node_plan(const tl_session *s, int64_t id) {
@@ -169,7 +276,7 @@ int tl_session_write_plan(const tl_session *s, FILE *out, tl_err *err) {
         tl_shape_str(&s->shapes[i], shape, sizeof shape);
         snprintf(plan, sizeof plan, "%s%s", tl_session_node_plan(s, i), st->in_place ? " in-place" : "");
         const char *v = (const char *)s->value[i];
-        int64_t bytes = st->numel * (int64_t)sizeof(float);
+        int64_t bytes = st->numel * (int64_t)(s->f64 ? sizeof(double) : sizeof(float));
         if (st->view || (st->alias && !st->folded))
             snprintf(where, sizeof where, "view of node[%lld]", (long long)g->nodes[i].parents[0]);
         else if (v && v >= s->arena && v < s->arena + (s->arena_bytes ? s->arena_bytes : 64))

@@ -9,6 +9,10 @@
  *   for it ("run", "input", "folded": constant, computed once at plan time, "alias", "view": a
  *   transpose read in place by matmul), so only "run"/"input" events have a nonzero duration.
  * --dump-node ID file.npy: any intermediate value (the session keeps every value).
+ * --dtype float64: every op in double (docs/float64.md); the input .npy is read at its precision
+ *   (float32 widened exactly), outputs and dumps are written as float64 ('<f8'). A float32 run
+ *   given a float64 .npy rounds it to float32 and says so in one stderr line; integer, float16 and
+ *   bool inputs are refused (the IR declares no input dtype other than float).
  * Exit status: 0 ok, else tl_err_exit_status of the error (one line on stderr, file name first):
  * 2 bad input (usage, graph, params, input), 3 out of memory, 1 I/O or internal failure. */
 #include <stdio.h>
@@ -81,22 +85,25 @@ static int write_profile(const char *path, const tl_session *s, const tl_graph *
     return rc;
 }
 
-static void summary(int k, const float *y, const tl_shape *s) {
+/* y: float32 values, or yd: float64 ones */
+static void summary(int k, const float *y, const double *yd, const tl_shape *s) {
     char b[256];
     int64_t n = tl_shape_numel(s);
     printf("output %d: shape %s", k, tl_shape_str(s, b, sizeof b));
+#define TL_Y(i) (yd ? yd[i] : (double)y[i])
     if (n > 0) {
-        double mn = (double)y[0], mx = (double)y[0], sum = 0;
+        double mn = TL_Y(0), mx = TL_Y(0), sum = 0;
         for (int64_t i = 0; i < n; i++) {
-            double v = (double)y[i];
+            double v = TL_Y(i);
             if (v < mn) mn = v;
             if (v > mx) mx = v;
             sum += v;
         }
         printf(" min %.6g max %.6g mean %.6g first [", mn, mx, sum / (double)n);
-        for (int64_t i = 0; i < n && i < 8; i++) printf("%s%.6g", i ? ", " : "", (double)y[i]);
+        for (int64_t i = 0; i < n && i < 8; i++) printf("%s%.6g", i ? ", " : "", TL_Y(i));
         printf("%s]", n > 8 ? ", ..." : "");
     }
+#undef TL_Y
     printf("\n");
 }
 
@@ -105,7 +112,8 @@ int main(int argc, char **argv) {
     const char *out_path = NULL, *profile = NULL, *dump_path = NULL;
     long long threads = 0, repeat = 0, dump_id = -1;
     bool exact = false;
-    int isa = -1; /* index into --isa's choices, which are in tl_isa order */
+    int isa = -1;   /* index into --isa's choices, which are in tl_isa order */
+    int dtype = -1; /* --dtype: 0 float32 (default), 1 float64 */
     const tl_cli_pos pos[] = {
         {"graph.json", &graph_path, 0, "the graph (torchlean.ir.v1 JSON)"},
         {"params.bin", &params_path, TL_CLI_OPTIONAL | TL_CLI_PARAMS,
@@ -154,6 +162,12 @@ int main(int argc, char **argv) {
          .choices = "scalar|avx2|avx512",
          .dest = &isa,
          .help = "use this kernel set instead of the best one the CPU has"},
+        {.name = "--dtype",
+         .kind = TL_CLI_CHOICE,
+         .choices = "float32|float64",
+         .dest = &dtype,
+         .help = "compute in this precision (default float32); float64 runs every op in double and "
+                 "writes float64 .npy files"},
         {.name = "--exact",
          .kind = TL_CLI_FLAG,
          .dest = &exact,
@@ -196,14 +210,18 @@ int main(int argc, char **argv) {
                 (long long)g->n_nodes);
         goto fail;
     }
-    if (tl_npy_load(input_path, &x, &err)) goto fail;
+    bool f64 = dtype == 1;
+    const char *descr = NULL;
+    if (tl_npy_load_input(input_path, f64, &x, &descr, &err)) goto fail;
+    if (!f64 && descr && strcmp(descr, "<f8") == 0)
+        fprintf(stderr, "tlrun: %s: float64 input rounded to float32 (--dtype float64 runs in double)\n", input_path);
     int flags = (profile ? TL_SESSION_PROFILE : 0) | (dump_path ? TL_SESSION_KEEP_ALL : 0) |
-        (exact ? TL_SESSION_EXACT : 0);
+        (exact ? TL_SESSION_EXACT : 0) | (f64 ? TL_SESSION_FLOAT64 : 0);
     if (tl_session_new(m, &x->shape, flags, &s, &err)) {
         tl_err_prefix(&err, input_path);
         goto fail;
     }
-    if (tl_session_run(s, x->data, &err)) goto fail;
+    if (f64 ? tl_session_run_f64(s, x->data64, &err) : tl_session_run(s, x->data, &err)) goto fail;
     if (repeat > 0) {
         t = (size_t)repeat <= SIZE_MAX / sizeof(double) ? malloc(sizeof(double) * (size_t)repeat) : NULL;
         if (!t) {
@@ -212,7 +230,7 @@ int main(int argc, char **argv) {
         }
         for (long long r = 0; r < repeat; r++) {
             double t0 = now_ms();
-            if (tl_session_run(s, x->data, &err)) goto fail;
+            if (f64 ? tl_session_run_f64(s, x->data64, &err) : tl_session_run(s, x->data, &err)) goto fail;
             t[r] = now_ms() - t0;
         }
         qsort(t, (size_t)repeat, sizeof(double), cmp_double);
@@ -222,18 +240,24 @@ int main(int argc, char **argv) {
     if (profile && write_profile(profile, s, g, &err)) goto fail;
     if (dump_path) {
         tl_shape sh;
-        const float *v = tl_session_node_value(s, dump_id, &sh, &err);
-        if (!v || tl_npy_save(dump_path, &sh, v, &err)) goto fail;
+        if (f64) {
+            const double *v = tl_session_node_value_f64(s, dump_id, &sh, &err);
+            if (!v || tl_npy_save_f64(dump_path, &sh, v, &err)) goto fail;
+        } else {
+            const float *v = tl_session_node_value(s, dump_id, &sh, &err);
+            if (!v || tl_npy_save(dump_path, &sh, v, &err)) goto fail;
+        }
     }
     for (int k = 0; k < tl_session_n_outputs(s); k++) {
         tl_shape sh;
-        const float *y = tl_session_output(s, k, &sh);
+        const float *y = f64 ? NULL : tl_session_output(s, k, &sh);
+        const double *yd = f64 ? tl_session_output_f64(s, k, &sh) : NULL;
         if (out_path) {
             char name[4096];
             output_name(out_path, k, name, sizeof name);
-            if (tl_npy_save(name, &sh, y, &err)) goto fail;
+            if (f64 ? tl_npy_save_f64(name, &sh, yd, &err) : tl_npy_save(name, &sh, y, &err)) goto fail;
         } else {
-            summary(k, y, &sh);
+            summary(k, y, yd, &sh);
         }
     }
     goto done;

@@ -16,6 +16,10 @@ typedef struct tl_tensor {
     tl_shape shape;
     float *data;
     bool owned; /* data was malloc'ed by the tensor (else it borrows, e.g. an mmap) */
+    /* the source's exact values when the source is wider than float32 (an F64 safetensors tensor,
+     * inline JSON numbers): owned, freed by tl_tensor_free; NULL when `data` is exact. A float64
+     * session reads it (else widens `data`, which is exact). */
+    double *data64;
 } tl_tensor;
 
 typedef struct tl_node {

@@ -37,6 +37,14 @@ int tl_npy_load(const char *path, tl_tensor **out, tl_err *err);
 int tl_npy_parse(const void *buf, size_t len, const char *name, tl_tensor **out, tl_err *err);
 /* float32 .npy (v1 header), written atomically: temp file in the same directory + rename. */
 int tl_npy_save(const char *path, const tl_shape *shape, const float *data, tl_err *err);
+/* A graph input (tlrun, the Python package): only <f4 and <f8 are accepted (the IR declares no
+ * input dtype, so an integer / float16 / bool array is a TL_ERR_BAD_INPUT error naming the file
+ * and its dtype). `data` holds the float32 values (float64 rounded to nearest); f64: `data64`
+ * also holds the exact values (float64 as stored, float32 widened). *descr (may be NULL):
+ * the file's dtype ("<f4", "<f8", ...), static. */
+int tl_npy_load_input(const char *path, bool f64, tl_tensor **out, const char **descr, tl_err *err);
+/* float64 .npy ('<f8'), written like tl_npy_save. */
+int tl_npy_save_f64(const char *path, const tl_shape *shape, const double *data, tl_err *err);
 
 /* Read a whole file (for the *_parse entry points). Returns malloc'ed buffer. */
 int tl_read_file(const char *path, char **buf, size_t *len, tl_err *err);

@@ -49,6 +49,12 @@ enum {
                                 * rounding (today: batch norm folded into the producing conv or
                                 * linear's weights); every result is then each node's own
                                 * kernel on its parents' values */
+    TL_SESSION_FLOAT64 = 8,  /* run every op in double (docs/float64.md): the reference run of
+                                * TorchLean's own Float (binary64) evaluator. Implies EXACT.
+                                * Parameters are widened once at session creation (or read at
+                                * their source's precision: tl_tensor.data64). Use the _f64 entry
+                                * points; the float32 ones fail on such a session (and the _f64
+                                * ones on a float32 session) */
 };
 
 /* Build the execution plan for this input shape: order, liveness, one arena with reuse and
@@ -67,6 +73,15 @@ int64_t tl_session_node_ns(const tl_session *s, int64_t id);
 /* Evaluate one node in isolation on given parent values (per-node diff in isolated mode).
  * parent_values[i] holds the parent's declared shape; out holds the node's shape. */
 int tl_session_eval_node(tl_session *s, int64_t id, const float *const *parent_values, float *out, tl_err *err);
+/* ---- float64 sessions (TL_SESSION_FLOAT64): the same contracts in double ---- */
+bool tl_session_is_f64(const tl_session *s);
+/* `input` has tl_shape_numel(input_shape) doubles. Allocates nothing. */
+int tl_session_run_f64(tl_session *s, const double *input, tl_err *err);
+/* NULL for a bad index or a float32 session */
+const double *tl_session_output_f64(const tl_session *s, int i, tl_shape *shape);
+const double *tl_session_node_value_f64(const tl_session *s, int64_t id, tl_shape *shape, tl_err *err);
+/* tl_session_eval_node in double (float64 session only) */
+int tl_session_eval_node_f64(tl_session *s, int64_t id, const double *const *parent_values, double *out, tl_err *err);
 /* Bytes of the activation arena (memory plan) and of the parameters. */
 int64_t tl_session_arena_bytes(const tl_session *s);
 int64_t tl_model_param_bytes(const tl_model *m);

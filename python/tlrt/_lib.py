@@ -19,6 +19,7 @@ TL_MAX_RANK = 8
 TL_ERR_MAX = 1024
 KEEP_ALL = 1   # TL_SESSION_KEEP_ALL
 PROFILE = 2    # TL_SESSION_PROFILE
+FLOAT64 = 8    # TL_SESSION_FLOAT64
 
 _PKG = Path(__file__).resolve().parent
 
@@ -99,6 +100,9 @@ def _declare(L) -> None:
         "tl_session_n_outputs": ([vp], c_int),
         "tl_session_output": ([vp, c_int, P(TlShape)], P(ctypes.c_float)),
         "tl_session_node_value": ([vp, i64, P(TlShape), E], P(ctypes.c_float)),
+        "tl_session_run_f64": ([vp, P(ctypes.c_double), E], c_int),
+        "tl_session_output_f64": ([vp, c_int, P(TlShape)], P(ctypes.c_double)),
+        "tl_session_node_value_f64": ([vp, i64, P(TlShape), E], P(ctypes.c_double)),
         "tl_session_node_ns": ([vp, i64], i64),
         "tl_session_node_shape": ([vp, i64], P(TlShape)),
         "tl_session_node_plan": ([vp, i64], ctypes.c_char_p),

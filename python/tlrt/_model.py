@@ -15,6 +15,7 @@ from ._errors import BadInputError, Error
 from ._graph import Graph, PathLike, _input_shape, as_files
 
 _F32P = ctypes.POINTER(ctypes.c_float)
+_F64P = ctypes.POINTER(ctypes.c_double)
 
 
 @dataclass(frozen=True)
@@ -28,11 +29,11 @@ class NodeProfile:
     ns: int
 
 
-def _copy_out(p, shape: "_lib.TlShape") -> np.ndarray:
+def _copy_out(p, shape: "_lib.TlShape", dtype=np.float32) -> np.ndarray:
     dims = shape.dims()
     n = int(np.prod(dims, dtype=np.int64)) if dims else 1
     if n == 0 or not p:
-        return np.zeros(dims, dtype=np.float32)
+        return np.zeros(dims, dtype=dtype)
     return np.ctypeslib.as_array(p, shape=(n,)).reshape(dims).copy()
 
 
@@ -55,12 +56,18 @@ class _Session:
     def run(self, x: np.ndarray) -> List[np.ndarray]:
         # x: C-contiguous, aligned float32 of self.shape, passed as it is (no copy); the GIL is
         # released during the call (ctypes.CDLL).
-        _lib.check(self.L.tl_session_run(self.h, x.ctypes.data_as(_F32P), ctypes.byref(self.err)), self.err)
+        # (a float64 session: C-contiguous, aligned float64, and float64 outputs)
+        if self.flags & _lib.FLOAT64:
+            _lib.check(self.L.tl_session_run_f64(self.h, x.ctypes.data_as(_F64P), ctypes.byref(self.err)), self.err)
+        else:
+            _lib.check(self.L.tl_session_run(self.h, x.ctypes.data_as(_F32P), ctypes.byref(self.err)), self.err)
         outs = []
         for i in range(self.n_outputs):
             sh = _lib.TlShape()
-            p = self.L.tl_session_output(self.h, i, ctypes.byref(sh))
-            outs.append(_copy_out(p, sh))
+            if self.flags & _lib.FLOAT64:
+                outs.append(_copy_out(self.L.tl_session_output_f64(self.h, i, ctypes.byref(sh)), sh, np.float64))
+            else:
+                outs.append(_copy_out(self.L.tl_session_output(self.h, i, ctypes.byref(sh)), sh))
         return outs
 
     def free(self) -> None:
@@ -72,25 +79,35 @@ class _Session:
 class Model:
     """A torchlean.ir.v1 graph loaded into tlrt.
 
-    Model(graph, params=None, *, threads=None, keep_all=False, profile=False)
+    Model(graph, params=None, *, threads=None, keep_all=False, profile=False, dtype="float32")
 
     graph: path to graph.json, or a tlrt.Graph (from tlrt.capture). params: path to params.bin
     (None: the graph carries its payloads inline, TorchLean's form). threads: set tlrt's and
     OpenBLAS's thread count (process-wide, tl_set_threads). keep_all: every node's value stays
     readable after run (node_value); profile: every run records per-node times (profile()).
+    dtype: "float32" (default) or "float64": every op computed in double (TL_SESSION_FLOAT64, the
+    reference run of TorchLean's Float evaluator, docs/float64.md); inputs are converted to
+    float64 (exactly, from float32) and run / node_value return float64 arrays.
 
     run(x) plans a session the first time it sees an input shape (any batch the graph admits)
     and reuses it afterwards; sessions live until close() / clear_sessions(). One Model may be
     used from several threads (each session runs on one thread at a time)."""
 
     def __init__(self, graph, params: Optional[PathLike] = None, *, threads: Optional[int] = None,
-                 keep_all: bool = False, profile: bool = False):
+                 keep_all: bool = False, profile: bool = False, dtype="float32"):
+        try:
+            self.dtype = np.dtype(dtype)
+        except TypeError:
+            self.dtype = None
+        if self.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise BadInputError(f"dtype: expected 'float32' or 'float64', got {dtype!r}")
         self._L = _lib.lib()
         self._h = ctypes.c_void_p()
         self._sessions: Dict[Tuple[Tuple[int, ...], int], _Session] = {}
         self._slock = threading.Lock()
         self._last: Optional[_Session] = None
-        self._flags = (_lib.KEEP_ALL if keep_all else 0) | (_lib.PROFILE if profile else 0)
+        self._flags = (_lib.KEEP_ALL if keep_all else 0) | (_lib.PROFILE if profile else 0) | (
+            _lib.FLOAT64 if self.dtype == np.float64 else 0)
         if threads is not None:
             set_threads(threads)
         err = _lib.TlErr()
@@ -127,15 +144,15 @@ class Model:
         except Exception as e:  # noqa: BLE001 - anything that is not array-like is bad input
             raise BadInputError(f"input: cannot be read as an array ({type(e).__name__}: {e})") from None
         if a.dtype.kind not in "fiub":
-            raise BadInputError(f"input: dtype {a.dtype} is not supported (give real numbers; tlrt runs float32)")
+            raise BadInputError(f"input: dtype {a.dtype} is not supported (give real numbers; tlrt runs float32 or float64)")
         if a.ndim > _lib.TL_MAX_RANK:
             raise BadInputError(f"input: rank {a.ndim} exceeds tlrt's maximum rank {_lib.TL_MAX_RANK}")
         if self.input_shape is not None and a.ndim != len(self.input_shape):
             raise BadInputError(f"input: shape {list(a.shape)} does not match the graph input "
                                 f"node[{self.input_id}] {list(self.input_shape)} (rank {a.ndim} vs "
                                 f"{len(self.input_shape)})")
-        if a.dtype != np.float32 or not a.flags.c_contiguous or not a.flags.aligned:
-            a = np.ascontiguousarray(a, dtype=np.float32)
+        if a.dtype != self.dtype or not a.flags.c_contiguous or not a.flags.aligned:
+            a = np.ascontiguousarray(a, dtype=self.dtype)
         return a
 
     def _session(self, shape: Tuple[int, ...], flags: int) -> _Session:
@@ -158,8 +175,9 @@ class Model:
 
     def run(self, x) -> List[np.ndarray]:
         """Run on x (a NumPy array or anything np.asarray takes, or a path to a .npy file) and
-        return the outputs as float32 arrays (copies). x is used without a copy when it is a
-        C-contiguous float32 array; other real dtypes are converted."""
+        return the outputs as arrays of the model's dtype (copies: float32, or float64 for
+        dtype="float64"). x is used without a copy when it is a C-contiguous array of that dtype;
+        other real dtypes are converted."""
         return self._run(x, self._flags)[1]
 
     __call__ = run
@@ -171,11 +189,13 @@ class Model:
         if s is None:
             raise Error("node_value: run the model first")
         err, sh = _lib.TlErr(), _lib.TlShape()
+        f64 = bool(s.flags & _lib.FLOAT64)
+        get = self._L.tl_session_node_value_f64 if f64 else self._L.tl_session_node_value
         with s.lock:
-            p = self._L.tl_session_node_value(s.h, int(node_id), ctypes.byref(sh), ctypes.byref(err))
+            p = get(s.h, int(node_id), ctypes.byref(sh), ctypes.byref(err))
             if not p and err.msg:
                 raise err.exception()
-            return _copy_out(p, sh)
+            return _copy_out(p, sh, np.float64 if f64 else np.float32)
 
     def profile(self, x=None) -> List[NodeProfile]:
         """Per-node times. With x: run x on a profiling session first; without: the last run,

@@ -72,6 +72,26 @@ def test_run_matches_numpy(model):
     assert model.param_bytes == 4 * (4 * 16 + 16 + 16 * 16 + 16 + 16 * 3 + 3)
 
 
+def test_float64_model():
+    """dtype="float64": every op in double; float64 in and out, near the float64 oracle (the
+    bundled weights are float32 numbers, so only dgemm's summation order separates them)."""
+    x = np.random.default_rng(5).standard_normal((3, 4))  # float64, not float32 numbers
+    ref = mlp_reference(x, keep_all=True)
+    m = tlrt.load(GRAPH, PARAMS, dtype="float64", keep_all=True)
+    (y,) = m.run(x)
+    assert y.dtype == np.float64 and y.shape == (3, 3)
+    np.testing.assert_allclose(y, ref[5], rtol=1e-13, atol=1e-14)
+    v = m.node_value(2)
+    assert v.dtype == np.float64
+    np.testing.assert_allclose(v, ref[2], rtol=1e-13, atol=1e-14)
+    (y32,) = tlrt.load(GRAPH, PARAMS).run(x)  # float32: rounds x, so it is farther off
+    assert y32.dtype == np.float32 and np.abs(y32 - ref[5]).max() > 100 * np.abs(y - ref[5]).max()
+    (yf,) = m.run(x.astype(np.float32))  # float32 input: widened exactly
+    np.testing.assert_allclose(yf, mlp_reference(x.astype(np.float32))[0], rtol=1e-13, atol=1e-14)
+    with pytest.raises(tlrt.BadInputError, match="dtype: expected 'float32' or 'float64', got 'float16'"):
+        tlrt.load(GRAPH, PARAMS, dtype="float16")
+
+
 def test_any_batch_one_session_per_shape():
     m = tlrt.load(GRAPH, PARAMS)
     rng = np.random.default_rng(0)

@@ -338,7 +338,8 @@ def small(tmp_path):
 
 
 USAGE = ("usage: tlrun graph.json [params.bin] input.npy [-o out.npy] [--threads N] [--repeat N] "
-         "[--profile trace.json] [--dump-node ID out.npy] [--isa scalar|avx2|avx512] [--exact]")
+         "[--profile trace.json] [--dump-node ID out.npy] [--isa scalar|avx2|avx512] "
+         "[--dtype float32|float64] [--exact]")
 
 
 def error_cases(gp, bp, inp, d):
