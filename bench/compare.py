@@ -680,7 +680,7 @@ def main():
             "rewrites on and with TL_SESSION_EXACT, peers with rtol 1e-3 atol 1e-4; warm-up %d rounds, then round-robin rounds "
             "(rotating order) for >= %d rounds and >= %.1fs (max %d); times are medians "
             "in microseconds of wall clock per call including the Python call overhead "
-            "(same for all three)" % (zoo.OPSET, args.warmup, args.min_iters, args.budget, args.max_iters)
+            "(same for all four)" % (zoo.OPSET, args.warmup, args.min_iters, args.budget, args.max_iters)
         ),
         "memory_method": (
             "fresh subprocess per (model, runtime, batch), same imports in every "
