@@ -693,6 +693,7 @@ def main():
             "show, so deltas under ~0.1 MiB read as 0"
         ),
         "idle_baseline_peak_MiB": base.get("peak_MiB"),
+        "quick": bool(args.quick),
         "problems": problems,
     }
     out = Path(args.out)

@@ -16,6 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN = "<!-- BEGIN GENERATED: bench/report.py -->"
 END = "<!-- END GENERATED -->"
+README_BEGIN = "<!-- BEGIN GENERATED: bench/report.py --readme -->"
+README_END = "<!-- END GENERATED (README) -->"
 
 
 def load(p):
@@ -203,6 +205,46 @@ def layer_section(lay, title, per_row=3, min_mflop=1.0):
     return out
 
 
+def readme_summary(R):
+    """The README's benchmark block: tlrt/best-peer of the realistic zoo as a model x (batch, threads)
+    grid, and the rows that miss."""
+    doc = load(R / "compare_real.json")
+    idx = compare_index(doc)
+    if not idx:
+        return "(no bench/results/compare_real.json: run `bash scripts/bench.sh --zoo real --docs`)\n"
+    ctx = doc.get("context", {})
+    v = ctx.get("versions", {})
+    models = list(dict.fromkeys(k[0] for k in idx))
+    batches = sorted({k[1] for k in idx})
+    threads = sorted({k[2] for k in idx})
+    cols = [(b, t) for b in batches for t in threads]
+    body, miss, n = [], [], 0
+    for m in models:
+        row = [m]
+        for b, t in cols:
+            tl = idx.get((m, b, t), {}).get("tlrt")
+            r = (tl or {}).get("ratio_vs_best_peer")
+            if r is None:
+                row.append("")
+                continue
+            n += 1
+            row.append(("**%.2f**" % r) if r <= 1.0 else "%.2f" % r)
+            if r > 1.0:
+                miss.append("%s b%d t%d (%.2fx %s)" % (m, b, t, r, PEER_LABEL.get(tl.get("best_peer"))))
+        body.append(row)
+    out = ["tlrt / best of (PyTorch eager, ONNX Runtime, OpenVINO), median per call, realistic zoo "
+           "(bench/zoo_real.py); bold <= 1.0. %s, %s cores, torch %s, onnxruntime %s, openvino %s, %s, "
+           "load average %s-%s%s:\n" % (ctx.get("cpu_model", "?"), ctx.get("num_cpus", "?"), v.get("torch", "?"),
+                                         v.get("onnxruntime", "?"), v.get("openvino", "?"), str(ctx.get("date", "?")),
+                                         ctx.get("loadavg_start", "?"), ctx.get("loadavg_end", "?"),
+                                         " (a --quick smoke run)" if ctx.get("quick") else ""),
+           md_table(["model"] + ["b%d t%d" % c for c in cols], body),
+           "\n%d of %d rows meet the target; misses: %s. Why, per row, with tlrt's per-node profile: "
+           "[docs/benchmarks.md](docs/benchmarks.md#rows-that-miss-tlrtbest-peer--10-and-why)." % (
+               n - len(miss), n, ", ".join(miss) if miss else "none")]
+    return "\n".join(out) + "\n"
+
+
 def generate(R):
     tb, th, cmp_, lay = (load(R / n) for n in ("tlbench.json", "tlbench_haswell.json", "compare.json", "layers.json"))
     out = []
@@ -309,7 +351,19 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--results", default=str(ROOT / "bench" / "results"))
     ap.add_argument("--doc", default=str(ROOT / "docs" / "benchmarks.md"))
+    ap.add_argument("--readme", default=None, help="also rewrite README.md's generated benchmark block")
     a = ap.parse_args()
+    if a.readme:
+        rd = Path(a.readme)
+        t = rd.read_text()
+        if README_BEGIN in t and README_END in t:
+            gen = readme_summary(Path(a.results))
+            t = re.sub(re.escape(README_BEGIN) + ".*?" + re.escape(README_END),
+                       lambda m: README_BEGIN + "\n" + gen + README_END, t, flags=re.S)
+            rd.write_text(t)
+            print("wrote", rd)
+        else:
+            print("report.py: %s has no %s ... %s block; left alone" % (rd, README_BEGIN, README_END))
     doc = Path(a.doc)
     text = doc.read_text() if doc.exists() else "# Benchmarks\n\n%s\n%s\n" % (BEGIN, END)
     if BEGIN not in text or END not in text:

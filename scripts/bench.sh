@@ -3,7 +3,7 @@
 #
 #   bash scripts/bench.sh            full run (~10 minutes on 2 cores)
 #   bash scripts/bench.sh --quick    smoke run (~2 minutes: fewer sizes, shorter timing, no memory)
-#   bash scripts/bench.sh --docs     also rewrite the tables of docs/benchmarks.md (bench/report.py)
+#   bash scripts/bench.sh --docs     also rewrite the tables of docs/benchmarks.md and README.md (bench/report.py)
 #                                    and docs/dashboard.png
 #   bash scripts/bench.sh --zoo real only the realistic zoo (bench/zoo_real.py) against eager, ORT
 #                                    and OpenVINO (+ the FMA/sgemm peaks): ~10 min full, ~2 min --quick
@@ -88,20 +88,27 @@ else
   REAL_CMP_ARGS=(--budget 1.0)
   REAL_LAYER_ARGS=(--budget 0.4 --min-runs 5)
 fi
-# only the realistic zoo: the machine references (FMA peak, sgemm) are all tlbench has to give
-[ "$BASE" = 0 ] && KFILTER='^(peak/|sgemm/)'
+# only the realistic zoo: the machine references (FMA peak, sgemm) are all tlbench has to give;
+# they go to tlbench_peaks.json so a full run's tlbench.json (kernel tables) stays
+TLB_OUT="$RES/tlbench.json"
+if [ "$BASE" = 0 ]; then
+  KFILTER='^(peak/|sgemm/[0-9]+/threads:1)'
+  TLB_OUT="$RES/tlbench_peaks.json"
+fi
 
 
 step "tlbench (kernels, sgemm, peak, bandwidth, models)"
 unset OPENBLAS_CORETYPE TL_BLAS_CORETYPE || true
 "$BUILD/tlbench" --benchmark_filter="$KFILTER" --benchmark_min_time="$MINTIME" \
-  --tl_models="$MODEL_LIST" --benchmark_out="$RES/tlbench.json" --benchmark_out_format=json \
+  --tl_models="$MODEL_LIST" --benchmark_out="$TLB_OUT" --benchmark_out_format=json \
   | grep -v -E "^\s*$" | tail -n 400
 
-step "tlbench sgemm with TL_BLAS_CORETYPE=Haswell"
-TL_BLAS_CORETYPE=Haswell "$BUILD/tlbench" --benchmark_filter='^(sgemm/|peak/fma)' \
-  --benchmark_min_time="$MINTIME" --benchmark_out="$RES/tlbench_haswell.json" \
-  --benchmark_out_format=json
+if [ "$BASE" = 1 ]; then
+  step "tlbench sgemm with TL_BLAS_CORETYPE=Haswell"
+  TL_BLAS_CORETYPE=Haswell "$BUILD/tlbench" --benchmark_filter='^(sgemm/|peak/fma)' \
+    --benchmark_min_time="$MINTIME" --benchmark_out="$RES/tlbench_haswell.json" \
+    --benchmark_out_format=json
+fi
 
 if [ "$BASE" = 1 ]; then
   step "layers: per-node GEMM efficiency of tlrt (TL_SESSION_PROFILE), base zoo"
@@ -115,7 +122,7 @@ fi
 if [ "$REAL" = 1 ]; then
   step "layers: per-node profile of the realistic zoo, threads 1 and 2"
   "$PY" bench/layers.py --zoo real --threads 1,2 --work-dir "$MODELS_DIR" --build-dir "$BUILD" \
-    --peak-from "$RES/tlbench.json" --out "$RES/layers_real.json" "${REAL_LAYER_ARGS[@]}"
+    --peak-from "$TLB_OUT" --out "$RES/layers_real.json" "${REAL_LAYER_ARGS[@]}"
 
   step "compare: the realistic zoo, tlrt / best of (eager, ORT, OpenVINO)"
   "$PY" bench/compare.py --zoo real --reuse-capture --no-memory --work-dir "$MODELS_DIR" --build-dir "$BUILD" \
@@ -135,7 +142,7 @@ else
 fi
 if [ "$DOCS" = 1 ]; then
   step "docs: docs/benchmarks.md tables and docs/dashboard.png"
-  "$PY" bench/report.py --results "$RES" --doc "$ROOT/docs/benchmarks.md"
+  "$PY" bench/report.py --results "$RES" --doc "$ROOT/docs/benchmarks.md" --readme "$ROOT/README.md"
   [ -f "$RES/dashboard.png" ] && cp "$RES/dashboard.png" "$ROOT/docs/dashboard.png"
 fi
 step "done in $(( $(date +%s) - t0 ))s: $RES/dashboard.html"
