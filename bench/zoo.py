@@ -11,6 +11,7 @@
 import importlib.util
 import json
 import os
+import shutil
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -164,6 +165,9 @@ def capture(spec, model_dir, onnx=True, extra_batches=None):
         extra_batches = spec.extra_batches
     d = Path(model_dir)
     d.mkdir(parents=True, exist_ok=True)
+    for old in d.glob("b[0-9]*"):  # captures at other batches from an earlier run: maybe stale weights
+        if old.is_dir():
+            shutil.rmtree(old)
     m = build_module(spec)
     gen = torch.Generator().manual_seed(SEED)
     example = torch.randn(spec.example_shape, generator=gen)

@@ -75,3 +75,13 @@ def test_close32_is_assert_close_f32():
         except AssertionError:
             want = False
         assert compare.close32(a, ref) == want, d
+
+
+def test_bad_filters_are_refused():
+    import subprocess
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "compare.py"), "--zoo", "real", "--models",
+                        "resnet18_64,no_such_net"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "unknown models: no_such_net" in r.stderr, (r.returncode, r.stderr)
+    r = subprocess.run(["bash", str(ROOT / "scripts" / "bench.sh"), "--zoo", "nope"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and "--zoo takes all, base or real" in r.stderr, (r.returncode, r.stderr)
