@@ -401,7 +401,7 @@ def versions(lib):
     try:
         import openvino as ov
 
-        ov_v = ov.__version__
+        ov_v = ov.__version__.split("-")[0]
     except ImportError:
         ov_v = None
     return {

@@ -208,7 +208,7 @@ def summarize(name, b, t, rows, tmin, tmed, runs, recap, peak, fpeak1, top):
         "pct_of_fma_peak": (100 * flops / tmin / fpeak) if (fpeak and tmin) else None,
         "fma_peak_GFLOPS": fpeak,
         "time_share_by_kind": {k: v / node_sum for k, v in by_kind.most_common()} if node_sum else {},
-        "top_nodes": [{"node": r["id"], "kind": r["kind"], "shape": r["shape"], "us": r["ns"] / 1e3,
+        "top_nodes": [{"node": r["id"], "kind": r["kind"], "shape": r["shape"], "us": r["ns"] / 1e3, "conv": r.get("conv"),
                        "share": r["ns"] / node_sum if node_sum else 0,
                        "GFLOPS": (r["flops"] / r["ns"]) if r["flops"] else None} for r in slow],
         "n_nodes": len(rows),

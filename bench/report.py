@@ -109,8 +109,8 @@ def why_slow(summary):
         fp = summary.get("fma_peak_GFLOPS")
         eff = (" %.0f GFLOP/s = %.0f%% of FMA peak" % (gf, 100 * gf / fp)) if (gf and fp) else \
             ((" %.0f GFLOP/s" % gf) if gf else "")
-        parts.append("node %d %s %s %.0f%%%s" % (n["node"], n["kind"], "x".join(map(str, n["shape"])),
-                                                100 * n["share"], eff))
+        parts.append("node %d %s%s %s %.0f%%%s" % (n["node"], n["kind"], (" " + n["conv"]) if n.get("conv") else "",
+                                                  "x".join(map(str, n["shape"])), 100 * n["share"], eff))
     kinds = ", ".join("%s %.0f%%" % (k, 100 * x) for k, x in list(summary.get("time_share_by_kind", {}).items())[:3])
     return "slowest nodes: %s; time by op: %s" % ("; ".join(parts), kinds)
 
@@ -122,6 +122,10 @@ def peer_section(doc, lay, title, real=False):
     ctx = (doc or {}).get("context", {})
     L = layer_index(lay)
     out = ["\n### %s (median us per call, one process, interleaved)\n" % title]
+    if ctx.get("quick"):
+        out.append("*A `--quick` run (short timing, fewer batches) on %s at load average %s-%s: smoke-test "
+                   "figures, not the measurement.*\n" % (ctx.get("date", "?"), ctx.get("loadavg_start", "?"),
+                                                         ctx.get("loadavg_end", "?")))
     body, misses, acc = [], [], {}
     for (m, bt, t), d in idx.items():
         tl = d.get("tlrt")
