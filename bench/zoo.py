@@ -79,6 +79,8 @@ _SPECS += [
     Spec("cifar_cnn", _R, "CifarCNN", (1, 3, 32, 32), zoo="real", batches=(1, 16, 64, 256), extra_batches=()),
     Spec("cifar_resnet20", _R, "CifarResNet20", (1, 3, 32, 32), zoo="real", batches=(1, 16, 64, 256), extra_batches=()),
     Spec("mobilenetv2_96", _R, "MobileNetV2", (1, 3, 96, 96), zoo="real", batches=(1, 16, 64), extra_batches=()),
+    Spec("mobilenetv2_224", _R, "MobileNetV2", (1, 3, 224, 224), zoo="real", batches=(1, 16), extra_batches=(),
+         quick_batches=(1,)),
     Spec("resnet18_64", _R, "ResNet18", (1, 3, 64, 64), zoo="real", batches=(1, 16, 64), extra_batches=()),
     Spec(
         "resnet18_224",
