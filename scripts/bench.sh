@@ -134,7 +134,7 @@ step "dashboard"
 CHROME=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
 if [ -n "$CHROME" ]; then
   "$CHROME" --headless --no-sandbox --disable-gpu --hide-scrollbars --screenshot="$RES/dashboard.png" \
-    --window-size=1400,1800 "file://$RES/dashboard.html" >/dev/null 2>&1 || \
+    --window-size=1400,2400 "file://$RES/dashboard.html" >/dev/null 2>&1 || \
     echo "bench.sh: chromium screenshot failed" >&2
   [ -f "$RES/dashboard.png" ] && echo "screenshot: $RES/dashboard.png"
 else
