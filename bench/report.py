@@ -162,6 +162,12 @@ def peer_section(doc, lay, title, real=False):
     n_ok = sum(1 for r in body if r[8].startswith("**"))
     out.append("\n%d of %d rows meet tlrt/best-peer <= 1.0 (bold). Peers: %s. Method: %s." % (
         n_ok, len(body), ", ".join(PEER_LABEL[p] for p in PEERS), ctx.get("method", "")))
+    probs = ctx.get("problems") or []
+    if probs:
+        out.append("\nProblems the run recorded (a failed peer is also shown in its row):\n")
+        out.append("\n".join("- " + p.replace("|", "/") for p in probs[:40]))
+        if len(probs) > 40:
+            out.append("- ... %d more in the JSON's context.problems" % (len(probs) - 40))
     if real and acc:
         out.append("\n#### Accuracy against PyTorch eager (max abs error over the rows above)\n")
         out.append(md_table(["model", "max abs err, rewrites on", "max abs err, TL_SESSION_EXACT",
