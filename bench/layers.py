@@ -79,6 +79,9 @@ def profile_model(lib, mdir, batch, threads, min_runs, budget):
     except tc.TlrtError:
         alt = mdir / ("b%d" % batch)
         model.close()
+        if not (alt / "graph.json").exists():  # not re-batchable: capture at this batch (same weights)
+            spec = zoo.get(mdir.name)
+            zoo.capture_batch(spec, zoo.load_module(spec, mdir), mdir, batch)
         g = json.loads((alt / "graph.json").read_text())
         model = tc.Model(lib, alt / "graph.json", str(alt / "params.bin"))
         sess = tc.Session(model, in_shape, flags=tc.Session.PROFILE)
@@ -165,8 +168,9 @@ def main():
             for t in thread_list:
                 try:
                     rows, tmin, tmed, runs, recap = profile_model(lib, mdir, b, t, a.min_runs, a.budget)
-                except tc.TlrtError as e:
-                    print("layers.py: %s batch %d: %s" % (name, b, e), file=sys.stderr)
+                except Exception as e:  # one row's failure is reported; the other rows go on
+                    print("layers.py: %s batch %d threads %d: %s" % (name, b, t, str(e).strip().splitlines()[-1:]),
+                          file=sys.stderr)
                     continue
                 benchmarks += summarize(name, b, t, rows, tmin, tmed, runs, recap, peak, fpeak1, a.top)
     ctx = {"executable": "bench/layers.py", "sgemm_peak_GFLOPS": peak,
