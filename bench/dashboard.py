@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COLORS = {"tlrt": "#d62728", "pytorch": "#1f77b4", "ort": "#2ca02c", "openvino": "#8c564b",
           "scalar": "#7f7f7f", "avx2": "#ff7f0e", "avx512": "#9467bd", "sgemm": "#d62728",
           "SkylakeX": "#9467bd", "Haswell": "#ff7f0e"}
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
 
 
 def esc(s):
