@@ -86,3 +86,19 @@ def test_bad_filters_are_refused():
     r = subprocess.run(["bash", str(ROOT / "scripts" / "bench.sh"), "--zoo", "nope"], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 2 and "--zoo takes all, base or real" in r.stderr, (r.returncode, r.stderr)
+
+
+def test_dashboard_renders_accuracy_json_generically(tmp_path):
+    import json
+
+    import dashboard
+
+    doc = {"note": "f64 oracle", "rows": [{"model": "cifar_cnn", "tlrt_f32": 1.5e-7},
+                                          {"model": "vit_tiny_224", "torch_f32": 2e-6}]}
+    p = tmp_path / "accuracy.json"
+    p.write_text(json.dumps(doc))
+    html = "".join(dashboard.accuracy_section(p))
+    for want in ("<th>model</th>", "<th>tlrt_f32</th>", "<th>torch_f32</th>", "<td>vit_tiny_224</td>",
+                 "<td>1.5e-07</td>", "<td>f64 oracle</td>"):
+        assert want in html, want
+    assert dashboard.accuracy_section(tmp_path / "absent.json") == []
