@@ -1,25 +1,27 @@
 #!/usr/bin/env bash
 # Build tlrt, run every benchmark and render the dashboard.
 #
-#   bash scripts/bench.sh            full run (~10 minutes on 2 cores)
-#   bash scripts/bench.sh --quick    smoke run (~2 minutes: fewer sizes, shorter timing, no memory)
+#   bash scripts/bench.sh            full run, both zoos (~15 minutes on 2 cores)
+#   bash scripts/bench.sh --quick    smoke run (~3 minutes: fewer sizes, shorter timing, no memory)
 #   bash scripts/bench.sh --docs     also rewrite the tables of docs/benchmarks.md and README.md (bench/report.py)
 #                                    and docs/dashboard.png
 #   bash scripts/bench.sh --zoo real only the realistic zoo (bench/zoo_real.py) against eager, ORT
-#                                    and OpenVINO (+ the FMA/sgemm peaks): ~10 min full, ~2 min --quick
+#                                    and OpenVINO (+ the FMA/sgemm peaks): ~7 min full, ~2 min --quick
 #   --zoo base                       only the base zoo (tests/zoo + zoo_large); default: all
 #
 # Environment: TL_BUILD_DIR (default build), PYTHON (default .venv/bin/python).
-# Writes bench/results/{tlbench,tlbench_haswell,layers,compare}.json and dashboard.html
+# Writes bench/results/{tlbench,tlbench_haswell,layers,compare}.json (base zoo),
+# {compare_real,layers_real,tlbench_peaks}.json (realistic zoo; tlbench_peaks only with --zoo real) and dashboard.html
 # (Google Benchmark JSON) and, when chromium is installed, bench/results/dashboard.png.
 # Steps:
 #   1. cmake configure + build (Release) in $TL_BUILD_DIR
-#   2. capture the zoo (tests/zoo + bench/zoo_large.py) into bench/out/models/<name>/
+#   2. capture the zoo (tests/zoo + bench/zoo_large.py + bench/zoo_real.py) into bench/out/models/<name>/
 #      (graph.json + params.bin for tlrt, model.onnx for ORT, state_dict.pt for PyTorch)
 #   3. tlbench: kernels (scalar/avx2/avx512), sgemm, FMA peak, memory bandwidth, models
 #   4. tlbench again, sgemm only, with TL_BLAS_CORETYPE=Haswell (OpenBLAS fixes its core type
 #      when it is loaded, so the comparison needs a second process)
-#   5. bench/layers.py: per-node GEMM efficiency of tlrt vs the measured sgemm rate
+#   5. bench/layers.py: per-node GFLOP/s of tlrt vs the FMA peak and the sgemm rate (base zoo:
+#      layers.json; realistic zoo at threads 1,2: layers_real.json)
 #   6. bench/compare.py: tlrt vs PyTorch eager vs ONNX Runtime vs OpenVINO, interleaved, + peak
 #      memory (base zoo: compare.json); the realistic zoo at every (model, batch, threads 1 and 2)
 #      with tlrt/best-peer and the assert_close checks (compare_real.json; layers_real.json from
