@@ -14,10 +14,10 @@ import math
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-COLORS = {"tlrt": "#d62728", "pytorch": "#1f77b4", "ort": "#2ca02c",
+COLORS = {"tlrt": "#d62728", "pytorch": "#1f77b4", "ort": "#2ca02c", "openvino": "#8c564b",
           "scalar": "#7f7f7f", "avx2": "#ff7f0e", "avx512": "#9467bd", "sgemm": "#d62728",
           "SkylakeX": "#9467bd", "Haswell": "#ff7f0e"}
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
 
 
 def esc(s):
@@ -279,6 +279,135 @@ def ordered(seq):
     return out
 
 
+RUNTIMES = ("tlrt", "pytorch", "ort", "openvino")
+PEERS = ("pytorch", "ort", "openvino")
+
+
+def real_zoo_sections(doc, lay, half):
+    """The realistic zoo (compare_real.json, layers_real.json): the tlrt/best-peer table (green <= 1.0,
+    red > 1.0), per-model latency bars of all four runtimes, per-layer GFLOP/s against the FMA peak."""
+    parts = []
+    entries = [b for b in (doc or {}).get("benchmarks", []) if b["name"].startswith("compare/")]
+    if entries:
+        idx = {}
+        for b in entries:
+            idx.setdefault((b["model"], b["batch"], b["num_threads"]), {})[b["runtime"]] = b
+        rows, ratios = [], {}
+        for (m, bt, t), d in idx.items():
+            tl = d.get("tlrt")
+            if not tl or tl.get("error_occurred"):
+                continue
+            r = tl.get("ratio_vs_best_peer")
+            ratios[(m, "b%d/t%d" % (bt, t))] = r
+            cells = []
+            for p in PEERS:
+                e = d.get(p)
+                cells.append(("failed", "bad") if e and e.get("error_occurred") else fmt((e or {}).get("real_time")))
+            close = ("yes" if tl.get("assert_close_f32") else "NO") + " / " + (
+                "yes" if tl.get("assert_close_f32_exact") else ("NO" if "assert_close_f32_exact" in tl else "-"))
+            note = "; ".join(([" --allow-rounding"] if tl.get("allow_rounding") else []) +
+                             ["%s: %s" % (p, d[p].get("error_message", "")) for p in PEERS
+                              if p in d and d[p].get("error_occurred")])
+            rows.append([m, bt, t, fmt(tl["real_time"])] + cells +
+                        [tl.get("best_peer") or "-", (fmt(r), "good" if r is not None and r <= 1.0 else "bad"),
+                         (close, "good" if "NO" not in close else "bad"),
+                         fmt(tl.get("max_abs_diff_vs_pytorch")), fmt(tl.get("max_abs_diff_exact_vs_pytorch")), note])
+        n_ok = sum(1 for r in rows if r[8][1] == "good")
+        parts.append("<h2>Realistic zoo: tlrt / best peer (green &le; 1.0, red &gt; 1.0): %d of %d rows</h2>"
+                     % (n_ok, len(rows)))
+        parts.append(table(["model", "batch", "threads", "tlrt us", "PyTorch us", "ORT us", "OpenVINO us",
+                            "best peer", "tlrt/best peer", "assert_close f32 (rewrites / exact)",
+                            "max |tlrt-eager|", "same, exact", "note"], rows))
+        models = ordered(k[0] for k in idx)
+        configs = ordered("b%d/t%d" % (k[1], k[2]) for k in sorted(idx, key=lambda k: (k[1], k[2])))
+        parts.append(bar_chart("tlrt / best peer (log; dashed = 1.0)", models, configs, ratios, "ratio", log=True,
+                               width=1360, height=300, annotate=False, hlines=[(1.0, "parity", "#d62728")]))
+        charts = []
+        for m in models:
+            groups = ["b%d/t%d" % (k[1], k[2]) for k in sorted(k for k in idx if k[0] == m)]
+            vals = {("b%d/t%d" % (k[1], k[2]), rt): e["real_time"] for k, d in idx.items() if k[0] == m
+                    for rt, e in d.items() if not e.get("error_occurred")}
+            charts.append(bar_chart("%s: median us per call (log)" % m, groups, list(RUNTIMES), vals, "microseconds",
+                                    log=True, colors=COLORS, width=half, height=260, annotate=False))
+        parts.append(grid(*charts))
+        parts.append('<p class="note">%s</p>' % esc((doc.get("context") or {}).get("method", "")))
+    lr = ok_rows(lay)
+    if lr:
+        ctx = lay.get("context", {})
+        fp = ctx.get("fma_peak_GFLOPS_1thread")
+        sums = [b for b in lr if b["name"].startswith("layers/")]
+        parts.append("<h2>Realistic zoo: tlrt per-layer GFLOP/s vs the FMA peak (%s GFLOP/s per thread)</h2>" % fmt(fp))
+        parts.append(table(["model", "batch", "threads", "fastest run us", "GFLOP/s", "% of FMA peak", "GEMM time",
+                            "time by op kind (top 4)", "slowest node"],
+                           [[b["model"], b["batch"], b["num_threads"], fmt(b["real_time"]), fmt(b.get("model_GFLOPS")),
+                             fmt(b.get("pct_of_fma_peak")), "%.0f%%" % (100 * b.get("gemm_share", 0)),
+                             ", ".join("%s %.0f%%" % (k, 100 * v) for k, v in list(b.get("time_share_by_kind", {}).items())[:4]),
+                             "; ".join("#%d %s %.0f%%" % (n["node"], n["kind"], 100 * n["share"])
+                                       for n in b.get("top_nodes", [])[:2])] for b in sums]))
+        nodes = {}
+        for b in lr:
+            if b["name"].startswith("layer/") and b["flops"] >= 1e6 and b.get("pct_of_fma_peak") is not None:
+                nodes.setdefault((b["model"], b["batch"], b["num_threads"]), []).append(b)
+        groups, vals = [], {}
+        for (m, bt, t), v in nodes.items():
+            if t != 1:
+                continue
+            for b in sorted(v, key=lambda e: -e["real_time"])[:3]:
+                g = "%s b%d #%d %s" % (m, bt, b["node"], b["kind"])
+                groups.append(g)
+                vals[(g, "% of FMA peak")] = b["pct_of_fma_peak"]
+        if groups:
+            parts.append(bar_chart("the 3 slowest GEMM nodes (>= 1 MFLOP) of each row, 1 thread: % of the FMA peak",
+                                   groups, ["% of FMA peak"], vals, "%", log=False, width=1360, height=340,
+                                   annotate=False, colors={"% of FMA peak": "#9467bd"}, rotate=True,
+                                   hlines=[(100, "FMA peak", "#d62728")]))
+    return parts
+
+
+def _cell(v):
+    if isinstance(v, float):
+        return fmt(v)
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, separators=(",", ":"))[:120]
+    return v
+
+
+def generic_tables(obj, title):
+    """Render any JSON as tables: a list of row objects -> one table (columns = union of keys); a dict of
+    row objects -> one table with a key column; a dict holding such lists -> one table each; scalars ->
+    a key/value table."""
+    if isinstance(obj, list) and obj and all(isinstance(r, dict) for r in obj):
+        cols = ordered(k for r in obj for k in r)
+        return ["<h3>%s</h3>" % esc(title) if title else "",
+                table(cols, [[_cell(r.get(c, "")) for c in cols] for r in obj])]
+    if isinstance(obj, dict):
+        if obj and all(isinstance(v, dict) for v in obj.values()) and not any(
+                isinstance(x, (dict, list)) and x and isinstance(next(iter(x)) if isinstance(x, list) else None, dict)
+                for v in obj.values() for x in v.values()):
+            cols = ordered(k for v in obj.values() for k in v)
+            return ["<h3>%s</h3>" % esc(title) if title else "",
+                    table([""] + cols, [[k] + [_cell(v.get(c, "")) for c in cols] for k, v in obj.items()])]
+        out, scal = [], []
+        for k, v in obj.items():
+            if isinstance(v, (list, dict)) and v:
+                out += generic_tables(v, k)
+            else:
+                scal.append([k, _cell(v)])
+        if scal:
+            out = [table(["", ""], scal, "kv")] + out
+        return out
+    return [table(["value"], [[_cell(obj)]])]
+
+
+def accuracy_section(path):
+    """docs/accuracy.json (written by the accuracy benchmark, when present), rendered generically."""
+    doc = load(path)
+    if doc is None:
+        return []
+    return ["<h2>Accuracy: tlrt float32 and PyTorch float32 against float64 (docs/accuracy.json)</h2>"] + \
+        generic_tables(doc, "")
+
+
 def build(results_dir):
     R = Path(results_dir)
     tb = load(R / "tlbench.json")
@@ -328,12 +457,14 @@ def build(results_dir):
             right += ('<p class="note">large GEMM layers (&ge;50 MFLOP, %d of them): median %.0f%%, best %.0f%% '
                       'of the tl_sgemm 1-thread rate (target &ge;85%%)</p>' % (len(big), medp, bestp))
     parts.append(grid(left, right))
+    parts += real_zoo_sections(load(R / "compare_real.json"), load(R / "layers_real.json"), HALF)
+    parts += accuracy_section(ROOT / "docs" / "accuracy.json")
 
     # ---- comparison
     if crow:
         models = ordered(b["model"] for b in crow)
         configs = sorted({(b["batch"], b["num_threads"]) for b in crow})
-        parts.append("<h2>tlrt vs PyTorch eager vs ONNX Runtime (median latency per call)</h2>")
+        parts.append("<h2>Base zoo: tlrt vs PyTorch eager vs ONNX Runtime vs OpenVINO (median latency per call)</h2>")
         series = ["b%d/t%d" % c for c in configs]
         charts = []
         for key, target, lbl in (("ratio_vs_ort", 0.5, "tlrt / ORT"), ("ratio_vs_pytorch", 0.1, "tlrt / PyTorch")):
@@ -350,7 +481,7 @@ def build(results_dir):
             vals = {(b["model"], b["runtime"]): b["real_time"] for b in crow
                     if b["batch"] == bt and b["num_threads"] == th}
             charts.append(bar_chart("batch %d, %d thread%s: median us (log)" % (bt, th, "s" if th > 1 else ""),
-                                    models, ["tlrt", "pytorch", "ort"], vals, "microseconds", log=True,
+                                    models, ["tlrt", "pytorch", "ort", "openvino"], vals, "microseconds", log=True,
                                     colors=COLORS, width=HALF, height=280, annotate=False))
         parts.append(grid(*charts))
         parts.append('<p class="note">%s</p>' % esc(cctx.get("method", "")))

@@ -16,6 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN = "<!-- BEGIN GENERATED: bench/report.py -->"
 END = "<!-- END GENERATED -->"
+README_BEGIN = "<!-- BEGIN GENERATED: bench/report.py --readme -->"
+README_END = "<!-- END GENERATED (README) -->"
 
 
 def load(p):
@@ -70,6 +72,187 @@ def openblas_pkg():
         return r.stdout.strip() or "?"
     except OSError:
         return "?"
+
+
+PEERS = ("pytorch", "ort", "openvino")
+PEER_LABEL = {"pytorch": "PyTorch", "ort": "ORT", "openvino": "OpenVINO", "tlrt": "tlrt"}
+
+
+def compare_index(doc):
+    """{(model, batch, threads): {runtime: entry}} over compare/ entries, failed ones included."""
+    idx = {}
+    for b in (doc or {}).get("benchmarks", []):
+        if b["name"].startswith("compare/"):
+            idx.setdefault((b["model"], b["batch"], b["num_threads"]), {})[b["runtime"]] = b
+    return idx
+
+
+def cell(e):
+    if e is None:
+        return "-"
+    if e.get("error_occurred"):
+        return "failed"
+    return f(e["real_time"])
+
+
+def layer_index(doc):
+    return {(b["model"], b["batch"], b["num_threads"]): b for b in rows(doc) if b["name"].startswith("layers/")}
+
+
+def why_slow(summary):
+    """The slowest nodes of tlrt's per-node profile for one row, as text."""
+    if not summary:
+        return "no per-node profile for this row (bench/layers.py)"
+    parts = []
+    for n in summary.get("top_nodes", [])[:3]:
+        gf = n.get("GFLOPS")
+        fp = summary.get("fma_peak_GFLOPS")
+        eff = (" %.0f GFLOP/s = %.0f%% of FMA peak" % (gf, 100 * gf / fp)) if (gf and fp) else \
+            ((" %.0f GFLOP/s" % gf) if gf else "")
+        parts.append("node %d %s%s %s %.0f%%%s" % (n["node"], n["kind"], (" " + n["conv"]) if n.get("conv") else "",
+                                                  "x".join(map(str, n["shape"])), 100 * n["share"], eff))
+    kinds = ", ".join("%s %.0f%%" % (k, 100 * x) for k, x in list(summary.get("time_share_by_kind", {}).items())[:3])
+    return "slowest nodes: %s; time by op: %s" % ("; ".join(parts), kinds)
+
+
+def peer_section(doc, lay, title, real=False):
+    idx = compare_index(doc)
+    if not idx:
+        return []
+    ctx = (doc or {}).get("context", {})
+    L = layer_index(lay)
+    out = ["\n### %s (median us per call, one process, interleaved)\n" % title]
+    if ctx.get("quick"):
+        out.append("*A `--quick` run (short timing, fewer batches) on %s at load average %s-%s: smoke-test "
+                   "figures, not the measurement.*\n" % (ctx.get("date", "?"), ctx.get("loadavg_start", "?"),
+                                                         ctx.get("loadavg_end", "?")))
+    body, misses, acc = [], [], {}
+    for (m, bt, t), d in idx.items():
+        tl = d.get("tlrt")
+        if tl is None or tl.get("error_occurred"):
+            continue
+        r = tl.get("ratio_vs_best_peer")
+        rs = "-" if r is None else (("**%s**" % r2(r)) if r <= 1.0 else "%s miss" % r2(r))
+        notes = []
+        if tl.get("allow_rounding"):
+            notes.append("--allow-rounding")
+        if tl.get("recaptured_at_batch"):
+            notes.append("captured at b%d" % bt)
+        fails = ["%s: %s" % (PEER_LABEL[p], d[p].get("error_message", "")) for p in PEERS
+                 if p in d and d[p].get("error_occurred")]
+        notes += fails
+        close = "yes" if tl.get("assert_close_f32") else "NO"
+        if "assert_close_f32_exact" in tl:
+            close += " / " + ("yes" if tl["assert_close_f32_exact"] else "NO")
+        body.append([m, bt, t, f(tl["real_time"])] + [cell(d.get(p)) for p in PEERS] +
+                    [PEER_LABEL.get(tl.get("best_peer"), "-"), rs, close, "; ".join(notes)])
+        a = acc.setdefault(m, {"rw": 0.0, "ex": None, "ok": True, "ok_ex": True})
+        a["rw"] = max(a["rw"], tl.get("max_abs_diff_vs_pytorch") or 0.0)
+        if tl.get("max_abs_diff_exact_vs_pytorch") is not None:
+            a["ex"] = max(a["ex"] or 0.0, tl["max_abs_diff_exact_vs_pytorch"])
+        a["ok"] &= bool(tl.get("assert_close_f32"))
+        a["ok_ex"] &= bool(tl.get("assert_close_f32_exact", True))
+        if r is not None and r > 1.0:
+            bp = d.get(tl.get("best_peer"), {})
+            misses.append("- **%s batch %d threads %d**: tlrt %s us vs %s %s us (%.2fx): %s" % (
+                m, bt, t, f(tl["real_time"]), PEER_LABEL.get(tl.get("best_peer")), f(bp.get("real_time")),
+                r, why_slow(L.get((m, bt, t)))))
+    out.append(md_table(["model", "batch", "threads", "tlrt", "PyTorch", "ORT", "OpenVINO", "best peer",
+                         "tlrt/best peer", "assert_close f32 (rewrites / exact)", "note"], body))
+    n_ok = sum(1 for r in body if r[8].startswith("**"))
+    out.append("\n%d of %d rows meet tlrt/best-peer <= 1.0 (bold). Peers: %s. Method: %s." % (
+        n_ok, len(body), ", ".join(PEER_LABEL[p] for p in PEERS), ctx.get("method", "")))
+    probs = ctx.get("problems") or []
+    if probs:
+        out.append("\nProblems the run recorded (a failed peer is also shown in its row):\n")
+        out.append("\n".join("- " + p.replace("|", "/") for p in probs[:40]))
+        if len(probs) > 40:
+            out.append("- ... %d more in the JSON's context.problems" % (len(probs) - 40))
+    if real and acc:
+        out.append("\n#### Accuracy against PyTorch eager (max abs error over the rows above)\n")
+        out.append(md_table(["model", "max abs err, rewrites on", "max abs err, TL_SESSION_EXACT",
+                             "assert_close f32 defaults (rewrites / exact)"],
+                            [[m, "%.3g" % a["rw"], "-" if a["ex"] is None else "%.3g" % a["ex"],
+                              "%s / %s" % ("pass" if a["ok"] else "FAIL", "pass" if a["ok_ex"] else "FAIL")]
+                             for m, a in acc.items()]))
+    if real:
+        out.append("\n#### Rows that miss (tlrt/best-peer > 1.0) and why\n")
+        out.append("\n".join(misses) if misses else "None: every row meets the target.")
+        if misses:
+            out.append("\nThe per-node profile is tlrt's TL_SESSION_PROFILE (bench/layers.py) for the same "
+                       "(model, batch, threads); shares are of the sum of node medians.")
+    return out
+
+
+def layer_section(lay, title, per_row=3, min_mflop=1.0):
+    lr = rows(lay)
+    if not lr:
+        return []
+    ctx = lay.get("context", {})
+    out = ["\n### %s (FMA peak %s GFLOP/s per thread)\n" % (title, f(ctx.get("fma_peak_GFLOPS_1thread")))]
+    S = [b for b in lr if b["name"].startswith("layers/")]
+    out.append(md_table(["model", "batch", "threads", "fastest run us", "model GFLOP/s", "% of FMA peak",
+                         "GEMM share", "top op kinds by time"],
+                        [[b["model"], b["batch"], b["num_threads"], f(b["real_time"]), f(b.get("model_GFLOPS")),
+                          "-" if b.get("pct_of_fma_peak") is None else "%.0f%%" % b["pct_of_fma_peak"],
+                          "%.0f%%" % (100 * b.get("gemm_share", 0)),
+                          ", ".join("%s %.0f%%" % (k, 100 * x) for k, x in list(b.get("time_share_by_kind", {}).items())[:4])]
+                         for b in S]))
+    nodes = {}
+    for b in lr:
+        if b["name"].startswith("layer/") and b["flops"] >= min_mflop * 1e6:
+            nodes.setdefault((b["model"], b["batch"], b["num_threads"]), []).append(b)
+    body = []
+    for v in nodes.values():
+        for b in sorted(v, key=lambda e: -e["real_time"])[:per_row]:
+            body.append([b["model"], b["batch"], b["num_threads"], "%d %s" % (b["node"], b["kind"]),
+                         b.get("conv") or "", "x".join(map(str, b["shape"])), f(b["flops"] / 1e6), f(b["real_time"]),
+                         "%.0f%%" % (100 * b.get("share", 0)), f(b["GFLOPS"]),
+                         "-" if b.get("pct_of_fma_peak") is None else "%.0f%%" % b["pct_of_fma_peak"]])
+    out.append("\nThe %d slowest linear / conv / matmul nodes of each row (>= %g MFLOP):\n" % (per_row, min_mflop))
+    out.append(md_table(["model", "batch", "threads", "node", "conv (cin x cout, kernel, stride, groups)", "output",
+                         "MFLOP", "median us", "share", "GFLOP/s", "% of FMA peak"], body))
+    return out
+
+
+def readme_summary(R):
+    """The README's benchmark block: tlrt/best-peer of the realistic zoo as a model x (batch, threads)
+    grid, and the rows that miss."""
+    doc = load(R / "compare_real.json")
+    idx = compare_index(doc)
+    if not idx:
+        return "(no bench/results/compare_real.json: run `bash scripts/bench.sh --zoo real --docs`)\n"
+    ctx = doc.get("context", {})
+    v = ctx.get("versions", {})
+    models = list(dict.fromkeys(k[0] for k in idx))
+    batches = sorted({k[1] for k in idx})
+    threads = sorted({k[2] for k in idx})
+    cols = [(b, t) for b in batches for t in threads]
+    body, miss, n = [], [], 0
+    for m in models:
+        row = [m]
+        for b, t in cols:
+            tl = idx.get((m, b, t), {}).get("tlrt")
+            r = (tl or {}).get("ratio_vs_best_peer")
+            if r is None:
+                row.append("")
+                continue
+            n += 1
+            row.append(("**%.2f**" % r) if r <= 1.0 else "%.2f" % r)
+            if r > 1.0:
+                miss.append("%s b%d t%d (%.2fx %s)" % (m, b, t, r, PEER_LABEL.get(tl.get("best_peer"))))
+        body.append(row)
+    out = ["tlrt / best of (PyTorch eager, ONNX Runtime, OpenVINO), median per call, realistic zoo "
+           "(bench/zoo_real.py); bold <= 1.0. %s, %s cores, torch %s, onnxruntime %s, openvino %s, %s, "
+           "load average %s-%s%s:\n" % (ctx.get("cpu_model", "?"), ctx.get("num_cpus", "?"), v.get("torch", "?"),
+                                         v.get("onnxruntime", "?"), v.get("openvino", "?"), str(ctx.get("date", "?")),
+                                         ctx.get("loadavg_start", "?"), ctx.get("loadavg_end", "?"),
+                                         " (a --quick smoke run)" if ctx.get("quick") else ""),
+           md_table(["model"] + ["b%d t%d" % c for c in cols], body),
+           "\n%d of %d rows meet the target (the others are the rows that miss). Why, per row, with tlrt's "
+           "per-node profile: [docs/benchmarks.md](docs/benchmarks.md#rows-that-miss-tlrtbest-peer--10-and-why)."
+           % (n - len(miss), n)]
+    return "\n".join(out) + "\n"
 
 
 def generate(R):
@@ -134,25 +317,12 @@ def generate(R):
                  (f(d["avx512"] / d["scalar"]) + "x") if d.get("scalar") and d.get("avx512") else "-"]
                 for k, d in by.items()]
         out.append(md_table(["kernel", "scalar", "avx2", "avx512", "avx512/scalar"], body))
-    # comparison
-    cr = [b for b in rows(cmp_) if b["name"].startswith("compare/")]
-    if cr:
-        out.append("\n### tlrt vs PyTorch eager vs ONNX Runtime (median us per call, one process, interleaved)\n")
-        idx = {(b["model"], b["batch"], b["num_threads"], b["runtime"]): b for b in cr}
-        body = []
-        for (m, bt, t, rt), b in idx.items():
-            if rt != "tlrt":
-                continue
-            p, o = idx.get((m, bt, t, "pytorch")), idx.get((m, bt, t, "ort"))
-            ro, rp = b.get("ratio_vs_ort"), b.get("ratio_vs_pytorch")
-            body.append([m, bt, t, f(b["real_time"]), f(p["real_time"]) if p else "-", f(o["real_time"]) if o else "-",
-                         ("**%s**" % r2(ro)) if (ro is not None and ro <= 0.5) else r2(ro),
-                         ("**%s**" % r2(rp)) if (rp is not None and rp <= 0.1) else r2(rp),
-                         "yes" if b.get("agree") else "NO",
-                         "b64 capture" if b.get("recaptured_at_batch") else ""])
-        out.append(md_table(["model", "batch", "threads", "tlrt", "PyTorch", "ORT", "tlrt/ORT", "tlrt/PyTorch",
-                             "outputs agree", "note"], body))
-        out.append("\nBold: meets the target (<= 0.5x ORT, <= 0.1x PyTorch). Method: %s." % cctx.get("method", ""))
+    # comparison: the base zoo (compare.json) and the realistic zoo (compare_real.json)
+    out += peer_section(cmp_, lay, "tlrt vs PyTorch eager vs ONNX Runtime vs OpenVINO, base zoo")
+    real = load(R / "compare_real.json")
+    lay_real = load(R / "layers_real.json")
+    out += peer_section(real, lay_real, "Realistic zoo (bench/zoo_real.py): tlrt / best peer", real=True)
+    out += layer_section(lay_real, "Realistic zoo: per-layer GFLOP/s of tlrt against the FMA peak")
     mr = [b for b in rows(cmp_) if b["name"].startswith("memory/")]
     if mr:
         out.append("\n### Peak memory (MiB over a process with the same imports)\n")
@@ -191,7 +361,19 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--results", default=str(ROOT / "bench" / "results"))
     ap.add_argument("--doc", default=str(ROOT / "docs" / "benchmarks.md"))
+    ap.add_argument("--readme", default=None, help="also rewrite README.md's generated benchmark block")
     a = ap.parse_args()
+    if a.readme:
+        rd = Path(a.readme)
+        t = rd.read_text()
+        if README_BEGIN in t and README_END in t:
+            gen = readme_summary(Path(a.results))
+            t = re.sub(re.escape(README_BEGIN) + ".*?" + re.escape(README_END),
+                       lambda m: README_BEGIN + "\n" + gen + README_END, t, flags=re.S)
+            rd.write_text(t)
+            print("wrote", rd)
+        else:
+            print("report.py: %s has no %s ... %s block; left alone" % (rd, README_BEGIN, README_END))
     doc = Path(a.doc)
     text = doc.read_text() if doc.exists() else "# Benchmarks\n\n%s\n%s\n" % (BEGIN, END)
     if BEGIN not in text or END not in text:

@@ -3,6 +3,7 @@
 Used by bench/compare.py; nothing here starts a process, so a timed tl_session_run is one
 foreign call. Layouts mirror ir/tl_shape.h (tl_shape) and ir/tl_err.h (tl_err).
 """
+
 import ctypes
 import os
 from pathlib import Path
@@ -29,7 +30,7 @@ class TlShape(ctypes.Structure):
 
 
 class TlErr(ctypes.Structure):
-    _fields_ = [("msg", ctypes.c_char * TL_ERR_MAX), ("kind", ctypes.c_int)]   # tl_err: msg, kind
+    _fields_ = [("msg", ctypes.c_char * TL_ERR_MAX), ("kind", ctypes.c_int)]  # tl_err: msg, kind
 
 
 class TlrtError(RuntimeError):
@@ -115,6 +116,7 @@ class Session:
 
     KEEP_ALL = 1
     PROFILE = 2
+    EXACT = 4  # TL_SESSION_EXACT: follow the IR node by node, no plan-time rewrites
 
     def __init__(self, model, shape, flags=0):
         self.lib = model.lib
@@ -123,8 +125,7 @@ class Session:
         self.h = ctypes.c_void_p()
         err = TlErr()
         s = TlShape.of(self.shape)
-        if self.lib.L.tl_session_new(model.h, ctypes.byref(s), int(flags), ctypes.byref(self.h),
-                                     ctypes.byref(err)):
+        if self.lib.L.tl_session_new(model.h, ctypes.byref(s), int(flags), ctypes.byref(self.h), ctypes.byref(err)):
             self.h = None
             raise TlrtError(err.msg.decode())
         self._err = TlErr()
@@ -141,6 +142,7 @@ class Session:
         def go():
             if run(h, ptr, errp):
                 raise TlrtError(self._err.msg.decode())
+
         return go
 
     def outputs(self):
