@@ -62,6 +62,11 @@ typedef struct tl_kernel_table {
     void (*avg_pool)(const float *x, float *y, int64_t planes, const tl_window *w);
     /* y[i] += b[i % n] for i < rows*n (bias add after GEMM) */
     void (*add_bias_rows)(float *y, const float *b, int64_t rows, int64_t n);
+    /* the fused epilogue of a GEMM / conv output (ops/linear.c, ops/conv.c): per element
+     * v = y[i] (+ b[i % n] when b != NULL), then v = lo > v ? lo : v, then y[i] = hi < v ? hi : v
+     * (lo = -INFINITY / hi = INFINITY: no clamp; NaN passes). Each step is one IEEE operation, the
+     * same ones add_bias_rows, relu, max_elem and min_elem (with the value first) do. */
+    void (*bias_clamp_rows)(float *y, const float *b, int64_t rows, int64_t n, float lo, float hi);
 } tl_kernel_table;
 
 const tl_kernel_table *tl_kernels_for(tl_isa isa); /* NULL if not compiled/supported by the CPU */

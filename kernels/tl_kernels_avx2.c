@@ -114,4 +114,5 @@ const tl_kernel_table tl_kernels_avx2_table = {
     .max_pool = tl_avx2_max_pool,
     .avg_pool = tl_avx2_avg_pool,
     .add_bias_rows = tl_avx2_add_bias_rows,
+    .bias_clamp_rows = tl_avx2_bias_clamp_rows,
 };

@@ -109,4 +109,5 @@ const tl_kernel_table tl_kernels_avx512_table = {
     .max_pool = tl_avx512_max_pool,
     .avg_pool = tl_avx512_avg_pool,
     .add_bias_rows = tl_avx512_add_bias_rows,
+    .bias_clamp_rows = tl_avx512_bias_clamp_rows,
 };

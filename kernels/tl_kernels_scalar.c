@@ -231,6 +231,17 @@ static void s_add_bias_rows(float *y, const float *b, int64_t rows, int64_t n) {
     });
 }
 
+static void s_bias_clamp_rows(float *y, const float *b, int64_t rows, int64_t n, float lo, float hi) {
+    TL_PFOR(rows > 1 && rows * n > TL_PAR_MIN, r, rows, {
+        float *yr = y + r * n;
+        for (int64_t j = 0; j < n; j++) {
+            float v = b ? yr[j] + b[j] : yr[j];
+            v = lo > v ? lo : v;
+            yr[j] = hi < v ? hi : v;
+        }
+    });
+}
+
 #define TL_S_UNARY_ENTRY(OP, NAME, EXPR) [TL_U_##OP] = s_u_##NAME,
 #define TL_S_BINARY_ENTRY(OP, NAME, EXPR) [TL_B_##OP] = s_b_##NAME,
 _Static_assert(0 TL_S_UNARY_OPS(TL_KT_COUNT1) == TL_U_COUNT, "one scalar function per tl_unary");
@@ -250,4 +261,5 @@ const tl_kernel_table tl_kernels_scalar_table = {
     .max_pool = tl_kscalar_max_pool,
     .avg_pool = tl_kscalar_avg_pool,
     .add_bias_rows = s_add_bias_rows,
+    .bias_clamp_rows = s_bias_clamp_rows,
 };

@@ -1,6 +1,7 @@
 /* linear.c - y = x W^T + b over the last axis (nn.Linear; W is [out_dim, in_dim], b optional), on
  * tl_sgemm. The bias is added after the product (one more rounding per element); the zoo tests
  * hold the result to PyTorch within assert_close's float32 tolerances. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "tl_emit.h"
@@ -31,10 +32,14 @@ static void ex_linear(const tl_step *st, const float *const *in, float *out) {
                         for (int64_t i = i0; i < ie; i++) y[i] = yt[i * M + j];
                 }
             }
+        if (l->clamp) st->K->bias_clamp_rows(out, NULL, M, N, l->lo, l->hi);
         return;
     }
     tl_sgemm(false, true, l->M, l->N, l->K, 1.0f, in[0], l->K, l->w, l->K, 0.0f, out, l->N);
-    if (l->b) st->K->add_bias_rows(out, l->b, l->M, l->N);
+    /* bias then a fused clamp in one pass: the same operations as add_bias_rows followed by the
+     * relu / max_elem / min_elem nodes it replaces */
+    if (l->clamp) st->K->bias_clamp_rows(out, l->b, l->M, l->N, l->lo, l->hi);
+    else if (l->b) st->K->add_bias_rows(out, l->b, l->M, l->N);
 }
 
 static int linear_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
@@ -85,6 +90,9 @@ static int linear_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
     if (!l->w) return tl_errf(err, "node[%lld] (linear): weight is not bound", (long long)n->id);
     /* operand order by shape (measured with tl_sgemm + this transpose, 1 thread, OpenBLAS
      * SkylakeX): swapped wins for 2..128 rows when K >= 512 and N >= 256 */
+    l->clamp = false;
+    l->lo = -INFINITY;
+    l->hi = INFINITY;
     l->lin_t = l->M >= 2 && l->M <= 128 && l->K >= 512 && l->N >= 256;
     st->scratch_floats = l->lin_t ? l->M * l->N : 0;
     st->kernel = ex_linear;
@@ -114,6 +122,14 @@ static int linear_absorb_affine(tl_step *st, int axis, int64_t channels, const d
     return 0;
 }
 
+static int linear_absorb_clamp(tl_step *st, float lo, float hi) {
+    tl_prep_linear *l = &st->p.lin;
+    l->clamp = true;
+    l->lo = lo;
+    l->hi = hi;
+    return 0;
+}
+
 static void linear_release(tl_step *st) {
     free(st->p.lin.own);
     st->p.lin.own = NULL;
@@ -127,5 +143,6 @@ const tl_family tl_fam_linear = {
     .prepare = linear_prepare,
     .release = linear_release,
     .absorb_affine = linear_absorb_affine,
+    .absorb_clamp = linear_absorb_clamp,
     .emit = linear_emit,
 };

@@ -97,6 +97,11 @@ typedef struct tl_family {
      * (another axis, ...), -1 error; NULL: cannot */
     int (*absorb_affine)(struct tl_step *st, int axis, int64_t channels, const double *scale, const double *shift,
                          tl_err *err);
+    /* apply y = min(max(y, lo), hi) (as lo > y ? lo : y, then hi < y ? hi : y) to this op's
+     * output after everything it computes, replacing an earlier call's clamp (a following
+     * relu / max_elem / min_elem with a constant, fused by the planner; bitwise the unfused
+     * result): 0 done, 1 not applicable; NULL: cannot */
+    int (*absorb_clamp)(struct tl_step *st, float lo, float hi);
 } tl_family;
 
 #define TL_FAMILY_DECL(NAME) extern const tl_family tl_fam_##NAME;

@@ -16,7 +16,9 @@
  *                   straight into the consumer's layout)
  *   plan_fuse       rewrites that change rounding (off under TL_SESSION_EXACT): a per-channel
  *                   affine op (batch norm) whose only parent is a conv/linear read by it alone is
- *                   folded into that parent's weights and shares its storage
+ *                   folded into that parent's weights and shares its storage; then bitwise ones
+ *                   (on under EXACT too): relu / max / min with a constant after a conv/linear
+ *                   become its clamp epilogue. Both off under KEEP_ALL
  *   plan_drop_folded  folded values nobody reads at run time are freed
  *   plan_storages   every value lives in a storage: aliases (reshape/flatten/detach) and views
  *                   share their parent's; consts point at the model's tensor; the rest get arena
@@ -35,6 +37,7 @@
  * 1e-2 to every output element of the nodes with that tag) is a wrapper exec function installed
  * on the matching steps only, so it costs nothing elsewhere.
  * How the no-allocation promise is checked: tests/c/test_runtime.c interposes malloc & co. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -514,8 +517,81 @@ done:
     return rc;
 }
 
+/* Whether step i is a clamp of its parent 0 by a constant: relu (lower 0), max_elem (lower c) or
+ * min_elem (upper c) with parent 1 a folded value whose elements all have c's bits (not NaN).
+ * With the value first these are bitwise what the conv / linear clamp epilogue computes
+ * (lo > y ? lo : y, hi < y ? hi : y): ties keep the value, as max_elem / min_elem keep their
+ * first operand, and a NaN value passes through both. */
+static bool clamp_of(tl_plan *P, int64_t i, bool *upper, float *c) {
+    const tl_step *st = &P->s->steps[i];
+    if (st->op == TL_OP_RELU) {
+        *upper = false;
+        *c = 0.0f;
+        return true;
+    }
+    if (st->op != TL_OP_MAX_ELEM && st->op != TL_OP_MIN_ELEM) return false;
+    int64_t k = st->node->parents[1];
+    const float *v = P->cf[k] ? P->fv[k] : NULL;
+    if (!v || P->cf[st->node->parents[0]]) return false;
+    int64_t n = tl_shape_numel(&P->s->shapes[k]);
+    if (n <= 0 || v[0] != v[0]) return false;
+    for (int64_t j = 1; j < n; j++)
+        if (memcmp(&v[j], &v[0], sizeof v[0]) != 0) return false;
+    *upper = st->op == TL_OP_MIN_ELEM;
+    *c = v[0];
+    return true;
+}
+
+/* Clamp epilogues (bitwise: on under TL_SESSION_EXACT too, off under KEEP_ALL, where every
+ * value is computed as the graph says): relu / max_elem(y, c) then optionally min_elem(y, c), or
+ * a min_elem alone, after a conv or linear (possibly through a batch norm already folded into it)
+ * whose value only that node reads, become that producer's clamp. At most one lower and then one
+ * upper bound: their composition is then exactly the producer's min(max(y, lo), hi). */
+static int plan_fuse_clamps(tl_plan *P) {
+    tl_session *s = P->s;
+    uint8_t *state = calloc((size_t)(P->n ? P->n : 1), 1); /* per producer: 1 lower set, 2 upper set */
+    float *lo = malloc(sizeof *lo * (size_t)(P->n ? P->n : 1)), *hi = malloc(sizeof *hi * (size_t)(P->n ? P->n : 1));
+    if (!state || !lo || !hi) {
+        free(state);
+        free(lo);
+        free(hi);
+        return tl_erroom(P->err, "out of memory planning %lld nodes", (long long)P->n);
+    }
+    for (int64_t i = 0; i < P->n; i++) {
+        tl_step *st = &s->steps[i];
+        bool upper = false;
+        float c = 0.0f;
+        if (P->cf[i] || st->plant_bug || st->fused || !clamp_of(P, i, &upper, &c)) continue;
+        int64_t p = st->node->parents[0];
+        if (P->cf[p] || P->is_out[p] || P->view[p] || P->outview[p] >= 0 || s->steps[p].plant_bug ||
+            P->cstart[p + 1] - P->cstart[p] != 1)
+            continue;
+        int64_t q = p; /* the producer: through the fused nodes */
+        while (s->steps[q].fused) q = s->steps[q].node->parents[0];
+        tl_step *qs = &s->steps[q];
+        if (!qs->row->fam->absorb_clamp || P->cf[q] || qs->plant_bug || P->outview[q] >= 0) continue;
+        if (q == p && (P->is_out[q] || P->cstart[q + 1] - P->cstart[q] != 1)) continue;
+        if (state[q] & 2 || (!upper && state[q] & 1)) continue;
+        if (!state[q]) {
+            lo[q] = -INFINITY;
+            hi[q] = INFINITY;
+        }
+        if (upper) hi[q] = c;
+        else lo[q] = c;
+        if (qs->row->fam->absorb_clamp(qs, lo[q], hi[q])) continue;
+        state[q] |= upper ? 2 : 1;
+        st->fused = true;
+        P->absorbed[p] = true;
+    }
+    free(state);
+    free(lo);
+    free(hi);
+    return 0;
+}
+
 static int plan_fuse(tl_plan *P) {
-    if (P->exact || P->keep) return 0;
+    if (P->keep) return 0;
+    if (P->exact) return plan_fuse_clamps(P);
     tl_session *s = P->s;
     for (int64_t i = 0; i < P->n; i++) {
         tl_step *st = &s->steps[i];
@@ -541,7 +617,7 @@ static int plan_fuse(tl_plan *P) {
             P->absorbed[p] = true;
         }
     }
-    return 0;
+    return plan_fuse_clamps(P);
 }
 
 /* A folded value is still needed at run time when it is kept (KEEP_ALL, outputs) or a
@@ -555,7 +631,7 @@ static int plan_drop_folded(tl_plan *P) {
         bool need = P->keep || P->is_out[i];
         for (int64_t e = P->cstart[i]; e < P->cstart[i + 1] && !need; e++) {
             int64_t j = P->clist[e];
-            if (P->cf[j]) continue;
+            if (P->cf[j] || s->steps[j].fused) continue; /* a fused clamp holds its constant */
             const tl_node *c = &P->g->nodes[j];
             const tl_step *cj = &s->steps[j];
             int bfo = cj->row->elementwise_binary ? cj->p.ew.bf_operand : 0;

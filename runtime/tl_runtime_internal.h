@@ -65,6 +65,8 @@ typedef struct tl_prep_linear {
     const float *w, *b; /* the model's W, b, or `own` (batch norm folded in) */
     float *own;         /* owned: folded W then b (tl_plan_fuse), or NULL */
     bool lin_t;         /* Y^T = W X^T into scratch, transposed back (few rows) */
+    bool clamp;         /* fused clamp epilogue [lo, hi] after the bias (tl_plan_fuse) */
+    float lo, hi;
 } tl_prep_linear;
 
 typedef struct tl_prep_conv {
@@ -79,6 +81,8 @@ typedef struct tl_prep_conv {
     /* direct kernels (kernels/tl_conv.h): DIRECT_NONE = im2col + sgemm / the 3-D loop */
     enum { TL_CONV_IM2COL = 0, TL_CONV_DIRECT_DW, TL_CONV_DIRECT_DENSE } direct;
     tl_conv_desc desc; /* geometry, bias, clamp of the direct kernels */
+    bool clamp;        /* fused clamp epilogue desc.lo / desc.hi (tl_plan_fuse); the direct kernels
+                        * apply it to the accumulator, the other paths in a pass after */
     float *packed;     /* owned: dense weights packed for tl_conv_direct */
 } tl_prep_conv;
 
@@ -127,7 +131,8 @@ typedef struct tl_step {
                                  * matmul) */
     bool out_view;  /* matmul writing straight into its transpose consumer's layout */
     bool fused;     /* computed by its parent's step (a batch norm folded into the
-                                 * producing conv/linear): shares its storage, not run */
+                                 * producing conv/linear, a relu / clamp in its epilogue): shares
+                                 * its storage, not run */
     union {
         tl_prep_ew ew;
         tl_prep_move mv;

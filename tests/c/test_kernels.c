@@ -847,7 +847,7 @@ static void test_tables_complete(void) {
         for (int op = 0; op < TL_U_COUNT; op++) missing += K->unary_fn[op] == NULL;
         for (int op = 0; op < TL_B_COUNT; op++) missing += K->binary_fn[op] == NULL;
         missing += !K->unary + !K->binary + !K->safe_log + !K->softmax + !K->layernorm + !K->channel_affine +
-            !K->reduce_mid + !K->max_pool + !K->avg_pool + !K->add_bias_rows + !K->name;
+            !K->reduce_mid + !K->max_pool + !K->avg_pool + !K->add_bias_rows + !K->bias_clamp_rows + !K->name;
         CHECK(missing == 0, "%s table: %d NULL entries", K ? K->name : "?", missing);
     }
 }
@@ -1269,6 +1269,47 @@ static void ulp_report(void) {
     free(y);
 }
 
+/* ---- bias_clamp_rows (the fused conv / linear epilogue): bitwise the unfused sequence, the
+ * scalar table's add, then max_elem(y, lo), then min_elem(y, hi) with the value first; every
+ * table, odd widths and tails, NaN / +-0 / inf values, with and without a bias ---- */
+static void test_bias_clamp(void) {
+    const tl_kernel_table *S = isa_tables[0];
+    const int64_t widths[] = {1, 5, 16, 17, 33, 100};
+    const float bounds[][2] = {{-INFINITY, INFINITY}, {0.0f, INFINITY},  {-0.0f, INFINITY},
+                               {-0.25f, 0.5f},        {-INFINITY, 0.0f}, {0.0f, 6.0f}};
+    for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++)
+        for (int64_t rows = 1; rows <= 7; rows += 3) {
+            int64_t n = widths[wi], tot = rows * n;
+            float *x = malloc(4 * (size_t)tot), *b = malloc(4 * (size_t)n), *r = malloc(4 * (size_t)tot),
+                  *y = malloc(4 * (size_t)tot), *c = malloc(4 * (size_t)tot);
+            const float special[] = {NAN, 0.0f, -0.0f, INFINITY, -INFINITY, 0.5f, -0.25f};
+            for (int64_t i = 0; i < tot; i++) x[i] = i % 5 == 0 ? special[(i / 5) % 7] : rndf(-2, 2);
+            for (int64_t j = 0; j < n; j++) b[j] = j % 4 == 1 ? special[j % 7] : rndf(-1, 1);
+            for (size_t bi = 0; bi < sizeof bounds / sizeof bounds[0]; bi++)
+                for (int wb = 0; wb < 2; wb++) {
+                    memcpy(r, x, 4 * (size_t)tot);
+                    if (wb) S->add_bias_rows(r, b, rows, n);
+                    for (int64_t i = 0; i < tot; i++) c[i] = bounds[bi][0];
+                    S->binary_fn[TL_B_MAX](r, c, r, tot);
+                    for (int64_t i = 0; i < tot; i++) c[i] = bounds[bi][1];
+                    S->binary_fn[TL_B_MIN](r, c, r, tot);
+                    for (int t = 0; t < n_tables; t++) {
+                        memcpy(y, x, 4 * (size_t)tot);
+                        isa_tables[t]->bias_clamp_rows(y, wb ? b : NULL, rows, n, bounds[bi][0], bounds[bi][1]);
+                        bool ok = true;
+                        for (int64_t i = 0; i < tot; i++) ok = ok && f_bits(y[i]) == f_bits(r[i]);
+                        CHECK(ok, "%s bias_clamp_rows [%lld,%lld] bias=%d lo=%g hi=%g", isa_tables[t]->name,
+                              (long long)rows, (long long)n, wb, (double)bounds[bi][0], (double)bounds[bi][1]);
+                    }
+                }
+            free(x);
+            free(b);
+            free(r);
+            free(y);
+            free(c);
+        }
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     isa_tables[0] = tl_kernels_for(TL_ISA_SCALAR);
@@ -1297,6 +1338,7 @@ int main(int argc, char **argv) {
     test_tables_complete();
     test_in_place();
     test_rowwise();
+    test_bias_clamp();
     test_pool();
     test_movement();
     test_random();

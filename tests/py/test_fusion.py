@@ -1,0 +1,130 @@
+"""Plan-time epilogue fusion (runtime/tl_plan.c plan_fuse): relu / relu6 / hardtanh (captured as
+relu or max_elem / min_elem with a constant) after a conv or linear become that producer's clamp
+epilogue; a batch norm after a conv / linear is folded into its weights.
+
+Checked on captured models: `tlinfo --plan` says "fused" for those nodes; the fused run matches
+PyTorch eager within assert_close's float32 defaults; the clamp fusion is bitwise (so without a
+batch norm the default run equals `tlrun --exact` bit for bit, and --exact keeps it: the plan
+under --exact still fuses the clamps: tests/c/test_runtime.c test_fuse_clamp); with a batch norm the default run is within float32
+rounding of --exact."""
+
+import subprocess
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+import zoo_util as Z
+from conftest import tool
+
+MODELS = textwrap.dedent('''
+    import torch, torch.nn as nn, torch.nn.functional as F
+
+    class ConvClamps(nn.Module):
+        """no batch norm: every fusion here is bitwise"""
+        def __init__(self):
+            super().__init__()
+            self.c1 = nn.Conv2d(3, 8, 3, padding=1)
+            self.c2 = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+            self.c3 = nn.Conv2d(8, 16, 1)
+            self.c4 = nn.Conv1d(4, 6, 3)
+            self.f = nn.Linear(16, 5)
+        def forward(self, x):
+            y = F.relu6(self.c1(x))
+            y = F.hardtanh(self.c2(y), -0.5, 0.5)
+            y = F.relu(self.c3(y))
+            z = F.relu(self.c4(y.mean(dim=3)[:, :4, :]))
+            return F.relu(self.f(y.mean(dim=(2, 3)))), z
+
+    class ConvBN(nn.Module):
+        """batch norm folded (rounded), then relu6 fused"""
+        def __init__(self):
+            super().__init__()
+            self.c = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+            self.b = nn.BatchNorm2d(8)
+            self.b.running_mean.uniform_(-0.2, 0.2)
+            self.b.running_var.uniform_(0.5, 1.5)
+            self.f = nn.Linear(8, 4)
+        def forward(self, x):
+            y = F.relu6(self.b(self.c(x)))
+            return self.f(y.mean(dim=(2, 3)))
+
+    class MLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.l1 = nn.Linear(5, 50); self.l2 = nn.Linear(50, 50); self.l3 = nn.Linear(50, 5)
+        def forward(self, x):
+            return self.l3(F.relu(self.l2(F.relu(self.l1(x)))))
+''')
+
+CASES = {  # name: (example shape, a batch to run too, bitwise vs --exact)
+    "ConvClamps": ([2, 3, 10, 10], 5, True),
+    "ConvBN": ([2, 3, 10, 10], 3, False),
+    "MLP": ([4, 5], 33, True),
+}
+
+
+def _run(d, x, tag, *extra):
+    np.save(d / f"x{tag}.npy", x)
+    r = subprocess.run(
+        [
+            tool("tlrun"),
+            str(d / "graph.json"),
+            str(d / "params.bin"),
+            str(d / f"x{tag}.npy"),
+            "-o",
+            str(d / f"y{tag}.npy"),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    outs = [np.load(d / f"y{tag}.npy")]
+    k = 1
+    while (d / f"y{tag}_{k}.npy").exists():
+        outs.append(np.load(d / f"y{tag}_{k}.npy"))
+        k += 1
+    return outs
+
+
+def _plan(d, *extra):
+    r = subprocess.run(
+        [tool("tlinfo"), str(d / "graph.json"), str(d / "params.bin"), "--plan", *extra], capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+    rows = {}
+    for line in r.stdout.splitlines()[2:]:
+        f = line.split()
+        rows[int(f[0])] = (f[1], f[2])
+    return rows
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_fusion_vs_eager_and_exact(tmp_path, name):
+    shape, batch, bitwise = CASES[name]
+    mf = tmp_path / "models.py"
+    mf.write_text(MODELS)
+    r = Z.capture(mf, name, tmp_path, shape)
+    assert r.returncode == 0, r.stderr
+    doc = Z.load_graph(tmp_path / "graph.json")
+    kinds = {n["id"]: n.get("kind") for n in doc["nodes"]}
+    plan = _plan(tmp_path)
+    # every relu / constant max / min right after a conv / linear (or its folded batch norm) is fused
+    clamps = [i for i, k in kinds.items() if k in ("relu", "max_elem", "min_elem")]
+    assert clamps and all(plan[i][1] == "fused" for i in clamps), (clamps, plan)
+    assert all(plan[i][1] == "run" for i, k in kinds.items() if k in ("conv", "linear"))
+    assert all(plan[i][1] == "fused" for i, k in kinds.items() if k == "batch_norm_eval")
+    rng = np.random.default_rng(3)
+    for n in sorted({shape[0], batch}):
+        x = rng.standard_normal([n, *shape[1:]]).astype(np.float32) * 2
+        got = _run(tmp_path, x, f"f{n}")
+        exact = _run(tmp_path, x, f"e{n}", "--exact")
+        ref = Z.eager_outputs(mf, name, x)
+        assert len(got) == len(ref)
+        for g, e, rf in zip(got, exact, ref, strict=True):
+            torch.testing.assert_close(torch.from_numpy(g), rf)
+            torch.testing.assert_close(torch.from_numpy(e), rf)
+            if bitwise:
+                assert np.array_equal(g.view(np.uint32), e.view(np.uint32))
