@@ -67,6 +67,8 @@ typedef struct tl_kernel_table {
      * (lo = -INFINITY / hi = INFINITY: no clamp; NaN passes). Each step is one IEEE operation, the
      * same ones add_bias_rows, relu, max_elem and min_elem (with the value first) do. */
     void (*bias_clamp_rows)(float *y, const float *b, int64_t rows, int64_t n, float lo, float hi);
+    /* a fused residual add: v = a[i] + b[i], then the clamp of bias_clamp_rows (y may be a) */
+    void (*add_clamp)(const float *a, const float *b, float *y, int64_t n, float lo, float hi);
 } tl_kernel_table;
 
 const tl_kernel_table *tl_kernels_for(tl_isa isa); /* NULL if not compiled/supported by the CPU */

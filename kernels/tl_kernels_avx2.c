@@ -115,4 +115,5 @@ const tl_kernel_table tl_kernels_avx2_table = {
     .avg_pool = tl_avx2_avg_pool,
     .add_bias_rows = tl_avx2_add_bias_rows,
     .bias_clamp_rows = tl_avx2_bias_clamp_rows,
+    .add_clamp = tl_avx2_add_clamp,
 };

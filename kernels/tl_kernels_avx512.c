@@ -110,4 +110,5 @@ const tl_kernel_table tl_kernels_avx512_table = {
     .avg_pool = tl_avx512_avg_pool,
     .add_bias_rows = tl_avx512_add_bias_rows,
     .bias_clamp_rows = tl_avx512_bias_clamp_rows,
+    .add_clamp = tl_avx512_add_clamp,
 };

@@ -242,6 +242,14 @@ static void s_bias_clamp_rows(float *y, const float *b, int64_t rows, int64_t n,
     });
 }
 
+static void s_add_clamp(const float *a, const float *b, float *y, int64_t n, float lo, float hi) {
+    TL_PFOR(n > TL_PAR_MIN, i, n, {
+        float v = a[i] + b[i];
+        v = lo > v ? lo : v;
+        y[i] = hi < v ? hi : v;
+    });
+}
+
 #define TL_S_UNARY_ENTRY(OP, NAME, EXPR) [TL_U_##OP] = s_u_##NAME,
 #define TL_S_BINARY_ENTRY(OP, NAME, EXPR) [TL_B_##OP] = s_b_##NAME,
 _Static_assert(0 TL_S_UNARY_OPS(TL_KT_COUNT1) == TL_U_COUNT, "one scalar function per tl_unary");
@@ -262,4 +270,5 @@ const tl_kernel_table tl_kernels_scalar_table = {
     .avg_pool = tl_kscalar_avg_pool,
     .add_bias_rows = s_add_bias_rows,
     .bias_clamp_rows = s_bias_clamp_rows,
+    .add_clamp = s_add_clamp,
 };

@@ -146,13 +146,15 @@ static void ex_conv_paths(const tl_step *st, const float *const *in, float *out)
 
 /* A fused clamp: the direct kernels apply it to each finished accumulator; the im2col and 3-D
  * depthwise paths in one pass over the output after (the same two comparisons on the same
- * value: bitwise either way, and bitwise the unfused relu / max_elem / min_elem). */
+ * value: bitwise either way, and bitwise the unfused relu / max_elem / min_elem). A fused
+ * residual add: one pass y = clamp(y + res) after the conv (bitwise the unfused add: IEEE
+ * addition is commutative). */
 static void ex_conv(const tl_step *st, const float *const *in, float *out) {
     const tl_prep_conv *cv = &st->p.cv;
     ex_conv_paths(st, in, out);
-    if (cv->clamp && cv->direct == TL_CONV_IM2COL)
-        st->K->bias_clamp_rows(out, NULL, cv->outer * cv->groups * cv->cout_g, cv->out_plane, cv->desc.lo,
-                               cv->desc.hi);
+    if (cv->resid) st->K->add_clamp(out, st->res, out, st->numel, cv->lo, cv->hi);
+    else if (cv->clamp && cv->direct == TL_CONV_IM2COL)
+        st->K->bias_clamp_rows(out, NULL, cv->outer * cv->groups * cv->cout_g, cv->out_plane, cv->lo, cv->hi);
 }
 
 static int conv_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
@@ -264,9 +266,9 @@ static int conv_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
      * on AVX-512, docs/conv.md); 3-D convs keep im2col + sgemm */
     int64_t C = cv->cin_g * cv->groups, OC = cv->cout_g * cv->groups;
     cv->direct = TL_CONV_IM2COL;
-    cv->clamp = false;
-    cv->desc.lo = -INFINITY;
-    cv->desc.hi = INFINITY;
+    cv->clamp = cv->resid = false;
+    cv->lo = -INFINITY;
+    cv->hi = INFINITY;
     if (tl_conv_desc_from_window(&cv->desc, cv->outer, C, OC, cv->groups, &cv->win) && tl_conv_supported(&cv->desc)) {
         int64_t threads = tl_get_threads();
         cv->desc.bias = cv->b;
@@ -374,8 +376,19 @@ static int conv_absorb_affine(tl_step *st, int axis, int64_t channels, const dou
 static int conv_absorb_clamp(tl_step *st, float lo, float hi) {
     tl_prep_conv *cv = &st->p.cv;
     cv->clamp = true;
-    cv->desc.lo = lo;
-    cv->desc.hi = hi;
+    cv->lo = lo;
+    cv->hi = hi;
+    if (!cv->resid) { /* the direct kernels clamp the accumulator */
+        cv->desc.lo = lo;
+        cv->desc.hi = hi;
+    }
+    return 0;
+}
+
+static int conv_absorb_residual(tl_step *st) {
+    tl_prep_conv *cv = &st->p.cv;
+    if (cv->clamp) return 1; /* a clamp before the add: not expressible */
+    cv->resid = true;
     return 0;
 }
 
@@ -395,5 +408,6 @@ const tl_family tl_fam_conv = {
     .release = conv_release,
     .absorb_affine = conv_absorb_affine,
     .absorb_clamp = conv_absorb_clamp,
+    .absorb_residual = conv_absorb_residual,
     .emit = conv_emit,
 };

@@ -32,14 +32,21 @@ static void ex_linear(const tl_step *st, const float *const *in, float *out) {
                         for (int64_t i = i0; i < ie; i++) y[i] = yt[i * M + j];
                 }
             }
-        if (l->clamp) st->K->bias_clamp_rows(out, NULL, M, N, l->lo, l->hi);
+        if (l->resid) st->K->add_clamp(out, st->res, out, st->numel, l->lo, l->hi);
+        else if (l->clamp) st->K->bias_clamp_rows(out, NULL, M, N, l->lo, l->hi);
         return;
     }
     tl_sgemm(false, true, l->M, l->N, l->K, 1.0f, in[0], l->K, l->w, l->K, 0.0f, out, l->N);
     /* bias then a fused clamp in one pass: the same operations as add_bias_rows followed by the
-     * relu / max_elem / min_elem nodes it replaces */
-    if (l->clamp) st->K->bias_clamp_rows(out, l->b, l->M, l->N, l->lo, l->hi);
-    else if (l->b) st->K->add_bias_rows(out, l->b, l->M, l->N);
+     * relu / max_elem / min_elem nodes it replaces; a fused residual add between the two */
+    if (l->resid) {
+        if (l->b) st->K->add_bias_rows(out, l->b, l->M, l->N);
+        st->K->add_clamp(out, st->res, out, st->numel, l->lo, l->hi);
+    } else if (l->clamp) {
+        st->K->bias_clamp_rows(out, l->b, l->M, l->N, l->lo, l->hi);
+    } else if (l->b) {
+        st->K->add_bias_rows(out, l->b, l->M, l->N);
+    }
 }
 
 static int linear_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
@@ -90,7 +97,7 @@ static int linear_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
     if (!l->w) return tl_errf(err, "node[%lld] (linear): weight is not bound", (long long)n->id);
     /* operand order by shape (measured with tl_sgemm + this transpose, 1 thread, OpenBLAS
      * SkylakeX): swapped wins for 2..128 rows when K >= 512 and N >= 256 */
-    l->clamp = false;
+    l->clamp = l->resid = false;
     l->lo = -INFINITY;
     l->hi = INFINITY;
     l->lin_t = l->M >= 2 && l->M <= 128 && l->K >= 512 && l->N >= 256;
@@ -130,6 +137,13 @@ static int linear_absorb_clamp(tl_step *st, float lo, float hi) {
     return 0;
 }
 
+static int linear_absorb_residual(tl_step *st) {
+    tl_prep_linear *l = &st->p.lin;
+    if (l->clamp) return 1; /* a clamp before the add: not expressible */
+    l->resid = true;
+    return 0;
+}
+
 static void linear_release(tl_step *st) {
     free(st->p.lin.own);
     st->p.lin.own = NULL;
@@ -144,5 +158,6 @@ const tl_family tl_fam_linear = {
     .release = linear_release,
     .absorb_affine = linear_absorb_affine,
     .absorb_clamp = linear_absorb_clamp,
+    .absorb_residual = linear_absorb_residual,
     .emit = linear_emit,
 };

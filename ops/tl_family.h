@@ -102,6 +102,10 @@ typedef struct tl_family {
      * relu / max_elem / min_elem with a constant, fused by the planner; bitwise the unfused
      * result): 0 done, 1 not applicable; NULL: cannot */
     int (*absorb_clamp)(struct tl_step *st, float lo, float hi);
+    /* add a value of the output's shape (st->res, bound by the planner) to this op's output
+     * before any clamp absorbed after this call (a following residual add): 0 done, 1 not
+     * applicable; NULL: cannot */
+    int (*absorb_residual)(struct tl_step *st);
 } tl_family;
 
 #define TL_FAMILY_DECL(NAME) extern const tl_family tl_fam_##NAME;

@@ -17,8 +17,8 @@
  *   plan_fuse       rewrites that change rounding (off under TL_SESSION_EXACT): a per-channel
  *                   affine op (batch norm) whose only parent is a conv/linear read by it alone is
  *                   folded into that parent's weights and shares its storage; then bitwise ones
- *                   (on under EXACT too): relu / max / min with a constant after a conv/linear
- *                   become its clamp epilogue. Both off under KEEP_ALL
+ *                   (on under EXACT too): a residual add and relu / max / min with a constant
+ *                   after a conv/linear become its epilogue. Both off under KEEP_ALL
  *   plan_drop_folded  folded values nobody reads at run time are freed
  *   plan_storages   every value lives in a storage: aliases (reshape/flatten/detach) and views
  *                   share their parent's; consts point at the model's tensor; the rest get arena
@@ -85,6 +85,8 @@ typedef struct tl_plan {
     float **fbuf;            /* malloc'd folded value per owner node */
     bool *view;              /* read in place by matmul (or aliasing a matmul's output) */
     bool *absorbed;          /* its storage holds a fused consumer's value, not its own */
+    int *fpar;               /* fused node: the parent whose storage it shares (0 but for add) */
+    int64_t *resid;          /* producer with a fused residual add: the other operand, else -1 */
     int64_t *outview;        /* matmul writing into this permute's layout, or -1 */
     strides_t *vstr;         /* strides of a view over its base storage */
     /* storages */
@@ -119,6 +121,8 @@ static void plan_free(tl_plan *P) {
     free(P->fbuf);
     free(P->view);
     free(P->absorbed);
+    free(P->fpar);
+    free(P->resid);
     free(P->outview);
     free(P->vstr);
     free(P->S);
@@ -179,6 +183,8 @@ static int plan_alloc(tl_plan *P) {
     P->fbuf = calloc(nz, sizeof *P->fbuf);
     P->view = calloc(nz, sizeof *P->view);
     P->absorbed = calloc(nz, sizeof *P->absorbed);
+    P->fpar = calloc(nz, sizeof *P->fpar);
+    P->resid = malloc(sizeof *P->resid * nz);
     P->outview = malloc(sizeof *P->outview * nz);
     P->vstr = calloc(nz, sizeof *P->vstr);
     P->S = calloc(2 * nz + 1, sizeof *P->S); /* <= one value + one scratch each */
@@ -186,12 +192,13 @@ static int plan_alloc(tl_plan *P) {
     P->scr = malloc(sizeof *P->scr * nz);
     if (!s->steps || !s->shapes || !s->value || !s->ns || !s->run || !s->owned || !s->out_ids || !P->is_out ||
         !P->bc || !P->bfo || !P->cstart || !P->cf || !P->fv || !P->owner || !P->fbuf || !P->view || !P->absorbed ||
-        !P->outview || !P->vstr || !P->S || !P->sid || !P->scr)
+        !P->fpar || !P->resid || !P->outview || !P->vstr || !P->S || !P->sid || !P->scr)
         return tl_erroom(P->err, "out of memory planning %lld nodes", (long long)P->n);
     for (int64_t i = 0; i < P->n; i++) {
         P->owner[i] = -1;
         P->outview[i] = -1;
         P->scr[i] = -1;
+        P->resid[i] = -1;
     }
     s->n_out = P->g->n_outputs;
     for (int i = 0; i < P->g->n_outputs; i++) {
@@ -542,14 +549,34 @@ static bool clamp_of(tl_plan *P, int64_t i, bool *upper, float *c) {
     return true;
 }
 
-/* Clamp epilogues (bitwise: on under TL_SESSION_EXACT too, off under KEEP_ALL, where every
- * value is computed as the graph says): relu / max_elem(y, c) then optionally min_elem(y, c), or
- * a min_elem alone, after a conv or linear (possibly through a batch norm already folded into it)
- * whose value only that node reads, become that producer's clamp. At most one lower and then one
- * upper bound: their composition is then exactly the producer's min(max(y, lo), hi). */
-static int plan_fuse_clamps(tl_plan *P) {
+/* The producer whose epilogue can absorb a node reading value p: p itself or, through batch
+ * norms already folded in, the conv / linear computing it; -1 when p is read by anyone else, is
+ * an output, a view or constant, or carries the planted bug. */
+static int64_t epi_producer(tl_plan *P, int64_t p) {
     tl_session *s = P->s;
-    uint8_t *state = calloc((size_t)(P->n ? P->n : 1), 1); /* per producer: 1 lower set, 2 upper set */
+    if (P->cf[p] || P->is_out[p] || P->view[p] || P->outview[p] >= 0 || s->steps[p].plant_bug ||
+        P->cstart[p + 1] - P->cstart[p] != 1)
+        return -1;
+    int64_t q = p;
+    while (s->steps[q].fused) q = s->steps[q].node->parents[P->fpar[q]];
+    const tl_step *qs = &s->steps[q];
+    if (!qs->row->fam->absorb_clamp || P->cf[q] || qs->plant_bug || P->outview[q] >= 0) return -1;
+    return q;
+}
+
+/* Epilogues (bitwise: on under TL_SESSION_EXACT too, off under KEEP_ALL, where every value is
+ * computed as the graph says), in node order, per producer (a conv or linear, possibly through
+ * its folded batch norm) whose value only the absorbed node reads:
+ *   - a residual add(y, r) / add(r, y) with r of the same shape, computed before the producer
+ *     runs (a lower node id; not a constant or a strided view): y + r, first (IEEE addition is
+ *     commutative: bitwise the add node);
+ *   - then relu / max_elem(y, c) and then min_elem(y, c), or a min_elem alone: the producer's
+ *     clamp min(max(y, lo), hi). At most one lower and then one upper bound: their composition is
+ *     then exactly that clamp.
+ * The fused node shares the producer's storage (the parent P->fpar[i]) and is not run. */
+static int plan_fuse_epilogues(tl_plan *P) {
+    tl_session *s = P->s;
+    uint8_t *state = calloc((size_t)(P->n ? P->n : 1), 1); /* per producer: 1 lower, 2 upper, 4 residual */
     float *lo = malloc(sizeof *lo * (size_t)(P->n ? P->n : 1)), *hi = malloc(sizeof *hi * (size_t)(P->n ? P->n : 1));
     if (!state || !lo || !hi) {
         free(state);
@@ -559,29 +586,40 @@ static int plan_fuse_clamps(tl_plan *P) {
     }
     for (int64_t i = 0; i < P->n; i++) {
         tl_step *st = &s->steps[i];
+        if (P->cf[i] || st->plant_bug || st->fused) continue;
+        const int64_t *par = st->node->parents;
+        if (st->op == TL_OP_ADD) {
+            for (int k = 1; k >= 0; k--) { /* the operand computed last is the producer */
+                int64_t q = epi_producer(P, par[k]), r = par[1 - k];
+                if (q < 0 || state[q] || r >= q || r == par[k] || P->cf[r] || P->view[r] || P->outview[r] >= 0 ||
+                    !s->steps[q].row->fam->absorb_residual || s->steps[q].row->fam->absorb_residual(&s->steps[q]))
+                    continue;
+                state[q] = 4;
+                lo[q] = -INFINITY;
+                hi[q] = INFINITY;
+                P->resid[q] = r;
+                P->fpar[i] = k;
+                st->fused = true;
+                P->absorbed[par[k]] = true;
+                break;
+            }
+            continue;
+        }
         bool upper = false;
         float c = 0.0f;
-        if (P->cf[i] || st->plant_bug || st->fused || !clamp_of(P, i, &upper, &c)) continue;
-        int64_t p = st->node->parents[0];
-        if (P->cf[p] || P->is_out[p] || P->view[p] || P->outview[p] >= 0 || s->steps[p].plant_bug ||
-            P->cstart[p + 1] - P->cstart[p] != 1)
-            continue;
-        int64_t q = p; /* the producer: through the fused nodes */
-        while (s->steps[q].fused) q = s->steps[q].node->parents[0];
-        tl_step *qs = &s->steps[q];
-        if (!qs->row->fam->absorb_clamp || P->cf[q] || qs->plant_bug || P->outview[q] >= 0) continue;
-        if (q == p && (P->is_out[q] || P->cstart[q + 1] - P->cstart[q] != 1)) continue;
-        if (state[q] & 2 || (!upper && state[q] & 1)) continue;
+        if (!clamp_of(P, i, &upper, &c)) continue;
+        int64_t q = epi_producer(P, par[0]);
+        if (q < 0 || state[q] & 2 || (!upper && state[q] & 1)) continue;
         if (!state[q]) {
             lo[q] = -INFINITY;
             hi[q] = INFINITY;
         }
         if (upper) hi[q] = c;
         else lo[q] = c;
-        if (qs->row->fam->absorb_clamp(qs, lo[q], hi[q])) continue;
+        if (s->steps[q].row->fam->absorb_clamp(&s->steps[q], lo[q], hi[q])) continue;
         state[q] |= upper ? 2 : 1;
         st->fused = true;
-        P->absorbed[p] = true;
+        P->absorbed[par[0]] = true;
     }
     free(state);
     free(lo);
@@ -591,7 +629,7 @@ static int plan_fuse_clamps(tl_plan *P) {
 
 static int plan_fuse(tl_plan *P) {
     if (P->keep) return 0;
-    if (P->exact) return plan_fuse_clamps(P);
+    if (P->exact) return plan_fuse_epilogues(P);
     tl_session *s = P->s;
     for (int64_t i = 0; i < P->n; i++) {
         tl_step *st = &s->steps[i];
@@ -617,7 +655,7 @@ static int plan_fuse(tl_plan *P) {
             P->absorbed[p] = true;
         }
     }
-    return plan_fuse_clamps(P);
+    return plan_fuse_epilogues(P);
 }
 
 /* A folded value is still needed at run time when it is kept (KEEP_ALL, outputs) or a
@@ -671,7 +709,7 @@ static int plan_storages(tl_plan *P) {
             st->alias = true;
             /* a permute its matmul parent wrote into is materialized: a plain alias */
             st->view = P->view[i] && P->outview[nd->parents[0]] != i;
-            P->sid[i] = P->sid[nd->parents[0]];
+            P->sid[i] = P->sid[nd->parents[st->fused ? P->fpar[i] : 0]];
             continue;
         }
         P->sid[i] = P->ns;
@@ -807,6 +845,7 @@ static void plan_bind(tl_plan *P) {
         for (int k = 0; k < nd->n_parents; k++) st->in[k] = s->value[nd->parents[k]];
         if (st->row->elementwise_binary && st->p.ew.bf_operand) st->in[st->p.ew.bf_operand - 1] = st->p.ew.rep_buf;
         if (P->scr[i] >= 0) st->scratch = (float *)(s->arena + P->S[P->scr[i]].offset);
+        if (P->resid[i] >= 0) st->res = s->value[P->resid[i]];
         if (nd->op == TL_OP_INPUT) s->input_buf = st->out;
         else if (st->exec) s->run[s->n_run++] = st;
     }

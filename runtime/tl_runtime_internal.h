@@ -66,6 +66,7 @@ typedef struct tl_prep_linear {
     float *own;         /* owned: folded W then b (tl_plan_fuse), or NULL */
     bool lin_t;         /* Y^T = W X^T into scratch, transposed back (few rows) */
     bool clamp;         /* fused clamp epilogue [lo, hi] after the bias (tl_plan_fuse) */
+    bool resid;         /* fused residual add (st->res) after the bias, before the clamp */
     float lo, hi;
 } tl_prep_linear;
 
@@ -81,9 +82,12 @@ typedef struct tl_prep_conv {
     /* direct kernels (kernels/tl_conv.h): DIRECT_NONE = im2col + sgemm / the 3-D loop */
     enum { TL_CONV_IM2COL = 0, TL_CONV_DIRECT_DW, TL_CONV_DIRECT_DENSE } direct;
     tl_conv_desc desc; /* geometry, bias, clamp of the direct kernels */
-    bool clamp;        /* fused clamp epilogue desc.lo / desc.hi (tl_plan_fuse); the direct kernels
-                        * apply it to the accumulator, the other paths in a pass after */
-    float *packed;     /* owned: dense weights packed for tl_conv_direct */
+    bool clamp;        /* fused clamp epilogue [lo, hi] (tl_plan_fuse): without a residual the
+                        * direct kernels apply it to the accumulator (desc.lo / desc.hi), the
+                        * other paths in a pass after */
+    bool resid;        /* fused residual add (st->res), then the clamp, in a pass after */
+    float lo, hi;
+    float *packed; /* owned: dense weights packed for tl_conv_direct */
 } tl_prep_conv;
 
 typedef struct tl_prep_pool {
@@ -118,6 +122,7 @@ typedef struct tl_step {
     const float **in; /* parent value pointers (resolved at plan time), owned */
     float *out;
     float *scratch;         /* arena scratch for this node (im2col, reductions, ...) */
+    const float *res;       /* a fused residual add's other operand (conv / linear), else NULL */
     int64_t scratch_floats; /* set by prepare */
     int64_t numel;          /* output element count */
     tl_shape shape;         /* output shape in this session */

@@ -847,7 +847,8 @@ static void test_tables_complete(void) {
         for (int op = 0; op < TL_U_COUNT; op++) missing += K->unary_fn[op] == NULL;
         for (int op = 0; op < TL_B_COUNT; op++) missing += K->binary_fn[op] == NULL;
         missing += !K->unary + !K->binary + !K->safe_log + !K->softmax + !K->layernorm + !K->channel_affine +
-            !K->reduce_mid + !K->max_pool + !K->avg_pool + !K->add_bias_rows + !K->bias_clamp_rows + !K->name;
+            !K->reduce_mid + !K->max_pool + !K->avg_pool + !K->add_bias_rows + !K->bias_clamp_rows + !K->add_clamp +
+            !K->name;
         CHECK(missing == 0, "%s table: %d NULL entries", K ? K->name : "?", missing);
     }
 }
@@ -1301,6 +1302,24 @@ static void test_bias_clamp(void) {
                         CHECK(ok, "%s bias_clamp_rows [%lld,%lld] bias=%d lo=%g hi=%g", isa_tables[t]->name,
                               (long long)rows, (long long)n, wb, (double)bounds[bi][0], (double)bounds[bi][1]);
                     }
+                    /* add_clamp of x and the rows' bias pattern (a residual), out of place and in place */
+                    float *rr = malloc(4 * (size_t)tot);
+                    for (int64_t i = 0; i < tot; i++) rr[i] = b[i % n];
+                    S->binary_fn[TL_B_ADD](x, rr, r, tot);
+                    for (int64_t i = 0; i < tot; i++) c[i] = bounds[bi][0];
+                    S->binary_fn[TL_B_MAX](r, c, r, tot);
+                    for (int64_t i = 0; i < tot; i++) c[i] = bounds[bi][1];
+                    S->binary_fn[TL_B_MIN](r, c, r, tot);
+                    for (int t = 0; t < n_tables; t++)
+                        for (int inpl = 0; inpl < 2; inpl++) {
+                            memcpy(y, x, 4 * (size_t)tot);
+                            isa_tables[t]->add_clamp(inpl ? y : x, rr, y, tot, bounds[bi][0], bounds[bi][1]);
+                            bool ok = true;
+                            for (int64_t i = 0; i < tot; i++) ok = ok && f_bits(y[i]) == f_bits(r[i]);
+                            CHECK(ok, "%s add_clamp n=%lld in_place=%d lo=%g hi=%g", isa_tables[t]->name,
+                                  (long long)tot, inpl, (double)bounds[bi][0], (double)bounds[bi][1]);
+                        }
+                    free(rr);
                 }
             free(x);
             free(b);

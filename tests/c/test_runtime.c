@@ -748,6 +748,42 @@ static void test_fuse_clamp(void) {
     fuse_clamp_case("conv3d", G_CLAMP_CONV3, c3_f, 1, NULL, 0);
 }
 
+/* residual adds: add(x, conv(x)) then relu (fused: y + r, then the clamp); add(conv_a, conv_b)
+ * (producer conv_b, r = conv_a computed before it) then min_elem (fused); an add after a fused
+ * relu (a clamp before the add) and of a value read twice: not fused. linear + x then relu. */
+#define W33 "'weight':[[[[0.5]],[[-0.75]],[[0.25]]],[[[1.0]],[[-1.0]],[[0.5]]],[[[0.3]],[[0.6]],[[-0.9]]]]"
+#define CONV11(ID, P) \
+    "{'id':" ID ",'kind':'conv','parents':[" P \
+    "],'shape':[1,3,4,4],'spatial_rank':2,'kernel':[1,1]," \
+    "'stride':[1,1],'padding':[0,0],'channel_axis':1,'in_channels':3,'out_channels':3," W33 \
+    ",'bias':[0.1,-0.2,0.05]},"
+static const char *G_RESID_CONV = "{'format':'torchlean.ir.v1','input_id':0,'output_ids':[12],'nodes':["
+                                  "{'id':0,'kind':'input','parents':[],'shape':[1,3,4,4]}," CONV11("1", "0")
+                                  "{'id':2,'kind':'add','parents':[0,1],'shape':[1,3,4,4]},"
+                                  "{'id':3,'kind':'relu','parents':[2],'shape':[1,3,4,4]}," CONV11("4", "3")
+                                      CONV11("5", "3") "{'id':6,'kind':'add','parents':[4,5],'shape':[1,3,4,4]},"
+                                  "{'id':7,'kind':'const','parents':[],'shape':[1,1,1,1],'value_shape':[1,1,1,1],"
+                                  "'values':[0.5]},"
+                                  "{'id':8,'kind':'broadcast_to','parents':[7],'shape':[1,3,4,4],'from_shape':[1,1,1,"
+                                  "1],'to_shape':[1,3,4,4]},"
+                                  "{'id':9,'kind':'min_elem','parents':[6,8],'shape':[1,3,4,4]}," CONV11("10", "9")
+                                  "{'id':11,'kind':'relu','parents':[10],'shape':[1,3,4,4]},"
+                                  "{'id':12,'kind':'add','parents':[11,9],'shape':[1,3,4,4]}]}";
+static const char *G_RESID_LIN =
+    "{'format':'torchlean.ir.v1','input_id':0,'output_ids':[3],'nodes':["
+    "{'id':0,'kind':'input','parents':[],'shape':[2,4]},"
+    "{'id':1,'kind':'linear','parents':[0],'shape':[2,4],'in_dim':4,'out_dim':4,"
+    "'weight':[[0.5,-0.25,0.75,0.1],[-0.5,0.3,0.2,-0.8],[0.9,0.1,-0.4,0.3],[0.2,0.2,0.2,-0.6]],"
+    "'bias':[0.05,-2.5,0.2,0.0]},"
+    "{'id':2,'kind':'add','parents':[1,0],'shape':[2,4]},"
+    "{'id':3,'kind':'relu','parents':[2],'shape':[2,4]}]}";
+
+static void test_fuse_residual(void) {
+    const int64_t conv_f[] = {2, 3, 6, 9, 11}, conv_u[] = {12}, lin_f[] = {2, 3};
+    fuse_clamp_case("conv residual", G_RESID_CONV, conv_f, 5, conv_u, 1);
+    fuse_clamp_case("linear residual", G_RESID_LIN, lin_f, 2, NULL, 0);
+}
+
 /* A plan larger than the memory limit is refused before the arena is allocated, naming the node
  * and the bytes (kind TL_ERR_OOM, exit status 3); under the limit the same graph plans. The
  * declared [100000, 100000] activation is 40 GB: more than this machine has. */
@@ -784,6 +820,7 @@ int main(void) {
     test_memory_limit();
     test_fuse_exact();
     test_fuse_clamp();
+    test_fuse_residual();
     test_conv_threads();
     test_plan_invariants();
     test_reuse_vs_keep_all();

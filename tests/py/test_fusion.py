@@ -1,6 +1,6 @@
-"""Plan-time epilogue fusion (runtime/tl_plan.c plan_fuse): relu / relu6 / hardtanh (captured as
-relu or max_elem / min_elem with a constant) after a conv or linear become that producer's clamp
-epilogue; a batch norm after a conv / linear is folded into its weights.
+"""Plan-time epilogue fusion (runtime/tl_plan.c plan_fuse): a residual add and relu / relu6 /
+hardtanh (captured as relu or max_elem / min_elem with a constant) after a conv or linear become
+that producer's epilogue; a batch norm after a conv / linear is folded into its weights.
 
 Checked on captured models: `tlinfo --plan` says "fused" for those nodes; the fused run matches
 PyTorch eager within assert_close's float32 defaults; the clamp fusion is bitwise (so without a
@@ -50,6 +50,18 @@ MODELS = textwrap.dedent('''
             y = F.relu6(self.b(self.c(x)))
             return self.f(y.mean(dim=(2, 3)))
 
+    class Residual(nn.Module):
+        """add(x, conv(...)) then relu, add(conv_a, conv_b), linear + x: bitwise"""
+        def __init__(self):
+            super().__init__()
+            self.c1 = nn.Conv2d(4, 4, 3, padding=1); self.c2 = nn.Conv2d(4, 4, 3, padding=1)
+            self.c3 = nn.Conv2d(4, 4, 1); self.f = nn.Linear(4, 4)
+        def forward(self, x):
+            y = F.relu(x + self.c2(F.relu(self.c1(x))))
+            y = self.c3(y) + self.c1(y)
+            m = y.mean(dim=(2, 3))
+            return F.relu(self.f(m) + m)
+
     class MLP(nn.Module):
         def __init__(self):
             super().__init__()
@@ -62,6 +74,7 @@ CASES = {  # name: (example shape, a batch to run too, bitwise vs --exact)
     "ConvClamps": ([2, 3, 10, 10], 5, True),
     "ConvBN": ([2, 3, 10, 10], 3, False),
     "MLP": ([4, 5], 33, True),
+    "Residual": ([2, 4, 6, 6], 3, True),
 }
 
 
@@ -112,7 +125,7 @@ def test_fusion_vs_eager_and_exact(tmp_path, name):
     kinds = {n["id"]: n.get("kind") for n in doc["nodes"]}
     plan = _plan(tmp_path)
     # every relu / constant max / min right after a conv / linear (or its folded batch norm) is fused
-    clamps = [i for i, k in kinds.items() if k in ("relu", "max_elem", "min_elem")]
+    clamps = [i for i, k in kinds.items() if k in ("relu", "max_elem", "min_elem", "add")]
     assert clamps and all(plan[i][1] == "fused" for i in clamps), (clamps, plan)
     assert all(plan[i][1] == "run" for i, k in kinds.items() if k in ("conv", "linear"))
     assert all(plan[i][1] == "fused" for i, k in kinds.items() if k == "batch_norm_eval")
