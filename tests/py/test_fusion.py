@@ -62,6 +62,18 @@ MODELS = textwrap.dedent('''
             m = y.mean(dim=(2, 3))
             return F.relu(self.f(m) + m)
 
+    class Threads(nn.Module):
+        """conv (direct), pools, depthwise, 1x1, elementwise, a GEMM big enough for OpenBLAS threads"""
+        def __init__(self):
+            super().__init__()
+            self.c1 = nn.Conv2d(3, 16, 3, padding=1); self.dw = nn.Conv2d(16, 16, 3, padding=1, groups=16)
+            self.pw = nn.Conv2d(16, 16, 1); self.f = nn.Linear(256, 256)
+        def forward(self, x):
+            y = F.max_pool2d(F.relu(self.c1(x)), 2)
+            y = F.avg_pool2d(F.relu6(self.dw(y)), 2)
+            y = torch.sigmoid(self.pw(y)) * y
+            return torch.tanh(self.f(y.reshape(y.shape[0], -1))), y
+
     class MLP(nn.Module):
         def __init__(self):
             super().__init__()
@@ -141,3 +153,22 @@ def test_fusion_vs_eager_and_exact(tmp_path, name):
             torch.testing.assert_close(torch.from_numpy(e), rf)
             if bitwise:
                 assert np.array_equal(g.view(np.uint32), e.view(np.uint32))
+
+
+def test_threads_bitwise(tmp_path):
+    """tlrt's own kernels give the same bits at 1 and 2 threads (blocks that do not depend on the
+    thread count), fused epilogues included, at a batch big enough for every parallel path. The
+    GEMM is OpenBLAS's: bitwise with its SkylakeX kernels, not with the Haswell ones this test
+    environment may force (their M tails differ), so only close."""
+    mf = tmp_path / "models.py"
+    mf.write_text(MODELS)
+    r = Z.capture(mf, "Threads", tmp_path, [2, 3, 16, 16])
+    assert r.returncode == 0, r.stderr
+    x = np.random.default_rng(5).standard_normal([128, 3, 16, 16]).astype(np.float32)
+    one = _run(tmp_path, x, "t1", "--threads", "1")
+    two = _run(tmp_path, x, "t2", "--threads", "2")
+    assert np.array_equal(one[1].view(np.uint32), two[1].view(np.uint32))
+    ref = Z.eager_outputs(mf, "Threads", x)
+    for a, b, rf in zip(one, two, ref, strict=True):
+        torch.testing.assert_close(torch.from_numpy(a), rf)
+        torch.testing.assert_close(torch.from_numpy(b), rf)
