@@ -57,7 +57,9 @@ typedef struct tl_prep_matmul {
     bool one_gemm;                  /* right side shared: one sgemm over all rows */
     bool ta, tb;                    /* tl_sgemm's trans / leading-dimension arguments */
     int64_t lda, ldb, ldc;
-    bool strided; /* geometry from strided views (tl_matmul_layout) */
+    bool strided;      /* geometry from strided views (tl_matmul_layout) */
+    bool clamp, resid; /* fused epilogue (tl_plan_fuse): y + st->res, then clamp to [lo, hi] */
+    float lo, hi;
 } tl_prep_matmul;
 
 typedef struct tl_prep_linear {

@@ -51,16 +51,18 @@ MODELS = textwrap.dedent('''
             return self.f(y.mean(dim=(2, 3)))
 
     class Residual(nn.Module):
-        """add(x, conv(...)) then relu, add(conv_a, conv_b), linear + x: bitwise"""
+        """add(x, conv(...)) then relu, add(conv_a, conv_b), linear + x, matmul + x, matmul relu6"""
         def __init__(self):
             super().__init__()
             self.c1 = nn.Conv2d(4, 4, 3, padding=1); self.c2 = nn.Conv2d(4, 4, 3, padding=1)
             self.c3 = nn.Conv2d(4, 4, 1); self.f = nn.Linear(4, 4)
+            self.p = nn.Parameter(torch.randn(4, 4))
         def forward(self, x):
             y = F.relu(x + self.c2(F.relu(self.c1(x))))
             y = self.c3(y) + self.c1(y)
             m = y.mean(dim=(2, 3))
-            return F.relu(self.f(m) + m)
+            m = F.relu(self.f(m) + m)
+            return F.relu(torch.matmul(m, self.p) + m), F.relu6(torch.matmul(m.unsqueeze(2), m.unsqueeze(1)))
 
     class Threads(nn.Module):
         """conv (direct), pools, depthwise, 1x1, elementwise, a GEMM big enough for OpenBLAS threads"""
