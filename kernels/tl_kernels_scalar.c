@@ -250,6 +250,25 @@ static void s_add_clamp(const float *a, const float *b, float *y, int64_t n, flo
     });
 }
 
+/* packed linear: the reference. Layout: w transposed, [K][N] (no panels). */
+static size_t s_gemm_pack_floats(int64_t N, int64_t K) { return (size_t)(N * K); }
+static void s_gemm_pack(const float *w, int64_t N, int64_t K, float *packed) {
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t j = 0; j < N; j++) packed[k * N + j] = w[j * K + k];
+}
+static void s_gemm_packed(const float *x, int64_t M, int64_t N, int64_t K, const float *packed, const float *bias,
+                          const float *res, float lo, float hi, float *y) {
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            float acc = 0.0f;
+            for (int64_t k = 0; k < K; k++) acc = fmaf(x[i * K + k], packed[k * N + j], acc);
+            float v = bias ? acc + bias[j] : acc;
+            if (res) v = v + res[i * N + j];
+            v = lo > v ? lo : v;
+            y[i * N + j] = hi < v ? hi : v;
+        }
+}
+
 #define TL_S_UNARY_ENTRY(OP, NAME, EXPR) [TL_U_##OP] = s_u_##NAME,
 #define TL_S_BINARY_ENTRY(OP, NAME, EXPR) [TL_B_##OP] = s_b_##NAME,
 _Static_assert(0 TL_S_UNARY_OPS(TL_KT_COUNT1) == TL_U_COUNT, "one scalar function per tl_unary");
@@ -271,4 +290,7 @@ const tl_kernel_table tl_kernels_scalar_table = {
     .add_bias_rows = s_add_bias_rows,
     .bias_clamp_rows = s_bias_clamp_rows,
     .add_clamp = s_add_clamp,
+    .gemm_pack_floats = s_gemm_pack_floats,
+    .gemm_pack = s_gemm_pack,
+    .gemm_packed = s_gemm_packed,
 };

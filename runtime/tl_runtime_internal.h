@@ -70,6 +70,7 @@ typedef struct tl_prep_linear {
     bool clamp;         /* fused clamp epilogue [lo, hi] after the bias (tl_plan_fuse) */
     bool resid;         /* fused residual add (st->res) after the bias, before the clamp */
     float lo, hi;
+    float *packed; /* owned: W packed for the table's gemm_packed (narrow layers), or NULL */
 } tl_prep_linear;
 
 typedef struct tl_prep_conv {

@@ -76,6 +76,15 @@ MODELS = textwrap.dedent('''
             y = torch.sigmoid(self.pw(y)) * y
             return torch.tanh(self.f(y.reshape(y.shape[0], -1))), y
 
+    class MLPBN(nn.Module):
+        """batch norm folded into a linear that runs the packed-weight kernel (16+ rows)"""
+        def __init__(self):
+            super().__init__()
+            self.l1 = nn.Linear(5, 50); self.b = nn.BatchNorm1d(50); self.l2 = nn.Linear(50, 5)
+            self.b.running_mean.uniform_(-0.2, 0.2); self.b.running_var.uniform_(0.5, 1.5)
+        def forward(self, x):
+            return self.l2(F.relu(self.b(self.l1(x))))
+
     class MLP(nn.Module):
         def __init__(self):
             super().__init__()
@@ -88,6 +97,7 @@ CASES = {  # name: (example shape, a batch to run too, bitwise vs --exact)
     "ConvClamps": ([2, 3, 10, 10], 5, True),
     "ConvBN": ([2, 3, 10, 10], 3, False),
     "MLP": ([4, 5], 33, True),
+    "MLPBN": ([32, 5], 64, False),
     "Residual": ([2, 4, 6, 6], 3, True),
 }
 
