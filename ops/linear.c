@@ -110,10 +110,11 @@ static int linear_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
     /* narrow layers of a batched MLP (N, K <= 256, 16+ rows): the table's packed-weight kernel
      * (no per-call packing of x and W: ACAS 5-50x6-5 batch 1024 0.25 -> 0.21 ms at 1 thread,
      * MNIST 784-256x3-10 batch 256 unchanged; docs/kernels.md); one FMA chain per output in k
-     * order, so rounded like sgemm (not bitwise sgemm), bitwise across ISAs and thread counts */
+     * order, so rounded like sgemm (not bitwise sgemm), bitwise across ISAs and thread counts;
+     * not under TL_SESSION_EXACT, which keeps the sgemm path */
     l->packed = NULL;
-    if (c->K != tl_kernels_for(TL_ISA_SCALAR) && !l->lin_t && l->M >= 16 && l->N >= 1 && l->N <= 256 && l->K >= 1 &&
-        l->K <= 256) {
+    if (!c->exact && c->K != tl_kernels_for(TL_ISA_SCALAR) && !l->lin_t && l->M >= 16 && l->N >= 1 && l->N <= 256 &&
+        l->K >= 1 && l->K <= 256) {
         size_t np = c->K->gemm_pack_floats(l->N, l->K);
         l->packed = malloc(sizeof(float) * (np ? np : 1));
         if (!l->packed) return tl_erroom(err, "node[%lld] (linear): out of memory packing weights", (long long)n->id);

@@ -214,7 +214,7 @@ static int plan_shapes(tl_plan *P) {
 
 static int plan_steps(tl_plan *P) {
     tl_session *s = P->s;
-    tl_prep_ctx pc = {s->shapes, tl_kernels()};
+    tl_prep_ctx pc = {s->shapes, tl_kernels(), P->exact};
     for (int64_t i = 0; i < P->n; i++) {
         const tl_node *nd = &P->g->nodes[i];
         tl_step *st = &s->steps[i];

@@ -111,7 +111,7 @@ int tl_session_eval_node(tl_session *s, int64_t id, const float *const *parent_v
         tmp.kernel = NULL;
         tmp.scratch = NULL;
         tmp.scratch_floats = 0;
-        tl_prep_ctx pc = {s->shapes, st->K};
+        tl_prep_ctx pc = {s->shapes, st->K, (s->flags & TL_SESSION_EXACT) != 0};
         rc = st->row->fam->prepare(&pc, &tmp, err);
         if (!rc && tmp.scratch_floats > 0) {
             tmp.scratch = malloc(sizeof(float) * (size_t)tmp.scratch_floats);

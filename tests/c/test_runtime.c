@@ -784,6 +784,43 @@ static void test_fuse_residual(void) {
     fuse_clamp_case("linear residual", G_RESID_LIN, lin_f, 2, NULL, 0);
 }
 
+/* The packed-weight linear (16+ rows, narrow layers) runs by default and not under
+ * TL_SESSION_EXACT, which keeps sgemm + the bias pass (bitwise EXACT | KEEP_ALL, node by node);
+ * the two agree within float32 GEMM reassociation. */
+static void test_linear_packed(void) {
+    char *json = sq(G_CLAMP_LIN);
+    tl_model *m = load(json);
+    free(json);
+    tl_err err = {0};
+    enum { N = 37 };
+    tl_shape in = {2, {N, 4}};
+    float x[N * 4];
+    unsigned seed = 3;
+    for (int i = 0; i < N * 4; i++) x[i] = frand(&seed);
+    tl_session *d = NULL, *e = NULL, *ek = NULL;
+    CHECK(tl_session_new(m, &in, 0, &d, &err) == 0 && tl_session_new(m, &in, TL_SESSION_EXACT, &e, &err) == 0 &&
+              tl_session_new(m, &in, TL_SESSION_EXACT | TL_SESSION_KEEP_ALL, &ek, &err) == 0,
+          "%s", err.msg);
+    bool vec = tl_kernels() != tl_kernels_for(TL_ISA_SCALAR);
+    CHECK((d->steps[1].p.lin.packed != NULL) == vec, "default plan: packed linear on a vector table");
+    CHECK(e->steps[1].p.lin.packed == NULL && e->steps[3].p.lin.packed == NULL, "exact plan: no packed linear");
+    CHECK(tl_session_run(d, x, &err) == 0 && tl_session_run(e, x, &err) == 0 && tl_session_run(ek, x, &err) == 0,
+          "%s", err.msg);
+    const float *yd = tl_session_output(d, 0, NULL), *ye = tl_session_output(e, 0, NULL),
+                *yk = tl_session_output(ek, 0, NULL);
+    CHECK(memcmp(ye, yk, sizeof(float) * N * 3) == 0, "exact != exact keep-all");
+    double worst = 0;
+    for (int i = 0; i < N * 3; i++) {
+        double dd = fabs((double)yd[i] - (double)ye[i]);
+        if (dd > worst) worst = dd;
+    }
+    CHECK(worst < 1e-5, "packed vs sgemm linear: %g", worst);
+    tl_session_free(d);
+    tl_session_free(e);
+    tl_session_free(ek);
+    tl_model_free(m);
+}
+
 /* A plan larger than the memory limit is refused before the arena is allocated, naming the node
  * and the bytes (kind TL_ERR_OOM, exit status 3); under the limit the same graph plans. The
  * declared [100000, 100000] activation is 40 GB: more than this machine has. */
@@ -821,6 +858,7 @@ int main(void) {
     test_fuse_exact();
     test_fuse_clamp();
     test_fuse_residual();
+    test_linear_packed();
     test_conv_threads();
     test_plan_invariants();
     test_reuse_vs_keep_all();
