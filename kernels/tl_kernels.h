@@ -69,6 +69,9 @@ typedef struct tl_kernel_table {
     void (*bias_clamp_rows)(float *y, const float *b, int64_t rows, int64_t n, float lo, float hi);
     /* a fused residual add: v = a[i] + b[i], then the clamp of bias_clamp_rows (y may be a) */
     void (*add_clamp)(const float *a, const float *b, float *y, int64_t n, float lo, float hi);
+    /* a fused leaky relu, in place: y[i] = max_elem(y[i], s * y[i]) (the capture's
+     * max_elem(x, mul_elem(s, x)): the same two operations, max_elem's tie and NaN rules) */
+    void (*leaky)(float *y, int64_t n, float s);
     /* linear with pre-packed weights (narrow batched MLPs): y[i][j] = clamp(acc + bias[j]
      * (+ res[i*N + j])) with acc = 0, then acc = fma(x[i][k], w[j][k], acc) for k = 0..K-1 in
      * order (bias / res NULL: none). The weights w [N][K] are packed once by gemm_pack into

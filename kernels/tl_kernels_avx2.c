@@ -117,6 +117,7 @@ const tl_kernel_table tl_kernels_avx2_table = {
     .add_bias_rows = tl_avx2_add_bias_rows,
     .bias_clamp_rows = tl_avx2_bias_clamp_rows,
     .add_clamp = tl_avx2_add_clamp,
+    .leaky = tl_avx2_leaky,
     .gemm_pack_floats = tl_avx2_gemm_pack_floats,
     .gemm_pack = tl_avx2_gemm_pack,
     .gemm_packed = tl_avx2_gemm_packed,

@@ -112,6 +112,7 @@ const tl_kernel_table tl_kernels_avx512_table = {
     .add_bias_rows = tl_avx512_add_bias_rows,
     .bias_clamp_rows = tl_avx512_bias_clamp_rows,
     .add_clamp = tl_avx512_add_clamp,
+    .leaky = tl_avx512_leaky,
     .gemm_pack_floats = tl_avx512_gemm_pack_floats,
     .gemm_pack = tl_avx512_gemm_pack,
     .gemm_packed = tl_avx512_gemm_packed,

@@ -250,6 +250,13 @@ static void s_add_clamp(const float *a, const float *b, float *y, int64_t n, flo
     });
 }
 
+static void s_leaky(float *y, int64_t n, float s) {
+    TL_PFOR(n > TL_PAR_MIN, i, n, {
+        float v = y[i];
+        y[i] = tl_max1(v, s * v);
+    });
+}
+
 /* packed linear: the reference. Layout: w transposed, [K][N] (no panels). */
 static size_t s_gemm_pack_floats(int64_t N, int64_t K) { return (size_t)(N * K); }
 static void s_gemm_pack(const float *w, int64_t N, int64_t K, float *packed) {
@@ -290,6 +297,7 @@ const tl_kernel_table tl_kernels_scalar_table = {
     .add_bias_rows = s_add_bias_rows,
     .bias_clamp_rows = s_bias_clamp_rows,
     .add_clamp = s_add_clamp,
+    .leaky = s_leaky,
     .gemm_pack_floats = s_gemm_pack_floats,
     .gemm_pack = s_gemm_pack,
     .gemm_packed = s_gemm_packed,

@@ -155,6 +155,7 @@ static void ex_conv(const tl_step *st, const float *const *in, float *out) {
     if (cv->resid) st->K->add_clamp(out, st->res, out, st->numel, cv->lo, cv->hi);
     else if (cv->clamp && cv->direct == TL_CONV_IM2COL)
         st->K->bias_clamp_rows(out, NULL, cv->outer * cv->groups * cv->cout_g, cv->out_plane, cv->lo, cv->hi);
+    if (cv->leaky) st->K->leaky(out, st->numel, cv->slope);
 }
 
 static int conv_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
@@ -266,7 +267,7 @@ static int conv_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
      * on AVX-512, docs/conv.md); 3-D convs keep im2col + sgemm */
     int64_t C = cv->cin_g * cv->groups, OC = cv->cout_g * cv->groups;
     cv->direct = TL_CONV_IM2COL;
-    cv->clamp = cv->resid = false;
+    cv->clamp = cv->resid = cv->leaky = false;
     cv->lo = -INFINITY;
     cv->hi = INFINITY;
     if (tl_conv_desc_from_window(&cv->desc, cv->outer, C, OC, cv->groups, &cv->win) && tl_conv_supported(&cv->desc)) {
@@ -385,9 +386,17 @@ static int conv_absorb_clamp(tl_step *st, float lo, float hi) {
     return 0;
 }
 
+static int conv_absorb_leaky(tl_step *st, float slope) {
+    tl_prep_conv *x = &st->p.cv;
+    if (x->clamp || x->leaky) return 1;
+    x->leaky = true;
+    x->slope = slope;
+    return 0;
+}
+
 static int conv_absorb_residual(tl_step *st) {
     tl_prep_conv *cv = &st->p.cv;
-    if (cv->clamp) return 1; /* a clamp before the add: not expressible */
+    if (cv->clamp || cv->leaky) return 1; /* a clamp before the add: not expressible */
     cv->resid = true;
     return 0;
 }
@@ -409,5 +418,6 @@ const tl_family tl_fam_conv = {
     .absorb_affine = conv_absorb_affine,
     .absorb_clamp = conv_absorb_clamp,
     .absorb_residual = conv_absorb_residual,
+    .absorb_leaky = conv_absorb_leaky,
     .emit = conv_emit,
 };

@@ -13,7 +13,15 @@
  * [N, M] and is transposed back in 16x16 tiles with the bias added on the way (the same single
  * addition add_bias_rows does). */
 #define LIN_T_TILE 16
+static void ex_linear_gemm(const tl_step *st, const float *const *in, float *out);
+
+/* the fused leaky relu goes last, after whichever path ran */
 static void ex_linear(const tl_step *st, const float *const *in, float *out) {
+    ex_linear_gemm(st, in, out);
+    if (st->p.lin.leaky && st->p.lin.M > 0 && st->p.lin.N > 0) st->K->leaky(out, st->numel, st->p.lin.slope);
+}
+
+static void ex_linear_gemm(const tl_step *st, const float *const *in, float *out) {
     const tl_prep_linear *l = &st->p.lin;
     if (l->M == 0 || l->N == 0) return;
     if (l->packed) { /* bias, residual and clamp in the kernel's store, in the same order */
@@ -101,7 +109,7 @@ static int linear_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
     if (!l->w) return tl_errf(err, "node[%lld] (linear): weight is not bound", (long long)n->id);
     /* operand order by shape (measured with tl_sgemm + this transpose, 1 thread, OpenBLAS
      * SkylakeX): swapped wins for 2..128 rows when K >= 512 and N >= 256 */
-    l->clamp = l->resid = false;
+    l->clamp = l->resid = l->leaky = false;
     l->lo = -INFINITY;
     l->hi = INFINITY;
     l->lin_t = l->M >= 2 && l->M <= 128 && l->K >= 512 && l->N >= 256;
@@ -155,9 +163,17 @@ static int linear_absorb_clamp(tl_step *st, float lo, float hi) {
     return 0;
 }
 
+static int linear_absorb_leaky(tl_step *st, float slope) {
+    tl_prep_linear *x = &st->p.lin;
+    if (x->clamp || x->leaky) return 1;
+    x->leaky = true;
+    x->slope = slope;
+    return 0;
+}
+
 static int linear_absorb_residual(tl_step *st) {
     tl_prep_linear *l = &st->p.lin;
-    if (l->clamp) return 1; /* a clamp before the add: not expressible */
+    if (l->clamp || l->leaky) return 1; /* a clamp before the add: not expressible */
     l->resid = true;
     return 0;
 }
@@ -179,5 +195,6 @@ const tl_family tl_fam_linear = {
     .absorb_affine = linear_absorb_affine,
     .absorb_clamp = linear_absorb_clamp,
     .absorb_residual = linear_absorb_residual,
+    .absorb_leaky = linear_absorb_leaky,
     .emit = linear_emit,
 };

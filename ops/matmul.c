@@ -32,6 +32,7 @@ static void ex_matmul(const tl_step *st, const float *const *in, float *out) {
     ex_matmul_gemms(st, in, out);
     if (m->resid) st->K->add_clamp(out, st->res, out, st->numel, m->lo, m->hi);
     else if (m->clamp) st->K->bias_clamp_rows(out, NULL, st->numel / m->N, m->N, m->lo, m->hi);
+    if (m->leaky) st->K->leaky(out, st->numel, m->slope);
 }
 
 static int matmul_absorb_clamp(tl_step *st, float lo, float hi) {
@@ -42,9 +43,17 @@ static int matmul_absorb_clamp(tl_step *st, float lo, float hi) {
     return 0;
 }
 
+static int matmul_absorb_leaky(tl_step *st, float slope) {
+    tl_prep_matmul *x = &st->p.mm;
+    if (x->clamp || x->leaky) return 1;
+    x->leaky = true;
+    x->slope = slope;
+    return 0;
+}
+
 static int matmul_absorb_residual(tl_step *st) {
     tl_prep_matmul *m = &st->p.mm;
-    if (m->clamp) return 1; /* a clamp before the add: not expressible */
+    if (m->clamp || m->leaky) return 1; /* a clamp before the add: not expressible */
     m->resid = true;
     m->lo = -INFINITY;
     m->hi = INFINITY;
@@ -269,5 +278,6 @@ const tl_family tl_fam_matmul = {
     .release = matmul_release,
     .absorb_clamp = matmul_absorb_clamp,
     .absorb_residual = matmul_absorb_residual,
+    .absorb_leaky = matmul_absorb_leaky,
     .emit = matmul_emit,
 };

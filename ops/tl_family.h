@@ -110,6 +110,9 @@ typedef struct tl_family {
      * before any clamp absorbed after this call (a following residual add): 0 done, 1 not
      * applicable; NULL: cannot */
     int (*absorb_residual)(struct tl_step *st);
+    /* apply a leaky relu y = max_elem(y, slope * y) last (after any residual; no clamp before
+     * or after it): 0 done, 1 not applicable; NULL: cannot */
+    int (*absorb_leaky)(struct tl_step *st, float slope);
 } tl_family;
 
 #define TL_FAMILY_DECL(NAME) extern const tl_family tl_fam_##NAME;

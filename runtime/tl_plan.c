@@ -529,6 +529,17 @@ done:
  * With the value first these are bitwise what the conv / linear clamp epilogue computes
  * (lo > y ? lo : y, hi < y ? hi : y): ties keep the value, as max_elem / min_elem keep their
  * first operand, and a NaN value passes through both. */
+/* Whether node k is a folded value whose elements all have the bits of one non-NaN float c. */
+static bool uniform_const(tl_plan *P, int64_t k, float *c) {
+    const float *v = P->cf[k] ? P->fv[k] : NULL;
+    int64_t n = tl_shape_numel(&P->s->shapes[k]);
+    if (!v || n <= 0 || v[0] != v[0]) return false;
+    for (int64_t j = 1; j < n; j++)
+        if (memcmp(&v[j], &v[0], sizeof v[0]) != 0) return false;
+    *c = v[0];
+    return true;
+}
+
 static bool clamp_of(tl_plan *P, int64_t i, bool *upper, float *c) {
     const tl_step *st = &P->s->steps[i];
     if (st->op == TL_OP_RELU) {
@@ -537,25 +548,35 @@ static bool clamp_of(tl_plan *P, int64_t i, bool *upper, float *c) {
         return true;
     }
     if (st->op != TL_OP_MAX_ELEM && st->op != TL_OP_MIN_ELEM) return false;
-    int64_t k = st->node->parents[1];
-    const float *v = P->cf[k] ? P->fv[k] : NULL;
-    if (!v || P->cf[st->node->parents[0]]) return false;
-    int64_t n = tl_shape_numel(&P->s->shapes[k]);
-    if (n <= 0 || v[0] != v[0]) return false;
-    for (int64_t j = 1; j < n; j++)
-        if (memcmp(&v[j], &v[0], sizeof v[0]) != 0) return false;
+    if (P->cf[st->node->parents[0]] || !uniform_const(P, st->node->parents[1], c)) return false;
     *upper = st->op == TL_OP_MIN_ELEM;
-    *c = v[0];
+    return true;
+}
+
+/* Whether step i is the capture's leaky relu max_elem(y, mul_elem(s, y)) (or mul_elem(y, s)),
+ * s a uniform constant: the mul node in *mul, y its parent 0. */
+static bool leaky_of(tl_plan *P, int64_t i, int64_t *mul, float *slope) {
+    const tl_step *st = &P->s->steps[i];
+    if (st->op != TL_OP_MAX_ELEM) return false;
+    int64_t y = st->node->parents[0], m = st->node->parents[1];
+    const tl_step *ms = &P->s->steps[m];
+    if (ms->op != TL_OP_MUL_ELEM || P->cf[m] || P->cf[y] || ms->plant_bug || P->is_out[m] || P->view[m] ||
+        P->cstart[m + 1] - P->cstart[m] != 1)
+        return false;
+    const int64_t *mp = ms->node->parents;
+    if (!((mp[1] == y && uniform_const(P, mp[0], slope)) || (mp[0] == y && uniform_const(P, mp[1], slope))))
+        return false;
+    *mul = m;
     return true;
 }
 
 /* The producer whose epilogue can absorb a node reading value p: p itself or, through batch
  * norms already folded in, the conv / linear computing it; -1 when p is read by anyone else, is
  * an output, a view or constant, or carries the planted bug. */
-static int64_t epi_producer(tl_plan *P, int64_t p) {
+static int64_t epi_producer(tl_plan *P, int64_t p, int64_t readers) {
     tl_session *s = P->s;
     if (P->cf[p] || P->is_out[p] || P->view[p] || P->outview[p] >= 0 || s->steps[p].plant_bug ||
-        P->cstart[p + 1] - P->cstart[p] != 1)
+        P->cstart[p + 1] - P->cstart[p] != readers)
         return -1;
     int64_t q = p;
     while (s->steps[q].fused) q = s->steps[q].node->parents[P->fpar[q]];
@@ -572,11 +593,14 @@ static int64_t epi_producer(tl_plan *P, int64_t p) {
  *     commutative: bitwise the add node);
  *   - then relu / max_elem(y, c) and then min_elem(y, c), or a min_elem alone: the producer's
  *     clamp min(max(y, lo), hi). At most one lower and then one upper bound: their composition is
- *     then exactly that clamp.
+ *     then exactly that clamp;
+ *   - or (no clamp) a leaky relu max_elem(y, mul_elem(s, y)): both nodes fused, the same two
+ *     operations last (nothing after it).
  * The fused node shares the producer's storage (the parent P->fpar[i]) and is not run. */
 static int plan_fuse_epilogues(tl_plan *P) {
     tl_session *s = P->s;
-    uint8_t *state = calloc((size_t)(P->n ? P->n : 1), 1); /* per producer: 1 lower, 2 upper, 4 residual */
+    uint8_t *state = calloc((size_t)(P->n ? P->n : 1), 1); /* per producer: 1 lower, 2 upper, 4 residual,
+                                                             * 8 leaky */
     float *lo = malloc(sizeof *lo * (size_t)(P->n ? P->n : 1)), *hi = malloc(sizeof *hi * (size_t)(P->n ? P->n : 1));
     if (!state || !lo || !hi) {
         free(state);
@@ -590,7 +614,7 @@ static int plan_fuse_epilogues(tl_plan *P) {
         const int64_t *par = st->node->parents;
         if (st->op == TL_OP_ADD) {
             for (int k = 1; k >= 0; k--) { /* the operand computed last is the producer */
-                int64_t q = epi_producer(P, par[k]), r = par[1 - k];
+                int64_t q = epi_producer(P, par[k], 1), r = par[1 - k];
                 if (q < 0 || state[q] || r >= q || r == par[k] || P->cf[r] || P->view[r] || P->outview[r] >= 0 ||
                     !s->steps[q].row->fam->absorb_residual || s->steps[q].row->fam->absorb_residual(&s->steps[q]))
                     continue;
@@ -607,8 +631,20 @@ static int plan_fuse_epilogues(tl_plan *P) {
         }
         bool upper = false;
         float c = 0.0f;
+        int64_t mul = -1;
+        if (leaky_of(P, i, &mul, &c)) { /* y read by the mul and this max only */
+            int64_t q = epi_producer(P, par[0], 2);
+            if (q < 0 || state[q] & 11 || !s->steps[q].row->fam->absorb_leaky ||
+                s->steps[q].row->fam->absorb_leaky(&s->steps[q], c))
+                continue;
+            state[q] |= 11; /* nothing after it */
+            st->fused = s->steps[mul].fused = true;
+            P->fpar[mul] = s->steps[mul].node->parents[0] == par[0] ? 0 : 1; /* shares y's storage */
+            P->absorbed[par[0]] = P->absorbed[mul] = true;
+            continue;
+        }
         if (!clamp_of(P, i, &upper, &c)) continue;
-        int64_t q = epi_producer(P, par[0]);
+        int64_t q = epi_producer(P, par[0], 1);
         if (q < 0 || state[q] & 2 || (!upper && state[q] & 1)) continue;
         if (!state[q]) {
             lo[q] = -INFINITY;

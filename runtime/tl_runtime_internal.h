@@ -60,6 +60,8 @@ typedef struct tl_prep_matmul {
     bool strided;      /* geometry from strided views (tl_matmul_layout) */
     bool clamp, resid; /* fused epilogue (tl_plan_fuse): y + st->res, then clamp to [lo, hi] */
     float lo, hi;
+    bool leaky; /* fused leaky relu max(y, slope * y) last (tl_plan_fuse) */
+    float slope;
 } tl_prep_matmul;
 
 typedef struct tl_prep_linear {
@@ -70,6 +72,8 @@ typedef struct tl_prep_linear {
     bool clamp;         /* fused clamp epilogue [lo, hi] after the bias (tl_plan_fuse) */
     bool resid;         /* fused residual add (st->res) after the bias, before the clamp */
     float lo, hi;
+    bool leaky; /* fused leaky relu max(y, slope * y) last (tl_plan_fuse) */
+    float slope;
     float *packed; /* owned: W packed for the table's gemm_packed (narrow layers), or NULL */
 } tl_prep_linear;
 
@@ -90,6 +94,8 @@ typedef struct tl_prep_conv {
                         * other paths in a pass after */
     bool resid;        /* fused residual add (st->res), then the clamp, in a pass after */
     float lo, hi;
+    bool leaky; /* fused leaky relu max(y, slope * y) last (tl_plan_fuse) */
+    float slope;
     float *packed; /* owned: dense weights packed for tl_conv_direct */
 } tl_prep_conv;
 

@@ -1320,6 +1320,19 @@ static void test_bias_clamp(void) {
                                   (long long)tot, inpl, (double)bounds[bi][0], (double)bounds[bi][1]);
                         }
                     free(rr);
+                    /* leaky (slope from the bounds' hi where finite and <= 1): mul_elem(s, y), then
+                     * max_elem(y, that), in place */
+                    float sl = bounds[bi][1] <= 1.0f ? bounds[bi][1] : 0.01f;
+                    for (int64_t i = 0; i < tot; i++) c[i] = sl;
+                    S->binary_fn[TL_B_MUL](c, x, r, tot);
+                    S->binary_fn[TL_B_MAX](x, r, r, tot);
+                    for (int t = 0; t < n_tables; t++) {
+                        memcpy(y, x, 4 * (size_t)tot);
+                        isa_tables[t]->leaky(y, tot, sl);
+                        bool ok = true;
+                        for (int64_t i = 0; i < tot; i++) ok = ok && f_bits(y[i]) == f_bits(r[i]);
+                        CHECK(ok, "%s leaky n=%lld s=%g", isa_tables[t]->name, (long long)tot, (double)sl);
+                    }
                 }
             free(x);
             free(b);

@@ -77,6 +77,17 @@ MODELS = textwrap.dedent('''
             y = torch.sigmoid(self.pw(y)) * y
             return torch.tanh(self.f(y.reshape(y.shape[0], -1))), y
 
+    class Leaky(nn.Module):
+        """leaky relu (captured as max_elem(x, mul_elem(s, x))) after conv, linear, a residual add"""
+        def __init__(self):
+            super().__init__()
+            self.c1 = nn.Conv2d(3, 4, 3, padding=1); self.c2 = nn.Conv2d(4, 4, 3, padding=1)
+            self.f = nn.Linear(4, 6)
+        def forward(self, x):
+            y = F.leaky_relu(self.c1(x), 0.1)
+            y = F.leaky_relu(y + self.c2(y), 0.2)
+            return F.leaky_relu(self.f(y.mean(dim=(2, 3))), 0.05)
+
     class MLPBN(nn.Module):
         """batch norm folded into a linear that runs the packed-weight kernel (16+ rows)"""
         def __init__(self):
@@ -99,6 +110,7 @@ CASES = {  # name: (example shape, a batch to run too, bitwise vs --exact)
     "ConvBN": ([2, 3, 10, 10], 3, False),
     "MLP": ([4, 5], 33, False),  # batch 33 runs the packed linear; --exact keeps sgemm
     "MLPBN": ([32, 5], 64, False),
+    "Leaky": ([2, 3, 8, 8], 3, True),
     "Residual": ([2, 4, 6, 6], 3, True),
 }
 
@@ -150,7 +162,7 @@ def test_fusion_vs_eager_and_exact(tmp_path, name):
     kinds = {n["id"]: n.get("kind") for n in doc["nodes"]}
     plan = _plan(tmp_path)
     # every relu / constant max / min right after a conv / linear (or its folded batch norm) is fused
-    clamps = [i for i, k in kinds.items() if k in ("relu", "max_elem", "min_elem", "add")]
+    clamps = [i for i, k in kinds.items() if k in ("relu", "max_elem", "min_elem", "add", "mul_elem")]
     assert clamps and all(plan[i][1] == "fused" for i in clamps), (clamps, plan)
     assert all(plan[i][1] == "run" for i, k in kinds.items() if k in ("conv", "linear"))
     assert all(plan[i][1] == "fused" for i, k in kinds.items() if k == "batch_norm_eval")
