@@ -177,6 +177,16 @@ std::vector<std::pair<std::string, Maker>> kernel_cases() {
                      float *y = keep_buf(keep, n)->p, *b = keep_buf(keep, 512)->p;
                      return Case{[=] { t->add_bias_rows(y, b, n / 512, 512); }, double(n), 8.0 * n, double(n)};
                  }});
+    // the packed-weight linear (narrow batched MLPs) on the sgemm_shape acas50_b1024 layer, with
+    // bias and relu: compare with sgemm_shape/acas50_b1024 (n ignored)
+    v.push_back({"gemm_packed_acas50_b1024", [](const tl_kernel_table *t, int64_t, std::vector<Buf *> &keep) {
+                     const int64_t M = 1024, N = 50, K = 50;
+                     float *x = keep_buf(keep, M * K)->p, *w = keep_buf(keep, N * K)->p, *b = keep_buf(keep, N)->p;
+                     float *y = keep_buf(keep, M * N)->p, *pk = keep_buf(keep, t->gemm_pack_floats(N, K))->p;
+                     t->gemm_pack(w, N, K, pk);
+                     return Case{[=] { t->gemm_packed(x, M, N, K, pk, b, nullptr, 0.0f, INFINITY, y); },
+                                 2.0 * M * N * K, 4.0 * double(M * K + N * K + M * N), double(M * N)};
+                 }});
     return v;
 }
 
@@ -235,6 +245,8 @@ const GemmShape kLayerShapes[] = {
     {"conv64to128_16x16", 128, 256, 576, false},      // cnn_large conv3
     {"conv64to64_32x32_T", 1024, 64, 576, true},      // conv2 as col^T x W^T (pixels as rows)
     {"conv64to64_32x32_b64", 64, 65536, 576, false},  // conv2 with the batch folded into N
+    {"acas50_b1024", 1024, 50, 50, true},             // ACAS Xu hidden layer at batch 1024
+    {"mnist256_b256", 256, 256, 256, true},           // MNIST MLP hidden layer at batch 256
 };
 
 void run_sgemm_shape(benchmark::State &st, GemmShape g) {

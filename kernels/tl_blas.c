@@ -39,6 +39,12 @@
 #define TL_SGEMM_SMALL_MNK ((int64_t)65536)
 #endif
 
+/* tl_sgemm lets OpenBLAS use more than one thread from this M*N*K on (multiply-adds; see the
+ * call) */
+#ifndef TL_SGEMM_PAR_MNK
+#define TL_SGEMM_PAR_MNK ((int64_t)1 << 23)
+#endif
+
 enum { TL_CBLAS_ROW_MAJOR = 101, TL_CBLAS_NO_TRANS = 111, TL_CBLAS_TRANS = 112 };
 typedef void (*tl_cblas_sgemm_fn)(int order, int ta, int tb, int M, int N, int K, float alpha, const float *A,
                                   int lda, const float *B, int ldb, float beta, float *C, int ldc);
@@ -248,9 +254,17 @@ void tl_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
         return;
     }
     if (tl_blas.sgemm && fits) {
+        /* OpenBLAS's OpenMP build takes its thread count from omp_get_max_threads() at each call:
+         * a GEMM below TL_SGEMM_PAR_MNK runs on the calling thread alone (the team's wake-up and
+         * the split cost more than they save: ACAS-sized 1024x50x50 layers ran slower at 2
+         * threads). OpenBLAS splits over M / N, never K, so the bits do not change. */
+        int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+        bool serial = nt > 1 && M * N * K < TL_SGEMM_PAR_MNK;
+        if (serial) omp_set_num_threads(1);
         tl_blas.sgemm(TL_CBLAS_ROW_MAJOR, trans_a ? TL_CBLAS_TRANS : TL_CBLAS_NO_TRANS,
                       trans_b ? TL_CBLAS_TRANS : TL_CBLAS_NO_TRANS, (int)M, (int)N, (int)K, alpha, A, (int)lda, B,
                       (int)ldb, beta, C, (int)ldc);
+        if (serial) omp_set_num_threads(nt);
         return;
     }
     tl_sgemm_builtin(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

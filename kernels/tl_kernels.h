@@ -62,6 +62,25 @@ typedef struct tl_kernel_table {
     void (*avg_pool)(const float *x, float *y, int64_t planes, const tl_window *w);
     /* y[i] += b[i % n] for i < rows*n (bias add after GEMM) */
     void (*add_bias_rows)(float *y, const float *b, int64_t rows, int64_t n);
+    /* the fused epilogue of a GEMM / conv output (ops/linear.c, ops/conv.c): per element
+     * v = y[i] (+ b[i % n] when b != NULL), then v = lo > v ? lo : v, then y[i] = hi < v ? hi : v
+     * (lo = -INFINITY / hi = INFINITY: no clamp; NaN passes). Each step is one IEEE operation, the
+     * same ones add_bias_rows, relu, max_elem and min_elem (with the value first) do. */
+    void (*bias_clamp_rows)(float *y, const float *b, int64_t rows, int64_t n, float lo, float hi);
+    /* a fused residual add: v = a[i] + b[i], then the clamp of bias_clamp_rows (y may be a) */
+    void (*add_clamp)(const float *a, const float *b, float *y, int64_t n, float lo, float hi);
+    /* a fused leaky relu, in place: y[i] = max_elem(y[i], s * y[i]) (the capture's
+     * max_elem(x, mul_elem(s, x)): the same two operations, max_elem's tie and NaN rules) */
+    void (*leaky)(float *y, int64_t n, float s);
+    /* linear with pre-packed weights (narrow batched MLPs): y[i][j] = clamp(acc + bias[j]
+     * (+ res[i*N + j])) with acc = 0, then acc = fma(x[i][k], w[j][k], acc) for k = 0..K-1 in
+     * order (bias / res NULL: none). The weights w [N][K] are packed once by gemm_pack into
+     * gemm_pack_floats(N, K) floats, a layout of this table's own (panels of its column block,
+     * zero-filled). Bitwise equal across tables and thread counts (rows are split in blocks). */
+    size_t (*gemm_pack_floats)(int64_t N, int64_t K);
+    void (*gemm_pack)(const float *w, int64_t N, int64_t K, float *packed);
+    void (*gemm_packed)(const float *x, int64_t M, int64_t N, int64_t K, const float *packed, const float *bias,
+                        const float *res, float lo, float hi, float *y);
 } tl_kernel_table;
 
 const tl_kernel_table *tl_kernels_for(tl_isa isa); /* NULL if not compiled/supported by the CPU */

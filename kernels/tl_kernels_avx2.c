@@ -98,6 +98,7 @@ static inline float tl_avx2_hmax(__m256 v) {
 #define V_HSUM(v) tl_avx2_hsum(v)
 #define V_HMAX(v) tl_avx2_hmax(v)
 
+#define TL_GP_NV 2 /* packed linear: vectors of y per register block */
 #include "tl_kernels_vec.inc"
 
 const tl_kernel_table tl_kernels_avx2_table = {
@@ -114,4 +115,10 @@ const tl_kernel_table tl_kernels_avx2_table = {
     .max_pool = tl_avx2_max_pool,
     .avg_pool = tl_avx2_avg_pool,
     .add_bias_rows = tl_avx2_add_bias_rows,
+    .bias_clamp_rows = tl_avx2_bias_clamp_rows,
+    .add_clamp = tl_avx2_add_clamp,
+    .leaky = tl_avx2_leaky,
+    .gemm_pack_floats = tl_avx2_gemm_pack_floats,
+    .gemm_pack = tl_avx2_gemm_pack,
+    .gemm_packed = tl_avx2_gemm_packed,
 };

@@ -93,6 +93,7 @@ static inline float tl_avx512_hmax(__m512 v) {
 #define V_HSUM(v) tl_avx512_hsum(v)
 #define V_HMAX(v) tl_avx512_hmax(v)
 
+#define TL_GP_NV 4 /* packed linear: vectors of y per register block */
 #include "tl_kernels_vec.inc"
 
 const tl_kernel_table tl_kernels_avx512_table = {
@@ -109,4 +110,10 @@ const tl_kernel_table tl_kernels_avx512_table = {
     .max_pool = tl_avx512_max_pool,
     .avg_pool = tl_avx512_avg_pool,
     .add_bias_rows = tl_avx512_add_bias_rows,
+    .bias_clamp_rows = tl_avx512_bias_clamp_rows,
+    .add_clamp = tl_avx512_add_clamp,
+    .leaky = tl_avx512_leaky,
+    .gemm_pack_floats = tl_avx512_gemm_pack_floats,
+    .gemm_pack = tl_avx512_gemm_pack,
+    .gemm_packed = tl_avx512_gemm_packed,
 };

@@ -231,6 +231,51 @@ static void s_add_bias_rows(float *y, const float *b, int64_t rows, int64_t n) {
     });
 }
 
+static void s_bias_clamp_rows(float *y, const float *b, int64_t rows, int64_t n, float lo, float hi) {
+    TL_PFOR(rows > 1 && rows * n > TL_PAR_MIN, r, rows, {
+        float *yr = y + r * n;
+        for (int64_t j = 0; j < n; j++) {
+            float v = b ? yr[j] + b[j] : yr[j];
+            v = lo > v ? lo : v;
+            yr[j] = hi < v ? hi : v;
+        }
+    });
+}
+
+static void s_add_clamp(const float *a, const float *b, float *y, int64_t n, float lo, float hi) {
+    TL_PFOR(n > TL_PAR_MIN, i, n, {
+        float v = a[i] + b[i];
+        v = lo > v ? lo : v;
+        y[i] = hi < v ? hi : v;
+    });
+}
+
+static void s_leaky(float *y, int64_t n, float s) {
+    TL_PFOR(n > TL_PAR_MIN, i, n, {
+        float v = y[i];
+        y[i] = tl_max1(v, s * v);
+    });
+}
+
+/* packed linear: the reference. Layout: w transposed, [K][N] (no panels). */
+static size_t s_gemm_pack_floats(int64_t N, int64_t K) { return (size_t)(N * K); }
+static void s_gemm_pack(const float *w, int64_t N, int64_t K, float *packed) {
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t j = 0; j < N; j++) packed[k * N + j] = w[j * K + k];
+}
+static void s_gemm_packed(const float *x, int64_t M, int64_t N, int64_t K, const float *packed, const float *bias,
+                          const float *res, float lo, float hi, float *y) {
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            float acc = 0.0f;
+            for (int64_t k = 0; k < K; k++) acc = fmaf(x[i * K + k], packed[k * N + j], acc);
+            float v = bias ? acc + bias[j] : acc;
+            if (res) v = v + res[i * N + j];
+            v = lo > v ? lo : v;
+            y[i * N + j] = hi < v ? hi : v;
+        }
+}
+
 #define TL_S_UNARY_ENTRY(OP, NAME, EXPR) [TL_U_##OP] = s_u_##NAME,
 #define TL_S_BINARY_ENTRY(OP, NAME, EXPR) [TL_B_##OP] = s_b_##NAME,
 _Static_assert(0 TL_S_UNARY_OPS(TL_KT_COUNT1) == TL_U_COUNT, "one scalar function per tl_unary");
@@ -250,4 +295,10 @@ const tl_kernel_table tl_kernels_scalar_table = {
     .max_pool = tl_kscalar_max_pool,
     .avg_pool = tl_kscalar_avg_pool,
     .add_bias_rows = s_add_bias_rows,
+    .bias_clamp_rows = s_bias_clamp_rows,
+    .add_clamp = s_add_clamp,
+    .leaky = s_leaky,
+    .gemm_pack_floats = s_gemm_pack_floats,
+    .gemm_pack = s_gemm_pack,
+    .gemm_packed = s_gemm_packed,
 };

@@ -5,6 +5,7 @@
  *
  * Execution: per image and group, im2col (or the input itself for a 1x1 stride-1 unpadded conv)
  * then one tl_sgemm; depthwise convs (one input channel per group) run a direct loop. */
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,7 +116,7 @@ static void conv_image(const tl_prep_conv *cv, const float *x, float *y, float *
  * serially inside an OpenMP region). Each image is computed by the same calls in the same order
  * whichever thread runs it, and OpenBLAS splits a GEMM over M/N, never K, so the result is
  * bitwise the same at any thread count. One image (or small work): the GEMM's own threads. */
-static void ex_conv(const tl_step *st, const float *const *in, float *out) {
+static void ex_conv_paths(const tl_step *st, const float *const *in, float *out) {
     const tl_prep_conv *cv = &st->p.cv;
     if (cv->direct == TL_CONV_DIRECT_DW) {
         tl_conv_dw(&cv->desc, in[0], cv->w, out, st->scratch, (size_t)st->scratch_floats);
@@ -141,6 +142,20 @@ static void ex_conv(const tl_step *st, const float *const *in, float *out) {
     }
     for (int64_t o = 0; o < cv->outer; o++)
         conv_image(cv, in[0] + o * C * cv->in_plane, out + o * OC * cv->out_plane, st->scratch);
+}
+
+/* A fused clamp: the direct kernels apply it to each finished accumulator; the im2col and 3-D
+ * depthwise paths in one pass over the output after (the same two comparisons on the same
+ * value: bitwise either way, and bitwise the unfused relu / max_elem / min_elem). A fused
+ * residual add: one pass y = clamp(y + res) after the conv (bitwise the unfused add: IEEE
+ * addition is commutative). */
+static void ex_conv(const tl_step *st, const float *const *in, float *out) {
+    const tl_prep_conv *cv = &st->p.cv;
+    ex_conv_paths(st, in, out);
+    if (cv->resid) st->K->add_clamp(out, st->res, out, st->numel, cv->lo, cv->hi);
+    else if (cv->clamp && cv->direct == TL_CONV_IM2COL)
+        st->K->bias_clamp_rows(out, NULL, cv->outer * cv->groups * cv->cout_g, cv->out_plane, cv->lo, cv->hi);
+    if (cv->leaky) st->K->leaky(out, st->numel, cv->slope);
 }
 
 static int conv_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {
@@ -252,6 +267,9 @@ static int conv_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
      * on AVX-512, docs/conv.md); 3-D convs keep im2col + sgemm */
     int64_t C = cv->cin_g * cv->groups, OC = cv->cout_g * cv->groups;
     cv->direct = TL_CONV_IM2COL;
+    cv->clamp = cv->resid = cv->leaky = false;
+    cv->lo = -INFINITY;
+    cv->hi = INFINITY;
     if (tl_conv_desc_from_window(&cv->desc, cv->outer, C, OC, cv->groups, &cv->win) && tl_conv_supported(&cv->desc)) {
         int64_t threads = tl_get_threads();
         cv->desc.bias = cv->b;
@@ -356,6 +374,33 @@ static int conv_absorb_affine(tl_step *st, int axis, int64_t channels, const dou
     return 0;
 }
 
+static int conv_absorb_clamp(tl_step *st, float lo, float hi) {
+    tl_prep_conv *cv = &st->p.cv;
+    cv->clamp = true;
+    cv->lo = lo;
+    cv->hi = hi;
+    if (!cv->resid) { /* the direct kernels clamp the accumulator */
+        cv->desc.lo = lo;
+        cv->desc.hi = hi;
+    }
+    return 0;
+}
+
+static int conv_absorb_leaky(tl_step *st, float slope) {
+    tl_prep_conv *x = &st->p.cv;
+    if (x->clamp || x->leaky) return 1;
+    x->leaky = true;
+    x->slope = slope;
+    return 0;
+}
+
+static int conv_absorb_residual(tl_step *st) {
+    tl_prep_conv *cv = &st->p.cv;
+    if (cv->clamp || cv->leaky) return 1; /* a clamp before the add: not expressible */
+    cv->resid = true;
+    return 0;
+}
+
 static void conv_release(tl_step *st) {
     free(st->p.cv.own);
     free(st->p.cv.packed);
@@ -414,5 +459,8 @@ const tl_family tl_fam_conv = {
     .prepare = conv_prepare_both,
     .release = conv_release,
     .absorb_affine = conv_absorb_affine,
+    .absorb_clamp = conv_absorb_clamp,
+    .absorb_residual = conv_absorb_residual,
+    .absorb_leaky = conv_absorb_leaky,
     .emit = conv_emit,
 };

@@ -4,14 +4,14 @@
  * (tl_matmul_layout with strides) so that a transpose/permute feeding or consuming the matmul is
  * read or written in place through sgemm's trans/leading-dimension arguments: the products are
  * the same dot products in the same order, so this is exact. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "tl_emit.h"
 #include "tl_runtime_internal.h"
 
-static void ex_matmul(const tl_step *st, const float *const *in, float *out) {
+static void ex_matmul_gemms(const tl_step *st, const float *const *in, float *out) {
     const tl_prep_matmul *m = &st->p.mm;
-    if (m->M == 0 || m->N == 0) return;
     if (m->one_gemm) { /* every batch's rows follow each other with the same stride */
         tl_sgemm(false, m->tb, m->nbatch * m->M, m->N, m->K, 1.0f, in[0] + m->a_off[0], m->lda, in[1] + m->b_off[0],
                  m->ldb, 0.0f, out + m->c_off[0], m->ldc);
@@ -20,6 +20,44 @@ static void ex_matmul(const tl_step *st, const float *const *in, float *out) {
     for (int64_t bi = 0; bi < m->nbatch; bi++)
         tl_sgemm(m->ta, m->tb, m->M, m->N, m->K, 1.0f, in[0] + m->a_off[bi], m->lda, in[1] + m->b_off[bi], m->ldb,
                  0.0f, out + m->c_off[bi], m->ldc);
+}
+
+/* Fused epilogues (the planner fuses only into a matmul writing its own contiguous output, not
+ * into a transpose consumer's layout):
+ * a residual add then the clamp, or the clamp, in one pass after the GEMMs (bitwise the add /
+ * relu / max_elem / min_elem nodes they replace). */
+static void ex_matmul(const tl_step *st, const float *const *in, float *out) {
+    const tl_prep_matmul *m = &st->p.mm;
+    if (m->M == 0 || m->N == 0) return;
+    ex_matmul_gemms(st, in, out);
+    if (m->resid) st->K->add_clamp(out, st->res, out, st->numel, m->lo, m->hi);
+    else if (m->clamp) st->K->bias_clamp_rows(out, NULL, st->numel / m->N, m->N, m->lo, m->hi);
+    if (m->leaky) st->K->leaky(out, st->numel, m->slope);
+}
+
+static int matmul_absorb_clamp(tl_step *st, float lo, float hi) {
+    tl_prep_matmul *m = &st->p.mm;
+    m->clamp = true;
+    m->lo = lo;
+    m->hi = hi;
+    return 0;
+}
+
+static int matmul_absorb_leaky(tl_step *st, float slope) {
+    tl_prep_matmul *x = &st->p.mm;
+    if (x->clamp || x->leaky) return 1;
+    x->leaky = true;
+    x->slope = slope;
+    return 0;
+}
+
+static int matmul_absorb_residual(tl_step *st) {
+    tl_prep_matmul *m = &st->p.mm;
+    if (m->clamp || m->leaky) return 1; /* a clamp before the add: not expressible */
+    m->resid = true;
+    m->lo = -INFINITY;
+    m->hi = INFINITY;
+    return 0;
 }
 
 void tl_contig_strides(const tl_shape *sh, int64_t *strides) {
@@ -259,5 +297,8 @@ const tl_family tl_fam_matmul = {
     .batch = matmul_batch,
     .prepare = matmul_prepare_both,
     .release = matmul_release,
+    .absorb_clamp = matmul_absorb_clamp,
+    .absorb_residual = matmul_absorb_residual,
+    .absorb_leaky = matmul_absorb_leaky,
     .emit = matmul_emit,
 };

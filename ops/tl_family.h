@@ -58,10 +58,13 @@ typedef struct tl_batch_ctx {
 } tl_batch_ctx;
 enum { TL_BATCH_MIXES = -1, TL_BATCH_FREE = 0, TL_BATCH_CARRY = 1 };
 
-/* Plan input: session shapes of every node, the kernel table in force. */
+/* Plan input: session shapes of every node, the kernel table in force, and TL_SESSION_EXACT
+ * (keep the node-by-node arithmetic: no kernel whose accumulation order differs from the
+ * unfused path's, e.g. the packed-weight linear). */
 typedef struct tl_prep_ctx {
     const tl_shape *shapes;
     const struct tl_kernel_table *K;
+    bool exact;
 } tl_prep_ctx;
 
 /* Emission input. p[i] are the Python names of the parents ("x3"). const_compress_k: for a const
@@ -88,7 +91,8 @@ typedef struct tl_family {
     int (*prepare)(const tl_prep_ctx *c, struct tl_step *st, tl_err *err); /* NULL: not run */
     void (*release)(struct tl_step *st);                                   /* NULL: nothing owned */
     int (*emit)(const tl_emit_ctx *c, tl_err *err);                        /* NULL: not emittable */
-    /* plan-time rewrites (off under TL_SESSION_EXACT: they change rounding) */
+    /* plan-time rewrites (absorb_affine changes rounding: off under TL_SESSION_EXACT; the clamp
+     * and residual epilogues are bitwise: on under it) */
     /* the op is y = x * scale[c] + shift[c] along `axis`: fill the per-channel coefficients
      * (arrays of *channels doubles, allocated by the caller after a first call with
      * scale == NULL that only sets *axis and *channels); NULL: not such an op */
@@ -97,6 +101,18 @@ typedef struct tl_family {
      * (another axis, ...), -1 error; NULL: cannot */
     int (*absorb_affine)(struct tl_step *st, int axis, int64_t channels, const double *scale, const double *shift,
                          tl_err *err);
+    /* apply y = min(max(y, lo), hi) (as lo > y ? lo : y, then hi < y ? hi : y) to this op's
+     * output after everything it computes, replacing an earlier call's clamp (a following
+     * relu / max_elem / min_elem with a constant, fused by the planner; bitwise the unfused
+     * result): 0 done, 1 not applicable; NULL: cannot */
+    int (*absorb_clamp)(struct tl_step *st, float lo, float hi);
+    /* add a value of the output's shape (st->res, bound by the planner) to this op's output
+     * before any clamp absorbed after this call (a following residual add): 0 done, 1 not
+     * applicable; NULL: cannot */
+    int (*absorb_residual)(struct tl_step *st);
+    /* apply a leaky relu y = max_elem(y, slope * y) last (after any residual; no clamp before
+     * or after it): 0 done, 1 not applicable; NULL: cannot */
+    int (*absorb_leaky)(struct tl_step *st, float slope);
 } tl_family;
 
 #define TL_FAMILY_DECL(NAME) extern const tl_family tl_fam_##NAME;

@@ -16,7 +16,9 @@
  *                   straight into the consumer's layout)
  *   plan_fuse       rewrites that change rounding (off under TL_SESSION_EXACT): a per-channel
  *                   affine op (batch norm) whose only parent is a conv/linear read by it alone is
- *                   folded into that parent's weights and shares its storage
+ *                   folded into that parent's weights and shares its storage; then bitwise ones
+ *                   (on under EXACT too): a residual add and relu / max / min with a constant
+ *                   after a conv/linear become its epilogue. Both off under KEEP_ALL
  *   plan_drop_folded  folded values nobody reads at run time are freed
  *   plan_storages   every value lives in a storage: aliases (reshape/flatten/detach) and views
  *                   share their parent's; consts point at the model's tensor; the rest get arena
@@ -35,6 +37,7 @@
  * 1e-2 to every output element of the nodes with that tag) is a wrapper exec function installed
  * on the matching steps only, so it costs nothing elsewhere.
  * How the no-allocation promise is checked: tests/c/test_runtime.c interposes malloc & co. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -85,6 +88,8 @@ typedef struct tl_plan {
     float **fbuf;            /* malloc'd folded value per owner node */
     bool *view;              /* read in place by matmul (or aliasing a matmul's output) */
     bool *absorbed;          /* its storage holds a fused consumer's value, not its own */
+    int *fpar;               /* fused node: the parent whose storage it shares (0 but for add) */
+    int64_t *resid;          /* producer with a fused residual add: the other operand, else -1 */
     int64_t *outview;        /* matmul writing into this permute's layout, or -1 */
     strides_t *vstr;         /* strides of a view over its base storage */
     /* storages */
@@ -119,6 +124,8 @@ static void plan_free(tl_plan *P) {
     free(P->fbuf);
     free(P->view);
     free(P->absorbed);
+    free(P->fpar);
+    free(P->resid);
     free(P->outview);
     free(P->vstr);
     free(P->S);
@@ -186,6 +193,8 @@ static int plan_alloc(tl_plan *P) {
     P->fbuf = calloc(nz, sizeof *P->fbuf);
     P->view = calloc(nz, sizeof *P->view);
     P->absorbed = calloc(nz, sizeof *P->absorbed);
+    P->fpar = calloc(nz, sizeof *P->fpar);
+    P->resid = malloc(sizeof *P->resid * nz);
     P->outview = malloc(sizeof *P->outview * nz);
     P->vstr = calloc(nz, sizeof *P->vstr);
     P->S = calloc(2 * nz + 1, sizeof *P->S); /* <= one value + one scratch each */
@@ -193,12 +202,13 @@ static int plan_alloc(tl_plan *P) {
     P->scr = malloc(sizeof *P->scr * nz);
     if (!s->steps || !s->shapes || !s->value || !s->ns || !s->run || !s->owned || !s->out_ids || !P->is_out ||
         !P->bc || !P->bfo || !P->cstart || !P->cf || !P->fv || !P->owner || !P->fbuf || !P->view || !P->absorbed ||
-        !P->outview || !P->vstr || !P->S || !P->sid || !P->scr)
+        !P->fpar || !P->resid || !P->outview || !P->vstr || !P->S || !P->sid || !P->scr)
         return tl_erroom(P->err, "out of memory planning %lld nodes", (long long)P->n);
     for (int64_t i = 0; i < P->n; i++) {
         P->owner[i] = -1;
         P->outview[i] = -1;
         P->scr[i] = -1;
+        P->resid[i] = -1;
     }
     s->n_out = P->g->n_outputs;
     for (int i = 0; i < P->g->n_outputs; i++) {
@@ -244,7 +254,7 @@ static int plan_params64(tl_plan *P) {
 
 static int plan_steps(tl_plan *P) {
     tl_session *s = P->s;
-    tl_prep_ctx pc = {s->shapes, tl_kernels()};
+    tl_prep_ctx pc = {s->shapes, tl_kernels(), P->exact};
     const tl_kernel64_table *K64 = tl_kernels64();
     for (int64_t i = 0; i < P->n; i++) {
         const tl_node *nd = &P->g->nodes[i];
@@ -585,8 +595,149 @@ done:
     return rc;
 }
 
+/* Whether step i is a clamp of its parent 0 by a constant: relu (lower 0), max_elem (lower c) or
+ * min_elem (upper c) with parent 1 a folded value whose elements all have c's bits (not NaN).
+ * With the value first these are bitwise what the conv / linear clamp epilogue computes
+ * (lo > y ? lo : y, hi < y ? hi : y): ties keep the value, as max_elem / min_elem keep their
+ * first operand, and a NaN value passes through both. */
+/* Whether node k is a folded value whose elements all have the bits of one non-NaN float c. */
+static bool uniform_const(tl_plan *P, int64_t k, float *c) {
+    const float *v = P->cf[k] ? P->fv[k] : NULL;
+    int64_t n = tl_shape_numel(&P->s->shapes[k]);
+    if (!v || n <= 0 || v[0] != v[0]) return false;
+    for (int64_t j = 1; j < n; j++)
+        if (memcmp(&v[j], &v[0], sizeof v[0]) != 0) return false;
+    *c = v[0];
+    return true;
+}
+
+static bool clamp_of(tl_plan *P, int64_t i, bool *upper, float *c) {
+    const tl_step *st = &P->s->steps[i];
+    if (st->op == TL_OP_RELU) {
+        *upper = false;
+        *c = 0.0f;
+        return true;
+    }
+    if (st->op != TL_OP_MAX_ELEM && st->op != TL_OP_MIN_ELEM) return false;
+    if (P->cf[st->node->parents[0]] || !uniform_const(P, st->node->parents[1], c)) return false;
+    *upper = st->op == TL_OP_MIN_ELEM;
+    return true;
+}
+
+/* Whether step i is the capture's leaky relu max_elem(y, mul_elem(s, y)) (or mul_elem(y, s)),
+ * s a uniform constant: the mul node in *mul, y its parent 0. */
+static bool leaky_of(tl_plan *P, int64_t i, int64_t *mul, float *slope) {
+    const tl_step *st = &P->s->steps[i];
+    if (st->op != TL_OP_MAX_ELEM) return false;
+    int64_t y = st->node->parents[0], m = st->node->parents[1];
+    const tl_step *ms = &P->s->steps[m];
+    if (ms->op != TL_OP_MUL_ELEM || P->cf[m] || P->cf[y] || ms->plant_bug || P->is_out[m] || P->view[m] ||
+        P->cstart[m + 1] - P->cstart[m] != 1)
+        return false;
+    const int64_t *mp = ms->node->parents;
+    if (!((mp[1] == y && uniform_const(P, mp[0], slope)) || (mp[0] == y && uniform_const(P, mp[1], slope))))
+        return false;
+    *mul = m;
+    return true;
+}
+
+/* The producer whose epilogue can absorb a node reading value p: p itself or, through batch
+ * norms already folded in, the conv / linear computing it; -1 when p is read by anyone else, is
+ * an output, a view or constant, or carries the planted bug. */
+static int64_t epi_producer(tl_plan *P, int64_t p, int64_t readers) {
+    tl_session *s = P->s;
+    if (P->cf[p] || P->is_out[p] || P->view[p] || P->outview[p] >= 0 || s->steps[p].plant_bug ||
+        P->cstart[p + 1] - P->cstart[p] != readers)
+        return -1;
+    int64_t q = p;
+    while (s->steps[q].fused) q = s->steps[q].node->parents[P->fpar[q]];
+    const tl_step *qs = &s->steps[q];
+    if (!qs->row->fam->absorb_clamp || P->cf[q] || qs->plant_bug || P->outview[q] >= 0) return -1;
+    return q;
+}
+
+/* Epilogues (bitwise: on under TL_SESSION_EXACT too, off under KEEP_ALL, where every value is
+ * computed as the graph says), in node order, per producer (a conv or linear, possibly through
+ * its folded batch norm) whose value only the absorbed node reads:
+ *   - a residual add(y, r) / add(r, y) with r of the same shape, computed before the producer
+ *     runs (a lower node id; not a constant or a strided view): y + r, first (IEEE addition is
+ *     commutative: bitwise the add node);
+ *   - then relu / max_elem(y, c) and then min_elem(y, c), or a min_elem alone: the producer's
+ *     clamp min(max(y, lo), hi). At most one lower and then one upper bound: their composition is
+ *     then exactly that clamp;
+ *   - or (no clamp) a leaky relu max_elem(y, mul_elem(s, y)): both nodes fused, the same two
+ *     operations last (nothing after it).
+ * The fused node shares the producer's storage (the parent P->fpar[i]) and is not run. */
+static int plan_fuse_epilogues(tl_plan *P) {
+    tl_session *s = P->s;
+    uint8_t *state = calloc((size_t)(P->n ? P->n : 1), 1); /* per producer: 1 lower, 2 upper, 4 residual,
+                                                             * 8 leaky */
+    float *lo = malloc(sizeof *lo * (size_t)(P->n ? P->n : 1)), *hi = malloc(sizeof *hi * (size_t)(P->n ? P->n : 1));
+    if (!state || !lo || !hi) {
+        free(state);
+        free(lo);
+        free(hi);
+        return tl_erroom(P->err, "out of memory planning %lld nodes", (long long)P->n);
+    }
+    for (int64_t i = 0; i < P->n; i++) {
+        tl_step *st = &s->steps[i];
+        if (P->cf[i] || st->plant_bug || st->fused) continue;
+        const int64_t *par = st->node->parents;
+        if (st->op == TL_OP_ADD) {
+            for (int k = 1; k >= 0; k--) { /* the operand computed last is the producer */
+                int64_t q = epi_producer(P, par[k], 1), r = par[1 - k];
+                if (q < 0 || state[q] || r >= q || r == par[k] || P->cf[r] || P->view[r] || P->outview[r] >= 0 ||
+                    !s->steps[q].row->fam->absorb_residual || s->steps[q].row->fam->absorb_residual(&s->steps[q]))
+                    continue;
+                state[q] = 4;
+                lo[q] = -INFINITY;
+                hi[q] = INFINITY;
+                P->resid[q] = r;
+                P->fpar[i] = k;
+                st->fused = true;
+                P->absorbed[par[k]] = true;
+                break;
+            }
+            continue;
+        }
+        bool upper = false;
+        float c = 0.0f;
+        int64_t mul = -1;
+        if (leaky_of(P, i, &mul, &c)) { /* y read by the mul and this max only */
+            int64_t q = epi_producer(P, par[0], 2);
+            if (q < 0 || state[q] & 11 || !s->steps[q].row->fam->absorb_leaky ||
+                s->steps[q].row->fam->absorb_leaky(&s->steps[q], c))
+                continue;
+            state[q] |= 11; /* nothing after it */
+            st->fused = s->steps[mul].fused = true;
+            P->fpar[mul] = s->steps[mul].node->parents[0] == par[0] ? 0 : 1; /* shares y's storage */
+            P->absorbed[par[0]] = P->absorbed[mul] = true;
+            continue;
+        }
+        if (!clamp_of(P, i, &upper, &c)) continue;
+        int64_t q = epi_producer(P, par[0], 1);
+        if (q < 0 || state[q] & 2 || (!upper && state[q] & 1)) continue;
+        if (!state[q]) {
+            lo[q] = -INFINITY;
+            hi[q] = INFINITY;
+        }
+        if (upper) hi[q] = c;
+        else lo[q] = c;
+        if (s->steps[q].row->fam->absorb_clamp(&s->steps[q], lo[q], hi[q])) continue;
+        state[q] |= upper ? 2 : 1;
+        st->fused = true;
+        P->absorbed[par[0]] = true;
+    }
+    free(state);
+    free(lo);
+    free(hi);
+    return 0;
+}
+
 static int plan_fuse(tl_plan *P) {
-    if (P->exact || P->keep) return 0;
+    /* float64 runs the IR node by node: the fused epilogues are float32 kernels */
+    if (P->keep || P->f64) return 0;
+    if (P->exact) return plan_fuse_epilogues(P);
     tl_session *s = P->s;
     for (int64_t i = 0; i < P->n; i++) {
         tl_step *st = &s->steps[i];
@@ -612,7 +763,7 @@ static int plan_fuse(tl_plan *P) {
             P->absorbed[p] = true;
         }
     }
-    return 0;
+    return plan_fuse_epilogues(P);
 }
 
 /* A folded value is still needed at run time when it is kept (KEEP_ALL, outputs) or a
@@ -626,7 +777,7 @@ static int plan_drop_folded(tl_plan *P) {
         bool need = P->keep || P->is_out[i];
         for (int64_t e = P->cstart[i]; e < P->cstart[i + 1] && !need; e++) {
             int64_t j = P->clist[e];
-            if (P->cf[j]) continue;
+            if (P->cf[j] || s->steps[j].fused) continue; /* a fused clamp holds its constant */
             const tl_node *c = &P->g->nodes[j];
             const tl_step *cj = &s->steps[j];
             int bfo = cj->row->elementwise_binary ? cj->p.ew.bf_operand : 0;
@@ -666,7 +817,7 @@ static int plan_storages(tl_plan *P) {
             st->alias = true;
             /* a permute its matmul parent wrote into is materialized: a plain alias */
             st->view = P->view[i] && P->outview[nd->parents[0]] != i;
-            P->sid[i] = P->sid[nd->parents[0]];
+            P->sid[i] = P->sid[nd->parents[st->fused ? P->fpar[i] : 0]];
             continue;
         }
         P->sid[i] = P->ns;
@@ -823,6 +974,7 @@ static void plan_bind(tl_plan *P) {
                 st->in64[st->p.ew.bf_operand - 1] = st->p.ew.rep_buf64;
             st->scratch64p = (double *)(void *)st->scratch;
         }
+        if (P->resid[i] >= 0) st->res = s->value[P->resid[i]];
         if (nd->op == TL_OP_INPUT) s->input_buf = st->out;
         else if (P->f64 ? st->exec64 != NULL : st->exec != NULL) s->run[s->n_run++] = st;
     }

@@ -64,7 +64,11 @@ typedef struct tl_prep_matmul {
     bool one_gemm;                  /* right side shared: one sgemm over all rows */
     bool ta, tb;                    /* tl_sgemm's trans / leading-dimension arguments */
     int64_t lda, ldb, ldc;
-    bool strided; /* geometry from strided views (tl_matmul_layout) */
+    bool strided;      /* geometry from strided views (tl_matmul_layout) */
+    bool clamp, resid; /* fused epilogue (tl_plan_fuse): y + st->res, then clamp to [lo, hi] */
+    float lo, hi;
+    bool leaky; /* fused leaky relu max(y, slope * y) last (tl_plan_fuse) */
+    float slope;
 } tl_prep_matmul;
 
 typedef struct tl_prep_linear {
@@ -72,6 +76,12 @@ typedef struct tl_prep_linear {
     const float *w, *b; /* the model's W, b, or `own` (batch norm folded in) */
     float *own;         /* owned: folded W then b (tl_plan_fuse), or NULL */
     bool lin_t;         /* Y^T = W X^T into scratch, transposed back (few rows) */
+    bool clamp;         /* fused clamp epilogue [lo, hi] after the bias (tl_plan_fuse) */
+    bool resid;         /* fused residual add (st->res) after the bias, before the clamp */
+    float lo, hi;
+    bool leaky; /* fused leaky relu max(y, slope * y) last (tl_plan_fuse) */
+    float slope;
+    float *packed; /* owned: W packed for the table's gemm_packed (narrow layers), or NULL */
 } tl_prep_linear;
 
 typedef struct tl_prep_conv {
@@ -86,7 +96,14 @@ typedef struct tl_prep_conv {
     /* direct kernels (kernels/tl_conv.h): DIRECT_NONE = im2col + sgemm / the 3-D loop */
     enum { TL_CONV_IM2COL = 0, TL_CONV_DIRECT_DW, TL_CONV_DIRECT_DENSE } direct;
     tl_conv_desc desc; /* geometry, bias, clamp of the direct kernels */
-    float *packed;     /* owned: dense weights packed for tl_conv_direct */
+    bool clamp;        /* fused clamp epilogue [lo, hi] (tl_plan_fuse): without a residual the
+                        * direct kernels apply it to the accumulator (desc.lo / desc.hi), the
+                        * other paths in a pass after */
+    bool resid;        /* fused residual add (st->res), then the clamp, in a pass after */
+    float lo, hi;
+    bool leaky; /* fused leaky relu max(y, slope * y) last (tl_plan_fuse) */
+    float slope;
+    float *packed; /* owned: dense weights packed for tl_conv_direct */
 } tl_prep_conv;
 
 typedef struct tl_prep_pool {
@@ -121,6 +138,7 @@ typedef struct tl_step {
     const float **in; /* parent value pointers (resolved at plan time), owned */
     float *out;
     float *scratch;         /* arena scratch for this node (im2col, reductions, ...) */
+    const float *res;       /* a fused residual add's other operand (conv / linear), else NULL */
     int64_t scratch_floats; /* set by prepare */
     int64_t numel;          /* output element count */
     tl_shape shape;         /* output shape in this session */
@@ -134,7 +152,8 @@ typedef struct tl_step {
                                  * matmul) */
     bool out_view;  /* matmul writing straight into its transpose consumer's layout */
     bool fused;     /* computed by its parent's step (a batch norm folded into the
-                                 * producing conv/linear): shares its storage, not run */
+                                 * producing conv/linear, a relu / clamp in its epilogue): shares
+                                 * its storage, not run */
     /* float64 (TL_SESSION_FLOAT64): the family's prepare also installs kernel64 (NULL: the op has
      * no double path, refused at plan time) and scratch64 (doubles); the planner then runs
      * exec64 on in64 / out64 / scratch64p and the float fields above are unused. prm64: the

@@ -165,10 +165,11 @@ int tl_session_eval_node(tl_session *s, int64_t id, const float *const *parent_v
          * folded batch norm, no strided views), its own scratch */
         tl_step tmp = *st;
         memset(&tmp.p, 0, sizeof tmp.p);
+        tmp.res = NULL; /* no fused epilogue: this node alone */
         tmp.kernel = NULL;
         tmp.scratch = NULL;
         tmp.scratch_floats = 0;
-        tl_prep_ctx pc = {s->shapes, st->K};
+        tl_prep_ctx pc = {s->shapes, st->K, (s->flags & TL_SESSION_EXACT) != 0};
         rc = st->row->fam->prepare(&pc, &tmp, err);
         if (!rc && tmp.scratch_floats > 0) {
             tmp.scratch = malloc(sizeof(float) * (size_t)tmp.scratch_floats);
@@ -220,7 +221,7 @@ int tl_session_eval_node_f64(tl_session *s, int64_t id, const double *const *par
         tmp.scratch64p = NULL;
         tmp.scratch_floats = 0;
         tmp.scratch64 = 0;
-        tl_prep_ctx pc = {s->shapes, st->K};
+        tl_prep_ctx pc = {s->shapes, st->K, (s->flags & TL_SESSION_EXACT) != 0};
         rc = st->row->fam->prepare(&pc, &tmp, err);
         if (!rc && tmp.scratch64 > 0) {
             tmp.scratch64p = malloc(sizeof(double) * (size_t)tmp.scratch64);

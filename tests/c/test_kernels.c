@@ -847,7 +847,8 @@ static void test_tables_complete(void) {
         for (int op = 0; op < TL_U_COUNT; op++) missing += K->unary_fn[op] == NULL;
         for (int op = 0; op < TL_B_COUNT; op++) missing += K->binary_fn[op] == NULL;
         missing += !K->unary + !K->binary + !K->safe_log + !K->softmax + !K->layernorm + !K->channel_affine +
-            !K->reduce_mid + !K->max_pool + !K->avg_pool + !K->add_bias_rows + !K->name;
+            !K->reduce_mid + !K->max_pool + !K->avg_pool + !K->add_bias_rows + !K->bias_clamp_rows + !K->add_clamp +
+            !K->name;
         CHECK(missing == 0, "%s table: %d NULL entries", K ? K->name : "?", missing);
     }
 }
@@ -1269,6 +1270,142 @@ static void ulp_report(void) {
     free(y);
 }
 
+/* ---- bias_clamp_rows (the fused conv / linear epilogue): bitwise the unfused sequence, the
+ * scalar table's add, then max_elem(y, lo), then min_elem(y, hi) with the value first; every
+ * table, odd widths and tails, NaN / +-0 / inf values, with and without a bias ---- */
+static void test_bias_clamp(void) {
+    const tl_kernel_table *S = isa_tables[0];
+    const int64_t widths[] = {1, 5, 16, 17, 33, 100};
+    const float bounds[][2] = {{-INFINITY, INFINITY}, {0.0f, INFINITY},  {-0.0f, INFINITY},
+                               {-0.25f, 0.5f},        {-INFINITY, 0.0f}, {0.0f, 6.0f}};
+    for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++)
+        for (int64_t rows = 1; rows <= 7; rows += 3) {
+            int64_t n = widths[wi], tot = rows * n;
+            float *x = malloc(4 * (size_t)tot), *b = malloc(4 * (size_t)n), *r = malloc(4 * (size_t)tot),
+                  *y = malloc(4 * (size_t)tot), *c = malloc(4 * (size_t)tot);
+            const float special[] = {NAN, 0.0f, -0.0f, INFINITY, -INFINITY, 0.5f, -0.25f};
+            for (int64_t i = 0; i < tot; i++) x[i] = i % 5 == 0 ? special[(i / 5) % 7] : rndf(-2, 2);
+            for (int64_t j = 0; j < n; j++) b[j] = j % 4 == 1 ? special[j % 7] : rndf(-1, 1);
+            for (size_t bi = 0; bi < sizeof bounds / sizeof bounds[0]; bi++)
+                for (int wb = 0; wb < 2; wb++) {
+                    memcpy(r, x, 4 * (size_t)tot);
+                    if (wb) S->add_bias_rows(r, b, rows, n);
+                    for (int64_t i = 0; i < tot; i++) c[i] = bounds[bi][0];
+                    S->binary_fn[TL_B_MAX](r, c, r, tot);
+                    for (int64_t i = 0; i < tot; i++) c[i] = bounds[bi][1];
+                    S->binary_fn[TL_B_MIN](r, c, r, tot);
+                    for (int t = 0; t < n_tables; t++) {
+                        memcpy(y, x, 4 * (size_t)tot);
+                        isa_tables[t]->bias_clamp_rows(y, wb ? b : NULL, rows, n, bounds[bi][0], bounds[bi][1]);
+                        bool ok = true;
+                        for (int64_t i = 0; i < tot; i++) ok = ok && f_bits(y[i]) == f_bits(r[i]);
+                        CHECK(ok, "%s bias_clamp_rows [%lld,%lld] bias=%d lo=%g hi=%g", isa_tables[t]->name,
+                              (long long)rows, (long long)n, wb, (double)bounds[bi][0], (double)bounds[bi][1]);
+                    }
+                    /* add_clamp of x and the rows' bias pattern (a residual), out of place and in place */
+                    float *rr = malloc(4 * (size_t)tot);
+                    for (int64_t i = 0; i < tot; i++) rr[i] = b[i % n];
+                    S->binary_fn[TL_B_ADD](x, rr, r, tot);
+                    for (int64_t i = 0; i < tot; i++) c[i] = bounds[bi][0];
+                    S->binary_fn[TL_B_MAX](r, c, r, tot);
+                    for (int64_t i = 0; i < tot; i++) c[i] = bounds[bi][1];
+                    S->binary_fn[TL_B_MIN](r, c, r, tot);
+                    for (int t = 0; t < n_tables; t++)
+                        for (int inpl = 0; inpl < 2; inpl++) {
+                            memcpy(y, x, 4 * (size_t)tot);
+                            isa_tables[t]->add_clamp(inpl ? y : x, rr, y, tot, bounds[bi][0], bounds[bi][1]);
+                            bool ok = true;
+                            for (int64_t i = 0; i < tot; i++) ok = ok && f_bits(y[i]) == f_bits(r[i]);
+                            CHECK(ok, "%s add_clamp n=%lld in_place=%d lo=%g hi=%g", isa_tables[t]->name,
+                                  (long long)tot, inpl, (double)bounds[bi][0], (double)bounds[bi][1]);
+                        }
+                    free(rr);
+                    /* leaky (slope from the bounds' hi where finite and <= 1): mul_elem(s, y), then
+                     * max_elem(y, that), in place */
+                    float sl = bounds[bi][1] <= 1.0f ? bounds[bi][1] : 0.01f;
+                    for (int64_t i = 0; i < tot; i++) c[i] = sl;
+                    S->binary_fn[TL_B_MUL](c, x, r, tot);
+                    S->binary_fn[TL_B_MAX](x, r, r, tot);
+                    for (int t = 0; t < n_tables; t++) {
+                        memcpy(y, x, 4 * (size_t)tot);
+                        isa_tables[t]->leaky(y, tot, sl);
+                        bool ok = true;
+                        for (int64_t i = 0; i < tot; i++) ok = ok && f_bits(y[i]) == f_bits(r[i]);
+                        CHECK(ok, "%s leaky n=%lld s=%g", isa_tables[t]->name, (long long)tot, (double)sl);
+                    }
+                }
+            free(x);
+            free(b);
+            free(r);
+            free(y);
+            free(c);
+        }
+}
+
+/* ---- gemm_packed (narrow batched linear with pre-packed weights): every table bitwise equal
+ * to the scalar reference (the same FMA chain per element), the reference within K ulp-scale of
+ * a float64 dot product; odd sizes, panel and row tails, bias / residual / clamp on and off, the
+ * residual in place (y == res) ---- */
+static void test_gemm_packed(void) {
+    const int64_t Ms[] = {1, 5, 6, 7, 13}, Ns[] = {1, 5, 17, 50, 64, 65, 130}, Ks[] = {1, 3, 50, 64};
+    for (size_t a = 0; a < sizeof Ms / sizeof Ms[0]; a++)
+        for (size_t b = 0; b < sizeof Ns / sizeof Ns[0]; b++)
+            for (size_t c = 0; c < sizeof Ks / sizeof Ks[0]; c++) {
+                int64_t M = Ms[a], N = Ns[b], K = Ks[c];
+                float *x = malloc(4 * (size_t)(M * K)), *w = malloc(4 * (size_t)(N * K)),
+                      *bias = malloc(4 * (size_t)N), *res = malloc(4 * (size_t)(M * N)),
+                      *y0 = malloc(4 * (size_t)(M * N)), *y = malloc(4 * (size_t)(M * N));
+                for (int64_t i = 0; i < M * K; i++) x[i] = rndf(-1, 1);
+                for (int64_t i = 0; i < N * K; i++) w[i] = rndf(-1, 1);
+                for (int64_t i = 0; i < N; i++) bias[i] = rndf(-1, 1);
+                for (int64_t i = 0; i < M * N; i++) res[i] = rndf(-1, 1);
+                for (int mode = 0; mode < 3; mode++) {
+                    const float *bp = mode >= 1 ? bias : NULL;
+                    bool wr = mode == 2;
+                    float lo = mode == 2 ? 0.0f : -INFINITY, hi = mode == 2 ? 0.5f : INFINITY;
+                    float *pk0 = malloc(4 * isa_tables[0]->gemm_pack_floats(N, K));
+                    isa_tables[0]->gemm_pack(w, N, K, pk0);
+                    isa_tables[0]->gemm_packed(x, M, N, K, pk0, bp, wr ? res : NULL, lo, hi, y0);
+                    double worst = 0;
+                    for (int64_t i = 0; i < M; i++)
+                        for (int64_t j = 0; j < N; j++) {
+                            double d = 0, s = 0;
+                            for (int64_t k = 0; k < K; k++) {
+                                d += (double)x[i * K + k] * (double)w[j * K + k];
+                                s += fabs((double)x[i * K + k] * (double)w[j * K + k]);
+                            }
+                            double v = d + (bp ? (double)bp[j] : 0) + (wr ? (double)res[i * N + j] : 0);
+                            double dlo = (double)lo, dhi = (double)hi;
+                            v = v < dlo ? dlo : v > dhi ? dhi : v;
+                            double e = fabs((double)y0[i * N + j] - v) / ((s + 3) * (double)(K + 2) * 6e-8);
+                            if (!(e <= worst)) worst = e;
+                        }
+                    CHECK(worst <= 1.0, "scalar gemm_packed %lldx%lldx%lld mode %d: %.3g of the bound", (long long)M,
+                          (long long)N, (long long)K, mode, worst);
+                    for (int t = 1; t < n_tables; t++) {
+                        float *pk = malloc(4 * isa_tables[t]->gemm_pack_floats(N, K));
+                        isa_tables[t]->gemm_pack(w, N, K, pk);
+                        for (int inpl = 0; inpl < (wr ? 2 : 1); inpl++) {
+                            float *out = y;
+                            if (inpl) memcpy(y, res, 4 * (size_t)(M * N));
+                            isa_tables[t]->gemm_packed(x, M, N, K, pk, bp, wr ? (inpl ? y : res) : NULL, lo, hi, out);
+                            CHECK(!memcmp(y, y0, 4 * (size_t)(M * N)),
+                                  "%s gemm_packed %lldx%lldx%lld mode %d in_place %d not bitwise the scalar one",
+                                  isa_tables[t]->name, (long long)M, (long long)N, (long long)K, mode, inpl);
+                        }
+                        free(pk);
+                    }
+                    free(pk0);
+                }
+                free(x);
+                free(w);
+                free(bias);
+                free(res);
+                free(y0);
+                free(y);
+            }
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     isa_tables[0] = tl_kernels_for(TL_ISA_SCALAR);
@@ -1297,6 +1434,8 @@ int main(int argc, char **argv) {
     test_tables_complete();
     test_in_place();
     test_rowwise();
+    test_bias_clamp();
+    test_gemm_packed();
     test_pool();
     test_movement();
     test_random();

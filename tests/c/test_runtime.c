@@ -636,6 +636,212 @@ static void test_conv_threads(void) {
     tl_model_free(m);
 }
 
+/* ---- clamp epilogues: relu / max_elem / min_elem with a constant fused into the producing conv
+ * or linear. Bitwise the node-by-node result, so the default plan, TL_SESSION_EXACT (which keeps
+ * these rewrites) and KEEP_ALL (which runs every node) agree bit for bit, at batch 1 and 3. */
+static char *sq(const char *s) { /* single-quoted JSON fixture -> JSON (malloc'ed) */
+    char *r = strdup(s);
+    for (char *p = r; *p; p++)
+        if (*p == '\'') *p = '"';
+    return r;
+}
+
+/* conv -> max_elem(y, -0.25) -> min_elem(y, 0.5): fused (output 7); max_elem(-0.25, conv) (the
+ * constant first) and a conv read twice (9 and 10): not fused */
+static const char *G_CLAMP_CONV =
+    "{'format':'torchlean.ir.v1','input_id':0,'output_ids':[7,9,10],'nodes':["
+    "{'id':0,'kind':'input','parents':[],'shape':[1,2,4,4]},"
+    "{'id':1,'kind':'conv','parents':[0],'shape':[1,3,4,5],'spatial_rank':2,'kernel':[1,2],'stride':[1,1],"
+    "'padding':[0,1],'padding_after':[0,1],'channel_axis':1,'in_channels':2,'out_channels':3,"
+    "'weight':[[[[0.5,-0.75]],[[0.25,1.0]]],[[[-1.0,0.5]],[[0.75,0.25]]],[[[0.3,0.6]],[[-0.9,0.1]]]],"
+    "'bias':[0.1,-0.2,0.05]},"
+    "{'id':2,'kind':'const','parents':[],'shape':[1,1,1,1],'value_shape':[1,1,1,1],'values':[-0.25]},"
+    "{'id':3,'kind':'broadcast_to','parents':[2],'shape':[1,3,4,5],'from_shape':[1,1,1,1],'to_shape':[1,3,4,5]},"
+    "{'id':4,'kind':'max_elem','parents':[1,3],'shape':[1,3,4,5]},"
+    "{'id':5,'kind':'const','parents':[],'shape':[1,1,1,1],'value_shape':[1,1,1,1],'values':[0.5]},"
+    "{'id':6,'kind':'broadcast_to','parents':[5],'shape':[1,3,4,5],'from_shape':[1,1,1,1],'to_shape':[1,3,4,5]},"
+    "{'id':7,'kind':'min_elem','parents':[4,6],'shape':[1,3,4,5]},"
+    "{'id':8,'kind':'conv','parents':[0],'shape':[1,3,4,5],'spatial_rank':2,'kernel':[1,2],'stride':[1,1],"
+    "'padding':[0,1],'padding_after':[0,1],'channel_axis':1,'in_channels':2,'out_channels':3,"
+    "'weight':[[[[0.5,-0.75]],[[0.25,1.0]]],[[[-1.0,0.5]],[[0.75,0.25]]],[[[0.3,0.6]],[[-0.9,0.1]]]],'bias':[0,0,0]},"
+    "{'id':9,'kind':'max_elem','parents':[3,8],'shape':[1,3,4,5]},"
+    "{'id':10,'kind':'relu','parents':[8],'shape':[1,3,4,5]}]}";
+
+/* linear -> relu (fused) -> linear -> min_elem(y, 0.1) (fused) -> relu (a lower bound after an
+ * upper one: not fused) */
+static const char *G_CLAMP_LIN =
+    "{'format':'torchlean.ir.v1','input_id':0,'output_ids':[7],'nodes':["
+    "{'id':0,'kind':'input','parents':[],'shape':[2,4]},"
+    "{'id':1,'kind':'linear','parents':[0],'shape':[2,5],'in_dim':4,'out_dim':5,"
+    "'weight':[[0.5,-0.25,0.75,0.1],[-0.5,0.3,0.2,-0.8],[0.9,0.1,-0.4,0.3],[0.2,0.2,0.2,-0.6],[-0.3,0.7,0.5,0.4]],"
+    "'bias':[0.05,-0.1,0.2,0.0,-0.3]},"
+    "{'id':2,'kind':'relu','parents':[1],'shape':[2,5]},"
+    "{'id':3,'kind':'linear','parents':[2],'shape':[2,3],'in_dim':5,'out_dim':3,"
+    "'weight':[[0.5,-0.5,0.25,1.0,-0.75],[0.3,0.6,-0.9,0.2,0.1],[-0.4,0.8,0.2,-0.1,0.5]],'bias':[0.1,-0.05,0.0]},"
+    "{'id':4,'kind':'const','parents':[],'shape':[1,1],'value_shape':[1,1],'values':[0.1]},"
+    "{'id':5,'kind':'broadcast_to','parents':[4],'shape':[2,3],'from_shape':[1,1],'to_shape':[2,3]},"
+    "{'id':6,'kind':'min_elem','parents':[3,5],'shape':[2,3]},"
+    "{'id':7,'kind':'relu','parents':[6],'shape':[2,3]}]}";
+
+/* a 3-D conv (im2col + sgemm, the clamp in a pass after) -> relu: fused */
+static const char *G_CLAMP_CONV3 =
+    "{'format':'torchlean.ir.v1','input_id':0,'output_ids':[2],'nodes':["
+    "{'id':0,'kind':'input','parents':[],'shape':[1,2,3,3,3]},"
+    "{'id':1,'kind':'conv','parents':[0],'shape':[1,2,3,3,2],'spatial_rank':3,'kernel':[1,1,2],"
+    "'stride':[1,1,1],'padding':[0,0,0],'channel_axis':1,'in_channels':2,'out_channels':2,"
+    "'weight':[[[[[0.5,-0.75]]],[[[0.25,1.0]]]],[[[[-1.0,0.5]]],[[[0.75,0.25]]]]],'bias':[0.1,-0.2]},"
+    "{'id':2,'kind':'relu','parents':[1],'shape':[1,2,3,3,2]}]}";
+
+static void fuse_clamp_case(const char *what, const char *json_sq, const int64_t *fused, int nf,
+                            const int64_t *unfused, int nu, bool bounded) {
+    char *json = sq(json_sq);
+    tl_model *m = load(json);
+    free(json);
+    tl_err err = {0};
+    const tl_shape *cap = &m->g->nodes[m->g->input_id].shape;
+    for (int64_t N = 1; N <= 3; N += 2) {
+        tl_shape in = *cap;
+        in.dim[0] = N;
+        int64_t n_in = tl_shape_numel(&in);
+        float *x = malloc(sizeof(float) * (size_t)n_in);
+        unsigned seed = 11;
+        for (int64_t i = 0; i < n_in; i++) x[i] = 1.5f * frand(&seed);
+        if (N > 1) x[n_in / 2] = NAN; /* a NaN accumulator passes both bounds, fused or not */
+        tl_session *s[3] = {NULL, NULL, NULL};
+        const int flags[3] = {0, TL_SESSION_EXACT, TL_SESSION_KEEP_ALL};
+        for (int k = 0; k < 3; k++)
+            CHECK(tl_session_new(m, &in, flags[k], &s[k], &err) == 0 && tl_session_run(s[k], x, &err) == 0, "%s: %s",
+                  what, err.msg);
+        for (int j = 0; j < nf; j++) {
+            CHECK(strcmp(tl_session_node_plan(s[0], fused[j]), "fused") == 0 &&
+                      strcmp(tl_session_node_plan(s[1], fused[j]), "fused") == 0 &&
+                      strcmp(tl_session_node_plan(s[2], fused[j]), "run") == 0,
+                  "%s: node %lld plans %s / %s / %s", what, (long long)fused[j], tl_session_node_plan(s[0], fused[j]),
+                  tl_session_node_plan(s[1], fused[j]), tl_session_node_plan(s[2], fused[j]));
+        }
+        for (int j = 0; j < nu; j++)
+            CHECK(strcmp(tl_session_node_plan(s[0], unfused[j]), "run") == 0, "%s: node %lld plans %s", what,
+                  (long long)unfused[j], tl_session_node_plan(s[0], unfused[j]));
+        int changed = 0;
+        for (int o = 0; o < m->g->n_outputs; o++) {
+            tl_shape ys;
+            const float *y0 = tl_session_output(s[0], o, &ys), *y1 = tl_session_output(s[1], o, NULL),
+                        *y2 = tl_session_output(s[2], o, NULL);
+            int64_t n = tl_shape_numel(&ys);
+            CHECK(memcmp(y0, y2, sizeof(float) * (size_t)n) == 0 && memcmp(y1, y2, sizeof(float) * (size_t)n) == 0,
+                  "%s: output %d fused != node by node (batch %lld)", what, o, (long long)N);
+            /* the clamp did something: some outputs sit on the bound, some not */
+            for (int64_t i = 0; i < n; i++)
+                changed += y2[i] == 0.5f || y2[i] == -0.25f || y2[i] == 0.1f || y2[i] == 0.0f;
+        }
+        CHECK(!bounded || changed > 0, "%s: the fixture never reaches a bound", what);
+        for (int k = 0; k < 3; k++) tl_session_free(s[k]);
+        free(x);
+    }
+    tl_model_free(m);
+}
+
+static void test_fuse_clamp(void) {
+    const int64_t conv_f[] = {4, 7}, conv_u[] = {9, 10}, lin_f[] = {2, 6}, lin_u[] = {7}, c3_f[] = {2};
+    fuse_clamp_case("conv relu6-style", G_CLAMP_CONV, conv_f, 2, conv_u, 2, true);
+    fuse_clamp_case("linear", G_CLAMP_LIN, lin_f, 2, lin_u, 1, true);
+    fuse_clamp_case("conv3d", G_CLAMP_CONV3, c3_f, 1, NULL, 0, true);
+}
+
+/* residual adds: add(x, conv(x)) then relu (fused: y + r, then the clamp); add(conv_a, conv_b)
+ * (producer conv_b, r = conv_a computed before it) then min_elem (fused); an add after a fused
+ * relu (a clamp before the add) and of a value read twice: not fused. linear + x then relu. */
+#define W33 "'weight':[[[[0.5]],[[-0.75]],[[0.25]]],[[[1.0]],[[-1.0]],[[0.5]]],[[[0.3]],[[0.6]],[[-0.9]]]]"
+#define CONV11(ID, P) \
+    "{'id':" ID ",'kind':'conv','parents':[" P \
+    "],'shape':[1,3,4,4],'spatial_rank':2,'kernel':[1,1]," \
+    "'stride':[1,1],'padding':[0,0],'channel_axis':1,'in_channels':3,'out_channels':3," W33 \
+    ",'bias':[0.1,-0.2,0.05]},"
+static const char *G_RESID_CONV = "{'format':'torchlean.ir.v1','input_id':0,'output_ids':[12],'nodes':["
+                                  "{'id':0,'kind':'input','parents':[],'shape':[1,3,4,4]}," CONV11("1", "0")
+                                  "{'id':2,'kind':'add','parents':[0,1],'shape':[1,3,4,4]},"
+                                  "{'id':3,'kind':'relu','parents':[2],'shape':[1,3,4,4]}," CONV11("4", "3")
+                                      CONV11("5", "3") "{'id':6,'kind':'add','parents':[4,5],'shape':[1,3,4,4]},"
+                                  "{'id':7,'kind':'const','parents':[],'shape':[1,1,1,1],'value_shape':[1,1,1,1],"
+                                  "'values':[0.5]},"
+                                  "{'id':8,'kind':'broadcast_to','parents':[7],'shape':[1,3,4,4],'from_shape':[1,1,1,"
+                                  "1],'to_shape':[1,3,4,4]},"
+                                  "{'id':9,'kind':'min_elem','parents':[6,8],'shape':[1,3,4,4]}," CONV11("10", "9")
+                                  "{'id':11,'kind':'relu','parents':[10],'shape':[1,3,4,4]},"
+                                  "{'id':12,'kind':'add','parents':[11,9],'shape':[1,3,4,4]}]}";
+static const char *G_RESID_LIN =
+    "{'format':'torchlean.ir.v1','input_id':0,'output_ids':[3],'nodes':["
+    "{'id':0,'kind':'input','parents':[],'shape':[2,4]},"
+    "{'id':1,'kind':'linear','parents':[0],'shape':[2,4],'in_dim':4,'out_dim':4,"
+    "'weight':[[0.5,-0.25,0.75,0.1],[-0.5,0.3,0.2,-0.8],[0.9,0.1,-0.4,0.3],[0.2,0.2,0.2,-0.6]],"
+    "'bias':[0.05,-2.5,0.2,0.0]},"
+    "{'id':2,'kind':'add','parents':[1,0],'shape':[2,4]},"
+    "{'id':3,'kind':'relu','parents':[2],'shape':[2,4]}]}";
+
+static void test_fuse_residual(void) {
+    const int64_t conv_f[] = {2, 3, 6, 9, 11}, conv_u[] = {12}, lin_f[] = {2, 3};
+    fuse_clamp_case("conv residual", G_RESID_CONV, conv_f, 5, conv_u, 1, true);
+    fuse_clamp_case("linear residual", G_RESID_LIN, lin_f, 2, NULL, 0, true);
+}
+
+/* leaky relu as captured, max_elem(y, mul_elem(s, y)), after a conv (fused: both nodes) and after
+ * a residual add into a conv (fused); after a conv read a third time (not fused) */
+static const char *G_LEAKY = "{'format':'torchlean.ir.v1','input_id':0,'output_ids':[5,10,12],'nodes':["
+                             "{'id':0,'kind':'input','parents':[],'shape':[1,3,4,4]}," CONV11("1", "0")
+                             "{'id':2,'kind':'const','parents':[],'shape':[1,1,1,1],'value_shape':[1,1,1,1],"
+                             "'values':[0.25]},"
+                             "{'id':3,'kind':'broadcast_to','parents':[2],'shape':[1,3,4,4],'from_shape':[1,1,1,1],"
+                             "'to_shape':[1,3,4,4]},"
+                             "{'id':4,'kind':'mul_elem','parents':[3,1],'shape':[1,3,4,4]},"
+                             "{'id':5,'kind':'max_elem','parents':[1,4],'shape':[1,3,4,4]}," CONV11("6", "5")
+                             "{'id':7,'kind':'add','parents':[5,6],'shape':[1,3,4,4]},"
+                             "{'id':8,'kind':'mul_elem','parents':[3,7],'shape':[1,3,4,4]},"
+                             "{'id':9,'kind':'max_elem','parents':[7,8],'shape':[1,3,4,4]}," CONV11("10", "9")
+                             "{'id':11,'kind':'mul_elem','parents':[3,10],'shape':[1,3,4,4]},"
+                             "{'id':12,'kind':'max_elem','parents':[10,11],'shape':[1,3,4,4]}]}";
+
+static void test_fuse_leaky(void) {
+    const int64_t f[] = {4, 5, 7, 8, 9}, u[] = {11, 12};
+    fuse_clamp_case("leaky", G_LEAKY, f, 5, u, 2, false);
+}
+
+/* The packed-weight linear (16+ rows, narrow layers) runs by default and not under
+ * TL_SESSION_EXACT, which keeps sgemm + the bias pass (bitwise EXACT | KEEP_ALL, node by node);
+ * the two agree within float32 GEMM reassociation. */
+static void test_linear_packed(void) {
+    char *json = sq(G_CLAMP_LIN);
+    tl_model *m = load(json);
+    free(json);
+    tl_err err = {0};
+    enum { N = 37 };
+    tl_shape in = {2, {N, 4}};
+    float x[N * 4];
+    unsigned seed = 3;
+    for (int i = 0; i < N * 4; i++) x[i] = frand(&seed);
+    tl_session *d = NULL, *e = NULL, *ek = NULL;
+    CHECK(tl_session_new(m, &in, 0, &d, &err) == 0 && tl_session_new(m, &in, TL_SESSION_EXACT, &e, &err) == 0 &&
+              tl_session_new(m, &in, TL_SESSION_EXACT | TL_SESSION_KEEP_ALL, &ek, &err) == 0,
+          "%s", err.msg);
+    bool vec = tl_kernels() != tl_kernels_for(TL_ISA_SCALAR);
+    CHECK((d->steps[1].p.lin.packed != NULL) == vec, "default plan: packed linear on a vector table");
+    CHECK(e->steps[1].p.lin.packed == NULL && e->steps[3].p.lin.packed == NULL, "exact plan: no packed linear");
+    CHECK(tl_session_run(d, x, &err) == 0 && tl_session_run(e, x, &err) == 0 && tl_session_run(ek, x, &err) == 0,
+          "%s", err.msg);
+    const float *yd = tl_session_output(d, 0, NULL), *ye = tl_session_output(e, 0, NULL),
+                *yk = tl_session_output(ek, 0, NULL);
+    CHECK(memcmp(ye, yk, sizeof(float) * N * 3) == 0, "exact != exact keep-all");
+    double worst = 0;
+    for (int i = 0; i < N * 3; i++) {
+        double dd = fabs((double)yd[i] - (double)ye[i]);
+        if (dd > worst) worst = dd;
+    }
+    CHECK(worst < 1e-5, "packed vs sgemm linear: %g", worst);
+    tl_session_free(d);
+    tl_session_free(e);
+    tl_session_free(ek);
+    tl_model_free(m);
+}
+
 /* A plan larger than the memory limit is refused before the arena is allocated, naming the node
  * and the bytes (kind TL_ERR_OOM, exit status 3); under the limit the same graph plans. The
  * declared [100000, 100000] activation is 40 GB: more than this machine has. */
@@ -671,6 +877,10 @@ static void test_memory_limit(void) {
 int main(void) {
     test_memory_limit();
     test_fuse_exact();
+    test_fuse_clamp();
+    test_fuse_residual();
+    test_fuse_leaky();
+    test_linear_packed();
     test_conv_threads();
     test_plan_invariants();
     test_reuse_vs_keep_all();
