@@ -595,7 +595,8 @@ static int parse_args(int argc, char **argv, cfg *c) {
         .opts = opts,
         .about =
             "Compare tlrt with the emitted PyTorch module and, when its outputs were saved, with the "
-            "original model, element by element.",
+            "original model, element by element; the emitted module also runs in float64, and each float32 "
+            "side's error against it (max abs, max rel, max ULP, norm) is reported side by side.",
         .notes =
             "exit status: 0 every comparison passes, 1 a mismatch (verdict MISMATCH) or an I/O or "
             "internal failure (one line on stderr), 2 bad input or a failure of the python side, "
