@@ -77,8 +77,10 @@ typedef struct cfg {
 enum { RULE_F64 = 0, RULE_ATOL = 1, RULE_BOTH = 2 };
 static const char *const RULE_NAME[] = {"f64", "atol", "both"};
 
-/* The float32 implementations measured against the float64 reference (columns of the report). A
- * tlrt float64 side, once the runtime has one, is one more column whose values come as doubles. */
+/* The implementations measured against the float64 reference (columns of the report). A tlrt
+ * float64 side, once the runtime has one (TL_SESSION_FLOAT64), is one more column: COL_TLRT64
+ * "tlrt_f64" here, its values as doubles (col_src.d) from tl_session_output_f64 /
+ * tl_session_node_value_f64 in compare_input's two col_src tables, and a label in print_f64. */
 enum { COL_TLRT = 0, COL_TORCH = 1, COL_ORIG = 2, N_COLS = 3 };
 static const char *const COL_KEY[N_COLS] = {"tlrt_f32", "pytorch_f32", "original_f32"};
 
