@@ -1975,9 +1975,9 @@ def _safetensors_bytes(params):
     return len(hjson).to_bytes(8, "little") + hjson + b"".join(blobs)
 
 
-def _npy_bytes(arr):
+def _npy_bytes(arr, dtype=np.float32):
     buf = io.BytesIO()
-    np.save(buf, np.array(arr, dtype=np.float32, order="C"))
+    np.save(buf, np.array(arr, dtype=dtype, order="C"))
     return buf.getvalue()
 
 
@@ -2242,7 +2242,8 @@ def export_torchlean_graph(module, example_inputs, graph_path, params_path=None,
     """Capture `module` (an nn.Module) on `example_inputs` (one tensor, or a 1-tuple) and write a
     torchlean.ir.v1 graph to graph_path and its parameters to params_path (default: params.bin
     next to the graph; none with inline_params=True).  save_example=DIR also writes
-    DIR/input.npy and DIR/output_<i>.npy (PyTorch eager outputs, float32).
+    DIR/input.npy and DIR/output_<i>.npy (PyTorch eager outputs; float64 for a float64 example,
+    else float32).
     The lowering report (every lowering that is not exact, with its class, op, source line and
     module) is written to graph.lowering.json next to the graph.  allow_rounding=True admits
     lowerings that round differently from PyTorch (--allow-rounding).
@@ -2317,10 +2318,15 @@ def export_torchlean_graph(module, example_inputs, graph_path, params_path=None,
             raise CaptureError(f"eager run returned {len(leaves)} tensors but the graph has "
                                f"{len(doc['output_ids'])} outputs")
         os.makedirs(save_example, exist_ok=True)
-        files.append((os.path.join(save_example, "input.npy"), _npy_bytes(example.detach().cpu().numpy())))
+        # in the capture's dtype: a float64 capture keeps its float64 input and outputs, which
+        # tldiff then uses as its float64 reference
+        npy_dt = np.float64 if dtype == torch.float64 else np.float32
+        files.append((os.path.join(save_example, "input.npy"),
+                      _npy_bytes(example.detach().cpu().numpy(), npy_dt)))
         for i, t in enumerate(leaves):
             files.append((os.path.join(save_example, f"output_{i}.npy"),
-                          _npy_bytes(t.detach().float().cpu().numpy())))
+                          _npy_bytes(t.detach().to(torch.float64 if npy_dt is np.float64 else torch.float32)
+                                     .cpu().numpy(), npy_dt)))
     _atomic_write_all(files)
     if log:
         log(f"captured with {how}")
@@ -2407,13 +2413,16 @@ def main(argv=None):
     p.add_argument("--allow-rounding", action="store_true",
                    help="admit lowerings that round differently from PyTorch (listed in the "
                    "lowering report with their ulp bound)")
-    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"],
+                   help="capture dtype: float64 keeps the model, params.bin (F64), the example input "
+                   "and the saved outputs in float64 (tlemit pytorch then emits DTYPE float64)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--params", default=None, help="params.bin path (default: next to the graph)")
     p.add_argument("--inline-params", action="store_true",
                    help="write payloads inline in the JSON (TorchLean style), no params.bin")
     p.add_argument("--save-example", metavar="DIR", default=None,
-                   help="write DIR/input.npy and DIR/output_<i>.npy (PyTorch eager, float32)")
+                   help="write DIR/input.npy and DIR/output_<i>.npy (PyTorch eager; float64 with "
+                   "--dtype float64, else float32)")
     p.add_argument("--no-torch-export", action="store_true", help="capture with FX symbolic tracing")
     p.add_argument("--debug-targets", action="store_true", help='write "target" per node')
     args = p.parse_args(argv)

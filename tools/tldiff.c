@@ -1,5 +1,6 @@
 /* tldiff - run a graph with tlrt (in process) and with its emitted PyTorch module (python
- * subprocess), optionally against the original PyTorch outputs, and compare.
+ * subprocess, in float32 and in float64), optionally against the original PyTorch outputs, and
+ * compare.
  *
  * The arguments are declared once, in parse_args's tables (tl_cli.h: usage line, --help, parsing).
  *
@@ -7,12 +8,29 @@
  * exits with tl_err_exit_status of it (2 bad input, 3 out of memory, 1 I/O or internal failure:
  * the one line on stderr tells that 1 from a mismatch), except that a failure of the python side
  * (it cannot start, it fails, it returns other shapes than tlrt) is exit status 2 as well.
- * Pass rule per element: |a - e| <= atol + rtol*|e| (e = the reference side: emitted for tlrt vs
- * emitted, original for the others), float32 assert_close defaults; --ulp U passes elements within
- * U ULPs too; NaN == NaN; an infinity must match exactly.
+ *
+ * Error vs float64: the emitted module also runs in float64 (params.bin's values cast to float64:
+ * exact for F32 tensors, the F64 values themselves for a float64 capture; the input cast to
+ * float64). Against that reference (or the original outputs, when they were saved in float64)
+ * every float32 implementation's error is measured (tl_diff.h: max abs, max rel, max ULP, norm):
+ * tlrt-f32, pytorch-f32 (the emitted module in float32) and original-f32 (a float32 capture's
+ * saved outputs).
+ * Pass rules (--rule):
+ *   f64 (default): tlrt passes a tensor when its max abs error vs float64 is within k times
+ *       pytorch-f32's plus floor ULPs (float32) of the tensor's largest |value| (tl_diff_f64_pass;
+ *       --f64-k, --f64-floor). It judges tlrt vs emitted, and tlrt vs original (where a float32
+ *       original must pass it too, judged like tlrt).
+ *   atol: per element |a - e| <= atol + rtol*|e| (e = the reference side: emitted for tlrt vs
+ *       emitted, original for the others), float32 assert_close defaults; --ulp U passes elements
+ *       within U ULPs too; NaN == NaN; an infinity must match exactly.
+ *   both: a tensor passes when it passes both.
+ * emitted vs original is always the atol rule (at float64 tolerance for a float64 capture).
  * --per-node cumulative: both sides run end to end, every node's value is compared.
- * --per-node isolated: every tlrt node is evaluated on the emitted module's parent values
+ * --per-node isolated: every tlrt node is evaluated on the emitted module's float32 parent values
  * (tl_session_eval_node), so an error does not propagate: the first diverging node is the culprit.
+ * Both modes judge nodes by the same rule as the outputs.
+ * Any batch tlrun runs: the session is planned at the input's shape (--batch B for --random), and
+ * every shape reported is the session's.
  * --random N: inputs are drawn one after another from one normal(0, 1) stream (splitmix64 +
  * Box-Muller, float32) seeded with S (default 0). No input argument means --random 1. */
 #include <cjson/cJSON.h>
@@ -49,8 +67,22 @@ typedef struct cfg {
     bool random_given, seed_given;
     tl_diff_tol tol;
     bool per_node, isolated, keep_temp;
-    bool exact; /* --exact: no rounding-changing plan rewrites */
+    bool exact;    /* --exact: no rounding-changing plan rewrites */
+    int64_t batch; /* --batch B with --random; 0: the graph's */
+    bool batch_given;
+    int rule; /* RULE_* */
+    double f64_k, f64_floor;
 } cfg;
+
+enum { RULE_F64 = 0, RULE_ATOL = 1, RULE_BOTH = 2 };
+static const char *const RULE_NAME[] = {"f64", "atol", "both"};
+
+/* The implementations measured against the float64 reference (columns of the report). A tlrt
+ * float64 side, once the runtime has one (TL_SESSION_FLOAT64), is one more column: COL_TLRT64
+ * "tlrt_f64" here, its values as doubles (col_src.d) from tl_session_output_f64 /
+ * tl_session_node_value_f64 in compare_input's two col_src tables, and a label in print_f64. */
+enum { COL_TLRT = 0, COL_TORCH = 1, COL_ORIG = 2, N_COLS = 3 };
+static const char *const COL_KEY[N_COLS] = {"tlrt_f32", "pytorch_f32", "original_f32"};
 
 /* ---------------------------------------------------------------- small helpers */
 /* "tldiff: ..." as an error of this kind: printed, and its exit status returned. */
@@ -132,8 +164,12 @@ static void progress(int64_t done, int64_t total, bool tty) {
 }
 
 /* ---------------------------------------------------------------- python side */
+/* The emitted module is built twice from one source: with DTYPE float32 and with DTYPE float64
+ * (the module reads its global DTYPE when it builds its parameters and while it runs, so the
+ * driver sets it before each). in_K.npy is float64; the float32 run gets it rounded to float32,
+ * as tlrt does. */
 static const char *DRIVER =
-    "# tldiff driver: runs the emitted module on every input, writes the values back as .npy\n"
+    "# tldiff driver: runs the emitted module in float32 and float64 on every input\n"
     "import os, sys\n"
     "import numpy as np\n"
     "import torch\n"
@@ -142,23 +178,92 @@ static const char *DRIVER =
     "per_node = sys.argv[3] == '1'\n"
     "sys.path.insert(0, d)\n"
     "import tldiff_model as M\n"
-    "model = M.TldiffModel()\n"
-    "model.eval()\n"
-    "def save(path, t):\n"
-    "    a = np.array(t.detach().to(torch.float32).cpu().numpy(), order='C')  # keeps 0-d\n"
+    "DT = {'': torch.float32, '64': torch.float64}\n"
+    "def build(dt):\n"
+    "    M.DTYPE = dt\n"
+    "    m = M.TldiffModel()\n"
+    "    m.eval()\n"
+    "    return m\n"
+    "models = {s: build(dt) for s, dt in DT.items()}\n"
+    "def save(path, t, dt):\n"
+    "    a = np.array(t.detach().to(dt).cpu().numpy(), order='C')  # keeps 0-d\n"
     "    np.save(path, a)\n"
     "with torch.no_grad():\n"
     "    for k in range(n_inputs):\n"
     "        x = torch.from_numpy(np.load(os.path.join(d, f'in_{k}.npy')))\n"
-    "        if per_node:\n"
-    "            vals = model(x, return_all=True)\n"
-    "            for nid, v in vals.items():\n"
-    "                save(os.path.join(d, f'node_{k}_{nid}.npy'), v)\n"
-    "        else:\n"
-    "            y = model(x)\n"
-    "            ys = y if isinstance(y, tuple) else (y,)\n"
-    "            for j, t in enumerate(ys):\n"
-    "                save(os.path.join(d, f'out_{k}_{j}.npy'), t)\n";
+    "        for s, dt in DT.items():\n"
+    "            M.DTYPE = dt\n"
+    "            xs = x.to(torch.float32).to(dt) if s == '' else x.to(dt)\n"
+    "            if per_node:\n"
+    "                vals = models[s](xs, return_all=True)\n"
+    "                for nid, v in vals.items():\n"
+    "                    save(os.path.join(d, f'node{s}_{k}_{nid}.npy'), v, dt)\n"
+    "            else:\n"
+    "                y = models[s](xs)\n"
+    "                ys = y if isinstance(y, tuple) else (y,)\n"
+    "                for j, t in enumerate(ys):\n"
+    "                    save(os.path.join(d, f'out{s}_{k}_{j}.npy'), t, dt)\n";
+
+/* ---------------------------------------------------------------- float64 .npy */
+/* The .npy at `path` as doubles: float64 data ('<f8') as it is, any other dtype tl_npy_load reads
+ * widened from its float32 values. *is_f64 says which. */
+static int npy_load_f64(const char *path, tl_shape *shape, double **out, bool *is_f64, tl_err *err) {
+    char *buf = NULL;
+    size_t len = 0;
+    tl_tensor *t = NULL;
+    *out = NULL;
+    *is_f64 = false;
+    if (tl_read_file(path, &buf, &len, err)) return -1;
+    if (tl_npy_parse(buf, len, path, &t, err)) {
+        free(buf);
+        return -1;
+    }
+    int64_t n = tl_shape_numel(&t->shape);
+    *shape = t->shape;
+    double *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
+    if (!v) {
+        free(buf);
+        tl_tensor_free(t);
+        return tl_errk(err, TL_ERR_OOM, "%s: out of memory", path);
+    }
+    /* tl_npy_parse has checked magic, version and header; only the descr is looked at here */
+    size_t hstart = (unsigned char)buf[6] == 1 ? 10 : 12;
+    size_t hlen = hstart == 10 ? (size_t)(unsigned char)buf[8] | (size_t)(unsigned char)buf[9] << 8
+                               : (size_t)(unsigned char)buf[8] | (size_t)(unsigned char)buf[9] << 8 |
+            (size_t)(unsigned char)buf[10] << 16 | (size_t)(unsigned char)buf[11] << 24;
+    char hdr[256] = "";
+    memcpy(hdr, buf + hstart, hlen < sizeof hdr - 1 ? hlen : sizeof hdr - 1);
+    if (strstr(hdr, "'<f8'") && len >= hstart + hlen + (size_t)n * sizeof(double)) {
+        memcpy(v, buf + hstart + hlen, (size_t)n * sizeof(double)); /* little-endian host, as npy.c */
+        *is_f64 = true;
+    } else {
+        for (int64_t i = 0; i < n; i++) v[i] = (double)t->data[i];
+    }
+    free(buf);
+    tl_tensor_free(t);
+    *out = v;
+    return 0;
+}
+
+/* float64 .npy (v1 header, 64-byte aligned like numpy's), written atomically. */
+static int npy_save_f64(const char *path, const tl_shape *s, const double *v, tl_err *err) {
+    char dims[TL_MAX_RANK * 24 + 8] = "", hdr[512];
+    size_t o = 0;
+    for (int i = 0; i < s->rank; i++)
+        o += (size_t)snprintf(dims + o, sizeof dims - o, "%" PRId64 "%s", s->dim[i],
+                              s->rank == 1 ? "," : (i + 1 < s->rank ? ", " : ""));
+    int h = snprintf(hdr + 10, sizeof hdr - 10, "{'descr': '<f8', 'fortran_order': False, 'shape': (%s), }", dims);
+    size_t total = 10 + (size_t)h + 1;
+    size_t padded = (total + 63) / 64 * 64;
+    memset(hdr + 10 + h, ' ', padded - total);
+    hdr[padded - 1] = '\n';
+    memcpy(hdr, "\x93NUMPY\x01\x00", 8);
+    hdr[8] = (char)((padded - 10) & 0xff);
+    hdr[9] = (char)((padded - 10) >> 8);
+    const void *parts[2] = {hdr, v};
+    size_t lens[2] = {padded, (size_t)tl_shape_numel(s) * sizeof(double)};
+    return tl_write_file_atomic(path, 2, parts, lens, err);
+}
 
 static const char *last_line(char *log) {
     size_t n = strlen(log);
@@ -277,20 +382,113 @@ static void print_stats(const char *label, const tl_diff_stats *st, const tl_sha
     printf("  %s\n", st->pass ? "ok" : "MISMATCH");
 }
 
+/* ---------------------------------------------------------------- error vs float64 */
+/* One tensor judged against the float64 reference: each float32 column's error, the f64 rule's
+ * bound (k * pytorch-f32 + floor) and its verdict. */
+typedef struct f64_eval {
+    tl_err64 col[N_COLS];
+    bool used[N_COLS];
+    double bound;
+    bool pass;
+} f64_eval;
+
+/* A column's values: float32 (widened here) or, for a future float64-computing side, doubles. */
+typedef struct col_src {
+    const float *f;
+    const double *d;
+} col_src;
+
+static void f64_eval_init(f64_eval *fe) {
+    memset(fe, 0, sizeof *fe);
+    for (int q = 0; q < N_COLS; q++) tl_err64_init(&fe->col[q]);
+    fe->pass = true;
+}
+
+/* scratch: numel doubles */
+static void f64_evaluate(const cfg *c, const double *ref, int64_t numel, const col_src src[N_COLS], double *scratch,
+                         f64_eval *fe) {
+    f64_eval_init(fe);
+    for (int q = 0; q < N_COLS; q++) {
+        if (!src[q].f && !src[q].d) continue;
+        const double *a = src[q].d;
+        if (!a) {
+            for (int64_t i = 0; i < numel; i++) scratch[i] = (double)src[q].f[i];
+            a = scratch;
+        }
+        tl_err64_compare(a, ref, numel, &fe->col[q]);
+        fe->used[q] = true;
+    }
+    fe->bound = tl_diff_f64_bound(&fe->col[COL_TORCH], c->f64_k, c->f64_floor);
+    fe->pass = tl_diff_f64_pass(&fe->col[COL_TLRT], &fe->col[COL_TORCH], c->f64_k, c->f64_floor);
+}
+
+/* Over inputs: the columns merged, the verdict the AND, the bound the largest. */
+static void f64_merge(f64_eval *acc, const f64_eval *fe) {
+    for (int q = 0; q < N_COLS; q++)
+        if (fe->used[q]) {
+            tl_err64_merge(&acc->col[q], &fe->col[q]);
+            acc->used[q] = true;
+        }
+    if (fe->bound > acc->bound) acc->bound = fe->bound;
+    acc->pass = acc->pass && fe->pass;
+}
+
+static cJSON *jerr64(const tl_err64 *e) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "numel", (double)e->numel);
+    cJSON_AddItemToObject(o, "max_abs", jnum(e->max_abs));
+    cJSON_AddItemToObject(o, "max_rel", jnum(e->max_rel));
+    cJSON_AddItemToObject(o, "max_ulp", jnum(e->max_ulp));
+    cJSON_AddItemToObject(o, "norm", jnum(e->norm));
+    cJSON_AddItemToObject(o, "ref_max", jnum(e->ref_max));
+    return o;
+}
+
+static cJSON *jf64(const f64_eval *fe, const char *ref_key) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "reference", ref_key);
+    for (int q = 0; q < N_COLS; q++)
+        if (fe->used[q]) cJSON_AddItemToObject(o, COL_KEY[q], jerr64(&fe->col[q]));
+    cJSON_AddItemToObject(o, "bound", jnum(fe->bound));
+    cJSON_AddBoolToObject(o, "pass", fe->pass);
+    return o;
+}
+
+static void print_f64(const cfg *c, const f64_eval *fe, const char *ref_txt) {
+    static const char *const LABEL[N_COLS] = {"tlrt-f32", "pytorch-f32", "original-f32"};
+    printf("    error vs float64 (%s):\n", ref_txt);
+    for (int q = 0; q < N_COLS; q++)
+        if (fe->used[q])
+            printf("      %-14s max_abs %-9s max_rel %-9s max_ulp %-9s norm %s\n", LABEL[q], FN(fe->col[q].max_abs),
+                   FN(fe->col[q].max_rel), FN(fe->col[q].max_ulp), FN(fe->col[q].norm));
+    printf("      rule f64: tlrt %s <= %g x pytorch %s + %g ulp32(%s) = %s  %s\n", FN(fe->col[COL_TLRT].max_abs),
+           c->f64_k, FN(fe->col[COL_TORCH].max_abs), c->f64_floor, FN(fe->col[COL_TORCH].ref_max), FN(fe->bound),
+           fe->pass ? "ok" : "MISMATCH");
+}
+
+/* A tensor's verdict under the rule: the atol stats' pass, the f64 verdict, or both. */
+static bool rule_pass(const cfg *c, bool atol_pass, bool f64_pass) {
+    return c->rule == RULE_ATOL ? atol_pass : c->rule == RULE_F64 ? f64_pass : atol_pass && f64_pass;
+}
+
 /* ---------------------------------------------------------------- arguments */
 static int parse_args(int argc, char **argv, cfg *c) {
     memset(c, 0, sizeof *c);
     c->tol.atol = TL_DIFF_ATOL;
     c->tol.rtol = TL_DIFF_RTOL;
-    long long random_n = 1, seed = 0, ulp = -1;
-    int mode = 1; /* index into --mode's choices: 0 isolated, 1 cumulative */
+    long long random_n = 1, seed = 0, ulp = -1, batch = 0;
+    int mode = 1;        /* index into --mode's choices: 0 isolated, 1 cumulative */
+    int rule = RULE_F64; /* index into --rule's choices */
+    c->f64_k = TL_DIFF_F64_K;
+    c->f64_floor = TL_DIFF_F64_FLOOR_ULPS;
     bool mode_given = false;
     const tl_cli_pos pos[] = {
         {"graph.json", &c->graph, 0, "the graph (torchlean.ir.v1 JSON)"},
         {"params.bin", &c->params, TL_CLI_OPTIONAL | TL_CLI_PARAMS,
          "its weights (safetensors); leave out for a graph with inline weights"},
         {"input.npy", &c->input, TL_CLI_OPTIONAL | TL_CLI_NPY,
-         "the input (at the graph's input shape); without it, --random"},
+         "the input (a .npy by name or by content); another batch than the captured one runs when the graph "
+         "keeps samples apart, as with tlrun; without it, --random"},
         {0},
     };
     const tl_cli_opt opts[] = {
@@ -308,6 +506,13 @@ static int parse_args(int argc, char **argv, cfg *c) {
          .dest = &seed,
          .seen = &c->seed_given,
          .help = "seed of the --random stream, default 0"},
+        {.name = "--batch",
+         .meta = "B",
+         .kind = TL_CLI_INT,
+         .min = 1,
+         .dest = &batch,
+         .seen = &c->batch_given,
+         .help = "draw the --random inputs at batch B (the input's leading dimension; default the graph's)"},
         {.name = "--reference",
          .meta = "DIR",
          .kind = TL_CLI_PATH,
@@ -325,13 +530,35 @@ static int parse_args(int argc, char **argv, cfg *c) {
          .kind = TL_CLI_REAL,
          .min = 0,
          .dest = &c->tol.rtol,
-         .help = "relative tolerance, default 1.3e-6; an element passes when |a - e| <= atol + rtol*|e|"},
+         .help = "relative tolerance, default 1.3e-6; under the atol rule an element passes when |a - e| <= "
+                 "atol + rtol*|e|"},
         {.name = "--ulp",
          .meta = "U",
          .kind = TL_CLI_INT,
          .min = 0,
          .dest = &ulp,
          .help = "also pass elements within U ULPs"},
+        {.name = "--rule",
+         .kind = TL_CLI_CHOICE,
+         .choices = "f64|atol|both",
+         .dest = &rule,
+         .help = "how tlrt is judged, per output and per node: f64 (the default) passes a tensor when tlrt's "
+                 "max abs error vs float64 (the emitted module run in float64) <= K x PyTorch float32's + F "
+                 "float32 ULPs of the tensor's largest |value|; atol: every element within atol/rtol/ulp of "
+                 "the other side; both: both rules. emitted vs original always uses atol/rtol (float64 "
+                 "assert_close defaults, atol 1e-7 rtol 1e-7, for a float64 capture)"},
+        {.name = "--f64-k",
+         .meta = "K",
+         .kind = TL_CLI_REAL,
+         .min = 0,
+         .dest = &c->f64_k,
+         .help = "the f64 rule's factor K, default 8"},
+        {.name = "--f64-floor",
+         .meta = "F",
+         .kind = TL_CLI_REAL,
+         .min = 0,
+         .dest = &c->f64_floor,
+         .help = "the f64 rule's floor F in float32 ULPs of the tensor's largest |value|, default 8"},
         {.name = "--per-node",
          .kind = TL_CLI_FLAG,
          .dest = &c->per_node,
@@ -341,8 +568,8 @@ static int parse_args(int argc, char **argv, cfg *c) {
          .choices = "isolated|cumulative",
          .dest = &mode,
          .seen = &mode_given,
-         .help = "with --per-node: each tlrt node is fed the emitted module's values for its parents, or "
-                 "both sides run end to end (cumulative, the default)"},
+         .help = "with --per-node: each tlrt node is fed the emitted module's float32 values for its parents, "
+                 "or both sides run end to end (cumulative, the default); both modes judge nodes by --rule"},
         {.name = "--exact",
          .kind = TL_CLI_FLAG,
          .dest = &c->exact,
@@ -370,7 +597,8 @@ static int parse_args(int argc, char **argv, cfg *c) {
         .opts = opts,
         .about =
             "Compare tlrt with the emitted PyTorch module and, when its outputs were saved, with the "
-            "original model, element by element.",
+            "original model, element by element; the emitted module also runs in float64, and each float32 "
+            "side's error against it (max abs, max rel, max ULP, norm) is reported side by side.",
         .notes =
             "exit status: 0 every comparison passes, 1 a mismatch (verdict MISMATCH) or an I/O or "
             "internal failure (one line on stderr), 2 bad input or a failure of the python side, "
@@ -382,9 +610,13 @@ static int parse_args(int argc, char **argv, cfg *c) {
     c->seed = (uint64_t)seed;
     c->tol.ulp = ulp;
     c->isolated = mode == 0;
+    c->rule = rule;
+    c->batch = batch;
     if (mode_given && !c->per_node) return tl_cli_usage_error(&cli, "--mode needs --per-node");
     if (c->input && c->random_given) return tl_cli_usage_error(&cli, "give either input.npy or --random N, not both");
     if (c->seed_given && c->input) return tl_cli_usage_error(&cli, "--seed goes with --random, not with input.npy");
+    if (c->batch_given && c->input)
+        return tl_cli_usage_error(&cli, "--batch goes with --random, not with input.npy (its shape is the batch)");
     if (c->reference && !c->input)
         return tl_cli_usage_error(&cli, "--reference needs an input.npy (the input the reference outputs belong to)");
     if (!c->python) {
@@ -401,13 +633,19 @@ typedef struct run_state {
     tl_session *s;
     char *dir;
     int64_t n_inputs;
-    tl_tensor **ref; /* reference outputs (n_outputs) or NULL */
+    tl_tensor **ref; /* reference outputs (n_outputs, float32 values) or NULL */
+    double **ref64;  /* the same as doubles (exact when saved in float64) */
+    bool ref_is_f64; /* every reference output was saved in float64: a float64 capture */
+    bool input_f64;  /* input.npy holds float64 */
     tl_diff_stats agg[64][N_PAIRS];
     bool agg_used[N_PAIRS];
+    f64_eval agg64[64];
     bool any_fail;
     /* first diverging node over all inputs */
     int64_t fd_id, fd_input;
     tl_diff_stats fd_stats;
+    f64_eval fd_f64;
+    tl_shape fd_shape;
     int64_t nodes_compared, nodes_diverging;
     cJSON *jinputs;
 } run_state;
@@ -422,6 +660,29 @@ static tl_tensor *load_npy_or_die(const char *path, int *rc) {
     return t;
 }
 
+/* The emitted module's values for input k, per output or per node (--per-node): float32 as
+ * tensors, float64 as doubles (checked to have the float32 run's shape). */
+static int load_emitted(run_state *R, int64_t k, int64_t n, tl_tensor **em, double **em64) {
+    int rc = 0;
+    const char *what = R->c->per_node ? "node" : "out";
+    for (int64_t i = 0; i < n && !rc; i++) {
+        char *p = xsprintf("%s/%s_%" PRId64 "_%" PRId64 ".npy", R->dir, what, k, i);
+        em[i] = load_npy_or_die(p, &rc);
+        free(p);
+        if (rc) break;
+        p = xsprintf("%s/%s64_%" PRId64 "_%" PRId64 ".npy", R->dir, what, k, i);
+        tl_err err;
+        tl_shape s;
+        bool f64;
+        if (npy_load_f64(p, &s, &em64[i], &f64, &err)) rc = tl_cli_fail(&err);
+        else if (!tl_shape_eq(&s, &em[i]->shape))
+            rc = bad("%s: the emitted module in float64 gave shape %s, in float32 %s", p, TL_SHAPE_STR(&s),
+                     TL_SHAPE_STR(&em[i]->shape));
+        free(p);
+    }
+    return rc;
+}
+
 /* Compare one input. Returns 0, or the exit status of a hard error (printed). */
 static int compare_input(run_state *R, int64_t k, const float *x) {
     const cfg *c = R->c;
@@ -430,15 +691,17 @@ static int compare_input(run_state *R, int64_t k, const float *x) {
     int rc = 0;
     if (tl_session_run(R->s, x, &err)) return tl_cli_fail(&err);
     int n_out = g->n_outputs;
-    tl_tensor **em = calloc((size_t)(c->per_node ? g->n_nodes : n_out), sizeof *em);
-    if (!em) return oom("out of memory");
     int64_t n_em = c->per_node ? g->n_nodes : n_out;
-    for (int64_t i = 0; i < n_em && !rc; i++) {
-        char *p = c->per_node ? xsprintf("%s/node_%" PRId64 "_%" PRId64 ".npy", R->dir, k, i)
-                              : xsprintf("%s/out_%" PRId64 "_%" PRId64 ".npy", R->dir, k, i);
-        em[i] = load_npy_or_die(p, &rc);
-        free(p);
+    tl_tensor **em = calloc((size_t)n_em, sizeof *em);
+    double **em64 = calloc((size_t)n_em, sizeof *em64);
+    if (!em || !em64) {
+        free(em);
+        free(em64);
+        return oom("out of memory");
     }
+    rc = load_emitted(R, k, n_em, em, em64);
+    double *scratch = NULL;
+    size_t scratch_cap = 0;
     cJSON *jin = cJSON_CreateObject();
     cJSON_AddNumberToObject(jin, "index", (double)k);
     cJSON *jouts = cJSON_AddArrayToObject(jin, "outputs");
@@ -447,7 +710,8 @@ static int compare_input(run_state *R, int64_t k, const float *x) {
         int64_t id = g->output_ids[j];
         tl_shape ts;
         const float *tv = tl_session_output(R->s, j, &ts);
-        const tl_tensor *ev = c->per_node ? em[id] : em[j];
+        int64_t ei = c->per_node ? id : j;
+        const tl_tensor *ev = em[ei];
         const tl_tensor *ov = R->ref ? R->ref[j] : NULL;
         if (!tl_shape_eq(&ev->shape, &ts)) {
             char a[128], b[128];
@@ -461,6 +725,22 @@ static int compare_input(run_state *R, int64_t k, const float *x) {
                      tl_shape_str(&ov->shape, a, sizeof a), j, id, tl_shape_str(&ts, b, sizeof b));
             break;
         }
+        int64_t numel = tl_shape_numel(&ts);
+        if ((size_t)numel > scratch_cap) {
+            free(scratch);
+            scratch_cap = (size_t)numel;
+            if (!(scratch = malloc(scratch_cap * sizeof *scratch))) {
+                rc = oom("out of memory");
+                break;
+            }
+        }
+        /* error vs float64: against the original outputs when they are float64, else against the
+         * emitted module in float64 */
+        bool orig64 = ov && R->ref_is_f64;
+        const double *ref64 = orig64 ? R->ref64[j] : em64[ei];
+        col_src src[N_COLS] = {{tv, NULL}, {ev->data, NULL}, {ov && !orig64 ? ov->data : NULL, NULL}};
+        f64_eval fe;
+        f64_evaluate(c, ref64, numel, src, scratch, &fe);
         cJSON *jo = cJSON_CreateObject();
         cJSON_AddNumberToObject(jo, "index", j);
         cJSON_AddNumberToObject(jo, "node", (double)id);
@@ -471,21 +751,31 @@ static int compare_input(run_state *R, int64_t k, const float *x) {
             printf("output %d (node %" PRId64 ", %s) %s:\n", j, id, tl_op_tag(g->nodes[id].op),
                    tl_shape_str(&ts, sb, sizeof sb));
         }
-        int64_t numel = tl_shape_numel(&ts);
         for (int p = 0; p < N_PAIRS; p++) {
-            const float *A, *E;
-            if (p == PAIR_TE) A = tv, E = ev->data;
-            else if (!ov) continue;
-            else if (p == PAIR_TO) A = tv, E = ov->data;
-            else A = ev->data, E = ov->data;
             tl_diff_stats st;
-            tl_diff_compare(A, E, numel, &c->tol, &st);
+            if (p == PAIR_TE) tl_diff_compare(tv, ev->data, numel, &c->tol, &st);
+            else if (!ov) continue;
+            else if (p == PAIR_TO) tl_diff_compare(tv, ov->data, numel, &c->tol, &st);
+            else if (!orig64) tl_diff_compare(ev->data, ov->data, numel, &c->tol, &st);
+            else
+                tl_diff_compare64(em64[ei], R->ref64[j], numel, &(tl_diff_tol){TL_DIFF_ATOL64, TL_DIFF_RTOL64, -1},
+                                  &st);
+            /* tlrt vs a float32 original: both must be in proportion to PyTorch float32's error vs
+             * float64 (the original is judged like tlrt), so a wrong original fails it too */
+            bool orig_ok = !fe.used[COL_ORIG] ||
+                tl_diff_f64_pass(&fe.col[COL_ORIG], &fe.col[COL_TORCH], c->f64_k, c->f64_floor);
+            if (p == PAIR_TE) st.pass = rule_pass(c, st.pass, fe.pass);
+            else if (p == PAIR_TO) st.pass = rule_pass(c, st.pass, fe.pass && orig_ok);
             if (!st.pass) R->any_fail = true;
             R->agg_used[p] = true;
             if (j < 64) tl_diff_merge(&R->agg[j][p], &st);
             cJSON_AddItemToObject(jp, PAIR_KEY[p], jstats(&st, &ts));
             if (verbose) print_stats(PAIR_TXT[p], &st, &ts);
         }
+        const char *ref_key = orig64 ? "original_f64" : "emitted_f64";
+        cJSON_AddItemToObject(jo, "vs_float64", jf64(&fe, ref_key));
+        if (j < 64) f64_merge(&R->agg64[j], &fe);
+        if (verbose) print_f64(c, &fe, orig64 ? "the original outputs, float64" : "the emitted module in float64");
         cJSON_AddItemToArray(jouts, jo);
     }
     /* per node */
@@ -505,6 +795,17 @@ static int compare_input(run_state *R, int64_t k, const float *x) {
                 break;
             }
             int64_t numel = tl_shape_numel(ss);
+            if ((size_t)numel > buf_cap || (size_t)numel > scratch_cap) {
+                free(buf);
+                free(scratch);
+                buf_cap = scratch_cap = (size_t)(numel > 0 ? numel : 1);
+                buf = malloc(buf_cap * sizeof(float));
+                scratch = malloc(scratch_cap * sizeof *scratch);
+                if (!buf || !scratch) {
+                    rc = oom("out of memory");
+                    break;
+                }
+            }
             const float *tv = NULL;
             if (!c->isolated) {
                 tv = tl_session_node_value(R->s, id, NULL, &err);
@@ -515,15 +816,6 @@ static int compare_input(run_state *R, int64_t k, const float *x) {
             } else if (nd->op == TL_OP_INPUT) {
                 tv = x; /* nothing to evaluate: the input itself */
             } else {
-                if ((size_t)numel > buf_cap) {
-                    free(buf);
-                    buf_cap = (size_t)numel;
-                    buf = malloc(buf_cap * sizeof(float));
-                    if (!buf) {
-                        rc = oom("out of memory");
-                        break;
-                    }
-                }
                 const float *pv[64];
                 const float **pvp = pv;
                 const float **heap = NULL;
@@ -536,7 +828,7 @@ static int compare_input(run_state *R, int64_t k, const float *x) {
                     pvp = heap;
                 }
                 for (int q = 0; q < nd->n_parents; q++) pvp[q] = em[nd->parents[q]]->data;
-                if (tl_session_eval_node(R->s, id, pvp, buf ? buf : (float[1]){0}, &err)) {
+                if (tl_session_eval_node(R->s, id, pvp, buf, &err)) {
                     free(heap);
                     rc = tl_cli_fail(&err);
                     break;
@@ -544,8 +836,13 @@ static int compare_input(run_state *R, int64_t k, const float *x) {
                 free(heap);
                 tv = buf;
             }
+            if (!tv) tv = (const float[1]){0};
             tl_diff_stats st;
-            tl_diff_compare(tv ? tv : (const float[1]){0}, ev->data, numel, &c->tol, &st);
+            tl_diff_compare(tv, ev->data, numel, &c->tol, &st);
+            col_src src[N_COLS] = {{tv, NULL}, {ev->data, NULL}, {NULL, NULL}};
+            f64_eval fe;
+            f64_evaluate(c, em64[id], numel, src, scratch, &fe);
+            st.pass = rule_pass(c, st.pass, fe.pass);
             R->nodes_compared++;
             if (!st.pass) {
                 R->nodes_diverging++;
@@ -555,6 +852,8 @@ static int compare_input(run_state *R, int64_t k, const float *x) {
                     R->fd_id = id;
                     R->fd_input = k;
                     R->fd_stats = st;
+                    R->fd_f64 = fe;
+                    R->fd_shape = *ss;
                 }
             }
             cJSON *o = cJSON_CreateObject();
@@ -562,6 +861,7 @@ static int compare_input(run_state *R, int64_t k, const float *x) {
             cJSON_AddStringToObject(o, "tag", tl_op_tag(nd->op));
             cJSON_AddItemToObject(o, "shape", jshape(ss));
             cJSON_AddItemToObject(o, "stats", jstats(&st, ss));
+            cJSON_AddItemToObject(o, "vs_float64", jf64(&fe, "emitted_f64"));
             cJSON_AddItemToArray(jn, o);
         }
         free(buf);
@@ -569,8 +869,13 @@ static int compare_input(run_state *R, int64_t k, const float *x) {
         else cJSON_AddNullToObject(jin, "first_diverging_node");
     }
     cJSON_AddItemToArray(R->jinputs, jin);
-    for (int64_t i = 0; i < n_em; i++) tl_tensor_free(em[i]);
+    free(scratch);
+    for (int64_t i = 0; i < n_em; i++) {
+        tl_tensor_free(em[i]);
+        free(em64[i]);
+    }
     free(em);
+    free(em64);
     return rc;
 }
 
@@ -591,33 +896,32 @@ int main(int argc, char **argv) {
     R.c = &c;
     R.fd_id = -1;
     R.fd_input = -1;
-    for (int j = 0; j < 64; j++)
+    for (int j = 0; j < 64; j++) {
         for (int p = 0; p < N_PAIRS; p++) tl_diff_stats_init(&R.agg[j][p]);
+        f64_eval_init(&R.agg64[j]);
+    }
 
     /* 1. tlrt model */
     if (tl_model_open(c.graph, c.params, &R.m, &err)) return tl_cli_fail(&err);
     R.g = tl_model_graph(R.m);
     const tl_graph *g = R.g;
-    const tl_shape in_shape = g->nodes[g->input_id].shape;
-    int64_t in_numel = tl_shape_numel(&in_shape);
+    const tl_shape decl_shape = g->nodes[g->input_id].shape;
+    tl_shape in_shape = decl_shape; /* the input's: the session is planned at it */
 
     /* 2. inputs */
     char *ref_auto = NULL;
     R.n_inputs = c.input ? 1 : c.random_n;
     float *inputs = NULL;
+    double *x64 = NULL; /* input.npy as doubles (exact when it holds float64) */
     tl_tensor *in_t = NULL;
     if (c.input) {
-        if (tl_npy_load(c.input, &in_t, &err)) {
-            tl_model_free(R.m);
-            return tl_cli_fail(&err);
-        }
-        if (!tl_shape_eq(&in_t->shape, &in_shape)) {
-            tl_errf(&err, "%s: shape %s does not match the graph input node[%" PRId64 "] %s", c.input,
-                    TL_SHAPE_STR(&in_t->shape), g->input_id, TL_SHAPE_STR(&in_shape));
+        tl_shape s64;
+        if (tl_npy_load(c.input, &in_t, &err) || npy_load_f64(c.input, &s64, &x64, &R.input_f64, &err)) {
             tl_tensor_free(in_t);
             tl_model_free(R.m);
             return tl_cli_fail(&err);
         }
+        in_shape = in_t->shape;
         /* reference outputs next to the input (capture --save-example layout) */
         if (!c.reference) {
             char *dirbuf = strdup(c.input);
@@ -628,9 +932,37 @@ int main(int argc, char **argv) {
             free(probe);
             free(dirbuf);
         }
-    } else {
+    } else if (c.batch_given) {
+        if (in_shape.rank == 0) {
+            tl_model_free(R.m);
+            return bad("--batch %" PRId64 ": the graph input node[%" PRId64 "] is a scalar (no batch axis)", c.batch,
+                       g->input_id);
+        }
+        in_shape.dim[0] = c.batch;
+    }
+    int64_t in_numel = tl_shape_numel(&in_shape);
+    /* the session first: an input shape the graph does not admit is refused before python runs */
+    /* per node: every value kept and each node computed as the graph says (no fused rewrites) */
+    int flags = (c.per_node && !c.isolated ? TL_SESSION_KEEP_ALL : 0) |
+        (c.per_node || c.exact ? TL_SESSION_EXACT : 0);
+    if (tl_session_new(R.m, &in_shape, flags, &R.s, &err)) {
+        if (c.input && !tl_shape_eq(&in_shape, &decl_shape))
+            tl_errf(&err, "%s: shape %s does not match the graph input node[%" PRId64 "] %s", c.input,
+                    TL_SHAPE_STR(&in_shape), g->input_id, TL_SHAPE_STR(&decl_shape));
+        else if (c.batch_given) {
+            char why[TL_ERR_MAX];
+            snprintf(why, sizeof why, "%s", err.msg);
+            tl_errf(&err, "tldiff: --batch %" PRId64 ": %s", c.batch, why);
+        }
+        tl_tensor_free(in_t);
+        free(x64);
+        tl_model_free(R.m);
+        return tl_cli_fail(&err);
+    }
+    if (!c.input) {
         if ((uint64_t)in_numel > (uint64_t)(SIZE_MAX / sizeof(float)) / (uint64_t)R.n_inputs ||
             (inputs = malloc((size_t)(in_numel * R.n_inputs + 1) * sizeof(float))) == NULL) {
+            tl_session_free(R.s);
             tl_model_free(R.m);
             return oom("out of memory for %" PRId64 " random inputs", R.n_inputs);
         }
@@ -639,10 +971,16 @@ int main(int argc, char **argv) {
     }
     if (c.reference) {
         R.ref = calloc((size_t)g->n_outputs, sizeof *R.ref);
-        if (!R.ref) rc = oom("out of memory");
+        R.ref64 = calloc((size_t)g->n_outputs, sizeof *R.ref64);
+        if (!R.ref || !R.ref64) rc = oom("out of memory");
+        R.ref_is_f64 = true;
         for (int j = 0; j < g->n_outputs && !rc; j++) {
             char *p = xsprintf("%s/output_%d.npy", c.reference, j);
             R.ref[j] = load_npy_or_die(p, &rc);
+            tl_shape s64;
+            bool f64 = false;
+            if (!rc && npy_load_f64(p, &s64, &R.ref64[j], &f64, &err)) rc = tl_cli_fail(&err);
+            R.ref_is_f64 = R.ref_is_f64 && f64;
             free(p);
         }
         char *extra = xsprintf("%s/output_%d.npy", c.reference, g->n_outputs);
@@ -693,21 +1031,22 @@ int main(int argc, char **argv) {
         if (f && fclose(f) && !rc) rc = io_fail("%s: write error", dp);
         free(dp);
     }
+    /* the driver's inputs in float64: input.npy's values as they are, the random ones widened */
+    double *wide = x64 ? NULL : malloc((size_t)(in_numel > 0 ? in_numel : 1) * sizeof *wide);
+    if (!rc && !x64 && !wide) rc = oom("out of memory");
     for (int64_t k = 0; k < R.n_inputs && !rc; k++) {
         char *ip = xsprintf("%s/in_%" PRId64 ".npy", R.dir, k);
-        const float *x = in_t ? in_t->data : inputs + k * in_numel;
-        if (tl_npy_save(ip, &in_shape, x, &err)) rc = tl_cli_fail(&err);
+        if (!x64)
+            for (int64_t i = 0; i < in_numel; i++) wide[i] = (double)inputs[k * in_numel + i];
+        if (npy_save_f64(ip, &in_shape, x64 ? x64 : wide, &err)) rc = tl_cli_fail(&err);
         free(ip);
     }
+    free(wide);
 
     /* 4. python side */
     if (!rc) rc = run_python(&c, R.dir, R.n_inputs);
 
     /* 5. tlrt side + comparisons */
-    /* per node: every value kept and each node computed as the graph says (no fused rewrites) */
-    int flags = (c.per_node && !c.isolated ? TL_SESSION_KEEP_ALL : 0) |
-        (c.per_node || c.exact ? TL_SESSION_EXACT : 0);
-    if (!rc && tl_session_new(R.m, &in_shape, flags, &R.s, &err)) rc = tl_cli_fail(&err);
     R.jinputs = cJSON_CreateArray();
     if (!rc) {
         char sb[128];
@@ -718,6 +1057,16 @@ int main(int argc, char **argv) {
         if (c.tol.ulp >= 0) printf(" ulp %" PRId64, c.tol.ulp);
         printf("%s%s\n", c.reference ? "; reference outputs: " : "; no reference outputs",
                c.reference ? c.reference : "");
+        printf("  rule: %s", RULE_NAME[c.rule]);
+        if (c.rule != RULE_ATOL)
+            printf(" (tlrt's max abs error vs float64 <= %g x pytorch-f32's + %g ulp32 of the largest |value|)",
+                   c.f64_k, c.f64_floor);
+        printf("; float64 reference: %s\n",
+               R.ref_is_f64 ? "the original outputs (float64)" : "the emitted module in float64");
+        if (R.ref_is_f64 || R.input_f64)
+            printf(
+                "  note: float64 capture, but tlrt computes in float32 (the C runtime has no float64 mode "
+                "yet): tlrt is judged by its error vs float64, emitted vs original at float64 tolerance\n");
     }
     bool tty = isatty(2);
     for (int64_t k = 0; k < R.n_inputs && !rc; k++) {
@@ -731,10 +1080,14 @@ int main(int argc, char **argv) {
             for (int j = 0; j < g->n_outputs && j < 64; j++) {
                 char sb[128];
                 int64_t id = g->output_ids[j];
+                tl_shape ts = g->nodes[id].shape;
+                tl_session_output(R.s, j, &ts); /* the session's shape (another batch) */
                 printf("output %d (node %" PRId64 ", %s) %s, over %" PRId64 " inputs:\n", j, id,
-                       tl_op_tag(g->nodes[id].op), tl_shape_str(&g->nodes[id].shape, sb, sizeof sb), R.n_inputs);
+                       tl_op_tag(g->nodes[id].op), tl_shape_str(&ts, sb, sizeof sb), R.n_inputs);
                 for (int p = 0; p < N_PAIRS; p++)
                     if (R.agg_used[p]) print_stats(PAIR_TXT[p], &R.agg[j][p], NULL);
+                print_f64(&c, &R.agg64[j],
+                          R.ref_is_f64 ? "the original outputs, float64" : "the emitted module in float64");
             }
         }
         if (c.per_node) {
@@ -744,7 +1097,8 @@ int main(int argc, char **argv) {
                 const tl_node *nd = &g->nodes[R.fd_id];
                 printf("first diverging node: %" PRId64 " (%s) on input %" PRId64 ":\n", R.fd_id, tl_op_tag(nd->op),
                        R.fd_input);
-                print_stats("tlrt vs emitted", &R.fd_stats, &nd->shape);
+                print_stats("tlrt vs emitted", &R.fd_stats, &R.fd_shape);
+                print_f64(&c, &R.fd_f64, "the emitted module in float64");
             } else {
                 printf("first diverging node: none\n");
             }
@@ -773,6 +1127,14 @@ int main(int argc, char **argv) {
         cJSON_AddBoolToObject(cf, "per_node", c.per_node);
         if (c.per_node) cJSON_AddStringToObject(cf, "mode", c.isolated ? "isolated" : "cumulative");
         else cJSON_AddNullToObject(cf, "mode");
+        cJSON_AddStringToObject(cf, "rule", RULE_NAME[c.rule]);
+        cJSON_AddNumberToObject(cf, "f64_k", c.f64_k);
+        cJSON_AddNumberToObject(cf, "f64_floor_ulps", c.f64_floor);
+        cJSON_AddStringToObject(cf, "float64_reference", R.ref_is_f64 ? "original_f64" : "emitted_f64");
+        cJSON_AddStringToObject(cf, "capture_dtype", R.ref_is_f64 || R.input_f64 ? "float64" : "float32");
+        cJSON_AddStringToObject(cf, "tlrt_dtype", "float32");
+        if (c.batch_given) cJSON_AddNumberToObject(cf, "batch", (double)c.batch);
+        else cJSON_AddNullToObject(cf, "batch");
         cJSON_AddStringToObject(cf, "python", c.python);
         cJSON_AddItemToObject(cf, "input_shape", jshape(&in_shape));
         cJSON *outs = cJSON_AddArrayToObject(cf, "output_ids");
@@ -788,6 +1150,7 @@ int main(int argc, char **argv) {
             cJSON_AddNumberToObject(o, "node", (double)g->output_ids[j]);
             for (int p = 0; p < N_PAIRS; p++)
                 if (R.agg_used[p]) cJSON_AddItemToObject(o, PAIR_KEY[p], jstats(&R.agg[j][p], NULL));
+            cJSON_AddItemToObject(o, "vs_float64", jf64(&R.agg64[j], R.ref_is_f64 ? "original_f64" : "emitted_f64"));
             cJSON_AddItemToArray(sum, o);
         }
         if (c.per_node && R.fd_id >= 0) {
@@ -796,8 +1159,9 @@ int main(int argc, char **argv) {
             cJSON_AddNumberToObject(fd, "id", (double)R.fd_id);
             cJSON_AddStringToObject(fd, "tag", tl_op_tag(nd->op));
             cJSON_AddNumberToObject(fd, "input", (double)R.fd_input);
-            cJSON_AddItemToObject(fd, "shape", jshape(&nd->shape));
-            cJSON_AddItemToObject(fd, "stats", jstats(&R.fd_stats, &nd->shape));
+            cJSON_AddItemToObject(fd, "shape", jshape(&R.fd_shape));
+            cJSON_AddItemToObject(fd, "stats", jstats(&R.fd_stats, &R.fd_shape));
+            cJSON_AddItemToObject(fd, "vs_float64", jf64(&R.fd_f64, "emitted_f64"));
         } else {
             cJSON_AddNullToObject(root, "first_diverging_node");
         }
@@ -824,6 +1188,11 @@ int main(int argc, char **argv) {
         for (int j = 0; j < g->n_outputs; j++) tl_tensor_free(R.ref[j]);
         free(R.ref);
     }
+    if (R.ref64) {
+        for (int j = 0; j < g->n_outputs; j++) free(R.ref64[j]);
+        free(R.ref64);
+    }
+    free(x64);
     tl_session_free(R.s);
     tl_tensor_free(in_t);
     free(inputs);

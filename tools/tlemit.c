@@ -4,6 +4,7 @@
  * Errors: one line on stderr, exit status from its kind (2 bad input, 3 out of memory, 1 I/O or
  * internal), and no output file (the module is built in memory and written atomically:
  * temporary file in the same directory + rename). */
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -45,7 +46,8 @@ static const tl_cli_opt PYTORCH_OPTS[] = {
      .meta = "EXPR",
      .kind = TL_CLI_STR,
      .dest = &P.dtype,
-     .help = "torch dtype expression of parameters and computation (default torch.float32)"},
+     .help = "torch dtype expression of parameters and computation (default torch.float64 when params.bin "
+             "holds F64 tensors, a float64 capture; else torch.float32)"},
     {.name = "--training-skeleton",
      .kind = TL_CLI_FLAG,
      .dest = &P.training_skeleton,
@@ -86,6 +88,32 @@ static bool graph_has_params(const tl_graph *g) {
     return false;
 }
 
+/* Does the safetensors file hold an F64 tensor (a float64 capture)? Only its JSON header is read;
+ * a file that is not one answers false here and fails in tl_params_load with its message. */
+static bool params_hold_f64(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    unsigned char n8[8];
+    bool any = false;
+    if (fread(n8, 1, 8, f) == 8) {
+        uint64_t n = 0;
+        for (int i = 7; i >= 0; i--) n = n << 8 | n8[i];
+        char *h = n > 0 && n < (100u << 20) ? malloc((size_t)n + 1) : NULL;
+        if (h && fread(h, 1, (size_t)n, f) == (size_t)n) {
+            h[n] = 0;
+            cJSON *doc = cJSON_Parse(h);
+            for (cJSON *t = doc ? doc->child : NULL; t && !any; t = t->next) {
+                const cJSON *dt = cJSON_GetObjectItemCaseSensitive(t, "dtype");
+                any = cJSON_IsString(dt) && strcmp(dt->valuestring, "F64") == 0;
+            }
+            cJSON_Delete(doc);
+        }
+        free(h);
+    }
+    fclose(f);
+    return any;
+}
+
 static int cmd_pytorch(int argc, char **argv) {
     int rc = tl_cli_parse(&PYTORCH, argc, argv);
     if (rc >= 0) return rc;
@@ -93,6 +121,7 @@ static int cmd_pytorch(int argc, char **argv) {
     tl_emit_opts_default(&o);
     if (P.class_name) o.class_name = P.class_name;
     if (P.dtype) o.dtype = P.dtype;
+    else if (P.params && params_hold_f64(P.params)) o.dtype = "torch.float64"; /* the capture's dtype */
     o.training_skeleton = P.training_skeleton;
     o.learnable_consts = P.learnable_consts;
     o.compress_broadcast = P.compress_broadcast;

@@ -37,6 +37,46 @@ void tl_diff_compare(const float *a, const float *e, int64_t n, const tl_diff_to
 /* Aggregate over several comparisons: init (all zero, pass) then merge each (worst stays -1). */
 void tl_diff_stats_init(tl_diff_stats *acc);
 void tl_diff_merge(tl_diff_stats *acc, const tl_diff_stats *s);
+/* The same rule on float64 values (a float64 capture's emitted-vs-original pair); max_ulp counts
+ * float64 ULPs there. */
+void tl_diff_compare64(const double *a, const double *e, int64_t n, const tl_diff_tol *tol, tl_diff_stats *st);
+/* torch.testing.assert_close float64 defaults (the float64 pair's tolerance) */
+#define TL_DIFF_ATOL64 1e-7
+#define TL_DIFF_RTOL64 1e-7
+
+/* ---- error against a float64 reference ("error vs float64")
+ * a is a lower-precision implementation's value widened to double, r the float64 reference:
+ *   max_abs = max |a - r|
+ *   max_rel = max |a - r| / max(|r|, FLT_MIN)          (the guard keeps r == 0 finite)
+ *   max_ulp = max |a - r| / ulp32(r), ulp32(r) = the float32 spacing at |r| rounded to float32
+ *             (fractional: 0.5 is the error of correct rounding)
+ *   norm    = ||a - r||_2 / ||r||_2                     (||a - r||_2 when r is all zero)
+ * NaN against NaN and an infinity against the same infinity are no error; any other non-finite
+ * pair is an infinite error. ref_max = max |r| over the finite r: the tensor's magnitude scale. */
+typedef struct tl_err64 {
+    int64_t numel;
+    double max_abs, max_rel, max_ulp, norm, ref_max;
+    double sum_sq_err, sum_sq_ref; /* the norm's sums (kept for tl_err64_merge) */
+    int64_t worst;                 /* flat index of the largest |a - r|; -1 when a == r everywhere */
+} tl_err64;
+
+/* float32 spacing at |r| rounded to float32 (2^-149 at 0; the spacing below FLT_MAX beyond it). */
+double tl_diff_ulp32(double r);
+void tl_err64_compare(const double *a, const double *r, int64_t n, tl_err64 *st);
+void tl_err64_init(tl_err64 *acc);
+/* Over several tensors/inputs: maxima, and the norm of the concatenation. */
+void tl_err64_merge(tl_err64 *acc, const tl_err64 *s);
+
+/* ---- the "f64" pass rule (tldiff's default): tlrt passes a tensor when
+ *   tlrt.max_abs <= k * torch.max_abs + floor_ulps * ulp32(torch.ref_max)
+ * (both errors against the same float64 reference): tlrt's worst error may be k times PyTorch
+ * float32's worst error, plus a floor of a few float32 ULPs of the tensor's magnitude scale, so a
+ * value PyTorch happens to compute exactly still admits tlrt's ordinary rounding. */
+#define TL_DIFF_F64_K 8.0
+#define TL_DIFF_F64_FLOOR_ULPS 8.0
+double tl_diff_f64_bound(const tl_err64 *torch, double k, double floor_ulps);
+bool tl_diff_f64_pass(const tl_err64 *tlrt, const tl_err64 *torch, double k, double floor_ulps);
+
 /* Flat row-major index -> multi-index of `s` (idx has s->rank entries). */
 void tl_diff_unravel(int64_t flat, const tl_shape *s, int64_t *idx);
 

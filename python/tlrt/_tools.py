@@ -88,12 +88,48 @@ class DiffStats:
 
 
 @dataclass(frozen=True)
+class Float64Error:
+    """One float32 implementation's error against the float64 reference (tldiff's "vs_float64"
+    columns): max |a - r|, max |a - r| / max(|r|, FLT_MIN), max |a - r| in float32 ULPs of r,
+    ||a - r||_2 / ||r||_2, and max |r| (the scale the f64 rule's floor is measured in)."""
+    numel: int
+    max_abs: float
+    max_rel: float
+    max_ulp: float
+    norm: float
+    ref_max: float
+
+    @classmethod
+    def from_json(cls, o: Dict[str, Any]) -> "Float64Error":
+        return cls(int(o["numel"]), _num(o["max_abs"]), _num(o["max_rel"]), _num(o["max_ulp"]),
+                   _num(o["norm"]), _num(o["ref_max"]))
+
+
+@dataclass(frozen=True)
+class VsFloat64:
+    """Error vs float64 for one tensor: reference ("emitted_f64" or "original_f64"), columns
+    ({"tlrt_f32", "pytorch_f32", and "original_f32" for a float32 capture's outputs}: Float64Error),
+    bound (k * pytorch_f32.max_abs + floor) and passed (the f64 rule: tlrt_f32.max_abs <= bound)."""
+    reference: str
+    columns: Dict[str, Float64Error]
+    bound: float
+    passed: bool
+
+    @classmethod
+    def from_json(cls, o: Dict[str, Any]) -> "VsFloat64":
+        cols = {k: Float64Error.from_json(v) for k, v in o.items() if isinstance(v, dict)}
+        return cls(o["reference"], cols, _num(o["bound"]), bool(o["pass"]))
+
+
+@dataclass(frozen=True)
 class OutputDiff:
-    """Summary over all inputs for one graph output: its index, node id, and one DiffStats per
-    pair compared ("tlrt_vs_emitted", "tlrt_vs_original", "emitted_vs_original")."""
+    """Summary over all inputs for one graph output: its index, node id, one DiffStats per
+    pair compared ("tlrt_vs_emitted", "tlrt_vs_original", "emitted_vs_original"), and the
+    error vs float64 (vs_float64)."""
     index: int
     node: int
     pairs: Dict[str, DiffStats]
+    vs_float64: Optional[VsFloat64] = None
 
 
 @dataclass
@@ -114,7 +150,9 @@ class DiffReport:
     @classmethod
     def from_json(cls, doc: Dict[str, Any], text: str = "") -> "DiffReport":
         outs = [OutputDiff(int(o["index"]), int(o["node"]),
-                           {k: DiffStats.from_json(v) for k, v in o.items() if isinstance(v, dict)})
+                           {k: DiffStats.from_json(v) for k, v in o.items()
+                            if isinstance(v, dict) and k != "vs_float64"},
+                           VsFloat64.from_json(o["vs_float64"]) if "vs_float64" in o else None)
                 for o in doc.get("summary", [])]
         return cls(doc["verdict"], doc["verdict"] == "pass", outs, doc.get("first_diverging_node"),
                    int(doc.get("n_inputs", 0)), doc.get("inputs", []), doc.get("config", {}), text, doc)
@@ -144,13 +182,19 @@ def diff(graph, x=None, params: Optional[PathLike] = None, *, reference: Optiona
          random: Optional[int] = None, seed: Optional[int] = None, atol: Optional[float] = None,
          rtol: Optional[float] = None, ulp: Optional[int] = None, per_node: bool = False,
          mode: Optional[str] = None, python: Optional[str] = None,
-         timeout: Optional[float] = None) -> DiffReport:
+         timeout: Optional[float] = None, rule: Optional[str] = None, f64_k: Optional[float] = None,
+         f64_floor: Optional[float] = None, batch: Optional[int] = None) -> DiffReport:
     """tlrt vs the emitted PyTorch module (vs the original model's outputs when known), via
     `tldiff --json`. x: an input array or .npy path; None: a tlrt.Graph's example input (and its
     original outputs as the reference), else `random` (default 1) seeded inputs. python: the
     interpreter that runs the emitted module (default: this one; it needs torch and
-    safetensors). Bad input raises tlrt.BadInputError with tldiff's message; a mismatch is a
-    report with passed False."""
+    safetensors). rule: "f64" (tldiff's default: tlrt's error vs float64 within f64_k times
+    PyTorch float32's plus f64_floor float32 ULPs of the tensor's scale), "atol" or "both";
+    batch: the batch of the random inputs. Every output (and node) carries vs_float64: each
+    float32 implementation's error against the float64 reference. Bad input raises
+    tlrt.BadInputError with tldiff's message; a mismatch is a report with passed False."""
+    if batch is not None and x is not None:
+        raise BadInputError("batch: goes with random inputs (x has its own batch)")
     exe = str(tool_path("tldiff"))
     with tempfile.TemporaryDirectory(prefix="tlrt.diff.") as d, \
             as_files(graph, params, example=x is None and random is None and reference is None) as (gp, pp, exd):
@@ -163,7 +207,7 @@ def diff(graph, x=None, params: Optional[PathLike] = None, *, reference: Optiona
                 if a.dtype.kind not in "fiub":
                     raise BadInputError(f"input: dtype {a.dtype} is not supported (give real numbers)")
                 xp = os.path.join(d, "input.npy")
-                np.save(xp, np.ascontiguousarray(a, dtype=np.float32))
+                np.save(xp, np.ascontiguousarray(a, dtype=np.float64 if a.dtype == np.float64 else np.float32))
                 args.append(xp)
         elif exd is not None:
             args.append(os.path.join(exd, "input.npy"))
@@ -171,9 +215,14 @@ def diff(graph, x=None, params: Optional[PathLike] = None, *, reference: Optiona
             args += ["--random", str(int(random if random is not None else 1))]
             if seed is not None:
                 args += ["--seed", str(int(seed))]
+            if batch is not None:
+                args += ["--batch", str(int(batch))]
         if reference is not None:
             args += ["--reference", os.fspath(reference)]
-        for flag, v in (("--atol", atol), ("--rtol", rtol), ("--ulp", ulp)):
+        if rule is not None:
+            args += ["--rule", str(rule)]
+        for flag, v in (("--atol", atol), ("--rtol", rtol), ("--ulp", ulp), ("--f64-k", f64_k),
+                        ("--f64-floor", f64_floor)):
             if v is not None:
                 args += [flag, repr(v) if isinstance(v, float) else str(v)]
         if per_node:
