@@ -48,7 +48,7 @@ TSAN_OPTIONS=halt_on_error=1 build-tsan/test_threads
 FUZZ_SECONDS="${TL_FUZZ_SECONDS:-60}"
 if [ "$FUZZ_SECONDS" != "0" ]; then
   step "fuzzers (${FUZZ_SECONDS}s each)"
-  bash scripts/run_fuzzers.sh "$FUZZ_SECONDS"
+  bash scripts/fuzz.sh --seconds "$FUZZ_SECONDS"
 fi
 step "all tests passed"
 printf 'steps: %d passed, 0 failed\n' "${#SUITES[@]}"
