@@ -5,6 +5,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# --coverage: line and branch coverage of the C code instead (scripts/coverage.sh)
+if [ "${1:-}" = "--coverage" ]; then exec bash scripts/coverage.sh "${@:2}"; fi
 bash scripts/setup.sh
 PY="$ROOT/.venv/bin/python"
 JOBS=2
