@@ -42,7 +42,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/tl_cov.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 # one gcov run per object directory (gcov wants -o DIR and the .gcda files of that directory)
 find "$B" -name '*.gcda' -printf '%h\n' | sort -u | while read -r d; do
-    (cd "$WORK" && gcov --json-format --branch-counts -o "$d" "$d"/*.gcda >/dev/null 2>&1) || true
+    (cd "$WORK" && gcov --json-format --branch-probabilities -o "$d" "$d"/*.gcda >/dev/null 2>&1) || true
 done
 
 "$PY" - "$ROOT" "$WORK" "$B/coverage.txt" <<'EOF'
