@@ -44,7 +44,8 @@ for t in $ONLY; do
     case "$t" in graph | params | npy | exec) LIBFUZZ+=("fuzz_$t") ;; writers) ;; *) usage ;; esac
 done
 
-if [ ${#LIBFUZZ[@]} -gt 0 ]; then
+# TL_FUZZ_NO_BUILD=1: use the binaries already in build-fuzz (several campaigns side by side)
+if [ ${#LIBFUZZ[@]} -gt 0 ] && [ -z "${TL_FUZZ_NO_BUILD:-}" ]; then
     command -v clang >/dev/null || { echo "fuzz: clang not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 2; }
     if ! echo '#include <omp.h>' | clang -fopenmp -x c -fsyntax-only - 2>/dev/null; then
         echo "fuzz: clang has no OpenMP runtime (apt-get install libomp-14-dev)" >&2
@@ -118,6 +119,7 @@ case " $ONLY " in
     # the capture adapter's graph JSON / params.bin writers, read back by tlinfo and tlrun
     [ -x "$ROOT/build/tlrun" ] || cmake --build "$ROOT/build" -j2 --target tlrun tlinfo >/dev/null
     db=$ROOT/fuzz/corpus/writers
+    mkdir -p "$db"
     [ "$MODE" = smoke ] && { mkdir -p "$TMP/writers"; cp -R "$db/." "$TMP/writers/" 2>/dev/null || true; db=$TMP/writers; }
     before=$(find "$db" -type f 2>/dev/null | wc -l)
     log=$TMP/writers.log
