@@ -234,6 +234,7 @@ def peak_rss_of(args):
     return r.returncode, err, kb[-1] * 1024
 
 
+@pytest.mark.no_asan  # the sanitizer runtime's shadow memory and quarantine are not the loader's
 def test_big_params_peak_rss(tmp_path):
     rng = np.random.default_rng(0)
     OUT, IN = 5000, 10000  # 200 MB of F32
