@@ -13,13 +13,24 @@
  *     shape equals tl_param_shape of that slot.
  * Every tensor is copied into an owned, aligned float buffer (the file may place F32 data at any
  * alignment), so the caller's buffer can be freed right after the call.
+ * How the bytes arrive: tl_params_parse reads a buffer; tl_params_load reads a regular file with
+ * pread, the header first, then each tensor's bytes through a 1 MiB staging chunk straight into
+ * that tensor's buffer. Peak memory is the tensors plus one chunk (reading the whole file first,
+ * then copying, peaked at twice the file); a file truncated while it is read is a short read and
+ * an error naming the file (an mmap would turn it into SIGBUS), and a file replaced (renamed over)
+ * while it is read is read whole from the old inode we hold open. Non-regular files (pipes) are
+ * read whole, then parsed. No size cap but the format's: a multi-GB params.bin loads.
  * Policy for slots already bound from inline JSON payloads: params.bin wins (the inline tensor is
  * replaced). Binding is all-or-nothing: on any error the graph is left unchanged. */
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cjson/cJSON.h>
 #include "tl_import.h"
 #include "tl_torchlean.h"
@@ -43,6 +54,13 @@ typedef struct {
     slot_ref *ref;
     tl_tensor *t;
 } entry;
+
+/* Where the data section's bytes come from: memory (mem != NULL) or a file descriptor at `off`. */
+typedef struct data_src {
+    const unsigned char *mem;
+    int fd;
+    uint64_t off;
+} data_src;
 
 static const char *graph_name(const tl_graph *g) { return g && g->path ? g->path : "graph.json"; }
 
@@ -120,17 +138,25 @@ static int dtype_size(const char *dt) {
 
 /* An F64 tensor whose values are not all exact in float32 keeps them in t->data64 (a float64
  * session computes with them). Returns -1 out of memory. */
-static int keep_f64(const unsigned char *src, tl_tensor *t, int64_t n) {
-    bool exact = true;
-    for (int64_t i = 0; i < n && exact; i++) {
-        double d;
-        memcpy(&d, src + (size_t)i * 8, 8);
-        exact = d == (double)t->data[i] || (d != d && t->data[i] != t->data[i]);
+/* F64 values of elements [at, at + n) of `t`, whose float32 data already holds them rounded:
+ * t->data64 is allocated at the first value float32 does not hold exactly (the elements before
+ * it widen back exactly), so a float64 run sees the file's values and an F64 file of
+ * float32-representable values costs no second copy. */
+static int keep_f64(const unsigned char *src, tl_tensor *t, int64_t at, int64_t n) {
+    if (!t->data64) {
+        bool exact = true;
+        for (int64_t i = 0; i < n && exact; i++) {
+            double d;
+            memcpy(&d, src + (size_t)i * 8, 8);
+            exact = d == (double)t->data[at + i] || (d != d && t->data[at + i] != t->data[at + i]);
+        }
+        if (exact) return 0;
+        int64_t total = tl_shape_numel(&t->shape);
+        t->data64 = malloc((size_t)total * sizeof(double));
+        if (!t->data64) return -1;
+        for (int64_t i = 0; i < at; i++) t->data64[i] = (double)t->data[i];
     }
-    if (exact) return 0;
-    t->data64 = malloc((size_t)n * sizeof(double));
-    if (!t->data64) return -1;
-    memcpy(t->data64, src, (size_t)n * sizeof(double));
+    memcpy(t->data64 + at, src, (size_t)n * sizeof(double));
     return 0;
 }
 
@@ -159,8 +185,53 @@ static void convert(const char *dt, const unsigned char *src, float *dst, int64_
     }
 }
 
+/* numel elements of dtype dt at data-section offset b into dst (converted to float32). */
+static int fetch(const data_src *src, const char *dt, int isz, uint64_t b, tl_tensor *t, int64_t numel,
+                 const char *name, const char *tn, tl_err *err) {
+    float *dst = t->data;
+    bool f64 = strcmp(dt, "F64") == 0;
+    if (src->mem) {
+        convert(dt, src->mem + b, dst, numel);
+        if (f64 && keep_f64(src->mem + b, t, 0, numel))
+            return tl_erroom(err, "%s: tensor \"%s\": out of memory", name, tn);
+        return 0;
+    }
+    const size_t chunk_elems = ((size_t)1 << 20) / (size_t)isz;
+    size_t first = (size_t)numel < chunk_elems ? (size_t)numel : chunk_elems;
+    unsigned char *stage = malloc(first * (size_t)isz);
+    if (!stage) return tl_erroom(err, "%s: tensor \"%s\": out of memory", name, tn);
+    for (int64_t done = 0; done < numel;) {
+        size_t k = (size_t)(numel - done) < chunk_elems ? (size_t)(numel - done) : chunk_elems;
+        size_t want = k * (size_t)isz, got = 0;
+        uint64_t at = src->off + b + (uint64_t)done * (uint64_t)isz;
+        while (got < want) {
+            ssize_t r = pread(src->fd, stage + got, want - got, (off_t)(at + got));
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) {
+                int e = errno;
+                free(stage);
+                if (r == 0)
+                    return tl_errk(err, TL_ERR_IO,
+                                   "%s: cannot read: file changed while being read (tensor \"%s\" ends past byte "
+                                   "%llu, the end of the file)",
+                                   name, tn, (unsigned long long)(at + got));
+                return tl_errk(err, TL_ERR_IO, "%s: cannot read: %s", name, strerror(e));
+            }
+            got += (size_t)r;
+        }
+        convert(dt, stage, dst + done, (int64_t)k);
+        if (f64 && keep_f64(stage, t, done, (int64_t)k)) {
+            free(stage);
+            return tl_erroom(err, "%s: tensor \"%s\": out of memory", name, tn);
+        }
+        done += (int64_t)k;
+    }
+    free(stage);
+    return 0;
+}
+
 /* Parse one header entry (not yet bound). */
-static int parse_entry(const char *name, const cJSON *item, const unsigned char *data, uint64_t dlen, entry *e,
+static int parse_entry(const char *name, const cJSON *item, const data_src *src, uint64_t dlen, entry *e,
                        tl_shape *shape, tl_err *err) {
     const char *tn = item->string;
     if (!cJSON_IsObject(item))
@@ -216,11 +287,12 @@ static int parse_entry(const char *name, const cJSON *item, const unsigned char 
     e->ref = NULL;
     e->t = tl_tensor_new(shape);
     if (!e->t) return tl_erroom(err, "%s: tensor \"%s\": out of memory", name, tn);
-    if (numel > 0) convert(dt, data + b, e->t->data, numel);
-    if (numel > 0 && strcmp(dt, "F64") == 0 && keep_f64(data + b, e->t, numel))
-        return tl_erroom(err, "%s: tensor \"%s\": out of memory", name, tn);
+    if (numel > 0 && fetch(src, dt, isz, b, e->t, numel, name, tn, err)) return -1;
     return 0;
 }
+
+static int parse_with(tl_graph *g, const char *h, uint64_t hlen, uint64_t dlen, const data_src *src, const char *name,
+                      tl_err *err);
 
 int tl_params_parse(tl_graph *g, const void *buf, size_t len, const char *name, tl_err *err) {
     const unsigned char *b = buf;
@@ -230,7 +302,13 @@ int tl_params_parse(tl_graph *g, const void *buf, size_t len, const char *name, 
     if (hlen < 2 || hlen > (uint64_t)len - 8 || hlen > HEADER_MAX)
         return tl_errf(err, "%s: header length %llu out of range (file has %zu bytes, limit 100 MB)", name,
                        (unsigned long long)hlen, len);
-    const char *h = (const char *)b + 8;
+    const data_src src = {b + 8 + hlen, -1, 0};
+    return parse_with(g, (const char *)b + 8, hlen, (uint64_t)len - 8 - hlen, &src, name, err);
+}
+
+/* The header h[0, hlen) (in memory), a data section of dlen bytes read through src. */
+static int parse_with(tl_graph *g, const char *h, uint64_t hlen, uint64_t dlen, const data_src *src, const char *name,
+                      tl_err *err) {
     if (h[0] != '{') return tl_errf(err, "%s: header: expected a JSON object", name);
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(h, (size_t)hlen, &end, 0);
@@ -248,8 +326,6 @@ int tl_params_parse(tl_graph *g, const void *buf, size_t len, const char *name, 
             return tl_errf(err, "%s: header: unexpected data after the JSON object at byte %zu", name,
                            (size_t)(p - h));
         }
-    const unsigned char *data = b + 8 + hlen;
-    uint64_t dlen = (uint64_t)len - 8 - hlen;
 
     slot_ref *slots = NULL;
     size_t nslots = 0;
@@ -267,7 +343,7 @@ int tl_params_parse(tl_graph *g, const void *buf, size_t len, const char *name, 
         if (strcmp(item->string, "__metadata__") == 0) continue;
         entry *e = &ents[nents];
         tl_shape shape;
-        if (parse_entry(name, item, data, dlen, e, &shape, err)) goto out;
+        if (parse_entry(name, item, src, dlen, e, &shape, err)) goto out;
         nents++;
         slot_ref key;
         snprintf(key.name, sizeof key.name, "%s", item->string);
@@ -347,12 +423,66 @@ out:
     return rc;
 }
 
+static int read_at(int fd, void *p, size_t n, uint64_t at) {
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, (char *)p + got, n - got, (off_t)(at + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return -1;
+        if (r == 0) {
+            errno = 0; /* shorter than fstat said: truncated under us */
+            return -1;
+        }
+        got += (size_t)r;
+    }
+    return 0;
+}
+
 int tl_params_load(tl_graph *g, const char *path, tl_err *err) {
-    char *buf;
-    size_t len;
-    if (tl_read_file(path, &buf, &len, err)) return -1;
-    int rc = tl_params_parse(g, buf, len, path, err);
-    free(buf);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        /* missing, a directory, a pipe: tl_read_file's messages and its whole-file read */
+        if (fd >= 0) close(fd);
+        char *buf;
+        size_t len;
+        if (tl_read_file(path, &buf, &len, err)) return -1;
+        int rc = tl_params_parse(g, buf, len, path, err);
+        free(buf);
+        return rc;
+    }
+    uint64_t size = (uint64_t)st.st_size;
+    unsigned char len8[8];
+    char *h = NULL;
+    int rc = -1;
+    if (size < 8) {
+        tl_errf(err, "%s: too short for a safetensors file (%llu bytes)", path, (unsigned long long)size);
+        goto out;
+    }
+    if (read_at(fd, len8, 8, 0)) goto read_error;
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | len8[i];
+    if (hlen < 2 || hlen > size - 8 || hlen > HEADER_MAX) {
+        tl_errf(err, "%s: header length %llu out of range (file has %llu bytes, limit 100 MB)", path,
+                (unsigned long long)hlen, (unsigned long long)size);
+        goto out;
+    }
+    h = malloc((size_t)hlen + 1);
+    if (!h) {
+        tl_erroom(err, "%s: out of memory reading the %llu-byte header", path, (unsigned long long)hlen);
+        goto out;
+    }
+    if (read_at(fd, h, (size_t)hlen, 8)) goto read_error;
+    h[hlen] = 0;
+    const data_src src = {NULL, fd, 8 + hlen};
+    rc = parse_with(g, h, hlen, size - 8 - hlen, &src, path, err);
+    goto out;
+read_error:
+    if (errno) tl_errk(err, TL_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    else tl_errk(err, TL_ERR_IO, "%s: cannot read: file changed while being read (shorter than its size)", path);
+out:
+    free(h);
+    close(fd);
     return rc;
 }
 

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,18 +107,42 @@ static int write_all(int fd, const void *p, size_t n) {
     return 0;
 }
 
+/* An unnamed file in path's directory (O_TMPFILE): killed while writing (even by SIGKILL), it
+ * leaves nothing behind. -1 where the file system has no O_TMPFILE (then a named temp is used). */
+static int open_unnamed(const char *path) {
+#ifdef O_TMPFILE
+    char *dcopy = strdup(path);
+    if (!dcopy) return -1;
+    int fd = open(dirname(dcopy), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+    free(dcopy);
+    return fd;
+#else
+    (void)path;
+    return -1;
+#endif
+}
+
+/* Write to a temp file in the same directory, fsync, rename over `path`: readers see the old file
+ * or the new one, never a part. The data goes into an UNNAMED file (O_TMPFILE) that gets a name
+ * (path.tmp.XXXXXX, linkat) only once it is complete and synced, for the rename; so a process
+ * killed while writing leaves no file, and one killed in the microseconds between linkat and
+ * rename leaves a complete path.tmp.XXXXXX. Without O_TMPFILE the named temp holds the data from
+ * the start (a SIGKILL then leaves a partial path.tmp.XXXXXX; any other failure removes it). */
 int tl_write_file_atomic(const char *path, int nparts, const void *const *bufs, const size_t *lens, tl_err *err) {
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
     if (!tmp) return tl_erroom(err, "%s: out of memory", path);
     memcpy(tmp, path, plen);
     memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-    int fd = mkostemp(tmp, O_CLOEXEC);
+    int fd = open_unnamed(path);
+    bool unnamed = fd >= 0;
+    if (!unnamed) fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
         free(tmp);
         return tl_errk(err, TL_ERR_IO, "%s: cannot create: %s", path, strerror(e));
     }
+    bool named = !unnamed; /* tmp names a file we must remove on failure */
     const char *what = NULL;
     int e = 0;
     if (fchmod(fd, 0644) != 0) {
@@ -133,6 +158,24 @@ int tl_write_file_atomic(const char *path, int nparts, const void *const *bufs, 
         what = "cannot sync";
         e = errno;
     }
+    if (!what && unnamed) {
+        /* give the complete file a fresh unique name: mkstemp's pattern, retried on a collision */
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        for (int tries = 0; !named && tries < 100; tries++) {
+            memcpy(tmp + plen, ".tmp.XXXXXX", 12);
+            int probe = mkostemp(tmp, O_CLOEXEC); /* reserve a name ... */
+            if (probe < 0) break;
+            close(probe);
+            unlink(tmp); /* ... that linkat then takes (EEXIST if someone raced us: retry) */
+            if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0) named = true;
+            else if (errno != EEXIST) break;
+        }
+        if (!named) {
+            what = "cannot name temporary file";
+            e = errno;
+        }
+    }
     if (close(fd) != 0 && !what) {
         what = "cannot write";
         e = errno;
@@ -142,7 +185,7 @@ int tl_write_file_atomic(const char *path, int nparts, const void *const *bufs, 
         e = errno;
     }
     if (what) {
-        unlink(tmp);
+        if (named) unlink(tmp);
         free(tmp);
         return tl_errk(err, TL_ERR_IO, "%s: %s: %s", path, what, strerror(e));
     }

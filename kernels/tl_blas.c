@@ -154,13 +154,24 @@ void tl_blas_set_threads(int n) {
     if (tl_blas.set_threads) tl_blas.set_threads(n);
 }
 
+/* The thread count of tl_set_threads, for every thread of the process (0: never set, then each
+ * thread's OpenMP default). OpenMP's own count (omp_set_num_threads) is per thread: a session
+ * run from a thread other than the one that called tl_set_threads would otherwise use that
+ * thread's default. Every parallel region of tlrt asks for num_threads(tl_get_threads()) and
+ * tl_sgemm / tl_dgemm set the calling thread's count for OpenBLAS's OpenMP build. */
+static _Atomic int tl_threads_set;
+
 void tl_set_threads(int n) {
     if (n < 1) n = 1;
+    atomic_store(&tl_threads_set, n);
     omp_set_num_threads(n);
     tl_blas_set_threads(n);
 }
 
-int tl_get_threads(void) { return omp_get_max_threads(); }
+int tl_get_threads(void) {
+    int n = atomic_load(&tl_threads_set);
+    return n > 0 ? n : omp_get_max_threads();
+}
 
 /* ---- built-in fallback: blocked, op(B) panels packed on the stack ---- */
 
@@ -258,13 +269,13 @@ void tl_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
          * a GEMM below TL_SGEMM_PAR_MNK runs on the calling thread alone (the team's wake-up and
          * the split cost more than they save: ACAS-sized 1024x50x50 layers ran slower at 2
          * threads). OpenBLAS splits over M / N, never K, so the bits do not change. */
-        int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
-        bool serial = nt > 1 && M * N * K < TL_SGEMM_PAR_MNK;
-        if (serial) omp_set_num_threads(1);
+        int nt = omp_in_parallel() ? 1 : tl_get_threads();
+        int want = nt > 1 && M * N * K < TL_SGEMM_PAR_MNK ? 1 : nt, cur = omp_get_max_threads();
+        if (cur != want) omp_set_num_threads(want);
         tl_blas.sgemm(TL_CBLAS_ROW_MAJOR, trans_a ? TL_CBLAS_TRANS : TL_CBLAS_NO_TRANS,
                       trans_b ? TL_CBLAS_TRANS : TL_CBLAS_NO_TRANS, (int)M, (int)N, (int)K, alpha, A, (int)lda, B,
                       (int)ldb, beta, C, (int)ldc);
-        if (serial) omp_set_num_threads(nt);
+        if (cur != want) omp_set_num_threads(cur);
         return;
     }
     tl_sgemm_builtin(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -303,9 +314,12 @@ void tl_dgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, doubl
     const int64_t lim = 0x7fffffff;
     bool fits = K > 0 && M <= lim && N <= lim && K <= lim && lda <= lim && ldb <= lim && ldc <= lim;
     if (tl_blas_dgemm && fits) {
+        int want = omp_in_parallel() ? 1 : tl_get_threads(), cur = omp_get_max_threads(); /* see tl_sgemm */
+        if (cur != want) omp_set_num_threads(want);
         tl_blas_dgemm(TL_CBLAS_ROW_MAJOR, trans_a ? TL_CBLAS_TRANS : TL_CBLAS_NO_TRANS,
                       trans_b ? TL_CBLAS_TRANS : TL_CBLAS_NO_TRANS, (int)M, (int)N, (int)K, alpha, A, (int)lda, B,
                       (int)ldb, beta, C, (int)ldc);
+        if (cur != want) omp_set_num_threads(cur);
         return;
     }
     tl_dgemm_builtin(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

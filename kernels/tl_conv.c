@@ -176,7 +176,7 @@ void tl_conv_dw(const tl_conv_desc *d, const float *x, const float *w, float *y,
     size_t per = tl_conv_dw_scratch_floats(d);
     int64_t slots = per ? (int64_t)(scratch_floats / per) : 0;
     int64_t work = planes * d->out_h * d->out_w * d->k_h * d->k_w;
-    int nt = omp_get_max_threads();
+    int nt = tl_get_threads();
     if (slots < 2 || planes < 2 || !tl_par(work >= TL_PAR_MIN)) {
         f(d, x, w, y, 0, planes, scratch);
         return;
@@ -258,7 +258,7 @@ void tl_conv_direct(const tl_conv_desc *d, const float *packed, const float *x, 
     if (d->batch >= 2 && slots >= 2 && tl_par(macs * d->batch >= TL_PAR_MIN)) {
         /* whole images per thread, each padded into the thread's own slot: no barrier per
          * image; the same items run, so the same bits */
-        int64_t nt = omp_get_max_threads();
+        int64_t nt = tl_get_threads();
         if (nt > slots) nt = slots;
         if (nt > d->batch) nt = d->batch;
 #pragma omp parallel for schedule(static) num_threads((int)nt)

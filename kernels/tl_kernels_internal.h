@@ -5,6 +5,7 @@
 #include "tl_shape.h"
 
 #include <omp.h>
+#include "tl_cpu.h"
 
 #define TL_MAX_RANK_K TL_MAX_RANK
 
@@ -18,7 +19,7 @@
  * mallocs) a one-thread team on every call: ~38% of a small model's instructions. Inside an
  * enclosing parallel region the loop runs serially (nested regions would be one-thread teams). */
 static inline bool tl_par(bool big) {
-    return big && omp_get_max_threads() > 1 && !omp_in_parallel(); /* nested: serial anyway */
+    return big && tl_get_threads() > 1 && !omp_in_parallel(); /* nested: serial anyway */
 }
 
 /* for (int64_t I = 0; I < N; I++) BODY, split across threads (static schedule) iff BIG and more
@@ -27,7 +28,10 @@ static inline bool tl_par(bool big) {
     do { \
         int64_t tl_pn_ = (N); \
         if (tl_par(BIG)) { \
-            _Pragma("omp parallel for schedule(static)") for (int64_t I = 0; I < tl_pn_; I++) { __VA_ARGS__ } \
+            int tl_pt_ = tl_get_threads(); \
+            _Pragma("omp parallel for schedule(static) num_threads(tl_pt_)") for (int64_t I = 0; I < tl_pn_; I++) { \
+                __VA_ARGS__ \
+            } \
         } else { \
             for (int64_t I = 0; I < tl_pn_; I++) { \
                 __VA_ARGS__ \

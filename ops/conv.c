@@ -68,7 +68,7 @@ static void ex_conv_depthwise(const tl_step *st, const float *const *in, float *
     int64_t planes = cv->outer * OC;
     /* branch before the pragma: an OpenMP region whose `if` is false still builds a team */
     if (planes > 1 && planes * cv->out_plane * cv->kprod > 65536 && tl_get_threads() > 1) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(tl_get_threads())
         for (int64_t pl = 0; pl < planes; pl++) {
             int64_t o = pl / OC, oc = pl % OC, g = oc / cv->cout_g;
             const float *x = in[0] + (o * C + g) * cv->in_plane;

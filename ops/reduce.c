@@ -15,7 +15,8 @@
 static void ex_reduce(const tl_step *st, const float *const *in, float *out) {
     const tl_prep_reduce *r = &st->p.rd;
     const float *src = in[0];
-    float *bufs[2] = {st->scratch, st->scratch + r->buf0};
+    /* one pass has no scratch (NULL): NULL + offset is UB even when unused */
+    float *bufs[2] = {st->scratch, st->scratch ? st->scratch + r->buf0 : NULL};
     for (int p = 0; p < r->n_pass; p++) {
         float *dst = p == r->n_pass - 1 ? out : bufs[p & 1];
         float mul = r->mean ? 1.0f / (float)r->pass_len[p] : 1.0f;

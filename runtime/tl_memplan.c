@@ -207,7 +207,7 @@ static int32_t first_above(const iv *v, int32_t n, int64_t y) {
 /* Add [lo, hi) to q, merging it with every interval it overlaps or touches (a set keeps only
  * which bytes are taken: touching or overlapping pieces become one interval). */
 static int iset_add(placer *P, iset *q, int64_t lo, int64_t hi, tl_err *err) {
-    iv *v = P->pool + q->at;
+    iv *v = P->pool ? P->pool + q->at : NULL;               /* no pool yet (first buffer): NULL + 0 is UB */
     int32_t n = q->n, a = first_above(v, n, lo - 1), b = a; /* v[a..b): hi >= lo and lo <= hi */
     while (b < n && v[b].lo <= hi) b++;
     if (b > a) { /* merge into v[a], close the gap */
@@ -266,7 +266,7 @@ static int64_t lowest_gap(const placer *P, int64_t bytes) {
     int clean = 0, k = 0;
     while (clean < P->nlist) {
         const iset *q = P->list[k];
-        const iv *v = P->pool + q->at;
+        const iv *v = P->pool ? P->pool + q->at : NULL; /* nothing placed yet */
         int32_t j = first_above(v, q->n, y);
         if (j < q->n && v[j].lo < y + bytes) {
             y = v[j].hi; /* this set may conflict again at the new y: look again */

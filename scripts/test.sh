@@ -5,6 +5,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# --coverage: line and branch coverage of the C code instead (scripts/coverage.sh)
+if [ "${1:-}" = "--coverage" ]; then exec bash scripts/coverage.sh "${@:2}"; fi
 bash scripts/setup.sh
 PY="$ROOT/.venv/bin/python"
 JOBS=2
@@ -48,7 +50,7 @@ TSAN_OPTIONS=halt_on_error=1 build-tsan/test_threads
 FUZZ_SECONDS="${TL_FUZZ_SECONDS:-60}"
 if [ "$FUZZ_SECONDS" != "0" ]; then
   step "fuzzers (${FUZZ_SECONDS}s each)"
-  bash scripts/run_fuzzers.sh "$FUZZ_SECONDS"
+  bash scripts/fuzz.sh --seconds "$FUZZ_SECONDS"
 fi
 step "all tests passed"
 printf 'steps: %d passed, 0 failed\n' "${#SUITES[@]}"

@@ -1,11 +1,15 @@
 /* test_threads.c - the C API's thread-safety contract (include/tlrt/tl_runtime.h), exercised:
  *   1. one model shared by several sessions, one session per thread, all running at once;
  *   2. several models, one session of each per thread;
+ *   3. one model, sessions planned under DIFFERENT kernel tables (scalar, avx2, avx512: the ISA is
+ *      process-global and snapshotted at tl_session_new, so the main thread sets it and plans
+ *      each session before any thread starts) running at once, each against a reference of its
+ *      own ISA;
  * every thread's outputs must equal (bitwise) those of a reference run made before the threads
  * start. Run under ThreadSanitizer by scripts/test.sh (build-tsan), where a data race in the
  * runtime (a shared scratch buffer, a lazily initialised table, a global written by a session)
  * is reported and fails the test. tlrt's own kernels run single-threaded here (tl_set_threads(1)
- * once, before any thread starts: it is process-global by contract). */
+ * once, before any thread starts: it is process-global by contract, which case 4 checks). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +68,8 @@ typedef struct job {
     model_case *mc[2]; /* the models this thread runs (one or two) */
     int n_models;
     int bad;
+    tl_session *pre; /* case 3: a session planned by the main thread (mc[0]'s model), or NULL */
+    float ref[16];   /* case 3: its reference output */
 } job;
 
 static int run_once(tl_session *s, model_case *mc, int *bad) {
@@ -78,8 +84,24 @@ static int run_once(tl_session *s, model_case *mc, int *bad) {
     return 0;
 }
 
+static void *worker_pre(void *arg) {
+    job *j = arg;
+    tl_err err = {0};
+    for (int r = 0; r < RUNS; r++) {
+        if (tl_session_run(j->pre, j->mc[0]->x, &err)) {
+            j->bad++;
+            continue;
+        }
+        tl_shape ys;
+        const float *y = tl_session_output(j->pre, 0, &ys);
+        if (memcmp(y, j->ref, sizeof(float) * (size_t)j->mc[0]->n_out) != 0) j->bad++;
+    }
+    return NULL;
+}
+
 static void *worker(void *arg) {
     job *j = arg;
+    if (j->pre) return worker_pre(arg);
     tl_session *s[2] = {NULL, NULL};
     tl_err err = {0};
     for (int k = 0; k < j->n_models; k++)
@@ -135,19 +157,61 @@ static void run_threads(job *jobs, const char *what) {
     }
 }
 
+/* 4. tl_set_threads is process-wide: a thread that never called it sees the count of the one that
+ * did (OpenMP's own count is per thread; tlrt's regions and GEMMs ask for tl_get_threads()) */
+static void *read_threads(void *arg) {
+    *(int *)arg = tl_get_threads();
+    return NULL;
+}
+
+static void check_threads_global(int n) {
+    tl_set_threads(n);
+    int seen = -1;
+    pthread_t th;
+    if (pthread_create(&th, NULL, read_threads, &seen) || pthread_join(th, NULL)) {
+        fprintf(stderr, "FAIL thread count: pthread\n");
+        failures++;
+        return;
+    }
+    if (seen != n) {
+        fprintf(stderr, "FAIL thread count: set %d on the main thread, another thread sees %d\n", n, seen);
+        failures++;
+    }
+}
+
 int main(void) {
-    tl_set_threads(1); /* process-global: set once before any session exists */
+    check_threads_global(3);
+    check_threads_global(1); /* process-global: set once before any session exists */
     load_case(&CASES[0], G_MLP);
     load_case(&CASES[1], G_CNN);
     job jobs[THREADS];
     /* 1. one model, a session per thread */
-    for (int t = 0; t < THREADS; t++) jobs[t] = (job){{&CASES[0], NULL}, 1, 0};
+    for (int t = 0; t < THREADS; t++) jobs[t] = (job){{&CASES[0], NULL}, 1, 0, NULL, {0}};
     run_threads(jobs, "shared model");
     /* 2. several models, one session of each per thread */
-    for (int t = 0; t < THREADS; t++) jobs[t] = (job){{&CASES[t % 2], &CASES[(t + 1) % 2]}, 2, 0};
+    for (int t = 0; t < THREADS; t++) jobs[t] = (job){{&CASES[t % 2], &CASES[(t + 1) % 2]}, 2, 0, NULL, {0}};
     run_threads(jobs, "several models");
+    /* 3. sessions of one model under different ISAs, planned here, run concurrently */
+    tl_isa best = tl_kernels_best_isa();
+    for (int t = 0; t < THREADS; t++) {
+        tl_isa isa = (tl_isa)(t % TL_ISA_COUNT);
+        if (!tl_isa_supported(isa)) isa = TL_ISA_SCALAR;
+        tl_kernels_set_isa(isa);
+        model_case *mc = &CASES[1]; /* the conv model: direct conv and pooling kernels per ISA */
+        jobs[t] = (job){{mc, NULL}, 1, 0, NULL, {0}};
+        tl_err err = {0};
+        if (tl_session_new(mc->m, &mc->in, 0, &jobs[t].pre, &err) || tl_session_run(jobs[t].pre, mc->x, &err)) {
+            fprintf(stderr, "isa %s: %s\n", tl_isa_name(isa), err.msg);
+            return 1;
+        }
+        tl_shape ys;
+        memcpy(jobs[t].ref, tl_session_output(jobs[t].pre, 0, &ys), sizeof(float) * (size_t)mc->n_out);
+    }
+    tl_kernels_set_isa(best); /* after planning: the sessions keep the table they were planned with */
+    run_threads(jobs, "sessions of several ISAs");
+    for (int t = 0; t < THREADS; t++) tl_session_free(jobs[t].pre);
     tl_model_free(CASES[0].m);
     tl_model_free(CASES[1].m);
-    printf("%d passed, %d failed\n", failures ? 0 : 2, failures);
+    printf("%d passed, %d failed\n", 4 - failures, failures);
     return failures ? 1 : 0;
 }
