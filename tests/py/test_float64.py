@@ -191,3 +191,24 @@ def test_float64_keep_and_dump(tmp_path):
     v = np.load(d)
     assert v.dtype == np.float64
     np.testing.assert_allclose(v, g.reference(xv, all_values=True)[2], **TRANS64)
+
+
+def test_float64_params_past_the_read_chunk(tmp_path):
+    """params.bin is read in 1 MiB chunks (131072 doubles): an F64 weight whose only value float32
+    cannot hold lies past the first chunk, and float64 mode must still see every exact value
+    (the elements before it widen back from float32, the rest come from the file)."""
+    rng = np.random.default_rng(11)
+    g = Graph()
+    x = g.input([2, 400])
+    w = rng.standard_normal((400, 400)).astype(np.float32).astype(np.float64)  # float32 numbers
+    w[399, 398] += 1e-9  # element 159998 > 131072: not a float32 number
+    g.output(g.linear(x, w, np.zeros(400)))
+    g.params = {k: v.astype(np.float64) for k, v in g.params.items()}
+    k_w = next(k for k in g.params if k.endswith("_W"))
+    g.params[k_w] = w
+    xv = np.zeros((2, 400))
+    xv[:, 398] = 1.0  # picks column 398: y[:, 399] == w[399, 398] exactly
+    xv[:, 0] = 0.5
+    (y,), _ = run64(g, xv, tmp_path)
+    assert y[0, 399] == w[399, 398] + 0.5 * w[399, 0]
+    np.testing.assert_array_equal(y, xv @ w.T)  # two nonzero terms per output: exact in double
