@@ -696,3 +696,45 @@ def test_python_diff_exposes_float64_agreement(zoo_agree, tmp_path):
     e = ag.columns["tlrt_f64_vs_pytorch_f64"]
     assert e.numel == 12 and 0 <= e.max_abs <= 1e-12 * e.ref_max
     assert set(r.outputs[0].pairs) == {"tlrt_vs_emitted", "tlrt_vs_original", "emitted_vs_original"}
+
+
+def test_agree64_ctypes():
+    """tl_agree64_compare (tlrt-f64 vs pytorch-f64) against np_agree: float64 ULPs, the DBL_MIN
+    guard, the non-finite cases, and tl_diff_ulp64 against np.spacing."""
+    p = BUILD / "libtlrt_c.so"
+    if not p.exists():
+        pytest.fail(f"{p} is not built")
+    L = C.CDLL(str(p))
+    dp = C.POINTER(C.c_double)
+    L.tl_agree64_compare.argtypes = [dp, dp, C.c_int64, C.POINTER(Err64)]
+    L.tl_diff_ulp64.argtypes = [C.c_double]
+    L.tl_diff_ulp64.restype = C.c_double
+
+    def agree(a, r):
+        a = np.ascontiguousarray(a, np.float64)
+        r = np.ascontiguousarray(r, np.float64)
+        st = Err64()
+        L.tl_agree64_compare(a.ctypes.data_as(dp), r.ctypes.data_as(dp), a.size, C.byref(st))
+        return st
+
+    rng = np.random.default_rng(5)
+    r = rng.standard_normal(37) * 100
+    a = r + r * 3e-15 * rng.standard_normal(37)
+    st, w = agree(a, r), np_agree(a, r)
+    for f in ("max_abs", "max_rel", "max_ulp", "norm"):
+        assert getattr(st, f) == pytest.approx(w[f], rel=1e-13), f
+    assert st.numel == 37 and st.ref_max == np.abs(r).max() and st.worst == int(np.argmax(np.abs(a - r)))
+    # one float64 ULP apart is max_ulp 1 (the float32 scale would give ~2^-29)
+    st = agree([np.nextafter(3.0, 4.0)], [3.0])
+    assert st.max_ulp == 1.0 and st.max_abs == float(np.spacing(3.0))
+    for v in (0.0, 1.0, 3.0, 1e-310, 1e300, -7.5):
+        assert L.tl_diff_ulp64(v) == float(np.spacing(abs(v)))
+    # DBL_MIN guard on max_rel; an error beyond DBL_MAX ULPs of a zero reference is inf
+    st = agree([1e-300, 0.0], [0.0, 0.0])
+    assert st.max_rel == pytest.approx(1e-300 / np.finfo(np.float64).tiny)
+    assert st.max_ulp == pytest.approx(1e-300 / float(np.spacing(0.0)))
+    assert agree([1e-2], [0.0]).max_ulp == np.inf
+    st = agree([np.nan, np.inf, 2.0], [np.nan, np.inf, 2.0])
+    assert st.max_abs == 0 and st.worst == -1
+    st = agree([np.nan], [2.0])
+    assert st.max_abs == np.inf and st.max_ulp == np.inf
