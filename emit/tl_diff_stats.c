@@ -148,7 +148,16 @@ static void err64_norm(tl_err64 *st) {
     st->norm = st->sum_sq_ref > 0.0 ? sqrt(st->sum_sq_err / st->sum_sq_ref) : sqrt(st->sum_sq_err);
 }
 
-void tl_err64_compare(const double *a, const double *r, int64_t n, tl_err64 *st) {
+double tl_diff_ulp64(double r) {
+    double f = fabs(r);
+    if (isnan(f)) return NAN;
+    if (f >= DBL_MAX) return DBL_MAX - nextafter(DBL_MAX, 0.0);
+    return nextafter(f, INFINITY) - f;
+}
+
+/* One loop for both scales: float32 (f64 false: ulp32, FLT_MIN guard) or float64 (ulp64, DBL_MIN). */
+static void err64_compare(const double *a, const double *r, int64_t n, bool f64, tl_err64 *st) {
+    const double tiny = f64 ? DBL_MIN : (double)FLT_MIN;
     tl_err64_init(st);
     st->numel = n;
     for (int64_t i = 0; i < n; i++) {
@@ -161,9 +170,9 @@ void tl_err64_compare(const double *a, const double *r, int64_t n, tl_err64 *st)
             st->sum_sq_ref += y * y;
         }
         if (d == 0.0) continue;
-        double den = fabs(y) > (double)FLT_MIN ? fabs(y) : (double)FLT_MIN;
+        double den = fabs(y) > tiny ? fabs(y) : tiny;
         double rel = isfinite(y) ? d / den : HUGE_VAL;
-        double u = isfinite(y) ? d / tl_diff_ulp32(y) : HUGE_VAL;
+        double u = isfinite(y) ? d / (f64 ? tl_diff_ulp64(y) : tl_diff_ulp32(y)) : HUGE_VAL;
         st->sum_sq_err += d * d;
         if (d > st->max_abs || st->worst < 0) {
             st->max_abs = d > st->max_abs ? d : st->max_abs;
@@ -173,6 +182,14 @@ void tl_err64_compare(const double *a, const double *r, int64_t n, tl_err64 *st)
         if (u > st->max_ulp) st->max_ulp = u;
     }
     err64_norm(st);
+}
+
+void tl_err64_compare(const double *a, const double *r, int64_t n, tl_err64 *st) {
+    err64_compare(a, r, n, false, st);
+}
+
+void tl_agree64_compare(const double *a, const double *r, int64_t n, tl_err64 *st) {
+    err64_compare(a, r, n, true, st);
 }
 
 void tl_err64_merge(tl_err64 *acc, const tl_err64 *s) {

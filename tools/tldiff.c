@@ -25,6 +25,12 @@
  *       within U ULPs too; NaN == NaN; an infinity must match exactly.
  *   both: a tensor passes when it passes both.
  * emitted vs original is always the atol rule (at float64 tolerance for a float64 capture).
+ * tlrt float64: a second session (TL_SESSION_FLOAT64, KEEP_ALL for --per-node cumulative) runs on
+ * the float64 input (input.npy's values as stored, the random inputs widened) and its agreement
+ * with the emitted module in float64 (and, for a float64 capture, with the original outputs) is
+ * reported per output and per node (tl_agree64_compare: max abs, max rel, max float64 ULP, norm).
+ * It is report only: no part of the verdict under any --rule. A graph tlrt cannot plan or run in
+ * float64 reports the column as unavailable with the reason, and everything else goes on.
  * --per-node cumulative: both sides run end to end, every node's value is compared.
  * --per-node isolated: every tlrt node is evaluated on the emitted module's float32 parent values
  * (tl_session_eval_node), so an error does not propagate: the first diverging node is the culprit.
@@ -77,10 +83,9 @@ typedef struct cfg {
 enum { RULE_F64 = 0, RULE_ATOL = 1, RULE_BOTH = 2 };
 static const char *const RULE_NAME[] = {"f64", "atol", "both"};
 
-/* The implementations measured against the float64 reference (columns of the report). A tlrt
- * float64 side, once the runtime has one (TL_SESSION_FLOAT64), is one more column: COL_TLRT64
- * "tlrt_f64" here, its values as doubles (col_src.d) from tl_session_output_f64 /
- * tl_session_node_value_f64 in compare_input's two col_src tables, and a label in print_f64. */
+/* The float32 implementations measured against the float64 reference (columns of the report, in
+ * float32 ULPs). tlrt's float64 side is not one of them: its agreement with the float64 sides is
+ * measured in float64 ULPs (agree64 below), a scale on which these columns' numbers mean nothing. */
 enum { COL_TLRT = 0, COL_TORCH = 1, COL_ORIG = 2, N_COLS = 3 };
 static const char *const COL_KEY[N_COLS] = {"tlrt_f32", "pytorch_f32", "original_f32"};
 
@@ -471,6 +476,62 @@ static bool rule_pass(const cfg *c, bool atol_pass, bool f64_pass) {
     return c->rule == RULE_ATOL ? atol_pass : c->rule == RULE_F64 ? f64_pass : atol_pass && f64_pass;
 }
 
+/* ---------------------------------------------------------------- tlrt float64 agreement */
+/* tlrt float64 against the emitted module in float64 (AG_PT) and, for a float64 capture's
+ * outputs, against the original (AG_ORIG); or unavailable, with why. Report only. */
+enum { AG_PT = 0, AG_ORIG = 1, N_AG = 2 };
+static const char *const AG_KEY[N_AG] = {"tlrt_f64_vs_pytorch_f64", "tlrt_f64_vs_original_f64"};
+static const char *const AG_TXT[N_AG] = {"tlrt-f64 vs pytorch-f64", "tlrt-f64 vs original-f64"};
+
+typedef struct agree64 {
+    tl_err64 e[N_AG];
+    bool used[N_AG];
+    bool available;
+    const char *why; /* when unavailable (static storage: run_state's why64 or a literal) */
+} agree64;
+
+static void agree_init(agree64 *a, bool available, const char *why) {
+    memset(a, 0, sizeof *a);
+    for (int q = 0; q < N_AG; q++) tl_err64_init(&a->e[q]);
+    a->available = available;
+    a->why = why;
+}
+
+static void agree_merge(agree64 *acc, const agree64 *a) {
+    if (!a->available) {
+        if (acc->available || !acc->why) acc->why = a->why;
+        acc->available = false;
+        return;
+    }
+    for (int q = 0; q < N_AG; q++)
+        if (a->used[q]) {
+            tl_err64_merge(&acc->e[q], &a->e[q]);
+            acc->used[q] = true;
+        }
+}
+
+static cJSON *jagree(const agree64 *a) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "available", a->available);
+    if (a->available) cJSON_AddNullToObject(o, "reason");
+    else cJSON_AddStringToObject(o, "reason", a->why ? a->why : "not run");
+    cJSON_AddStringToObject(o, "ulp", "float64");
+    for (int q = 0; q < N_AG; q++)
+        if (a->available && a->used[q]) cJSON_AddItemToObject(o, AG_KEY[q], jerr64(&a->e[q]));
+    return o;
+}
+
+static void print_agree(const agree64 *a) {
+    if (!a->available) {
+        printf("    tlrt-f64: unavailable (%s)\n", a->why ? a->why : "not run");
+        return;
+    }
+    for (int q = 0; q < N_AG; q++)
+        if (a->used[q])
+            printf("    %-24s max_abs %-9s max_rel %-9s max_ulp64 %-9s norm %s\n", AG_TXT[q], FN(a->e[q].max_abs),
+                   FN(a->e[q].max_rel), FN(a->e[q].max_ulp), FN(a->e[q].norm));
+}
+
 /* ---------------------------------------------------------------- arguments */
 static int parse_args(int argc, char **argv, cfg *c) {
     memset(c, 0, sizeof *c);
@@ -546,7 +607,8 @@ static int parse_args(int argc, char **argv, cfg *c) {
                  "max abs error vs float64 (the emitted module run in float64) <= K x PyTorch float32's + F "
                  "float32 ULPs of the tensor's largest |value|; atol: every element within atol/rtol/ulp of "
                  "the other side; both: both rules. emitted vs original always uses atol/rtol (float64 "
-                 "assert_close defaults, atol 1e-7 rtol 1e-7, for a float64 capture)"},
+                 "assert_close defaults, atol 1e-7 rtol 1e-7, for a float64 capture). tlrt's own float64 run "
+                 "(tlrt-f64 vs pytorch-f64, vs original-f64) is reported under every rule and never judged"},
         {.name = "--f64-k",
          .meta = "K",
          .kind = TL_CLI_REAL,
@@ -598,7 +660,9 @@ static int parse_args(int argc, char **argv, cfg *c) {
         .about =
             "Compare tlrt with the emitted PyTorch module and, when its outputs were saved, with the "
             "original model, element by element; the emitted module also runs in float64, and each float32 "
-            "side's error against it (max abs, max rel, max ULP, norm) is reported side by side.",
+            "side's error against it (max abs, max rel, max ULP, norm) is reported side by side; tlrt also runs "
+            "in float64 (TL_SESSION_FLOAT64), and its agreement with PyTorch float64 (and a float64 "
+            "original) is reported per output and per node, in float64 ULPs, report only.",
         .notes =
             "exit status: 0 every comparison passes, 1 a mismatch (verdict MISMATCH) or an I/O or "
             "internal failure (one line on stderr), 2 bad input or a failure of the python side, "
@@ -648,6 +712,16 @@ typedef struct run_state {
     tl_shape fd_shape;
     int64_t nodes_compared, nodes_diverging;
     cJSON *jinputs;
+    /* tlrt float64 (report only) */
+    tl_session *s64;                     /* NULL: unavailable, why64 says why */
+    char why64[TL_ERR_MAX + 32];         /* the reason it is unavailable */
+    const double *x64;                   /* input.npy as doubles, or NULL: the random input widened into xk64 */
+    double *xk64;                        /* in_numel doubles */
+    agree64 agg_ag[64];                  /* per output over inputs */
+    agree64 nodes_ag;                    /* over every node and input (--per-node) */
+    int64_t ag_worst_id, ag_worst_input; /* the node with the largest max_abs / ref_max */
+    double ag_worst_rel;
+    tl_err64 ag_worst;
 } run_state;
 
 static tl_tensor *load_npy_or_die(const char *path, int *rc) {
@@ -683,6 +757,27 @@ static int load_emitted(run_state *R, int64_t k, int64_t n, tl_tensor **em, doub
     return rc;
 }
 
+/* tlrt float64 is off from here on, with why (report only: tldiff goes on without it). */
+static void drop64(run_state *R, const char *what, const tl_err *err) {
+    snprintf(R->why64, sizeof R->why64, "%s: %s", what, err->msg);
+    tl_session_free(R->s64);
+    R->s64 = NULL;
+}
+
+/* One tensor's agreement: tlrt float64's values t64 (NULL: unavailable) against the emitted
+ * module in float64 and, when given, the float64 original. */
+static void agree_eval(const run_state *R, const double *t64, int64_t numel, const double *pt64, const double *orig64,
+                       agree64 *ag) {
+    agree_init(ag, t64 != NULL, R->why64);
+    if (!t64) return;
+    tl_agree64_compare(t64, pt64, numel, &ag->e[AG_PT]);
+    ag->used[AG_PT] = true;
+    if (orig64) {
+        tl_agree64_compare(t64, orig64, numel, &ag->e[AG_ORIG]);
+        ag->used[AG_ORIG] = true;
+    }
+}
+
 /* Compare one input. Returns 0, or the exit status of a hard error (printed). */
 static int compare_input(run_state *R, int64_t k, const float *x) {
     const cfg *c = R->c;
@@ -690,6 +785,14 @@ static int compare_input(run_state *R, int64_t k, const float *x) {
     tl_err err;
     int rc = 0;
     if (tl_session_run(R->s, x, &err)) return tl_cli_fail(&err);
+    /* tlrt float64 on the float64 input: input.npy's doubles, or this float32 input widened */
+    const double *xd = R->x64;
+    if (R->s64 && !xd) {
+        int64_t n = tl_shape_numel(tl_session_node_shape(R->s, g->input_id));
+        for (int64_t i = 0; i < n; i++) R->xk64[i] = (double)x[i];
+        xd = R->xk64;
+    }
+    if (R->s64 && tl_session_run_f64(R->s64, xd, &err)) drop64(R, "run", &err);
     int n_out = g->n_outputs;
     int64_t n_em = c->per_node ? g->n_nodes : n_out;
     tl_tensor **em = calloc((size_t)n_em, sizeof *em);
@@ -741,6 +844,19 @@ static int compare_input(run_state *R, int64_t k, const float *x) {
         col_src src[N_COLS] = {{tv, NULL}, {ev->data, NULL}, {ov && !orig64 ? ov->data : NULL, NULL}};
         f64_eval fe;
         f64_evaluate(c, ref64, numel, src, scratch, &fe);
+        const double *t64 = NULL;
+        if (R->s64) {
+            tl_shape s64;
+            t64 = tl_session_output_f64(R->s64, j, &s64);
+            if (t64 && !tl_shape_eq(&s64, &ts)) {
+                tl_err e2;
+                tl_errf(&e2, "output %d: shape %s, float32 %s", j, TL_SHAPE_STR(&s64), TL_SHAPE_STR(&ts));
+                drop64(R, "output", &e2);
+                t64 = NULL;
+            }
+        }
+        agree64 ag;
+        agree_eval(R, t64, numel, em64[ei], orig64 ? R->ref64[j] : NULL, &ag);
         cJSON *jo = cJSON_CreateObject();
         cJSON_AddNumberToObject(jo, "index", j);
         cJSON_AddNumberToObject(jo, "node", (double)id);
@@ -774,14 +890,22 @@ static int compare_input(run_state *R, int64_t k, const float *x) {
         }
         const char *ref_key = orig64 ? "original_f64" : "emitted_f64";
         cJSON_AddItemToObject(jo, "vs_float64", jf64(&fe, ref_key));
-        if (j < 64) f64_merge(&R->agg64[j], &fe);
-        if (verbose) print_f64(c, &fe, orig64 ? "the original outputs, float64" : "the emitted module in float64");
+        cJSON_AddItemToObject(jo, "float64_agreement", jagree(&ag));
+        if (j < 64) {
+            f64_merge(&R->agg64[j], &fe);
+            agree_merge(&R->agg_ag[j], &ag);
+        }
+        if (verbose) {
+            print_f64(c, &fe, orig64 ? "the original outputs, float64" : "the emitted module in float64");
+            print_agree(&ag);
+        }
         cJSON_AddItemToArray(jouts, jo);
     }
     /* per node */
     if (!rc && c->per_node) {
         cJSON *jn = cJSON_AddArrayToObject(jin, "nodes");
         float *buf = NULL;
+        double *buf64 = NULL;
         size_t buf_cap = 0;
         int64_t first = -1;
         for (int64_t id = 0; id < g->n_nodes && !rc; id++) {
@@ -797,11 +921,13 @@ static int compare_input(run_state *R, int64_t k, const float *x) {
             int64_t numel = tl_shape_numel(ss);
             if ((size_t)numel > buf_cap || (size_t)numel > scratch_cap) {
                 free(buf);
+                free(buf64);
                 free(scratch);
                 buf_cap = scratch_cap = (size_t)(numel > 0 ? numel : 1);
                 buf = malloc(buf_cap * sizeof(float));
+                buf64 = malloc(buf_cap * sizeof *buf64);
                 scratch = malloc(scratch_cap * sizeof *scratch);
-                if (!buf || !scratch) {
+                if (!buf || !buf64 || !scratch) {
                     rc = oom("out of memory");
                     break;
                 }
@@ -843,6 +969,40 @@ static int compare_input(run_state *R, int64_t k, const float *x) {
             f64_eval fe;
             f64_evaluate(c, em64[id], numel, src, scratch, &fe);
             st.pass = rule_pass(c, st.pass, fe.pass);
+            /* tlrt float64 at this node: its kept value (cumulative), or the node evaluated on the
+             * emitted module's float64 parent values (isolated) */
+            const double *t64 = NULL;
+            if (R->s64 && !c->isolated) {
+                t64 = tl_session_node_value_f64(R->s64, id, NULL, &err);
+                if (!t64 && numel) drop64(R, "node value", &err);
+            } else if (R->s64 && nd->op == TL_OP_INPUT) {
+                t64 = xd;
+            } else if (R->s64) {
+                const double *pv[64];
+                const double **pvp = pv, **heap = NULL;
+                if (nd->n_parents > 64 && !(pvp = heap = malloc((size_t)nd->n_parents * sizeof *heap))) {
+                    rc = oom("out of memory");
+                    break;
+                }
+                for (int q = 0; q < nd->n_parents; q++) pvp[q] = em64[nd->parents[q]];
+                if (tl_session_eval_node_f64(R->s64, id, pvp, buf64, &err)) drop64(R, "node evaluation", &err);
+                else t64 = buf64;
+                free(heap);
+            }
+            if (!t64 && R->s64) t64 = (const double[1]){0}; /* an empty value */
+            agree64 ag;
+            agree_eval(R, t64, numel, em64[id], NULL, &ag);
+            agree_merge(&R->nodes_ag, &ag);
+            if (ag.available) {
+                const tl_err64 *e = &ag.e[AG_PT];
+                double rel = e->max_abs / (e->ref_max > 0 ? e->ref_max : 1.0);
+                if (rel > R->ag_worst_rel) {
+                    R->ag_worst_rel = rel;
+                    R->ag_worst_id = id;
+                    R->ag_worst_input = k;
+                    R->ag_worst = *e;
+                }
+            }
             R->nodes_compared++;
             if (!st.pass) {
                 R->nodes_diverging++;
@@ -862,9 +1022,11 @@ static int compare_input(run_state *R, int64_t k, const float *x) {
             cJSON_AddItemToObject(o, "shape", jshape(ss));
             cJSON_AddItemToObject(o, "stats", jstats(&st, ss));
             cJSON_AddItemToObject(o, "vs_float64", jf64(&fe, "emitted_f64"));
+            cJSON_AddItemToObject(o, "float64_agreement", jagree(&ag));
             cJSON_AddItemToArray(jn, o);
         }
         free(buf);
+        free(buf64);
         if (first >= 0) cJSON_AddNumberToObject(jin, "first_diverging_node", (double)first);
         else cJSON_AddNullToObject(jin, "first_diverging_node");
     }
@@ -899,7 +1061,11 @@ int main(int argc, char **argv) {
     for (int j = 0; j < 64; j++) {
         for (int p = 0; p < N_PAIRS; p++) tl_diff_stats_init(&R.agg[j][p]);
         f64_eval_init(&R.agg64[j]);
+        agree_init(&R.agg_ag[j], true, NULL);
     }
+    agree_init(&R.nodes_ag, true, NULL);
+    R.ag_worst_id = R.ag_worst_input = -1;
+    R.ag_worst_rel = -1.0;
 
     /* 1. tlrt model */
     if (tl_model_open(c.graph, c.params, &R.m, &err)) return tl_cli_fail(&err);
@@ -959,9 +1125,24 @@ int main(int argc, char **argv) {
         tl_model_free(R.m);
         return tl_cli_fail(&err);
     }
+    /* tlrt float64 (report only): a graph it cannot plan is reported, not refused */
+    int flags64 = TL_SESSION_FLOAT64 | (c.per_node && !c.isolated ? TL_SESSION_KEEP_ALL : 0);
+    if (tl_session_new(R.m, &in_shape, flags64, &R.s64, &err)) {
+        snprintf(R.why64, sizeof R.why64, "%s", err.msg);
+        R.s64 = NULL;
+    }
+    R.x64 = x64;
+    if (!c.input && !(R.xk64 = malloc((size_t)(in_numel > 0 ? in_numel : 1) * sizeof *R.xk64))) {
+        tl_session_free(R.s64);
+        tl_session_free(R.s);
+        tl_model_free(R.m);
+        return oom("out of memory");
+    }
     if (!c.input) {
         if ((uint64_t)in_numel > (uint64_t)(SIZE_MAX / sizeof(float)) / (uint64_t)R.n_inputs ||
             (inputs = malloc((size_t)(in_numel * R.n_inputs + 1) * sizeof(float))) == NULL) {
+            tl_session_free(R.s64);
+            free(R.xk64);
             tl_session_free(R.s);
             tl_model_free(R.m);
             return oom("out of memory for %" PRId64 " random inputs", R.n_inputs);
@@ -1063,10 +1244,16 @@ int main(int argc, char **argv) {
                    c.f64_k, c.f64_floor);
         printf("; float64 reference: %s\n",
                R.ref_is_f64 ? "the original outputs (float64)" : "the emitted module in float64");
+        if (R.s64)
+            printf(
+                "  tlrt float64: a second session (TL_SESSION_FLOAT64) on the float64 input, compared with "
+                "pytorch-f64%s in float64 ULPs; report only, no part in the verdict\n",
+                R.ref_is_f64 ? " and original-f64" : "");
+        else printf("  tlrt float64: unavailable (%s)\n", R.why64);
         if (R.ref_is_f64 || R.input_f64)
             printf(
-                "  note: float64 capture, but tlrt computes in float32 (the C runtime has no float64 mode "
-                "yet): tlrt is judged by its error vs float64, emitted vs original at float64 tolerance\n");
+                "  note: float64 capture: tlrt-f32 is judged by its error vs float64, emitted vs original at "
+                "float64 tolerance, tlrt-f64 vs original-f64 is reported\n");
     }
     bool tty = isatty(2);
     for (int64_t k = 0; k < R.n_inputs && !rc; k++) {
@@ -1088,6 +1275,7 @@ int main(int argc, char **argv) {
                     if (R.agg_used[p]) print_stats(PAIR_TXT[p], &R.agg[j][p], NULL);
                 print_f64(&c, &R.agg64[j],
                           R.ref_is_f64 ? "the original outputs, float64" : "the emitted module in float64");
+                print_agree(&R.agg_ag[j]);
             }
         }
         if (c.per_node) {
@@ -1102,6 +1290,14 @@ int main(int argc, char **argv) {
             } else {
                 printf("first diverging node: none\n");
             }
+            if (!R.nodes_ag.available) printf("per-node tlrt-f64: unavailable (%s)\n", R.nodes_ag.why);
+            else if (R.ag_worst_id >= 0)
+                printf("per-node tlrt-f64 vs pytorch-f64: largest max_abs / max |value| %s at node %" PRId64
+                       " (%s) on input %" PRId64
+                       " (max_abs %s, max_ulp64 %s, norm %s); over all nodes max_ulp64 %s\n",
+                       FN(R.ag_worst_rel), R.ag_worst_id, tl_op_tag(g->nodes[R.ag_worst_id].op), R.ag_worst_input,
+                       FN(R.ag_worst.max_abs), FN(R.ag_worst.max_ulp), FN(R.ag_worst.norm),
+                       FN(R.nodes_ag.e[AG_PT].max_ulp));
         }
         printf("verdict: %s\n", R.any_fail ? "MISMATCH" : "PASS");
         fflush(stdout);
@@ -1133,6 +1329,11 @@ int main(int argc, char **argv) {
         cJSON_AddStringToObject(cf, "float64_reference", R.ref_is_f64 ? "original_f64" : "emitted_f64");
         cJSON_AddStringToObject(cf, "capture_dtype", R.ref_is_f64 || R.input_f64 ? "float64" : "float32");
         cJSON_AddStringToObject(cf, "tlrt_dtype", "float32");
+        cJSON *t64 = cJSON_AddObjectToObject(cf, "tlrt_f64");
+        cJSON_AddBoolToObject(t64, "available", R.s64 != NULL);
+        if (R.s64) cJSON_AddNullToObject(t64, "reason");
+        else cJSON_AddStringToObject(t64, "reason", R.why64);
+        cJSON_AddBoolToObject(t64, "judged", false);
         if (c.batch_given) cJSON_AddNumberToObject(cf, "batch", (double)c.batch);
         else cJSON_AddNullToObject(cf, "batch");
         cJSON_AddStringToObject(cf, "python", c.python);
@@ -1151,7 +1352,22 @@ int main(int argc, char **argv) {
             for (int p = 0; p < N_PAIRS; p++)
                 if (R.agg_used[p]) cJSON_AddItemToObject(o, PAIR_KEY[p], jstats(&R.agg[j][p], NULL));
             cJSON_AddItemToObject(o, "vs_float64", jf64(&R.agg64[j], R.ref_is_f64 ? "original_f64" : "emitted_f64"));
+            cJSON_AddItemToObject(o, "float64_agreement", jagree(&R.agg_ag[j]));
             cJSON_AddItemToArray(sum, o);
+        }
+        if (c.per_node) {
+            cJSON *na = jagree(&R.nodes_ag);
+            if (R.nodes_ag.available && R.ag_worst_id >= 0) {
+                cJSON *w = cJSON_AddObjectToObject(na, "worst_node");
+                cJSON_AddNumberToObject(w, "id", (double)R.ag_worst_id);
+                cJSON_AddStringToObject(w, "tag", tl_op_tag(g->nodes[R.ag_worst_id].op));
+                cJSON_AddNumberToObject(w, "input", (double)R.ag_worst_input);
+                cJSON_AddItemToObject(w, "rel_to_max", jnum(R.ag_worst_rel));
+                cJSON_AddItemToObject(w, AG_KEY[AG_PT], jerr64(&R.ag_worst));
+            }
+            cJSON_AddItemToObject(root, "nodes_float64_agreement", na);
+        } else {
+            cJSON_AddNullToObject(root, "nodes_float64_agreement");
         }
         if (c.per_node && R.fd_id >= 0) {
             cJSON *fd = cJSON_AddObjectToObject(root, "first_diverging_node");
@@ -1193,6 +1409,8 @@ int main(int argc, char **argv) {
         free(R.ref64);
     }
     free(x64);
+    free(R.xk64);
+    tl_session_free(R.s64);
     tl_session_free(R.s);
     tl_tensor_free(in_t);
     free(inputs);

@@ -67,6 +67,15 @@ void tl_err64_init(tl_err64 *acc);
 /* Over several tensors/inputs: maxima, and the norm of the concatenation. */
 void tl_err64_merge(tl_err64 *acc, const tl_err64 *s);
 
+/* ---- agreement of two float64 implementations (tlrt float64 vs PyTorch float64, or vs a float64
+ * capture's original outputs): the same quantities at float64 scale,
+ *   max_rel = max |a - r| / max(|r|, DBL_MIN)
+ *   max_ulp = max |a - r| / ulp64(r), ulp64(r) = the float64 spacing at |r| (fractional; inf when
+ *             the quotient overflows: an error of 1e-15 or more where r is 0 or subnormal)
+ * max_abs, norm, ref_max and the non-finite cases as tl_err64_compare; tl_err64_merge merges it. */
+double tl_diff_ulp64(double r);
+void tl_agree64_compare(const double *a, const double *r, int64_t n, tl_err64 *st);
+
 /* ---- the "f64" pass rule (tldiff's default): tlrt passes a tensor when
  *   tlrt.max_abs <= k * torch.max_abs + floor_ulps * ulp32(torch.ref_max)
  * (both errors against the same float64 reference): tlrt's worst error may be k times PyTorch

@@ -122,14 +122,32 @@ class VsFloat64:
 
 
 @dataclass(frozen=True)
+class Float64Agreement:
+    """tlrt float64 (a TL_SESSION_FLOAT64 session) against the float64 sides (tldiff's
+    "float64_agreement", report only): available (False when tlrt could not plan or run the graph
+    in float64; reason says why); columns {"tlrt_f64_vs_pytorch_f64", and "tlrt_f64_vs_original_f64"
+    for a float64 capture's outputs}: Float64Error with max_rel guarded by DBL_MIN and max_ulp in
+    float64 ULPs of the reference."""
+    available: bool
+    reason: Optional[str]
+    columns: Dict[str, Float64Error]
+
+    @classmethod
+    def from_json(cls, o: Dict[str, Any]) -> "Float64Agreement":
+        cols = {k: Float64Error.from_json(v) for k, v in o.items() if k.startswith("tlrt_f64_vs_")}
+        return cls(bool(o["available"]), o.get("reason"), cols)
+
+
+@dataclass(frozen=True)
 class OutputDiff:
     """Summary over all inputs for one graph output: its index, node id, one DiffStats per
     pair compared ("tlrt_vs_emitted", "tlrt_vs_original", "emitted_vs_original"), and the
-    error vs float64 (vs_float64)."""
+    error vs float64 (vs_float64), and tlrt float64's agreement (float64_agreement)."""
     index: int
     node: int
     pairs: Dict[str, DiffStats]
     vs_float64: Optional[VsFloat64] = None
+    float64_agreement: Optional[Float64Agreement] = None
 
 
 @dataclass
@@ -151,8 +169,9 @@ class DiffReport:
     def from_json(cls, doc: Dict[str, Any], text: str = "") -> "DiffReport":
         outs = [OutputDiff(int(o["index"]), int(o["node"]),
                            {k: DiffStats.from_json(v) for k, v in o.items()
-                            if isinstance(v, dict) and k != "vs_float64"},
-                           VsFloat64.from_json(o["vs_float64"]) if "vs_float64" in o else None)
+                            if isinstance(v, dict) and k not in ("vs_float64", "float64_agreement")},
+                           VsFloat64.from_json(o["vs_float64"]) if "vs_float64" in o else None,
+                           Float64Agreement.from_json(o["float64_agreement"]) if "float64_agreement" in o else None)
                 for o in doc.get("summary", [])]
         return cls(doc["verdict"], doc["verdict"] == "pass", outs, doc.get("first_diverging_node"),
                    int(doc.get("n_inputs", 0)), doc.get("inputs", []), doc.get("config", {}), text, doc)
@@ -191,7 +210,8 @@ def diff(graph, x=None, params: Optional[PathLike] = None, *, reference: Optiona
     safetensors). rule: "f64" (tldiff's default: tlrt's error vs float64 within f64_k times
     PyTorch float32's plus f64_floor float32 ULPs of the tensor's scale), "atol" or "both";
     batch: the batch of the random inputs. Every output (and node) carries vs_float64: each
-    float32 implementation's error against the float64 reference. Bad input raises
+    float32 implementation's error against the float64 reference, and float64_agreement: tlrt
+    float64's agreement with PyTorch float64 (report only, not in the verdict). Bad input raises
     tlrt.BadInputError with tldiff's message; a mismatch is a report with passed False."""
     if batch is not None and x is not None:
         raise BadInputError("batch: goes with random inputs (x has its own batch)")

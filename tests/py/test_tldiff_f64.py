@@ -277,7 +277,7 @@ def test_float64_capture_end_to_end(tmp_path):
     # the original float64 outputs; the one-line note that tlrt computes in float32
     r, j = report(tmp_path, d / "graph.json", d / "params.bin", d / "ex" / "input.npy")
     assert r.returncode == 0, r.stdout
-    assert "note: float64 capture, but tlrt computes in float32" in r.stdout
+    assert "note: float64 capture: tlrt-f32 is judged by its error vs float64" in r.stdout
     assert sum("note:" in ln for ln in r.stdout.splitlines()) == 1
     assert j["config"]["capture_dtype"] == "float64" and j["config"]["float64_reference"] == "original_f64"
     assert j["config"]["tlrt_dtype"] == "float32"
@@ -463,3 +463,278 @@ def test_python_diff_exposes_vs_float64(zoo_small, tmp_path):
         tlrt.diff(d / "graph.json", x64, d / "params.bin", batch=3)
     with pytest.raises(tlrt.BadInputError, match="--rule"):
         tlrt.diff(d / "graph.json", x64, d / "params.bin", rule="nope", python=PY)
+
+
+# ---------------------------------------------------------------------- tlrt float64 (report only)
+# tldiff runs tlrt a second time in float64 (TL_SESSION_FLOAT64) and reports its agreement with the
+# emitted module in float64 ("float64_agreement": max abs, max rel, max float64 ULP, norm).
+AGREE_ZOO = ["mlp", "lenet", "resblock", "two_outputs", "transformer"]
+
+
+@pytest.fixture(scope="module")
+def zoo_agree(tmp_path_factory):
+    from zoo_util import ROUNDED, ZOO
+    base = tmp_path_factory.mktemp("zoo_agree")
+    out = {}
+    for name in AGREE_ZOO:
+        f, cls, shape = ZOO[name]
+        d = base / name
+        r = capture(ZOO_DIR / f, cls, d, shape, "--save-example", d / "ex", *ROUNDED.get(name, []))
+        assert r.returncode == 0, r.stderr
+        out[name] = d
+    return out
+
+
+def np_agree(a, r):
+    """tl_agree64_compare in NumPy: max abs, max rel (DBL_MIN guard), max float64 ULP, norm."""
+    a = np.asarray(a, np.float64).ravel()
+    r = np.asarray(r, np.float64).ravel()
+    d = np.abs(a - r)
+    tiny = np.finfo(np.float64).tiny
+    return {"max_abs": d.max(), "max_rel": (d / np.maximum(np.abs(r), tiny)).max(),
+            "max_ulp": (d / np.spacing(np.abs(r))).max(), "norm": np.linalg.norm(d) / np.linalg.norm(r)}
+
+
+def tlrun_f64(d, x64, tmp):
+    """tlrt float64 outputs (tlrun --dtype float64) for the float64 input x64."""
+    tmp.mkdir(exist_ok=True)
+    np.save(tmp / "x64.npy", np.ascontiguousarray(x64, np.float64))
+    r = run_tool("tlrun", d / "graph.json", d / "params.bin", tmp / "x64.npy", "--dtype", "float64",
+                 "-o", tmp / "y.npy")
+    assert r.returncode == 0, r.stderr
+    outs = [tmp / "y.npy"] + sorted(tmp.glob("y_*.npy"))
+    ys = [np.load(p) for p in outs]
+    assert all(y.dtype == np.float64 for y in ys)
+    return ys
+
+
+def real(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+
+
+@pytest.mark.parametrize("name", AGREE_ZOO)
+def test_tlrt_f64_agrees_with_pytorch_f64(zoo_agree, name, tmp_path):
+    """tlrt-f64 vs pytorch-f64 is tiny on every zoo model, and the numbers tldiff reports are the
+    ones recomputed here from tlrun --dtype float64 and the emitted module's kept float64 outputs;
+    tlrt float64 also agrees with the graph's NumPy float64 evaluation (tests/py/oracle.py)."""
+    from zoo_util import ir_eval, read_safetensors
+    d = zoo_agree[name]
+    r, j = report(tmp_path, *zargs(d), "--keep-temp")
+    assert r.returncode == 0, r.stdout + r.stderr
+    kept = Path(next(ln for ln in r.stderr.splitlines() if ln.startswith("tldiff: kept ")).split("kept ", 1)[1])
+    try:
+        assert j["config"]["tlrt_f64"] == {"available": True, "reason": None, "judged": False}
+        assert "tlrt float64: a second session (TL_SESSION_FLOAT64)" in r.stdout
+        x = np.load(d / "ex" / "input.npy")
+        ys = tlrun_f64(d, x.astype(np.float64), tmp_path / "run")
+        doc = load_graph(d / "graph.json")
+        oracle = [t.numpy() for t in ir_eval(doc, read_safetensors(d / "params.bin"), x.astype(np.float64))]
+        outs = j["inputs"][0]["outputs"]
+        assert len(outs) == len(ys) == len(oracle)
+        for k, o in enumerate(outs):
+            ag = o["float64_agreement"]
+            assert ag["available"] and ag["reason"] is None and ag["ulp"] == "float64"
+            assert "tlrt_f64_vs_original_f64" not in ag              # a float32 capture
+            t = ag["tlrt_f64_vs_pytorch_f64"]
+            assert all(real(t[f]) for f in ("numel", "max_abs", "max_rel", "max_ulp", "norm", "ref_max"))
+            em64 = np.load(kept / f"out64_0_{k}.npy")
+            want = np_agree(ys[k], em64)
+            assert t["numel"] == ys[k].size and t["ref_max"] == np.abs(em64).max()
+            for f in ("max_abs", "max_rel", "max_ulp", "norm"):
+                assert t[f] == pytest.approx(want[f], rel=1e-9, abs=1e-300), f
+            # small: within 1e-12 of the output's scale, and the same against the NumPy oracle
+            scale = np.abs(oracle[k]).max()
+            assert t["max_abs"] <= 1e-12 * scale and t["norm"] < 1e-12
+            assert np.abs(ys[k] - oracle[k]).max() <= 1e-12 * scale
+            s = j["summary"][k]["float64_agreement"]
+            assert s["available"] and s["tlrt_f64_vs_pytorch_f64"]["max_abs"] == t["max_abs"]
+        assert "tlrt-f64 vs pytorch-f64  max_abs " in r.stdout
+    finally:
+        import shutil
+        shutil.rmtree(kept, ignore_errors=True)
+
+
+@pytest.mark.parametrize("mode", ["cumulative", "isolated"])
+def test_tlrt_f64_per_node_fields(zoo_agree, mode, tmp_path):
+    d = zoo_agree["resblock"]
+    r, j = report(tmp_path, *zargs(d), "--per-node", "--mode", mode)
+    assert r.returncode == 0, r.stdout
+    nodes = j["inputs"][0]["nodes"]
+    assert len(nodes) == len(load_graph(d / "graph.json")["nodes"])
+    for n in nodes:
+        ag = n["float64_agreement"]
+        assert ag["available"], n
+        t = ag["tlrt_f64_vs_pytorch_f64"]
+        assert all(real(t[f]) for f in ("max_abs", "max_rel", "max_ulp", "norm", "ref_max"))
+        assert t["max_abs"] <= 1e-12 * max(t["ref_max"], 1e-300) + 1e-300
+    na = j["nodes_float64_agreement"]
+    assert na["available"] and na["worst_node"]["id"] in {n["id"] for n in nodes}
+    w = na["worst_node"]
+    worst = max(nodes, key=lambda n: n["float64_agreement"]["tlrt_f64_vs_pytorch_f64"]["max_abs"]
+                / (n["float64_agreement"]["tlrt_f64_vs_pytorch_f64"]["ref_max"] or 1.0))
+    assert w["id"] == worst["id"] and w["tag"] == worst["tag"] and w["rel_to_max"] < 1e-12
+    assert na["tlrt_f64_vs_pytorch_f64"]["max_ulp"] == max(
+        n["float64_agreement"]["tlrt_f64_vs_pytorch_f64"]["max_ulp"] for n in nodes)
+    assert "per-node tlrt-f64 vs pytorch-f64: largest max_abs / max |value| " in r.stdout
+    # the input node: tlrt float64 holds the float64 input itself (exactly the emitted module's)
+    inp = next(n for n in nodes if n["tag"] == "input")
+    assert inp["float64_agreement"]["tlrt_f64_vs_pytorch_f64"]["max_abs"] == 0
+
+
+@pytest.mark.parametrize("mode", ["cumulative", "isolated"])
+def test_tlrt_f64_planted_bug_detected(zoo_agree, mode, tmp_path):
+    """The planted-bug switch adds 1e-2 to a node's values in the float64 session too: its
+    agreement shows it at that node (and, isolated, only at the nodes with that tag)."""
+    d = zoo_agree["resblock"]
+    tag = "batch_norm_eval"
+    want = min(n["id"] for n in load_graph(d / "graph.json")["nodes"] if n["kind"] == tag)
+    r, j = report(tmp_path, *zargs(d), "--per-node", "--mode", mode, env={"TL_TEST_PLANT_BUG": tag})
+    assert r.returncode == 1                                  # the float32 side fails the verdict
+    nodes = j["inputs"][0]["nodes"]
+
+    def err(n):
+        return n["float64_agreement"]["tlrt_f64_vs_pytorch_f64"]
+
+    assert err(next(n for n in nodes if n["id"] == want))["max_abs"] == pytest.approx(1e-2, rel=1e-6)
+    for n in nodes:
+        if n["id"] < want or (mode == "isolated" and n["tag"] != tag):
+            assert err(n)["max_abs"] <= 1e-12 * max(err(n)["ref_max"], 1.0), n
+    w = j["nodes_float64_agreement"]["worst_node"]
+    assert w["rel_to_max"] > 1e-6
+    if mode == "isolated":
+        assert w["tag"] == tag
+    # the same run without the bug: every node agrees
+    r, j = report(tmp_path, *zargs(d), "--per-node", "--mode", mode, name="ok.json")
+    assert r.returncode == 0 and j["nodes_float64_agreement"]["worst_node"]["rel_to_max"] < 1e-12
+
+
+def test_tlrt_f64_batch_and_random(zoo_agree, tmp_path):
+    d = zoo_agree["resblock"]
+    r, j = report(tmp_path, d / "graph.json", d / "params.bin", "--random", "2", "--batch", "3", "--per-node")
+    assert r.returncode == 0, r.stdout
+    s = j["summary"][0]["float64_agreement"]
+    assert s["available"] and s["tlrt_f64_vs_pytorch_f64"]["numel"] == 2 * 3 * 5
+    per_in = [i["outputs"][0]["float64_agreement"]["tlrt_f64_vs_pytorch_f64"]["max_abs"] for i in j["inputs"]]
+    assert s["tlrt_f64_vs_pytorch_f64"]["max_abs"] == max(per_in)
+    assert "over 2 inputs:" in r.stdout and "    tlrt-f64 vs pytorch-f64" in r.stdout
+
+
+def f64_limit(d, x):
+    """A TL_MEMORY_LIMIT under which tlrun plans the graph in float32 but not in float64 (its
+    arena's values are twice the size), probed with tlrun."""
+    np.save(d / "probe.npy", x)
+    for lim in (int(2 ** (e / 4)) for e in range(40, 120)):
+        env = dict(os.environ, TL_MEMORY_LIMIT=str(lim))
+        a = subprocess.run([tool("tlrun"), d / "graph.json", d / "params.bin", d / "probe.npy", "-o", d / "p.npy"],
+                           capture_output=True, text=True, env=env)
+        if a.returncode == 0:
+            b = subprocess.run([tool("tlrun"), d / "graph.json", d / "params.bin", d / "probe.npy", "--dtype",
+                                "float64", "-o", d / "p.npy"], capture_output=True, text=True, env=env)
+            assert b.returncode != 0 and "memory limit" in b.stderr, (lim, b.stderr)
+            return lim
+    raise AssertionError("no memory limit found")
+
+
+def test_tlrt_f64_unavailable_is_reported_not_fatal(zoo_agree, tmp_path):
+    d = zoo_agree["resblock"]
+    (tmp_path / "g").mkdir()
+    for f in ("graph.json", "params.bin"):
+        (tmp_path / "g" / f).write_bytes((d / f).read_bytes())
+    lim = f64_limit(tmp_path / "g", np.load(d / "ex" / "input.npy"))
+    for extra in ([], ["--per-node", "--mode", "isolated"]):
+        r, j = report(tmp_path, *zargs(d), *extra, env={"TL_MEMORY_LIMIT": str(lim)})
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert r.stdout.rstrip().endswith("verdict: PASS")
+        t = j["config"]["tlrt_f64"]
+        assert t["available"] is False and "memory limit" in t["reason"]
+        assert f"  tlrt float64: unavailable ({t['reason']})\n" in r.stdout
+        for o in j["inputs"][0]["outputs"] + j["summary"]:
+            ag = o["float64_agreement"]
+            assert ag == {"available": False, "reason": t["reason"], "ulp": "float64"}
+        # the float32 columns are all there
+        assert j["inputs"][0]["outputs"][0]["vs_float64"]["pass"]
+        if extra:
+            assert all(not n["float64_agreement"]["available"] for n in j["inputs"][0]["nodes"])
+            assert j["nodes_float64_agreement"]["available"] is False
+            assert "per-node tlrt-f64: unavailable (" in r.stdout
+
+
+def test_tlrt_f64_vs_original_f64_float64_capture(tmp_path):
+    d = tmp_path / "c64"
+    r = capture(ZOO_DIR / "resblock.py", "ResNetTiny", d, [2, 3, 16, 16], "--dtype", "float64",
+                "--save-example", d / "ex")
+    assert r.returncode == 0, r.stderr
+    x = np.load(d / "ex" / "input.npy")
+    y = np.load(d / "ex" / "output_0.npy")
+    r, j = report(tmp_path, d / "graph.json", d / "params.bin", d / "ex" / "input.npy", "--per-node")
+    assert r.returncode == 0, r.stdout
+    ag = j["inputs"][0]["outputs"][0]["float64_agreement"]
+    assert set(ag) >= {"tlrt_f64_vs_pytorch_f64", "tlrt_f64_vs_original_f64"}
+    ys = tlrun_f64(d, x, tmp_path / "run")
+    want = np_agree(ys[0], y)
+    t = ag["tlrt_f64_vs_original_f64"]
+    for f in ("max_abs", "max_rel", "max_ulp", "norm"):
+        assert t[f] == pytest.approx(want[f], rel=1e-9, abs=1e-300), f
+    assert t["max_abs"] <= 1e-12 * np.abs(y).max()
+    assert "    tlrt-f64 vs original-f64 max_abs " in r.stdout
+    assert "tlrt-f64 vs original-f64 is reported" in r.stdout
+
+
+def test_python_diff_exposes_float64_agreement(zoo_agree, tmp_path):
+    root = Path(__file__).resolve().parents[2]
+    sys.path.insert(0, str(root / "python"))
+    try:
+        import tlrt
+    finally:
+        sys.path.pop(0)
+    os.environ.setdefault("TL_BUILD_DIR", str(BUILD))
+    d = zoo_agree["mlp"]
+    r = tlrt.diff(d / "graph.json", d / "ex" / "input.npy", d / "params.bin", python=PY)
+    assert r.passed, r.text
+    ag = r.outputs[0].float64_agreement
+    assert ag.available and ag.reason is None and set(ag.columns) == {"tlrt_f64_vs_pytorch_f64"}
+    e = ag.columns["tlrt_f64_vs_pytorch_f64"]
+    assert e.numel == 12 and 0 <= e.max_abs <= 1e-12 * e.ref_max
+    assert set(r.outputs[0].pairs) == {"tlrt_vs_emitted", "tlrt_vs_original", "emitted_vs_original"}
+
+
+def test_agree64_ctypes():
+    """tl_agree64_compare (tlrt-f64 vs pytorch-f64) against np_agree: float64 ULPs, the DBL_MIN
+    guard, the non-finite cases, and tl_diff_ulp64 against np.spacing."""
+    p = BUILD / "libtlrt_c.so"
+    if not p.exists():
+        pytest.fail(f"{p} is not built")
+    L = C.CDLL(str(p))
+    dp = C.POINTER(C.c_double)
+    L.tl_agree64_compare.argtypes = [dp, dp, C.c_int64, C.POINTER(Err64)]
+    L.tl_diff_ulp64.argtypes = [C.c_double]
+    L.tl_diff_ulp64.restype = C.c_double
+
+    def agree(a, r):
+        a = np.ascontiguousarray(a, np.float64)
+        r = np.ascontiguousarray(r, np.float64)
+        st = Err64()
+        L.tl_agree64_compare(a.ctypes.data_as(dp), r.ctypes.data_as(dp), a.size, C.byref(st))
+        return st
+
+    rng = np.random.default_rng(5)
+    r = rng.standard_normal(37) * 100
+    a = r + r * 3e-15 * rng.standard_normal(37)
+    st, w = agree(a, r), np_agree(a, r)
+    for f in ("max_abs", "max_rel", "max_ulp", "norm"):
+        assert getattr(st, f) == pytest.approx(w[f], rel=1e-13), f
+    assert st.numel == 37 and st.ref_max == np.abs(r).max() and st.worst == int(np.argmax(np.abs(a - r)))
+    # one float64 ULP apart is max_ulp 1 (the float32 scale would give ~2^-29)
+    st = agree([np.nextafter(3.0, 4.0)], [3.0])
+    assert st.max_ulp == 1.0 and st.max_abs == float(np.spacing(3.0))
+    for v in (0.0, 1.0, 3.0, 1e-310, 1e300, -7.5):
+        assert L.tl_diff_ulp64(v) == float(np.spacing(abs(v)))
+    # DBL_MIN guard on max_rel; an error beyond DBL_MAX ULPs of a zero reference is inf
+    st = agree([1e-300, 0.0], [0.0, 0.0])
+    assert st.max_rel == pytest.approx(1e-300 / np.finfo(np.float64).tiny)
+    assert st.max_ulp == pytest.approx(1e-300 / float(np.spacing(0.0)))
+    assert agree([1e-2], [0.0]).max_ulp == np.inf
+    st = agree([np.nan, np.inf, 2.0], [np.nan, np.inf, 2.0])
+    assert st.max_abs == 0 and st.worst == -1
+    st = agree([np.nan], [2.0])
+    assert st.max_abs == np.inf and st.max_ulp == np.inf
