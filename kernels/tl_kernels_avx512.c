@@ -102,6 +102,7 @@ static inline float tl_avx512_hmax(__m512 v) {
         (o) = _mm512_permutex2var_ps(lo, io_, hi); \
     } while (0)
 #define V_EVEN_ODD_FIX(v) (v)
+#define V_POOL2_NARROW tl_avx2_pool_2x2s2 /* output rows of <= 8: 8 lanes waste fewer */
 
 #define TL_GP_NV 4 /* packed linear: vectors of y per register block */
 #include "tl_kernels_vec.inc"
