@@ -111,12 +111,16 @@ static void conv_image(const tl_prep_conv *cv, const float *x, float *y, float *
     }
 }
 
-/* Tiny output planes over a batch (groups 1): one GEMM for the whole batch. Per image the
- * im2col [K][P] goes into columns [o*P, (o+1)*P) of col [K][N*P]; the bias rows then
- * Y[OC][N*P] += W[OC][K] * col; Y is scattered to [N][OC][P]. Each output is the bias plus
- * OpenBLAS's dot product of its K terms, the rounding class of the per-image im2col path
- * (docs/conv.md); one call whatever the threads (OpenBLAS splits M/N, never K: the same bits at
- * any thread count). Scratch: col, then one image's im2col, then Y. */
+/* Tiny output planes over a batch (groups 1): one GEMM over the batch per block of
+ * TL_CONV_BATCH_OCB output channels. Per image the im2col [K][P] goes into columns
+ * [o*P, (o+1)*P) of col [K][N*P]; the bias rows then Y[OC][N*P] += W[OC][K] * col; Y is
+ * scattered to [N][OC][P]. Each output is the bias plus OpenBLAS's dot product of its K terms,
+ * the rounding class of the per-image im2col path (docs/conv.md). Threads take whole blocks, each
+ * a single-threaded call (OpenBLAS runs serially inside an OpenMP region; one thread: serial
+ * anyway), so every block is the same call at any thread count: the same bits. (One threaded
+ * OpenBLAS call over all channels differed by 1 ulp between 1 and 2 threads on ResNet-18.)
+ * Scratch: col, then one image's im2col, then Y. */
+#define TL_CONV_BATCH_OCB 128
 static void ex_conv_batch_gemm(const tl_step *st, const float *const *in, float *out) {
     const tl_prep_conv *cv = &st->p.cv;
     int64_t N = cv->outer, P = cv->out_plane, C = cv->cin_g, OC = cv->cout_g, K = C * cv->kprod, NP = N * P;
@@ -129,7 +133,24 @@ static void ex_conv_batch_gemm(const tl_step *st, const float *const *in, float 
         float bv = cv->b ? cv->b[c] : 0.0f;
         for (int64_t j = 0; j < NP; j++) ym[c * NP + j] = bv;
     }
-    tl_sgemm(false, false, OC, NP, K, 1.0f, cv->w, K, col, NP, cv->b ? 1.0f : 0.0f, ym, NP);
+    int64_t nb = (OC + TL_CONV_BATCH_OCB - 1) / TL_CONV_BATCH_OCB;
+    int nt = tl_get_threads();
+    if (nt > nb) nt = (int)nb;
+    if (nt > 1 && !omp_in_parallel()) {
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (int64_t bi = 0; bi < nb; bi++) {
+            int64_t c0 = bi * TL_CONV_BATCH_OCB, m = OC - c0 < TL_CONV_BATCH_OCB ? OC - c0 : TL_CONV_BATCH_OCB;
+            tl_sgemm(false, false, m, NP, K, 1.0f, cv->w + c0 * K, K, col, NP, cv->b ? 1.0f : 0.0f, ym + c0 * NP, NP);
+        }
+    } else {
+        int saved = omp_get_max_threads(); /* nested or one block: still one OpenBLAS thread */
+        if (saved > 1 && !omp_in_parallel()) omp_set_num_threads(1);
+        for (int64_t bi = 0; bi < nb; bi++) {
+            int64_t c0 = bi * TL_CONV_BATCH_OCB, m = OC - c0 < TL_CONV_BATCH_OCB ? OC - c0 : TL_CONV_BATCH_OCB;
+            tl_sgemm(false, false, m, NP, K, 1.0f, cv->w + c0 * K, K, col, NP, cv->b ? 1.0f : 0.0f, ym + c0 * NP, NP);
+        }
+        if (saved > 1 && !omp_in_parallel()) omp_set_num_threads(saved);
+    }
     for (int64_t o = 0; o < N; o++)
         for (int64_t c = 0; c < OC; c++)
             memcpy(out + (o * OC + c) * P, ym + c * NP + o * P, sizeof(float) * (size_t)P);

@@ -3,7 +3,7 @@ across the batch (ops/conv.c ex_conv_batch_gemm: im2col of every image, N = batc
 batch 1 keeps the direct kernel. Checked on a captured model at batches 1, 8 and 13 (2-D 3x3
 stride 1 and 2, a 1x3 window, a fused residual add + relu and a fused leaky relu after it)
 against the float64 oracle (tests/py/oracle.py) within float32 dot-product rounding, and bitwise
-at 1 and 2 threads (one GEMM call, split over M/N only)."""
+at 1 and 2 threads (136 output channels: two blocks of <= 128, one per thread at 2 threads)."""
 
 import subprocess
 import textwrap
@@ -20,9 +20,9 @@ MODEL = textwrap.dedent("""
     class Tiny(nn.Module):
         def __init__(self):
             super().__init__()
-            self.c1 = nn.Conv2d(16, 24, 3, stride=2, padding=1)  # 4x4 -> 2x2
-            self.c2 = nn.Conv2d(24, 24, 3, padding=1)
-            self.c3 = nn.Conv2d(24, 8, (1, 3), padding=(0, 1))
+            self.c1 = nn.Conv2d(16, 136, 3, stride=2, padding=1)  # 4x4 -> 2x2
+            self.c2 = nn.Conv2d(136, 136, 3, padding=1)  # 2 blocks of <= 128 channels
+            self.c3 = nn.Conv2d(136, 8, (1, 3), padding=(0, 1))
         def forward(self, x):
             y = self.c1(x)
             y = F.relu(y + self.c2(y))
@@ -74,7 +74,7 @@ def test_batch_gemm_vs_oracle(captured, batch):
     y64 = np.concatenate(
         [Z.ir_eval(doc, params, xp[i : i + 2].astype(np.float64))[0].numpy() for i in range(0, len(xp), 2)]
     )[:batch]
-    # three chained convs of <= 216 terms each: a few float32 dot-product roundings
+    # three chained convs of <= 1224 terms each: float32 dot-product rounding
     scale = np.abs(y64).max()
     np.testing.assert_allclose(y1, y64, rtol=0, atol=2e-5 * scale)
     # each sample as its own batch-1 run (the direct kernel): the same values within rounding
