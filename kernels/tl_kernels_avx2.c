@@ -99,6 +99,16 @@ static inline float tl_avx2_hmax(__m256 v) {
 #define V_HMAX(v) tl_avx2_hmax(v)
 
 #define TL_GP_NV 2 /* packed linear: vectors of y per register block */
+/* 2x2 pooling: even / odd elements of the 16 floats lo:hi, each in the order lo0 lo2 hi0 hi2 |
+ * lo4 lo6 hi4 hi6 (in-lane shuffles); lane-wise results are put in order once by
+ * V_EVEN_ODD_FIX (64-bit lanes 0 2 1 3) */
+#define V_EVEN_ODD(lo, hi, e, o) \
+    do { \
+        (e) = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0)); \
+        (o) = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1)); \
+    } while (0)
+#define V_EVEN_ODD_FIX(v) _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), _MM_SHUFFLE(3, 1, 2, 0)))
+
 #include "tl_kernels_vec.inc"
 
 const tl_kernel_table tl_kernels_avx2_table = {

@@ -93,6 +93,17 @@ static inline float tl_avx512_hmax(__m512 v) {
 #define V_HSUM(v) tl_avx512_hsum(v)
 #define V_HMAX(v) tl_avx512_hmax(v)
 
+/* 2x2 pooling: even / odd elements of the 32 floats lo:hi, in order (no fix-up needed) */
+#define V_EVEN_ODD(lo, hi, e, o) \
+    do { \
+        const __m512i ie_ = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30); \
+        const __m512i io_ = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31); \
+        (e) = _mm512_permutex2var_ps(lo, ie_, hi); \
+        (o) = _mm512_permutex2var_ps(lo, io_, hi); \
+    } while (0)
+#define V_EVEN_ODD_FIX(v) (v)
+#define V_POOL2_NARROW tl_avx2_pool_2x2s2 /* output rows of <= 8: 8 lanes waste fewer */
+
 #define TL_GP_NV 4 /* packed linear: vectors of y per register block */
 #include "tl_kernels_vec.inc"
 

@@ -56,6 +56,11 @@ extern const tl_kernel_table tl_kernels_avx512_table;
 #endif
 
 /* Scalar pooling: the reference every vector pooling kernel is bitwise equal to. */
+/* 2x2 / stride-2 pooling without padding (tl_kernels_vec.inc): false if the geometry differs */
+bool tl_avx2_pool_2x2s2(bool is_max, const float *x, float *y, int64_t planes, const int64_t *in, const int64_t *out,
+                        const int64_t *k, const int64_t *s, const int64_t *p, const int64_t *d);
+bool tl_avx512_pool_2x2s2(bool is_max, const float *x, float *y, int64_t planes, const int64_t *in,
+                          const int64_t *out, const int64_t *k, const int64_t *s, const int64_t *p, const int64_t *d);
 void tl_kscalar_max_pool(const float *x, float *y, int64_t planes, const tl_window *w);
 void tl_kscalar_avg_pool(const float *x, float *y, int64_t planes, const tl_window *w);
 

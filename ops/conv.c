@@ -111,6 +111,51 @@ static void conv_image(const tl_prep_conv *cv, const float *x, float *y, float *
     }
 }
 
+/* Tiny output planes over a batch (groups 1): one GEMM over the batch per block of
+ * TL_CONV_BATCH_OCB output channels. Per image the im2col [K][P] goes into columns
+ * [o*P, (o+1)*P) of col [K][N*P]; the bias rows then Y[OC][N*P] += W[OC][K] * col; Y is
+ * scattered to [N][OC][P]. Each output is the bias plus OpenBLAS's dot product of its K terms,
+ * the rounding class of the per-image im2col path (docs/conv.md). Threads take whole blocks, each
+ * a single-threaded call (OpenBLAS runs serially inside an OpenMP region; one thread: serial
+ * anyway), so every block is the same call at any thread count: the same bits. (One threaded
+ * OpenBLAS call over all channels differed by 1 ulp between 1 and 2 threads on ResNet-18.)
+ * Scratch: col, then one image's im2col, then Y. */
+#define TL_CONV_BATCH_OCB 128
+static void ex_conv_batch_gemm(const tl_step *st, const float *const *in, float *out) {
+    const tl_prep_conv *cv = &st->p.cv;
+    int64_t N = cv->outer, P = cv->out_plane, C = cv->cin_g, OC = cv->cout_g, K = C * cv->kprod, NP = N * P;
+    float *col = st->scratch, *one = col + K * NP, *ym = one + K * P;
+    for (int64_t o = 0; o < N; o++) {
+        tl_k_im2col(in[0] + o * C * cv->in_plane, one, C, &cv->win);
+        for (int64_t k = 0; k < K; k++) memcpy(col + k * NP + o * P, one + k * P, sizeof(float) * (size_t)P);
+    }
+    for (int64_t c = 0; c < OC; c++) {
+        float bv = cv->b ? cv->b[c] : 0.0f;
+        for (int64_t j = 0; j < NP; j++) ym[c * NP + j] = bv;
+    }
+    int64_t nb = (OC + TL_CONV_BATCH_OCB - 1) / TL_CONV_BATCH_OCB;
+    int nt = tl_get_threads();
+    if (nt > nb) nt = (int)nb;
+    if (nt > 1 && !omp_in_parallel()) {
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (int64_t bi = 0; bi < nb; bi++) {
+            int64_t c0 = bi * TL_CONV_BATCH_OCB, m = OC - c0 < TL_CONV_BATCH_OCB ? OC - c0 : TL_CONV_BATCH_OCB;
+            tl_sgemm(false, false, m, NP, K, 1.0f, cv->w + c0 * K, K, col, NP, cv->b ? 1.0f : 0.0f, ym + c0 * NP, NP);
+        }
+    } else {
+        int saved = omp_get_max_threads(); /* nested or one block: still one OpenBLAS thread */
+        if (saved > 1 && !omp_in_parallel()) omp_set_num_threads(1);
+        for (int64_t bi = 0; bi < nb; bi++) {
+            int64_t c0 = bi * TL_CONV_BATCH_OCB, m = OC - c0 < TL_CONV_BATCH_OCB ? OC - c0 : TL_CONV_BATCH_OCB;
+            tl_sgemm(false, false, m, NP, K, 1.0f, cv->w + c0 * K, K, col, NP, cv->b ? 1.0f : 0.0f, ym + c0 * NP, NP);
+        }
+        if (saved > 1 && !omp_in_parallel()) omp_set_num_threads(saved);
+    }
+    for (int64_t o = 0; o < N; o++)
+        for (int64_t c = 0; c < OC; c++)
+            memcpy(out + (o * OC + c) * P, ym + c * NP + o * P, sizeof(float) * (size_t)P);
+}
+
 /* Several images and threads: one image per thread at a time, each with its own im2col slice of
  * the scratch (sized at plan time for cv->threads) and a single-threaded GEMM (OpenBLAS runs
  * serially inside an OpenMP region). Each image is computed by the same calls in the same order
@@ -124,6 +169,10 @@ static void ex_conv_paths(const tl_step *st, const float *const *in, float *out)
     }
     if (cv->direct == TL_CONV_DIRECT_DENSE) {
         tl_conv_direct(&cv->desc, cv->packed, in[0], out, st->scratch, (size_t)st->scratch_floats);
+        return;
+    }
+    if (cv->direct == TL_CONV_IM2COL_BATCH) {
+        ex_conv_batch_gemm(st, in, out);
         return;
     }
     if (cv->depthwise) {
@@ -153,7 +202,7 @@ static void ex_conv(const tl_step *st, const float *const *in, float *out) {
     const tl_prep_conv *cv = &st->p.cv;
     ex_conv_paths(st, in, out);
     if (cv->resid) st->K->add_clamp(out, st->res, out, st->numel, cv->lo, cv->hi);
-    else if (cv->clamp && cv->direct == TL_CONV_IM2COL)
+    else if (cv->clamp && (cv->direct == TL_CONV_IM2COL || cv->direct == TL_CONV_IM2COL_BATCH))
         st->K->bias_clamp_rows(out, NULL, cv->outer * cv->groups * cv->cout_g, cv->out_plane, cv->lo, cv->hi);
     if (cv->leaky) st->K->leaky(out, st->numel, cv->slope);
 }
@@ -270,6 +319,19 @@ static int conv_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
     cv->clamp = cv->resid = cv->leaky = false;
     cv->lo = -INFINITY;
     cv->hi = INFINITY;
+    /* output planes of <= 4 pixels (ResNet's last stage at 2x2) over a batch of >= 8: the direct
+     * kernel fills few of its 48-pixel tiles (19 GFLOP/s at 512 -> 512 3x3 2x2, batch 16 / 64)
+     * where one GEMM over the batch reaches 43 / 88 (docs/conv.md); batch 1 stays direct (41 vs
+     * 26) */
+    if (cv->groups == 1 && cv->im2col && cv->out_plane <= 4 && cv->outer >= 8 &&
+        cv->cin_g * cv->kprod * cv->outer * cv->out_plane <= ((int64_t)1 << 23)) { /* col <= 32 MiB */
+        int64_t K = cv->cin_g * cv->kprod, NP = cv->outer * cv->out_plane;
+        cv->direct = TL_CONV_IM2COL_BATCH;
+        cv->threads = 1;
+        st->scratch_floats = K * NP + K * cv->out_plane + OC * NP;
+        st->kernel = ex_conv;
+        return 0;
+    }
     if (tl_conv_desc_from_window(&cv->desc, cv->outer, C, OC, cv->groups, &cv->win) && tl_conv_supported(&cv->desc)) {
         int64_t threads = tl_get_threads();
         cv->desc.bias = cv->b;

@@ -94,7 +94,8 @@ typedef struct tl_prep_conv {
     int threads;        /* images computed in parallel (scratch holds that many
                                       * im2col buffers); 1: serial over images */
     /* direct kernels (kernels/tl_conv.h): DIRECT_NONE = im2col + sgemm / the 3-D loop */
-    enum { TL_CONV_IM2COL = 0, TL_CONV_DIRECT_DW, TL_CONV_DIRECT_DENSE } direct;
+    /* IM2COL_BATCH: im2col of every image, one GEMM with N = batch * pixels (tiny planes) */
+    enum { TL_CONV_IM2COL = 0, TL_CONV_DIRECT_DW, TL_CONV_DIRECT_DENSE, TL_CONV_IM2COL_BATCH } direct;
     tl_conv_desc desc; /* geometry, bias, clamp of the direct kernels */
     bool clamp;        /* fused clamp epilogue [lo, hi] (tl_plan_fuse): without a residual the
                         * direct kernels apply it to the accumulator (desc.lo / desc.hi), the

@@ -278,9 +278,18 @@ int tl_session_write_plan(const tl_session *s, FILE *out, tl_err *err) {
         snprintf(plan, sizeof plan, "%s%s", tl_session_node_plan(s, i), st->in_place ? " in-place" : "");
         const char *v = (const char *)s->value[i];
         int64_t bytes = st->numel * (int64_t)(s->f64 ? sizeof(double) : sizeof(float));
-        if (st->view || (st->alias && !st->folded))
-            snprintf(where, sizeof where, "view of node[%lld]", (long long)g->nodes[i].parents[0]);
-        else if (v && v >= s->arena && v < s->arena + (s->arena_bytes ? s->arena_bytes : 64))
+        if (st->view || (st->alias && !st->folded)) {
+            /* a fused node shares the storage of the parent computing it, which is not always the
+             * first: add(r, conv), mul_elem(s, y); the one whose value it is (else the first) */
+            const tl_node *nd = &g->nodes[i];
+            int64_t p = nd->parents[0];
+            for (int k = 0; st->fused && k < nd->n_parents; k++)
+                if (s->value[nd->parents[k]] == s->value[i]) {
+                    p = nd->parents[k];
+                    break;
+                }
+            snprintf(where, sizeof where, "view of node[%lld]", (long long)p);
+        } else if (v && v >= s->arena && v < s->arena + (s->arena_bytes ? s->arena_bytes : 64))
             snprintf(where, sizeof where, "arena +%lld %lld", (long long)(v - s->arena), (long long)bytes);
         else snprintf(where, sizeof where, "param %lld", (long long)bytes);
         fprintf(out, "%6lld  %-16s %-16s %-22s %s\n", (long long)i, tl_op_tag(g->nodes[i].op), plan, shape, where);

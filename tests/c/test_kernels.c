@@ -636,6 +636,73 @@ static void test_pool(void) {
         free(y);
         free(r);
     }
+    /* the 2x2 / stride-2 fast path (rank 2, and rank 3 with a 1-extent first window axis): odd
+     * and even widths 1..41 (vector tails, an unused last column / row), right padding that
+     * leaves every window inside (pad_after 1 on an even extent: out = in / 2), many planes; and
+     * geometries just off it (padding, dilation, a window past the input) through the general
+     * path; bitwise vs scalar with NaN, +-0, +-inf and ties */
+    for (int iter = 0; iter < 160; iter++) {
+        int R = iter % 4 == 3 ? 3 : 2, off = R - 2;
+        int64_t in[3], k[3], s[3], p[3], pa[3], d[3];
+        if (R == 3) {
+            in[0] = 1 + (int64_t)(rnd64() % 3);
+            k[0] = s[0] = d[0] = 1;
+            p[0] = pa[0] = 0;
+        }
+        for (int a = off; a < R; a++) {
+            in[a] = 1 + (int64_t)(rnd64() % (a == R - 1 ? 41 : 9));
+            if (in[a] < 2) in[a] = 2;
+            k[a] = s[a] = 2;
+            p[a] = 0;
+            pa[a] = iter % 5 == 1 && in[a] % 2 == 0 ? 1 : 0;
+            d[a] = 1;
+        }
+        int variant = iter % 8; /* 0..4: the fast path; 5: padding; 6: dilation; 7: stride 1 */
+        if (variant == 5) p[R - 1] = pa[R - 1] = 1;
+        if (variant == 6) d[off] = 2, in[off] += 2;
+        if (variant == 7) s[R - 1] = 1;
+        tl_window w = make_window(R, in, k, s, p, pa, d);
+        int64_t planes = 1 + (int64_t)(rnd64() % 37), in_sz = planes, out_sz = planes;
+        for (int a = 0; a < R; a++) {
+            in_sz *= w.in[a];
+            out_sz *= w.out[a];
+        }
+        float *x = malloc(4 * (size_t)in_sz), *r = malloc(4 * (size_t)out_sz + 4),
+              *y = malloc(4 * (size_t)out_sz + 8);
+        for (int64_t i = 0; i < in_sz; i++) {
+            uint64_t c = rnd64() % 16;
+            x[i] = c == 0 ? NAN
+                : c == 1  ? -0.0f
+                : c == 2  ? 0.0f
+                : c == 3  ? INFINITY
+                : c == 4  ? -INFINITY
+                : c < 8   ? (float)(int)(rnd64() % 3)
+                          : rndf(-5, 5);
+        }
+        for (int is_max = 0; is_max < 2; is_max++) {
+            (is_max ? isa_tables[0]->max_pool : isa_tables[0]->avg_pool)(x, r, planes, &w);
+            if (is_max) { /* the scalar reference itself vs the naive definition */
+                naive_pool(true, x, y, planes, &w);
+                bool ok = true;
+                for (int64_t i = 0; i < out_sz; i++)
+                    if (f_bits(y[i]) != f_bits(r[i])) ok = false;
+                CHECK(ok, "scalar max pool 2x2/2 vs naive, rank %d iter %d", R, iter);
+            }
+            for (int t = 1; t < n_tables; t++) {
+                const tl_kernel_table *K = isa_tables[t];
+                y[out_sz] = 77.0f; /* the masked tail stores nothing past the output */
+                (is_max ? K->max_pool : K->avg_pool)(x, y, planes, &w);
+                bool ok = y[out_sz] == 77.0f;
+                for (int64_t i = 0; i < out_sz; i++)
+                    if (f_bits(y[i]) != f_bits(r[i]) && !(isnan(y[i]) && isnan(r[i]))) ok = false;
+                CHECK(ok, "%s %s pool 2x2/2 bitwise vs scalar, rank %d variant %d iter %d", K->name,
+                      is_max ? "max" : "avg", R, variant, iter);
+            }
+        }
+        free(x);
+        free(y);
+        free(r);
+    }
     /* padding semantics, explicitly: 1-D [-1,-2,-3], k=3, s=1, pad=1 -> max [-1,-1,-2] (pads
      * skipped, PyTorch -inf), avg [(-3)/3, (-6)/3, (-5)/3] (zeros counted) */
     {
@@ -1029,6 +1096,11 @@ static void run_all(const tl_kernel_table *K, const float *x, int64_t n, run_out
     int64_t osz = w.out[0] * w.out[1] * 4;
     K->max_pool(x, OUT(osz), 4, &w);
     K->avg_pool(x, OUT(osz), 4, &w);
+    int64_t k2[2] = {2, 2}, p0[2] = {0, 0}, in2[2] = {n / 1600, 400}; /* the 2x2 / stride-2 fast path */
+    tl_window w2 = make_window(2, in2, k2, k2, p0, p0, d);
+    int64_t osz2 = w2.out[0] * w2.out[1] * 4;
+    K->max_pool(x, OUT(osz2), 4, &w2);
+    K->avg_pool(x, OUT(osz2), 4, &w2);
 #undef OUT
 }
 
