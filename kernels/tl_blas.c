@@ -173,6 +173,15 @@ int tl_get_threads(void) {
     return n > 0 ? n : omp_get_max_threads();
 }
 
+/* Threads for one GEMM call: tl_get_threads(), 1 inside a parallel region, and never more than
+ * the calling thread's OpenMP count, so a caller asks for a one-thread GEMM (a result that
+ * must not depend on OpenBLAS's split) with omp_set_num_threads(1) around it. */
+static int gemm_threads(void) {
+    if (omp_in_parallel()) return 1;
+    int n = tl_get_threads(), own = omp_get_max_threads();
+    return n < own ? n : own;
+}
+
 /* ---- built-in fallback: blocked, op(B) panels packed on the stack ---- */
 
 #define TL_GEMM_KB 64
@@ -269,8 +278,8 @@ void tl_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
          * a GEMM below TL_SGEMM_PAR_MNK runs on the calling thread alone (the team's wake-up and
          * the split cost more than they save: ACAS-sized 1024x50x50 layers ran slower at 2
          * threads). OpenBLAS splits over M / N, never K, so the bits do not change. */
-        int nt = omp_in_parallel() ? 1 : tl_get_threads();
-        int want = nt > 1 && M * N * K < TL_SGEMM_PAR_MNK ? 1 : nt, cur = omp_get_max_threads();
+        int nt = gemm_threads(), cur = omp_get_max_threads();
+        int want = nt > 1 && M * N * K < TL_SGEMM_PAR_MNK ? 1 : nt;
         if (cur != want) omp_set_num_threads(want);
         tl_blas.sgemm(TL_CBLAS_ROW_MAJOR, trans_a ? TL_CBLAS_TRANS : TL_CBLAS_NO_TRANS,
                       trans_b ? TL_CBLAS_TRANS : TL_CBLAS_NO_TRANS, (int)M, (int)N, (int)K, alpha, A, (int)lda, B,
@@ -314,7 +323,7 @@ void tl_dgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, doubl
     const int64_t lim = 0x7fffffff;
     bool fits = K > 0 && M <= lim && N <= lim && K <= lim && lda <= lim && ldb <= lim && ldc <= lim;
     if (tl_blas_dgemm && fits) {
-        int want = omp_in_parallel() ? 1 : tl_get_threads(), cur = omp_get_max_threads(); /* see tl_sgemm */
+        int want = gemm_threads(), cur = omp_get_max_threads(); /* see tl_sgemm */
         if (cur != want) omp_set_num_threads(want);
         tl_blas_dgemm(TL_CBLAS_ROW_MAJOR, trans_a ? TL_CBLAS_TRANS : TL_CBLAS_NO_TRANS,
                       trans_b ? TL_CBLAS_TRANS : TL_CBLAS_NO_TRANS, (int)M, (int)N, (int)K, alpha, A, (int)lda, B,
