@@ -134,7 +134,7 @@ void tl_diff_compare64(const double *a, const double *e, int64_t n, const tl_dif
 /* ---------------------------------------------------------------- error vs float64 */
 double tl_diff_ulp32(double r) {
     float f = (float)fabs(r);
-    if (isnan(f)) return NAN;
+    if (isnan(f)) return (double)NAN;
     if (f >= FLT_MAX) return (double)FLT_MAX - (double)nextafterf(FLT_MAX, 0.0f);
     return (double)nextafterf(f, INFINITY) - (double)f;
 }
@@ -150,9 +150,9 @@ static void err64_norm(tl_err64 *st) {
 
 double tl_diff_ulp64(double r) {
     double f = fabs(r);
-    if (isnan(f)) return NAN;
+    if (isnan(f)) return (double)NAN;
     if (f >= DBL_MAX) return DBL_MAX - nextafter(DBL_MAX, 0.0);
-    return nextafter(f, INFINITY) - f;
+    return nextafter(f, (double)INFINITY) - f;
 }
 
 /* One loop for both scales: float32 (f64 false: ulp32, FLT_MIN guard) or float64 (ulp64, DBL_MIN). */

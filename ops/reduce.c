@@ -129,7 +129,7 @@ static bool reduce_has(tl_op op) { return op == TL_OP_REDUCE_SUM || op == TL_OP_
 static void ex_reduce64(const tl_step *st, const double *const *in, double *out) {
     const tl_prep_reduce *r = &st->p.rd;
     const double *src = in[0];
-    double *bufs[2] = {st->scratch64p, st->scratch64p + r->buf0};
+    double *bufs[2] = {st->scratch64p, st->scratch64p ? st->scratch64p + r->buf0 : NULL}; /* as ex_reduce */
     for (int p = 0; p < r->n_pass; p++) {
         double *dst = p == r->n_pass - 1 ? out : bufs[p & 1];
         double mul = r->mean ? 1.0 / (double)r->pass_len[p] : 1.0;

@@ -93,7 +93,7 @@ static void test_graph(void) {
     CHECK(tl_session_run(s32, xf, &e) == 0);
     const float *yf = tl_session_output(s32, 0, NULL);
     double y32[4] = {0};
-    for (int i = 0; yf && i < 4; i++) y32[i] = yf[i];
+    for (int i = 0; yf && i < 4; i++) y32[i] = (double)yf[i];
     double r32 = max_rel(y32, want, 4);
     CHECK(r32 > 1e-9 && r32 < 1e-5); /* float32 rounding, far above float64's */
     /* intermediate values (KEEP_ALL) and isolated evaluation: bitwise the run's */

@@ -14,11 +14,11 @@ static double val(uint64_t *st) {
     *st = tl_k_splitmix64(*st);
     uint64_t r = *st;
     switch (r % 16) {
-    case 0: return NAN;
+    case 0: return (double)NAN;
     case 1: return 0.0;
     case 2: return -0.0;
-    case 3: return INFINITY;
-    case 4: return -INFINITY;
+    case 3: return (double)INFINITY;
+    case 4: return -(double)INFINITY;
     case 5: return 5e-324;
     default: return ((double)(r >> 11) / 9007199254740992.0 - 0.5) * 40.0;
     }
@@ -81,7 +81,7 @@ static void test_table(const tl_kernel64_table *T) {
 /* the scalar reference's chosen formulas (TorchLean Activation.Math) */
 static void test_scalar_formulas(void) {
     const tl_kernel64_table *S = tl_kernels64_for(TL_ISA_SCALAR);
-    double x[6] = {-0.0, 0.0, -3.0, 2.5, NAN, 40.0}, y[6];
+    double x[6] = {-0.0, 0.0, -3.0, 2.5, (double)NAN, 40.0}, y[6];
     S->unary_fn[TL_U_RELU](x, y, 6);
     CHECK(y[0] == 0.0 && !signbit(y[0]) && y[1] == 0.0 && y[2] == 0.0 && y[3] == 2.5 && isnan(y[4]) && y[5] == 40.0);
     S->unary_fn[TL_U_SOFTPLUS](x, y, 6);
