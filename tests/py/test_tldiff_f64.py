@@ -698,6 +698,7 @@ def test_python_diff_exposes_float64_agreement(zoo_agree, tmp_path):
     assert set(r.outputs[0].pairs) == {"tlrt_vs_emitted", "tlrt_vs_original", "emitted_vs_original"}
 
 
+@pytest.mark.no_asan  # loads libtlrt_c.so with ctypes: not possible for the ASan build
 def test_agree64_ctypes():
     """tl_agree64_compare (tlrt-f64 vs pytorch-f64) against np_agree: float64 ULPs, the DBL_MIN
     guard, the non-finite cases, and tl_diff_ulp64 against np.spacing."""
