@@ -504,6 +504,10 @@ def main():
             print(problems[-1], file=sys.stderr)
             continue
         for b in batches or ((spec.quick_batches or spec.batches[:2]) if args.quick else spec.batches):
+            # tlrt plans a session for the thread count set when it is created (scratch slots,
+            # micro-batch children: docs/threads.md), so it is created at the largest count; a
+            # smaller count runs the same plan on fewer threads
+            lib.set_threads(max(threads))
             try:
                 R = Runners(spec, module, mdir, mdir / "model.onnx", b, lib, openvino=not args.no_openvino)
             except Exception as e:

@@ -74,6 +74,7 @@ def profile_model(lib, mdir, batch, threads, min_runs, budget):
     model = tc.Model(lib, mdir / "graph.json", str(mdir / "params.bin"))
     in_shape = (batch,) + tuple(g["nodes"][g["input_id"]]["shape"][1:])
     recaptured = False
+    lib.set_threads(threads)  # before the session: it is planned for this thread count
     try:
         sess = tc.Session(model, in_shape, flags=tc.Session.PROFILE)
     except tc.TlrtError:

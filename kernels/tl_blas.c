@@ -25,10 +25,11 @@
 #ifndef TL_OPENBLAS_PATH
 #define TL_OPENBLAS_PATH "libopenblas.so.0"
 #endif
-/* The OpenMP build of OpenBLAS (Debian libopenblas0-openmp), preferred when installed: it runs
- * its threads on the same libgomp pool as tlrt's kernels. The pthread build (the pkg-config one)
- * keeps a second pool, and at 2 threads libgomp's spinning idle workers and OpenBLAS's workers
- * fight over the cores (cnn_large batch 1: 2.4 ms at 1 thread, 16-24 ms at 2). */
+/* The OpenMP build of OpenBLAS (Debian libopenblas0-openmp), preferred when installed. tlrt
+ * keeps OpenBLAS at one thread (its GEMMs are split over tlrt's pool), so either build works;
+ * the OpenMP one is kept because its single-threaded calls never start a thread of its own,
+ * where the pthread build's server threads idle next to the pool's (at 2 threads, before the
+ * pool, cnn_large batch 1 went from 2.4 ms at 1 thread to 16-24 ms). */
 #ifndef TL_OPENBLAS_OPENMP_PATH
 #define TL_OPENBLAS_OPENMP_PATH "/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0"
 #endif
@@ -37,12 +38,6 @@
  * its core (measured: docs/kernels.md). */
 #ifndef TL_SGEMM_SMALL_MNK
 #define TL_SGEMM_SMALL_MNK ((int64_t)65536)
-#endif
-
-/* tl_sgemm lets OpenBLAS use more than one thread from this M*N*K on (multiply-adds; see the
- * call) */
-#ifndef TL_SGEMM_PAR_MNK
-#define TL_SGEMM_PAR_MNK ((int64_t)1 << 23)
 #endif
 
 enum { TL_CBLAS_ROW_MAJOR = 101, TL_CBLAS_NO_TRANS = 111, TL_CBLAS_TRANS = 112 };
@@ -63,7 +58,6 @@ static struct {
     char info[512];
 } tl_blas;
 
-static atomic_int tl_blas_threads_wanted; /* 0: not set yet */
 static pthread_once_t tl_blas_once = PTHREAD_ONCE_INIT;
 
 /* dlsym returns an object pointer; ISO C has no conversion from it to a function pointer
@@ -136,8 +130,10 @@ static void tl_blas_load(void) {
      * every operand, and there the direct kernel wins below TL_SGEMM_SMALL_MNK. */
     bool small_opt = strstr(cn, "SkylakeX") || strstr(cn, "Cooperlake") || strstr(cn, "SapphireRapids");
     tl_blas.small_mnk = small_opt ? 0 : TL_SGEMM_SMALL_MNK;
-    int n = atomic_load(&tl_blas_threads_wanted);
-    if (tl_blas.set_threads) tl_blas.set_threads(n > 0 ? n : omp_get_max_threads());
+    /* OpenBLAS always runs on the calling thread: tlrt splits every large GEMM over its own pool
+     * (tl_gemm_split below), and each call runs with the caller's OpenMP count at 1
+     * (TL_BLAS_ONE_THREAD), so the OpenMP build never forks a team. */
+    if (tl_blas.set_threads) tl_blas.set_threads(1);
 }
 
 static void tl_blas_init(void) { pthread_once(&tl_blas_once, tl_blas_load); }
@@ -147,39 +143,21 @@ const char *tl_blas_info(void) {
     return tl_blas.info;
 }
 
-void tl_blas_set_threads(int n) {
-    if (n < 1) n = 1;
-    atomic_store(&tl_blas_threads_wanted, n);
-    tl_blas_init();
-    if (tl_blas.set_threads) tl_blas.set_threads(n);
-}
-
-/* The thread count of tl_set_threads, for every thread of the process (0: never set, then each
- * thread's OpenMP default). OpenMP's own count (omp_set_num_threads) is per thread: a session
- * run from a thread other than the one that called tl_set_threads would otherwise use that
- * thread's default. Every parallel region of tlrt asks for num_threads(tl_get_threads()) and
- * tl_sgemm / tl_dgemm set the calling thread's count for OpenBLAS's OpenMP build. */
+/* The thread count of tl_set_threads, for every thread of the process (0: never set, then the
+ * OpenMP default). OpenMP's own count (omp_set_num_threads) is per thread: a session run from a
+ * thread other than the one that called tl_set_threads would otherwise use that thread's
+ * default. The worker pool (tl_pool.c) and every remaining OpenMP loop ask tl_get_threads(). */
 static _Atomic int tl_threads_set;
 
 void tl_set_threads(int n) {
     if (n < 1) n = 1;
     atomic_store(&tl_threads_set, n);
     omp_set_num_threads(n);
-    tl_blas_set_threads(n);
 }
 
 int tl_get_threads(void) {
     int n = atomic_load(&tl_threads_set);
     return n > 0 ? n : omp_get_max_threads();
-}
-
-/* Threads for one GEMM call: tl_get_threads(), 1 inside a parallel region, and never more than
- * the calling thread's OpenMP count, so a caller asks for a one-thread GEMM (a result that
- * must not depend on OpenBLAS's split) with omp_set_num_threads(1) around it. */
-static int gemm_threads(void) {
-    if (omp_in_parallel()) return 1;
-    int n = tl_get_threads(), own = omp_get_max_threads();
-    return n < own ? n : own;
 }
 
 /* ---- built-in fallback: blocked, op(B) panels packed on the stack ---- */
@@ -218,6 +196,66 @@ void tl_sgemm_builtin(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t 
     });
 }
 
+/* ---- one GEMM over the pool ----
+ * A GEMM of at least TL_SGEMM_PAR_MNK multiply-adds is cut along its larger output dimension
+ * (N when N >= M, else M) into one contiguous part per thread, in units of 16 rows / columns,
+ * and each part is one single-threaded OpenBLAS call. The K loop of every output element is
+ * OpenBLAS's own and is never split, so the parts compute the same dot products as one call. */
+typedef struct tl_gemm_job {
+    bool dbl, ta, tb;
+    int64_t M, N, K, lda, ldb, ldc;
+    double alpha, beta;
+    const void *A, *B;
+    void *C;
+} tl_gemm_job;
+
+typedef void (*tl_cblas_dgemm_fn)(int order, int ta, int tb, int M, int N, int K, double alpha, const double *A,
+                                  int lda, const double *B, int ldb, double beta, double *C, int ldc);
+static tl_cblas_dgemm_fn tl_blas_dgemm;
+
+#define TL_GEMM_UNIT 16
+
+/* OpenBLAS's OpenMP build sizes every call by the calling thread's omp_get_max_threads() (and
+ * resets its own count to it), whatever openblas_set_num_threads said: each call runs with this
+ * thread's count at 1, so it never forks a team (pool workers keep 1 for good). */
+#define TL_BLAS_ONE_THREAD(CALL) \
+    do { \
+        int cur_ = omp_get_max_threads(); \
+        if (cur_ != 1) omp_set_num_threads(1); \
+        CALL; \
+        if (cur_ != 1) omp_set_num_threads(cur_); \
+    } while (0)
+
+static void tl_gemm_call(const tl_gemm_job *j, int64_t i0, int64_t m, int64_t j0, int64_t n) {
+    int64_t ao = j->ta ? i0 : i0 * j->lda, bo = j->tb ? j0 * j->ldb : j0, co = i0 * j->ldc + j0;
+    int ta = j->ta ? TL_CBLAS_TRANS : TL_CBLAS_NO_TRANS, tb = j->tb ? TL_CBLAS_TRANS : TL_CBLAS_NO_TRANS;
+    if (j->dbl)
+        TL_BLAS_ONE_THREAD(tl_blas_dgemm(TL_CBLAS_ROW_MAJOR, ta, tb, (int)m, (int)n, (int)j->K, j->alpha,
+                                         (const double *)j->A + ao, (int)j->lda, (const double *)j->B + bo,
+                                         (int)j->ldb, j->beta, (double *)j->C + co, (int)j->ldc));
+    else
+        TL_BLAS_ONE_THREAD(tl_blas.sgemm(TL_CBLAS_ROW_MAJOR, ta, tb, (int)m, (int)n, (int)j->K, (float)j->alpha,
+                                         (const float *)j->A + ao, (int)j->lda, (const float *)j->B + bo,
+                                         (int)j->ldb, (float)j->beta, (float *)j->C + co, (int)j->ldc));
+}
+
+static void tl_gemm_part(void *ctx, int64_t u0, int64_t u1) {
+    const tl_gemm_job *j = ctx;
+    bool by_n = j->N >= j->M;
+    int64_t dim = by_n ? j->N : j->M, lo = u0 * TL_GEMM_UNIT, hi = u1 * TL_GEMM_UNIT < dim ? u1 * TL_GEMM_UNIT : dim;
+    if (by_n) tl_gemm_call(j, 0, j->M, lo, hi - lo);
+    else tl_gemm_call(j, lo, hi - lo, 0, j->N);
+}
+
+static void tl_gemm_split(tl_gemm_job *j) {
+    int64_t dim = j->N >= j->M ? j->N : j->M, units = (dim + TL_GEMM_UNIT - 1) / TL_GEMM_UNIT;
+    if (j->M * j->N * j->K < TL_SGEMM_PAR_MNK || tl_pool_threads(units) < 2) {
+        tl_gemm_call(j, 0, j->M, 0, j->N);
+        return;
+    }
+    tl_pool_for(units, tl_gemm_part, j);
+}
+
 /* The direct kernel of the active table (NULL for the scalar table). */
 static tl_sgemm_fn tl_sgemm_small_fn(void) {
 #ifdef TL_KERNELS_X86
@@ -236,21 +274,21 @@ static void tl_sgemm_as_gemv(bool trans_a, bool trans_b, int64_t M, int64_t N, i
         if (beta == 0.0f) memset(C, 0, (size_t)N * sizeof(float));
         int incx = trans_a ? (int)lda : 1;
         if (trans_b) /* B is [N, K] */
-            tl_blas.sgemv(TL_CBLAS_ROW_MAJOR, TL_CBLAS_NO_TRANS, (int)N, (int)K, alpha, B, (int)ldb, A, incx, beta, C,
-                          1);
+            TL_BLAS_ONE_THREAD(tl_blas.sgemv(TL_CBLAS_ROW_MAJOR, TL_CBLAS_NO_TRANS, (int)N, (int)K, alpha, B, (int)ldb,
+                                             A, incx, beta, C, 1));
         else /* B is [K, N] */
-            tl_blas.sgemv(TL_CBLAS_ROW_MAJOR, TL_CBLAS_TRANS, (int)K, (int)N, alpha, B, (int)ldb, A, incx, beta, C,
-                          1);
+            TL_BLAS_ONE_THREAD(tl_blas.sgemv(TL_CBLAS_ROW_MAJOR, TL_CBLAS_TRANS, (int)K, (int)N, alpha, B, (int)ldb, A,
+                                             incx, beta, C, 1));
     } else { /* N == 1: C[:, 0] = alpha * op(A) x + beta C, x = op(B)[:, 0] */
         if (beta == 0.0f)
             for (int64_t i = 0; i < M; i++) C[i * ldc] = 0.0f;
         int incx = trans_b ? 1 : (int)ldb;
         if (trans_a) /* A is [K, M] */
-            tl_blas.sgemv(TL_CBLAS_ROW_MAJOR, TL_CBLAS_TRANS, (int)K, (int)M, alpha, A, (int)lda, B, incx, beta, C,
-                          (int)ldc);
+            TL_BLAS_ONE_THREAD(tl_blas.sgemv(TL_CBLAS_ROW_MAJOR, TL_CBLAS_TRANS, (int)K, (int)M, alpha, A, (int)lda, B,
+                                             incx, beta, C, (int)ldc));
         else /* A is [M, K] */
-            tl_blas.sgemv(TL_CBLAS_ROW_MAJOR, TL_CBLAS_NO_TRANS, (int)M, (int)K, alpha, A, (int)lda, B, incx, beta, C,
-                          (int)ldc);
+            TL_BLAS_ONE_THREAD(tl_blas.sgemv(TL_CBLAS_ROW_MAJOR, TL_CBLAS_NO_TRANS, (int)M, (int)K, alpha, A, (int)lda,
+                                             B, incx, beta, C, (int)ldc));
     }
 }
 
@@ -274,17 +312,8 @@ void tl_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
         return;
     }
     if (tl_blas.sgemm && fits) {
-        /* OpenBLAS's OpenMP build takes its thread count from omp_get_max_threads() at each call:
-         * a GEMM below TL_SGEMM_PAR_MNK runs on the calling thread alone (the team's wake-up and
-         * the split cost more than they save: ACAS-sized 1024x50x50 layers ran slower at 2
-         * threads). OpenBLAS splits over M / N, never K, so the bits do not change. */
-        int nt = gemm_threads(), cur = omp_get_max_threads();
-        int want = nt > 1 && M * N * K < TL_SGEMM_PAR_MNK ? 1 : nt;
-        if (cur != want) omp_set_num_threads(want);
-        tl_blas.sgemm(TL_CBLAS_ROW_MAJOR, trans_a ? TL_CBLAS_TRANS : TL_CBLAS_NO_TRANS,
-                      trans_b ? TL_CBLAS_TRANS : TL_CBLAS_NO_TRANS, (int)M, (int)N, (int)K, alpha, A, (int)lda, B,
-                      (int)ldb, beta, C, (int)ldc);
-        if (cur != want) omp_set_num_threads(cur);
+        tl_gemm_job j = {false, trans_a, trans_b, M, N, K, lda, ldb, ldc, (double)alpha, (double)beta, A, B, C};
+        tl_gemm_split(&j);
         return;
     }
     tl_sgemm_builtin(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -293,9 +322,6 @@ void tl_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
 /* ---- float64: dgemm (a float64 session's linear / matmul / conv) ---- */
 #include "tl_kernels_f64.h"
 
-typedef void (*tl_cblas_dgemm_fn)(int order, int ta, int tb, int M, int N, int K, double alpha, const double *A,
-                                  int lda, const double *B, int ldb, double beta, double *C, int ldc);
-static tl_cblas_dgemm_fn tl_blas_dgemm;
 static pthread_once_t tl_dgemm_once = PTHREAD_ONCE_INIT;
 static void tl_dgemm_load(void) {
     tl_blas_init();
@@ -323,12 +349,8 @@ void tl_dgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, doubl
     const int64_t lim = 0x7fffffff;
     bool fits = K > 0 && M <= lim && N <= lim && K <= lim && lda <= lim && ldb <= lim && ldc <= lim;
     if (tl_blas_dgemm && fits) {
-        int want = gemm_threads(), cur = omp_get_max_threads(); /* see tl_sgemm */
-        if (cur != want) omp_set_num_threads(want);
-        tl_blas_dgemm(TL_CBLAS_ROW_MAJOR, trans_a ? TL_CBLAS_TRANS : TL_CBLAS_NO_TRANS,
-                      trans_b ? TL_CBLAS_TRANS : TL_CBLAS_NO_TRANS, (int)M, (int)N, (int)K, alpha, A, (int)lda, B,
-                      (int)ldb, beta, C, (int)ldc);
-        if (cur != want) omp_set_num_threads(cur);
+        tl_gemm_job j = {true, trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C};
+        tl_gemm_split(&j);
         return;
     }
     tl_dgemm_builtin(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

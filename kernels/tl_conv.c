@@ -169,6 +169,28 @@ void tl_conv_dw_range(tl_isa isa, const tl_conv_desc *d, const float *x, const f
     tl_conv_dw_for(isa)(d, x, w, y, plane0, plane1, scratch);
 }
 
+typedef struct conv_job {
+    const tl_conv_desc *d;
+    const tl_conv_geom *g;
+    tl_conv_dw_fn dw;
+    tl_conv_direct_fn direct;
+    tl_conv_pad_fn pad;
+    const float *x, *w;
+    float *y, *scratch;
+    size_t per;  /* scratch floats per slot */
+    int64_t nt;  /* slots / parts */
+    int64_t img; /* the image of a one-image job */
+} conv_job;
+
+/* part t of nt: one contiguous block of planes (consecutive planes of a channel multiplier share
+ * their padded input) in slot t of the scratch; the split changes nothing in any plane */
+static void dw_part(void *c, int64_t t0, int64_t t1) {
+    const conv_job *j = c;
+    int64_t planes = j->d->batch * j->d->out_ch;
+    for (int64_t t = t0; t < t1; t++)
+        j->dw(j->d, j->x, j->w, j->y, planes * t / j->nt, planes * (t + 1) / j->nt, j->scratch + (size_t)t * j->per);
+}
+
 void tl_conv_dw(const tl_conv_desc *d, const float *x, const float *w, float *y, float *scratch,
                 size_t scratch_floats) {
     tl_conv_dw_fn f = tl_conv_dw_for(tl_conv_active_isa());
@@ -176,17 +198,14 @@ void tl_conv_dw(const tl_conv_desc *d, const float *x, const float *w, float *y,
     size_t per = tl_conv_dw_scratch_floats(d);
     int64_t slots = per ? (int64_t)(scratch_floats / per) : 0;
     int64_t work = planes * d->out_h * d->out_w * d->k_h * d->k_w;
-    int nt = tl_get_threads();
-    if (slots < 2 || planes < 2 || !tl_par(work >= TL_PAR_MIN)) {
+    int64_t nt = tl_pool_threads(planes);
+    if (nt > slots) nt = slots;
+    if (nt < 2 || work < TL_PAR_MIN) {
         f(d, x, w, y, 0, planes, scratch);
         return;
     }
-    if (nt > slots) nt = (int)slots;
-    if (nt > planes) nt = (int)planes;
-        /* one contiguous block of planes per thread: consecutive planes of a channel multiplier share
-     * their padded input; the split changes nothing in any plane's arithmetic */
-#pragma omp parallel for schedule(static) num_threads(nt)
-    for (int t = 0; t < nt; t++) f(d, x, w, y, planes * t / nt, planes * (t + 1) / nt, scratch + (size_t)t * per);
+    conv_job j = {.d = d, .dw = f, .x = x, .w = w, .y = y, .scratch = scratch, .per = per, .nt = nt};
+    tl_pool_for(nt, dw_part, &j);
 }
 
 /* ---------------------------------------------------------------- dense direct */
@@ -243,6 +262,29 @@ void tl_conv_direct_range(tl_isa isa, const tl_conv_desc *d, const float *packed
     tl_conv_direct_for(isa)(d, packed, scratch, y, n, item0, item1);
 }
 
+static void direct_images_part(void *c, int64_t t0, int64_t t1) {
+    const conv_job *j = c;
+    const tl_conv_desc *d = j->d;
+    int64_t items = tl_conv_direct_items(d);
+    for (int64_t t = t0; t < t1; t++) {
+        float *s = j->scratch + (size_t)t * j->per;
+        for (int64_t n = d->batch * t / j->nt; n < d->batch * (t + 1) / j->nt; n++) {
+            tl_conv_pad_channels(j->pad, d, j->g, j->x, n, s, 0, d->in_ch);
+            j->direct(d, j->w, s, j->y, n, 0, items);
+        }
+    }
+}
+
+static void pad_part(void *c, int64_t c0, int64_t c1) {
+    const conv_job *j = c;
+    tl_conv_pad_channels(j->pad, j->d, j->g, j->x, j->img, j->scratch, c0, c1);
+}
+
+static void items_part(void *c, int64_t i0, int64_t i1) {
+    const conv_job *j = c;
+    j->direct(j->d, j->w, j->scratch, j->y, j->img, i0, i1);
+}
+
 void tl_conv_direct(const tl_conv_desc *d, const float *packed, const float *x, float *y, float *scratch,
                     size_t scratch_floats) {
     tl_isa isa = tl_conv_active_isa();
@@ -255,25 +297,23 @@ void tl_conv_direct(const tl_conv_desc *d, const float *packed, const float *x, 
     int64_t macs = d->out_ch * d->out_h * d->out_w * (d->in_ch / d->groups) * d->k_h * d->k_w;
     size_t per = (size_t)(d->in_ch * g.plane);
     int64_t slots = per ? (int64_t)(scratch_floats / per) : 0;
-    if (d->batch >= 2 && slots >= 2 && tl_par(macs * d->batch >= TL_PAR_MIN)) {
-        /* whole images per thread, each padded into the thread's own slot: no barrier per
-         * image; the same items run, so the same bits */
-        int64_t nt = tl_get_threads();
-        if (nt > slots) nt = slots;
-        if (nt > d->batch) nt = d->batch;
-#pragma omp parallel for schedule(static) num_threads((int)nt)
-        for (int64_t t = 0; t < nt; t++) {
-            float *s = scratch + (size_t)t * per;
-            for (int64_t n = d->batch * t / nt; n < d->batch * (t + 1) / nt; n++) {
-                tl_conv_pad_channels(pad, d, &g, x, n, s, 0, d->in_ch);
-                f(d, packed, s, y, n, 0, items);
-            }
-        }
+    int64_t nt = d->batch >= 2 ? tl_pool_threads(d->batch) : 1;
+    if (nt > slots) nt = slots;
+    conv_job j = {.d = d, .g = &g, .direct = f, .pad = pad, .x = x, .w = packed, .y = y, .scratch = scratch,
+                  .per = per, .nt = nt};
+    if (nt >= 2 && macs * d->batch >= TL_PAR_MIN) {
+        /* whole images per thread, each padded into the thread's own slot: no barrier per image */
+        tl_pool_for(nt, direct_images_part, &j);
         return;
     }
-    for (int64_t n = 0; n < d->batch; n++) { /* one image at a time, split over channels/items */
-        TL_PFOR(in_img >= TL_PAR_MIN && d->in_ch > 1, c, d->in_ch,
-                tl_conv_pad_channels(pad, d, &g, x, n, scratch, c, c + 1););
-        TL_PFOR(macs >= TL_PAR_MIN && items > 1, it, items, f(d, packed, scratch, y, n, it, it + 1););
+    /* one image at a time (batch 1, or fewer scratch slots than threads: a session planned for
+     * fewer threads), each padded once (split over channels) and its items split */
+    bool split = macs >= TL_PAR_MIN && tl_pool_threads(items) >= 2;
+    for (int64_t n = 0; n < d->batch; n++) {
+        j.img = n;
+        if (split && in_img >= TL_PAR_MIN && d->in_ch > 1) tl_pool_for(d->in_ch, pad_part, &j);
+        else tl_conv_pad_channels(pad, d, &g, x, n, scratch, 0, d->in_ch);
+        if (split) tl_pool_for(items, items_part, &j);
+        else f(d, packed, scratch, y, n, 0, items);
     }
 }

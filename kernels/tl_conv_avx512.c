@@ -28,6 +28,10 @@ typedef __m512 VF;
                                      hi); \
     } while (0)
 
+/* [s, v[0], ..., v[14]]: v moved up one lane, s in lane 0 */
+#define V_SHIFT_IN(s, v) \
+    _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(v), _mm512_castps_si512(_mm512_set1_ps(s)), 15))
+
 /* lanes [a, b) stored */
 #define V_STORER(p, v, a, b) _mm512_mask_storeu_ps(p, (__mmask16)(((1u << (b)) - 1u) & ~((1u << (a)) - 1u)), v)
 

@@ -111,6 +111,5 @@ void tl_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
  * exceeds its 32-bit int API); same contract as tl_sgemm. Exposed for tests. */
 void tl_sgemm_builtin(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                       int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
-void tl_blas_set_threads(int n);
 
 #endif

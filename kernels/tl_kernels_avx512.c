@@ -102,6 +102,9 @@ static inline float tl_avx512_hmax(__m512 v) {
         (o) = _mm512_permutex2var_ps(lo, io_, hi); \
     } while (0)
 #define V_EVEN_ODD_FIX(v) (v)
+/* [s, v[0], ..., v[14]]: v moved up one lane, s in lane 0 (3x3 / 2 max pooling) */
+#define V_SHIFT_IN(s, v) \
+    _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(v), _mm512_castps_si512(_mm512_set1_ps(s)), 15))
 #define V_POOL2_NARROW tl_avx2_pool_2x2s2 /* output rows of <= 8: 8 lanes waste fewer */
 
 #define TL_GP_NV 4 /* packed linear: vectors of y per register block */

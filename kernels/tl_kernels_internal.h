@@ -6,12 +6,20 @@
 
 #include <omp.h>
 #include "tl_cpu.h"
+#include "tl_pool.h"
 
 #define TL_MAX_RANK_K TL_MAX_RANK
 
-/* OpenMP splits independent outer work only above this many elements. Work is always split
+/* Work is split over threads (the pool's tl_par wrappers, or OpenMP's TL_PFOR outside session
+ * runs) only above this many elements. Work is always split
  * along element-independent boundaries, so 1 and N threads give bitwise identical results. */
 #define TL_PAR_MIN ((int64_t)65536)
+
+/* GEMMs (tl_sgemm, tl_dgemm, the packed kernel) are split over the pool from this M*N*K on
+ * (multiply-adds, about 20 us on one core); smaller ones run faster on one thread. */
+#ifndef TL_SGEMM_PAR_MNK
+#define TL_SGEMM_PAR_MNK ((int64_t)1 << 21)
+#endif
 
 /* Whether a loop should be split across threads: only when the work is big enough AND more than
  * one thread is configured. Every parallel loop branches on this in plain C BEFORE its pragma,
@@ -19,7 +27,9 @@
  * mallocs) a one-thread team on every call: ~38% of a small model's instructions. Inside an
  * enclosing parallel region the loop runs serially (nested regions would be one-thread teams). */
 static inline bool tl_par(bool big) {
-    return big && tl_get_threads() > 1 && !omp_in_parallel(); /* nested: serial anyway */
+    /* serial inside a pool job and while a session run holds the pool hot: the pool's workers
+     * spin there, an OpenMP team would compete with them for the same cores */
+    return big && tl_get_threads() > 1 && !omp_in_parallel() && !tl_pool_in_job() && !tl_pool_is_hot();
 }
 
 /* for (int64_t I = 0; I < N; I++) BODY, split across threads (static schedule) iff BIG and more

@@ -6,10 +6,11 @@
  * Execution: per image and group, im2col (or the input itself for a 1x1 stride-1 unpadded conv)
  * then one tl_sgemm; depthwise convs (one input channel per group) run a direct loop. */
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include "tl_emit.h"
+#include "tl_par.h"
+#include "tl_pool.h"
 #include "tl_runtime_internal.h"
 
 /* Depthwise convolution (one input channel per group): direct loop, no im2col. For each kernel
@@ -50,39 +51,43 @@ static void dw_plane(const float *x, const float *w, float bias, float *y, const
             }
 }
 
+typedef struct dw_job {
+    const tl_prep_conv *cv;
+    const float *x;
+    float *y;
+    int64_t iv[3], ov[3], kv[3], sv[3], pv[3], dv[3];
+    int64_t C, OC;
+} dw_job;
+
+static void dw_planes(void *c, int64_t p0, int64_t p1) {
+    const dw_job *j = c;
+    const tl_prep_conv *cv = j->cv;
+    for (int64_t pl = p0; pl < p1; pl++) {
+        int64_t o = pl / j->OC, oc = pl % j->OC, g = oc / cv->cout_g;
+        const float *x = j->x + (o * j->C + g) * cv->in_plane;
+        dw_plane(x, cv->w + oc * cv->kprod, cv->b ? cv->b[oc] : 0.0f, j->y + pl * cv->out_plane, j->iv, j->ov, j->kv,
+                 j->sv, j->pv, j->dv);
+    }
+}
+
 static void ex_conv_depthwise(const tl_step *st, const float *const *in, float *out) {
     const tl_prep_conv *cv = &st->p.cv;
+    int64_t C = cv->groups, OC = cv->cout_g * cv->groups;
+    dw_job j = {.cv = cv, .x = in[0], .y = out, .C = C, .OC = OC};
     /* window padded to 3 axes (leading axes of extent 1) */
-    int64_t iv[3], ov[3], kv[3], sv[3], pv[3], dv[3];
     int off = 3 - cv->win.rank;
     for (int a = 0; a < 3; a++) {
         int b = a - off;
-        iv[a] = b >= 0 ? cv->win.in[b] : 1;
-        ov[a] = b >= 0 ? cv->win.out[b] : 1;
-        kv[a] = b >= 0 ? cv->win.kernel[b] : 1;
-        sv[a] = b >= 0 ? cv->win.stride[b] : 1;
-        pv[a] = b >= 0 ? cv->win.pad[b] : 0;
-        dv[a] = b >= 0 ? cv->win.dilation[b] : 1;
+        j.iv[a] = b >= 0 ? cv->win.in[b] : 1;
+        j.ov[a] = b >= 0 ? cv->win.out[b] : 1;
+        j.kv[a] = b >= 0 ? cv->win.kernel[b] : 1;
+        j.sv[a] = b >= 0 ? cv->win.stride[b] : 1;
+        j.pv[a] = b >= 0 ? cv->win.pad[b] : 0;
+        j.dv[a] = b >= 0 ? cv->win.dilation[b] : 1;
     }
-    int64_t C = cv->groups, OC = cv->cout_g * cv->groups;
     int64_t planes = cv->outer * OC;
-    /* branch before the pragma: an OpenMP region whose `if` is false still builds a team */
-    if (planes > 1 && planes * cv->out_plane * cv->kprod > 65536 && tl_get_threads() > 1) {
-#pragma omp parallel for schedule(static) num_threads(tl_get_threads())
-        for (int64_t pl = 0; pl < planes; pl++) {
-            int64_t o = pl / OC, oc = pl % OC, g = oc / cv->cout_g;
-            const float *x = in[0] + (o * C + g) * cv->in_plane;
-            dw_plane(x, cv->w + oc * cv->kprod, cv->b ? cv->b[oc] : 0.0f, out + pl * cv->out_plane, iv, ov, kv, sv,
-                     pv, dv);
-        }
-        return;
-    }
-    for (int64_t pl = 0; pl < planes; pl++) {
-        int64_t o = pl / OC, oc = pl % OC, g = oc / cv->cout_g;
-        const float *x = in[0] + (o * C + g) * cv->in_plane;
-        dw_plane(x, cv->w + oc * cv->kprod, cv->b ? cv->b[oc] : 0.0f, out + pl * cv->out_plane, iv, ov, kv, sv, pv,
-                 dv);
-    }
+    if (planes * cv->out_plane * cv->kprod > 65536) tl_pool_for(planes, dw_planes, &j);
+    else dw_planes(&j, 0, planes);
 }
 
 /* One image: per group, im2col into `col_buf` (or the input itself) and one GEMM. */
@@ -115,12 +120,29 @@ static void conv_image(const tl_prep_conv *cv, const float *x, float *y, float *
  * TL_CONV_BATCH_OCB output channels. Per image the im2col [K][P] goes into columns
  * [o*P, (o+1)*P) of col [K][N*P]; the bias rows then Y[OC][N*P] += W[OC][K] * col; Y is
  * scattered to [N][OC][P]. Each output is the bias plus OpenBLAS's dot product of its K terms,
- * the rounding class of the per-image im2col path (docs/conv.md). Threads take whole blocks, each
- * a single-threaded call (OpenBLAS runs serially inside an OpenMP region; one thread: serial
- * anyway), so every block is the same call at any thread count: the same bits. (One threaded
- * OpenBLAS call over all channels differed by 1 ulp between 1 and 2 threads on ResNet-18.)
+ * the rounding class of the per-image im2col path (docs/conv.md). Pool threads take whole blocks,
+ * each one GEMM on its thread (tl_sgemm splits nothing inside a pool job), so every block is the
+ * same call at any thread count: the same bits. (One GEMM over all channels split by OpenBLAS's
+ * threads differed by 1 ulp between 1 and 2 threads on ResNet-18.)
  * Scratch: col, then one image's im2col, then Y. */
 #define TL_CONV_BATCH_OCB 128
+typedef struct bg_job {
+    const tl_prep_conv *cv;
+    const float *col;
+    float *ym;
+    int64_t NP, K, OC;
+} bg_job;
+
+/* blocks [b0, b1): each one GEMM on the calling thread (tl_sgemm splits nothing inside a job) */
+static void bg_blocks(void *c, int64_t b0, int64_t b1) {
+    const bg_job *j = c;
+    const tl_prep_conv *cv = j->cv;
+    for (int64_t bi = b0; bi < b1; bi++) {
+        int64_t c0 = bi * TL_CONV_BATCH_OCB, m = j->OC - c0 < TL_CONV_BATCH_OCB ? j->OC - c0 : TL_CONV_BATCH_OCB;
+        tl_sgemm(false, false, m, j->NP, j->K, 1.0f, cv->w + c0 * j->K, j->K, j->col, j->NP, cv->b ? 1.0f : 0.0f,
+                 j->ym + c0 * j->NP, j->NP);
+    }
+}
 static void ex_conv_batch_gemm(const tl_step *st, const float *const *in, float *out) {
     const tl_prep_conv *cv = &st->p.cv;
     int64_t N = cv->outer, P = cv->out_plane, C = cv->cin_g, OC = cv->cout_g, K = C * cv->kprod, NP = N * P;
@@ -134,33 +156,33 @@ static void ex_conv_batch_gemm(const tl_step *st, const float *const *in, float 
         for (int64_t j = 0; j < NP; j++) ym[c * NP + j] = bv;
     }
     int64_t nb = (OC + TL_CONV_BATCH_OCB - 1) / TL_CONV_BATCH_OCB;
-    int nt = tl_get_threads();
-    if (nt > nb) nt = (int)nb;
-    if (nt > 1 && !omp_in_parallel()) {
-#pragma omp parallel for schedule(static) num_threads(nt)
-        for (int64_t bi = 0; bi < nb; bi++) {
-            int64_t c0 = bi * TL_CONV_BATCH_OCB, m = OC - c0 < TL_CONV_BATCH_OCB ? OC - c0 : TL_CONV_BATCH_OCB;
-            tl_sgemm(false, false, m, NP, K, 1.0f, cv->w + c0 * K, K, col, NP, cv->b ? 1.0f : 0.0f, ym + c0 * NP, NP);
-        }
-    } else {
-        int saved = omp_get_max_threads(); /* nested or one block: still one OpenBLAS thread */
-        if (saved > 1 && !omp_in_parallel()) omp_set_num_threads(1);
-        for (int64_t bi = 0; bi < nb; bi++) {
-            int64_t c0 = bi * TL_CONV_BATCH_OCB, m = OC - c0 < TL_CONV_BATCH_OCB ? OC - c0 : TL_CONV_BATCH_OCB;
-            tl_sgemm(false, false, m, NP, K, 1.0f, cv->w + c0 * K, K, col, NP, cv->b ? 1.0f : 0.0f, ym + c0 * NP, NP);
-        }
-        if (saved > 1 && !omp_in_parallel()) omp_set_num_threads(saved);
-    }
+    bg_job j = {cv, col, ym, NP, K, OC};
+    tl_pool_for(nb, bg_blocks, &j);
     for (int64_t o = 0; o < N; o++)
         for (int64_t c = 0; c < OC; c++)
             memcpy(out + (o * OC + c) * P, ym + c * NP + o * P, sizeof(float) * (size_t)P);
 }
 
-/* Several images and threads: one image per thread at a time, each with its own im2col slice of
- * the scratch (sized at plan time for cv->threads) and a single-threaded GEMM (OpenBLAS runs
- * serially inside an OpenMP region). Each image is computed by the same calls in the same order
- * whichever thread runs it, and OpenBLAS splits a GEMM over M/N, never K, so the result is
- * bitwise the same at any thread count. One image (or small work): the GEMM's own threads. */
+/* Several images and threads: a block of images per pool thread, each thread with its own im2col
+ * slice of the scratch (sized at plan time for cv->threads) and its GEMMs on that thread. Each
+ * image is computed by the same calls in the same order whichever thread runs it, so the result
+ * is bitwise the same at any thread count. One image (or small work): tl_sgemm splits the GEMM. */
+typedef struct img_job {
+    const tl_prep_conv *cv;
+    const float *x;
+    float *y, *scratch;
+    int64_t col_sz, C, OC, nt;
+} img_job;
+
+/* part t: images [outer*t/nt, outer*(t+1)/nt) with im2col slice t */
+static void img_part(void *c, int64_t t0, int64_t t1) {
+    const img_job *j = c;
+    const tl_prep_conv *cv = j->cv;
+    for (int64_t t = t0; t < t1; t++)
+        for (int64_t o = cv->outer * t / j->nt; o < cv->outer * (t + 1) / j->nt; o++)
+            conv_image(cv, j->x + o * j->C * cv->in_plane, j->y + o * j->OC * cv->out_plane, j->scratch + t * j->col_sz);
+}
+
 static void ex_conv_paths(const tl_step *st, const float *const *in, float *out) {
     const tl_prep_conv *cv = &st->p.cv;
     if (cv->direct == TL_CONV_DIRECT_DW) {
@@ -181,12 +203,11 @@ static void ex_conv_paths(const tl_step *st, const float *const *in, float *out)
     }
     int64_t C = cv->cin_g * cv->groups, OC = cv->cout_g * cv->groups;
     int64_t col_sz = cv->im2col ? cv->cin_g * cv->kprod * cv->out_plane : 0;
-    int nt = cv->threads < tl_get_threads() ? cv->threads : tl_get_threads();
-    if (nt > 1 && cv->outer > 1 && !omp_in_parallel()) {
-#pragma omp parallel for schedule(static) num_threads(nt)
-        for (int64_t o = 0; o < cv->outer; o++)
-            conv_image(cv, in[0] + o * C * cv->in_plane, out + o * OC * cv->out_plane,
-                       st->scratch + (int64_t)omp_get_thread_num() * col_sz);
+    int64_t nt = tl_pool_threads(cv->outer);
+    if (nt > cv->threads) nt = cv->threads;
+    if (nt > 1) {
+        img_job j = {cv, in[0], out, st->scratch, col_sz, C, OC, nt};
+        tl_pool_for(nt, img_part, &j);
         return;
     }
     for (int64_t o = 0; o < cv->outer; o++)
@@ -201,10 +222,10 @@ static void ex_conv_paths(const tl_step *st, const float *const *in, float *out)
 static void ex_conv(const tl_step *st, const float *const *in, float *out) {
     const tl_prep_conv *cv = &st->p.cv;
     ex_conv_paths(st, in, out);
-    if (cv->resid) st->K->add_clamp(out, st->res, out, st->numel, cv->lo, cv->hi);
+    if (cv->resid) tl_par_add_clamp(st->K, out, st->res, out, st->numel, cv->lo, cv->hi);
     else if (cv->clamp && (cv->direct == TL_CONV_IM2COL || cv->direct == TL_CONV_IM2COL_BATCH))
-        st->K->bias_clamp_rows(out, NULL, cv->outer * cv->groups * cv->cout_g, cv->out_plane, cv->lo, cv->hi);
-    if (cv->leaky) st->K->leaky(out, st->numel, cv->slope);
+        tl_par_bias_clamp_rows(st->K, out, NULL, cv->outer * cv->groups * cv->cout_g, cv->out_plane, cv->lo, cv->hi);
+    if (cv->leaky) tl_par_leaky(st->K, out, st->numel, cv->slope);
 }
 
 static int conv_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tl_emit.h"
+#include "tl_par.h"
 #include "tl_runtime_internal.h"
 
 /* ---------------------------------------------------------------- per-op tables */
@@ -56,10 +57,12 @@ static bool unary_has(tl_op op) { return op >= 0 && op < TL_OP_COUNT && UNARY[op
 static bool binary_has(tl_op op) { return op >= 0 && op < TL_OP_COUNT && BINARY[op].set; }
 
 /* ---------------------------------------------------------------- exec */
-static void ex_unary(const tl_step *st, const float *const *in, float *out) { st->p.ew.ufn(in[0], out, st->numel); }
+static void ex_unary(const tl_step *st, const float *const *in, float *out) {
+    tl_par_unary(st->p.ew.ufn, in[0], out, st->numel);
+}
 
 static void ex_binary(const tl_step *st, const float *const *in, float *out) {
-    st->p.ew.bfn(in[0], in[1], out, st->numel);
+    tl_par_binary(st->p.ew.bfn, in[0], in[1], out, st->numel);
 }
 
 /* One operand holds `rep` copies of one period (`inner` floats) of a value that repeats along
@@ -75,7 +78,7 @@ void tl_exec_binary_rep(const tl_step *st, const float *const *in, float *out) {
         int64_t len = st->numel - o < chunk ? st->numel - o : chunk;
         const float *a = k == 0 ? in[0] : in[0] + o;
         const float *b = k == 1 ? in[1] : in[1] + o;
-        e->bfn(a, b, out + o, len);
+        tl_par_binary(e->bfn, a, b, out + o, len);
     }
 }
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tl_emit.h"
+#include "tl_par.h"
 #include "tl_runtime_internal.h"
 
 /* Few rows, wide layer (l->lin_t): OpenBLAS runs Y^T = W X^T faster than Y = X W^T for these
@@ -18,14 +19,14 @@ static void ex_linear_gemm(const tl_step *st, const float *const *in, float *out
 /* the fused leaky relu goes last, after whichever path ran */
 static void ex_linear(const tl_step *st, const float *const *in, float *out) {
     ex_linear_gemm(st, in, out);
-    if (st->p.lin.leaky && st->p.lin.M > 0 && st->p.lin.N > 0) st->K->leaky(out, st->numel, st->p.lin.slope);
+    if (st->p.lin.leaky && st->p.lin.M > 0 && st->p.lin.N > 0) tl_par_leaky(st->K, out, st->numel, st->p.lin.slope);
 }
 
 static void ex_linear_gemm(const tl_step *st, const float *const *in, float *out) {
     const tl_prep_linear *l = &st->p.lin;
     if (l->M == 0 || l->N == 0) return;
     if (l->packed) { /* bias, residual and clamp in the kernel's store, in the same order */
-        st->K->gemm_packed(in[0], l->M, l->N, l->K, l->packed, l->b, l->resid ? st->res : NULL, l->lo, l->hi, out);
+        tl_par_gemm_packed(st->K, in[0], l->M, l->N, l->K, l->packed, l->b, l->resid ? st->res : NULL, l->lo, l->hi, out);
         return;
     }
     if (l->lin_t) {
@@ -44,20 +45,20 @@ static void ex_linear_gemm(const tl_step *st, const float *const *in, float *out
                         for (int64_t i = i0; i < ie; i++) y[i] = yt[i * M + j];
                 }
             }
-        if (l->resid) st->K->add_clamp(out, st->res, out, st->numel, l->lo, l->hi);
-        else if (l->clamp) st->K->bias_clamp_rows(out, NULL, M, N, l->lo, l->hi);
+        if (l->resid) tl_par_add_clamp(st->K, out, st->res, out, st->numel, l->lo, l->hi);
+        else if (l->clamp) tl_par_bias_clamp_rows(st->K, out, NULL, M, N, l->lo, l->hi);
         return;
     }
     tl_sgemm(false, true, l->M, l->N, l->K, 1.0f, in[0], l->K, l->w, l->K, 0.0f, out, l->N);
     /* bias then a fused clamp in one pass: the same operations as add_bias_rows followed by the
      * relu / max_elem / min_elem nodes it replaces; a fused residual add between the two */
     if (l->resid) {
-        if (l->b) st->K->add_bias_rows(out, l->b, l->M, l->N);
-        st->K->add_clamp(out, st->res, out, st->numel, l->lo, l->hi);
+        if (l->b) tl_par_add_bias_rows(st->K, out, l->b, l->M, l->N);
+        tl_par_add_clamp(st->K, out, st->res, out, st->numel, l->lo, l->hi);
     } else if (l->clamp) {
-        st->K->bias_clamp_rows(out, l->b, l->M, l->N, l->lo, l->hi);
+        tl_par_bias_clamp_rows(st->K, out, l->b, l->M, l->N, l->lo, l->hi);
     } else if (l->b) {
-        st->K->add_bias_rows(out, l->b, l->M, l->N);
+        tl_par_add_bias_rows(st->K, out, l->b, l->M, l->N);
     }
 }
 
@@ -115,14 +116,15 @@ static int linear_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
     l->lin_t = l->M >= 2 && l->M <= 128 && l->K >= 512 && l->N >= 256;
     st->scratch_floats = l->lin_t ? l->M * l->N : 0;
     st->kernel = ex_linear;
-    /* narrow layers of a batched MLP (N, K <= 256, 16+ rows): the table's packed-weight kernel
-     * (no per-call packing of x and W: ACAS 5-50x6-5 batch 1024 0.25 -> 0.21 ms at 1 thread,
-     * MNIST 784-256x3-10 batch 256 unchanged; docs/kernels.md); one FMA chain per output in k
+    /* narrow layers of a batched MLP (N <= 256, K <= 1024, 16+ rows): the table's packed-weight
+     * kernel (no per-call packing of x and W: ACAS 5-50x6-5 batch 1024 0.25 -> 0.21 ms at 1
+     * thread; MNIST 784-256x3-10 with its 784-wide layer packed too, 1 thread: batch 16 72 -> 69
+     * us, 64 249 -> 223, 256 870 -> 776, 1024 unchanged; docs/kernels.md); one FMA chain per output in k
      * order, so rounded like sgemm (not bitwise sgemm), bitwise across ISAs and thread counts;
      * not under TL_SESSION_EXACT, which keeps the sgemm path */
     l->packed = NULL;
     if (!c->exact && c->K != tl_kernels_for(TL_ISA_SCALAR) && !l->lin_t && l->M >= 16 && l->N >= 1 && l->N <= 256 &&
-        l->K >= 1 && l->K <= 256) {
+        l->K >= 1 && l->K <= 1024) {
         size_t np = c->K->gemm_pack_floats(l->N, l->K);
         l->packed = malloc(sizeof(float) * (np ? np : 1));
         if (!l->packed) return tl_erroom(err, "node[%lld] (linear): out of memory packing weights", (long long)n->id);

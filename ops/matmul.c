@@ -8,7 +8,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tl_emit.h"
+#include "tl_kernels_internal.h"
+#include "tl_par.h"
+#include "tl_pool.h"
 #include "tl_runtime_internal.h"
+
+typedef struct mm_job {
+    const tl_prep_matmul *m;
+    const float *a, *b;
+    float *c;
+} mm_job;
+
+static void mm_part(void *ctx, int64_t b0, int64_t b1) {
+    const mm_job *j = ctx;
+    const tl_prep_matmul *m = j->m;
+    for (int64_t bi = b0; bi < b1; bi++)
+        tl_sgemm(m->ta, m->tb, m->M, m->N, m->K, 1.0f, j->a + m->a_off[bi], m->lda, j->b + m->b_off[bi], m->ldb, 0.0f,
+                 j->c + m->c_off[bi], m->ldc);
+}
 
 static void ex_matmul_gemms(const tl_step *st, const float *const *in, float *out) {
     const tl_prep_matmul *m = &st->p.mm;
@@ -17,9 +34,11 @@ static void ex_matmul_gemms(const tl_step *st, const float *const *in, float *ou
                  m->ldb, 0.0f, out + m->c_off[0], m->ldc);
         return;
     }
-    for (int64_t bi = 0; bi < m->nbatch; bi++)
-        tl_sgemm(m->ta, m->tb, m->M, m->N, m->K, 1.0f, in[0] + m->a_off[bi], m->lda, in[1] + m->b_off[bi], m->ldb,
-                 0.0f, out + m->c_off[bi], m->ldc);
+    mm_job j = {m, in[0], in[1], out};
+    /* several GEMMs each too small to split (attention's per-head products): whole GEMMs per
+     * thread; a large one splits itself inside tl_sgemm */
+    if (m->nbatch > 1 && m->M * m->N * m->K < TL_SGEMM_PAR_MNK) tl_pool_for(m->nbatch, mm_part, &j);
+    else mm_part(&j, 0, m->nbatch);
 }
 
 /* Fused epilogues (the planner fuses only into a matmul writing its own contiguous output, not
@@ -30,9 +49,9 @@ static void ex_matmul(const tl_step *st, const float *const *in, float *out) {
     const tl_prep_matmul *m = &st->p.mm;
     if (m->M == 0 || m->N == 0) return;
     ex_matmul_gemms(st, in, out);
-    if (m->resid) st->K->add_clamp(out, st->res, out, st->numel, m->lo, m->hi);
-    else if (m->clamp) st->K->bias_clamp_rows(out, NULL, st->numel / m->N, m->N, m->lo, m->hi);
-    if (m->leaky) st->K->leaky(out, st->numel, m->slope);
+    if (m->resid) tl_par_add_clamp(st->K, out, st->res, out, st->numel, m->lo, m->hi);
+    else if (m->clamp) tl_par_bias_clamp_rows(st->K, out, NULL, st->numel / m->N, m->N, m->lo, m->hi);
+    if (m->leaky) tl_par_leaky(st->K, out, st->numel, m->slope);
 }
 
 static int matmul_absorb_clamp(tl_step *st, float lo, float hi) {

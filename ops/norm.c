@@ -10,19 +10,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tl_emit.h"
+#include "tl_par.h"
 #include "tl_runtime_internal.h"
 
 static void ex_batch_norm(const tl_step *st, const float *const *in, float *out) {
     const tl_prep_norm *m = &st->p.nm;
-    st->K->channel_affine(in[0], out, m->outer, m->len, m->inner, m->scale, m->shift);
+    tl_par_channel_affine(st->K, in[0], out, m->outer, m->len, m->inner, m->scale, m->shift);
 }
 static void ex_softmax(const tl_step *st, const float *const *in, float *out) {
     const tl_prep_norm *m = &st->p.nm;
-    st->K->softmax(in[0], out, m->outer, m->len, m->inner);
+    tl_par_softmax(st->K, in[0], out, m->outer, m->len, m->inner);
 }
 static void ex_layernorm(const tl_step *st, const float *const *in, float *out) {
     const tl_prep_norm *m = &st->p.nm;
-    st->K->layernorm(in[0], out, m->outer, m->len, m->gamma, m->beta, m->eps);
+    tl_par_layernorm(st->K, in[0], out, m->outer, m->len, m->gamma, m->beta, m->eps);
 }
 
 /* [outer, len, inner] around axis ax of the parent's session shape */

@@ -5,6 +5,7 @@
  * is rejected. Both are exact w.r.t. the scalar reference kernels (docs/kernels.md). */
 #include <string.h>
 #include "tl_emit.h"
+#include "tl_par.h"
 #include "tl_runtime_internal.h"
 
 int tl_window_from_node(tl_window *w, const tl_node *n, const tl_shape *in, const tl_shape *out, int first_spatial,
@@ -28,10 +29,10 @@ int tl_window_from_node(tl_window *w, const tl_node *n, const tl_shape *in, cons
 }
 
 static void ex_max_pool(const tl_step *st, const float *const *in, float *out) {
-    st->K->max_pool(in[0], out, st->p.pool.planes, &st->p.pool.win);
+    tl_par_pool(st->K, true, in[0], out, st->p.pool.planes, &st->p.pool.win);
 }
 static void ex_avg_pool(const tl_step *st, const float *const *in, float *out) {
-    st->K->avg_pool(in[0], out, st->p.pool.planes, &st->p.pool.win);
+    tl_par_pool(st->K, false, in[0], out, st->p.pool.planes, &st->p.pool.win);
 }
 
 static int pool_infer(const tl_infer_ctx *c, tl_shape *out, tl_err *err) {

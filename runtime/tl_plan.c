@@ -1019,6 +1019,7 @@ int tl_session_new(tl_model *m, const tl_shape *input_shape, int flags, tl_sessi
     plan_in_place(&P);
     if (plan_place(&P)) goto done;
     plan_bind(&P);
+    if (tl_mb_setup(s, err)) goto done;
     *out = s;
     rc = 0;
 done:

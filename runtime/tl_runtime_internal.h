@@ -203,7 +203,22 @@ struct tl_session {
     bool f64;
     double **prm64;    /* [n * TL_MAX_PARAMS], owned array */
     bool *prm64_owned; /* [n * TL_MAX_PARAMS] */
+    /* micro-batching (tl_microbatch.c; mb_nchild == 0: off): the batch runs as mb_chunks runs of
+     * batch mb_m on mb_nchild child sessions (owned), outputs gathered in mb_out (owned) */
+    bool pool_idle; /* the last run dispatched no pool job: the next one does not wake the pool */
+    int mb_nchild;
+    tl_session **mb_child;
+    int64_t mb_m, mb_chunks, mb_in_per;
+    float **mb_out;      /* [n_out], each [N * mb_out_per[i]] */
+    int64_t *mb_out_per; /* [n_out] floats per sample */
+    int64_t *mb_ns;      /* PROFILE: [mb_nchild * n] per child node time summed over its chunks */
 };
+
+/* tl_microbatch.c: set micro-batching up at the end of tl_session_new (or leave it off), free
+ * it, run a micro-batched session. */
+int tl_mb_setup(tl_session *s, tl_err *err);
+void tl_mb_free(tl_session *s);
+int tl_mb_run(tl_session *s, const float *input, tl_err *err);
 
 /* ---- what the planner needs from the families ---- */
 /* Free what a step owns (the family's release + the parent pointer array). */

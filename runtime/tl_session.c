@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include "tl_runtime_internal.h"
+#include "tl_pool.h"
 
 void tl_step_release(tl_step *st) {
     if (st->row && st->row->fam && st->row->fam->release) st->row->fam->release(st);
@@ -20,6 +21,7 @@ void tl_step_release(tl_step *st) {
 
 void tl_session_free(tl_session *s) {
     if (!s) return;
+    tl_mb_free(s);
     if (s->steps)
         for (int64_t i = 0; i < s->n; i++) tl_step_release(&s->steps[i]);
     free(s->steps);
@@ -52,12 +54,26 @@ int tl_session_run(tl_session *s, const float *input, tl_err *err) {
     if (!input && s->input_numel) return tl_errf(err, "tl_session_run: no input");
     tl_step *const *run = s->run;
     int64_t nr = s->n_run;
+    /* more than one thread: the pool's workers spin between this run's parallel steps and go back
+     * to sleep when it returns (kernels/tl_pool.h); not woken for a session whose last run had
+     * no parallel step (a tiny model: waking them costs more than its run) */
+    bool hot = tl_get_threads() > 1 && !s->pool_idle;
+    uint64_t jobs0 = tl_pool_jobs();
+    if (hot) tl_pool_hot_begin();
+    if (s->mb_nchild) {
+        int rc = tl_mb_run(s, input, err);
+        if (hot) tl_pool_hot_end();
+        s->pool_idle = tl_pool_jobs() == jobs0;
+        return rc;
+    }
     if (!(s->flags & TL_SESSION_PROFILE)) {
         if (s->input_numel) memcpy(s->input_buf, input, (size_t)s->input_numel * sizeof(float));
         for (int64_t k = 0; k < nr; k++) {
             const tl_step *st = run[k];
             st->exec(st, (const float *const *)st->in, st->out);
         }
+        if (hot) tl_pool_hot_end();
+        s->pool_idle = tl_pool_jobs() == jobs0;
         return 0;
     }
     int64_t t0 = now_ns();
@@ -69,6 +85,8 @@ int tl_session_run(tl_session *s, const float *input, tl_err *err) {
         st->exec(st, (const float *const *)st->in, st->out);
         s->ns[st->id] = now_ns() - t0;
     }
+    if (hot) tl_pool_hot_end();
+    s->pool_idle = tl_pool_jobs() == jobs0;
     return 0;
 }
 
@@ -83,6 +101,9 @@ int tl_session_run_f64(tl_session *s, const double *input, tl_err *err) {
     tl_step *const *run = s->run;
     int64_t nr = s->n_run;
     bool prof = (s->flags & TL_SESSION_PROFILE) != 0;
+    bool hot = tl_get_threads() > 1 && !s->pool_idle; /* see tl_session_run */
+    uint64_t jobs0 = tl_pool_jobs();
+    if (hot) tl_pool_hot_begin();
     int64_t t0 = prof ? now_ns() : 0;
     if (s->input_numel) memcpy(s->input_buf, input, (size_t)s->input_numel * sizeof(double));
     if (prof) s->ns[s->m->g->input_id] = now_ns() - t0;
@@ -92,6 +113,8 @@ int tl_session_run_f64(tl_session *s, const double *input, tl_err *err) {
         st->exec64(st, st->in64, st->out64);
         if (prof) s->ns[st->id] = now_ns() - t0;
     }
+    if (hot) tl_pool_hot_end();
+    s->pool_idle = tl_pool_jobs() == jobs0;
     return 0;
 }
 
@@ -267,6 +290,11 @@ const tl_shape *tl_session_node_shape(const tl_session *s, int64_t id) {
 
 int tl_session_write_plan(const tl_session *s, FILE *out, tl_err *err) {
     if (!s || !out) return tl_errk(err, TL_ERR_INTERNAL, "tl_session_write_plan: no session");
+    if (s->mb_nchild) {
+        fprintf(out, "micro-batched: batch %lld as %lld runs of batch %lld on %d child session(s), each:\n",
+                (long long)s->in_shape.dim[0], (long long)s->mb_chunks, (long long)s->mb_m, s->mb_nchild);
+        return tl_session_write_plan(s->mb_child[0], out, err);
+    }
     const tl_graph *g = s->m->g;
     fprintf(out, "plan: %lld nodes, %lld run per call, arena %lld bytes\n", (long long)s->n, (long long)s->n_run,
             (long long)s->arena_bytes);

@@ -42,10 +42,11 @@ ctest --test-dir build-asan --output-on-failure
 step "Python tests against the ASan+UBSan tools (pytest)"
 TL_BUILD_DIR="$ROOT/build-asan" TL_PYTHON="$PY" "$PY" -m pytest -q -m "not no_asan" tests/py
 
-step "ThreadSanitizer build: concurrent sessions (test_threads)"
+step "ThreadSanitizer build: concurrent sessions and the worker pool (test_threads, test_pool)"
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTL_TSAN=ON -DTL_BENCH=OFF >/dev/null
-cmake --build build-tsan -j"$JOBS" --target test_threads
+cmake --build build-tsan -j"$JOBS" --target test_threads test_pool
 TSAN_OPTIONS=halt_on_error=1 build-tsan/test_threads
+TSAN_OPTIONS=halt_on_error=1 build-tsan/test_pool
 
 FUZZ_SECONDS="${TL_FUZZ_SECONDS:-60}"
 if [ "$FUZZ_SECONDS" != "0" ]; then

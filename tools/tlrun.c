@@ -137,7 +137,7 @@ int main(int argc, char **argv) {
          .min = 1,
          .max = 1024,
          .dest = &threads,
-         .help = "threads for tlrt's kernels (OpenMP) and OpenBLAS"},
+         .help = "threads for tlrt's kernels and GEMMs (its worker pool)"},
         {.name = "--repeat",
          .meta = "N",
          .kind = TL_CLI_INT,

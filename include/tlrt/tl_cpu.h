@@ -3,8 +3,9 @@
  *
  * These are PROCESS-GLOBAL: a session snapshots the kernel table when it is planned
  * (tl_session_new), so changing the ISA later affects only sessions planned afterwards; the
- * thread count is read at every parallel region (OpenMP) and by OpenBLAS. Set them before
- * creating sessions, from one thread. */
+ * thread count is read at every parallel step (tlrt's worker pool, kernels/tl_pool.h; OpenBLAS
+ * always runs single-threaded, tlrt splits large GEMMs itself). Set them before creating
+ * sessions, from one thread. */
 #ifndef TL_CPU_H
 #define TL_CPU_H
 #include <stdbool.h>
@@ -16,7 +17,7 @@ bool tl_isa_supported(tl_isa isa);   /* compiled in and supported by this CPU */
 void tl_kernels_set_isa(tl_isa isa); /* override the best one (tests, benchmarks; env TL_ISA) */
 const char *tl_isa_name(tl_isa isa); /* "scalar", "avx2", "avx512" */
 
-/* Threads for tlrt's own kernels (OpenMP) and BLAS together (n >= 1). */
+/* Threads for tlrt's kernels and GEMMs together (n >= 1): the worker pool's size. */
 void tl_set_threads(int n);
 int tl_get_threads(void);
 

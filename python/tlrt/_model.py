@@ -52,6 +52,7 @@ class _Session:
         _lib.check(self.L.tl_session_new(model._h, ctypes.byref(s), flags, ctypes.byref(self.h),
                                          ctypes.byref(self.err)), self.err)
         self.n_outputs = int(self.L.tl_session_n_outputs(self.h))
+        self.threads = 0  # the thread count it was planned for (Model._session)
 
     def run(self, x: np.ndarray) -> List[np.ndarray]:
         # x: C-contiguous, aligned float32 of self.shape, passed as it is (no copy); the GIL is
@@ -158,10 +159,18 @@ class Model:
     def _session(self, shape: Tuple[int, ...], flags: int) -> _Session:
         self._check_open()
         key = (tuple(int(d) for d in shape), flags)
+        # a session is planned for the thread count of its creation (docs/threads.md): a
+        # set_threads since then plans a new one
+        threads = get_threads()
         with self._slock:
             s = self._sessions.get(key)
+            if s is not None and s.threads != threads:
+                with s.lock:  # not while another thread runs it
+                    s.free()
+                s = None
             if s is None:
                 s = _Session(self, key[0], flags)
+                s.threads = threads
                 self._sessions[key] = s
         return s
 

@@ -548,6 +548,84 @@ static tl_window make_window(int R, const int64_t *in, const int64_t *k, const i
     return w;
 }
 
+/* pooling inputs: ties, +-0, NaN and +-inf among random values */
+static void fill_pool_special(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t c = rnd64() % 16;
+        x[i] = c == 0 ? NAN
+            : c == 1  ? -0.0f
+            : c == 2  ? 0.0f
+            : c == 3  ? INFINITY
+            : c == 4  ? -INFINITY
+            : c < 8   ? (float)(int)(rnd64() % 3)
+                      : rndf(-5, 5);
+    }
+}
+
+/* One case of a pooling fast path, kind 2: 2x2 / stride 2 / no padding (max and avg), kind 3:
+ * 3x3 / stride 2 / padding 1 (max); iter % 8 in 5..7 moves the geometry just off the path. Every
+ * vector table bitwise vs the scalar one (a NaN may differ in payload), the scalar max vs the
+ * naive definition, and nothing stored past the output. */
+static void pool_fast_path_case(int kind, int iter) {
+    int R = iter % 4 == 3 ? 3 : 2, off = R - 2;
+    int64_t in[3], k[3], s[3], p[3], pa[3], d[3];
+    if (R == 3) {
+        in[0] = 1 + (int64_t)(rnd64() % 3);
+        k[0] = s[0] = d[0] = 1;
+        p[0] = pa[0] = 0;
+    }
+    for (int a = off; a < R; a++) {
+        in[a] = 1 + (int64_t)(rnd64() % (a == R - 1 ? (kind == 2 ? 41 : 70) : (kind == 2 ? 9 : 12)));
+        if (kind == 2 && in[a] < 2) in[a] = 2;
+        k[a] = kind;
+        s[a] = 2;
+        p[a] = kind == 2 ? 0 : 1;
+        pa[a] = kind == 2 ? (iter % 5 == 1 && in[a] % 2 == 0 ? 1 : 0) : (rnd64() % 3 == 0 ? 0 : 1);
+        d[a] = 1;
+    }
+    int variant = iter % 8; /* 0..4: the fast path; 5: padding changed; 6: stride 1 / dilation; 7: the other */
+    if (kind == 2) {
+        if (variant == 5) p[R - 1] = pa[R - 1] = 1;
+        if (variant == 6) d[off] = 2, in[off] += 2;
+        if (variant == 7) s[R - 1] = 1;
+    } else {
+        if (variant == 5) p[R - 1] = pa[R - 1] = 0, in[R - 1] += 3;
+        if (variant == 6) s[off] = 1;
+        if (variant == 7) d[R - 1] = 2, in[R - 1] += 4;
+    }
+    tl_window w = make_window(R, in, k, s, p, pa, d);
+    int64_t planes = 1 + (int64_t)(rnd64() % (kind == 2 ? 37 : 13)), in_sz = planes, out_sz = planes;
+    for (int a = 0; a < R; a++) {
+        in_sz *= w.in[a];
+        out_sz *= w.out[a];
+    }
+    float *x = malloc(4 * (size_t)in_sz), *r = malloc(4 * (size_t)out_sz + 4), *y = malloc(4 * (size_t)out_sz + 8);
+    fill_pool_special(x, in_sz);
+    for (int is_max = kind == 2 ? 0 : 1; is_max < 2; is_max++) {
+        (is_max ? isa_tables[0]->max_pool : isa_tables[0]->avg_pool)(x, r, planes, &w);
+        if (is_max) { /* the scalar reference itself vs the naive definition */
+            naive_pool(true, x, y, planes, &w);
+            bool ok = true;
+            for (int64_t i = 0; i < out_sz; i++)
+                if (f_bits(y[i]) != f_bits(r[i])) ok = false;
+            CHECK(ok, "scalar max pool %dx%d/2 vs naive, rank %d iter %d", kind, kind, R, iter);
+        }
+        for (int t = 1; t < n_tables; t++) {
+            const tl_kernel_table *K = isa_tables[t];
+            y[out_sz] = 77.0f; /* the masked tail stores nothing past the output */
+            (is_max ? K->max_pool : K->avg_pool)(x, y, planes, &w);
+            bool ok = y[out_sz] == 77.0f;
+            for (int64_t i = 0; i < out_sz; i++)
+                if (f_bits(y[i]) != f_bits(r[i]) && !(isnan(y[i]) && isnan(r[i]))) ok = false;
+            CHECK(ok, "%s %s pool %dx%d/2 bitwise vs scalar, rank %d variant %d iter %d", K->name,
+                  is_max ? "max" : "avg", kind, kind, R, variant, iter);
+        }
+    }
+    free(x);
+    free(y);
+    free(r);
+}
+
 static void test_pool(void) {
     for (int iter = 0; iter < 60; iter++) {
         int R = 1 + iter % 3;
@@ -609,16 +687,7 @@ static void test_pool(void) {
         }
         float *x = malloc(4 * (size_t)in_sz), *r = malloc(4 * (size_t)out_sz + 4),
               *y = malloc(4 * (size_t)out_sz + 4);
-        for (int64_t i = 0; i < in_sz; i++) {
-            uint64_t c = rnd64() % 16;
-            x[i] = c == 0 ? NAN
-                : c == 1  ? -0.0f
-                : c == 2  ? 0.0f
-                : c == 3  ? INFINITY
-                : c == 4  ? -INFINITY
-                : c < 8   ? (float)(int)(rnd64() % 3)
-                          : rndf(-5, 5);
-        }
+        fill_pool_special(x, in_sz);
         for (int is_max = 0; is_max < 2; is_max++) {
             (is_max ? isa_tables[0]->max_pool : isa_tables[0]->avg_pool)(x, r, planes, &w);
             for (int t = 1; t < n_tables; t++) {
@@ -641,68 +710,11 @@ static void test_pool(void) {
      * leaves every window inside (pad_after 1 on an even extent: out = in / 2), many planes; and
      * geometries just off it (padding, dilation, a window past the input) through the general
      * path; bitwise vs scalar with NaN, +-0, +-inf and ties */
-    for (int iter = 0; iter < 160; iter++) {
-        int R = iter % 4 == 3 ? 3 : 2, off = R - 2;
-        int64_t in[3], k[3], s[3], p[3], pa[3], d[3];
-        if (R == 3) {
-            in[0] = 1 + (int64_t)(rnd64() % 3);
-            k[0] = s[0] = d[0] = 1;
-            p[0] = pa[0] = 0;
-        }
-        for (int a = off; a < R; a++) {
-            in[a] = 1 + (int64_t)(rnd64() % (a == R - 1 ? 41 : 9));
-            if (in[a] < 2) in[a] = 2;
-            k[a] = s[a] = 2;
-            p[a] = 0;
-            pa[a] = iter % 5 == 1 && in[a] % 2 == 0 ? 1 : 0;
-            d[a] = 1;
-        }
-        int variant = iter % 8; /* 0..4: the fast path; 5: padding; 6: dilation; 7: stride 1 */
-        if (variant == 5) p[R - 1] = pa[R - 1] = 1;
-        if (variant == 6) d[off] = 2, in[off] += 2;
-        if (variant == 7) s[R - 1] = 1;
-        tl_window w = make_window(R, in, k, s, p, pa, d);
-        int64_t planes = 1 + (int64_t)(rnd64() % 37), in_sz = planes, out_sz = planes;
-        for (int a = 0; a < R; a++) {
-            in_sz *= w.in[a];
-            out_sz *= w.out[a];
-        }
-        float *x = malloc(4 * (size_t)in_sz), *r = malloc(4 * (size_t)out_sz + 4),
-              *y = malloc(4 * (size_t)out_sz + 8);
-        for (int64_t i = 0; i < in_sz; i++) {
-            uint64_t c = rnd64() % 16;
-            x[i] = c == 0 ? NAN
-                : c == 1  ? -0.0f
-                : c == 2  ? 0.0f
-                : c == 3  ? INFINITY
-                : c == 4  ? -INFINITY
-                : c < 8   ? (float)(int)(rnd64() % 3)
-                          : rndf(-5, 5);
-        }
-        for (int is_max = 0; is_max < 2; is_max++) {
-            (is_max ? isa_tables[0]->max_pool : isa_tables[0]->avg_pool)(x, r, planes, &w);
-            if (is_max) { /* the scalar reference itself vs the naive definition */
-                naive_pool(true, x, y, planes, &w);
-                bool ok = true;
-                for (int64_t i = 0; i < out_sz; i++)
-                    if (f_bits(y[i]) != f_bits(r[i])) ok = false;
-                CHECK(ok, "scalar max pool 2x2/2 vs naive, rank %d iter %d", R, iter);
-            }
-            for (int t = 1; t < n_tables; t++) {
-                const tl_kernel_table *K = isa_tables[t];
-                y[out_sz] = 77.0f; /* the masked tail stores nothing past the output */
-                (is_max ? K->max_pool : K->avg_pool)(x, y, planes, &w);
-                bool ok = y[out_sz] == 77.0f;
-                for (int64_t i = 0; i < out_sz; i++)
-                    if (f_bits(y[i]) != f_bits(r[i]) && !(isnan(y[i]) && isnan(r[i]))) ok = false;
-                CHECK(ok, "%s %s pool 2x2/2 bitwise vs scalar, rank %d variant %d iter %d", K->name,
-                      is_max ? "max" : "avg", R, variant, iter);
-            }
-        }
-        free(x);
-        free(y);
-        free(r);
-    }
+    for (int iter = 0; iter < 160; iter++) pool_fast_path_case(2, iter);
+    /* the 3x3 / stride-2 / pad-1 max fast path (AVX-512; ResNet's stem pool): widths 1..70 (one
+     * or several 16-output vectors, odd widths whose last window has no right column), pad_after
+     * 0..1, the same rank-3 form; and geometries just off it (pad 0, stride 1, dilation 2) */
+    for (int iter = 0; iter < 120; iter++) pool_fast_path_case(3, iter);
     /* padding semantics, explicitly: 1-D [-1,-2,-3], k=3, s=1, pad=1 -> max [-1,-1,-2] (pads
      * skipped, PyTorch -inf), avg [(-3)/3, (-6)/3, (-5)/3] (zeros counted) */
     {
@@ -1419,7 +1431,7 @@ static void test_bias_clamp(void) {
  * a float64 dot product; odd sizes, panel and row tails, bias / residual / clamp on and off, the
  * residual in place (y == res) ---- */
 static void test_gemm_packed(void) {
-    const int64_t Ms[] = {1, 5, 6, 7, 13}, Ns[] = {1, 5, 17, 50, 64, 65, 130}, Ks[] = {1, 3, 50, 64};
+    const int64_t Ms[] = {1, 5, 6, 7, 13}, Ns[] = {1, 5, 17, 50, 64, 65, 130}, Ks[] = {1, 3, 50, 64, 784, 1024};
     for (size_t a = 0; a < sizeof Ms / sizeof Ms[0]; a++)
         for (size_t b = 0; b < sizeof Ns / sizeof Ns[0]; b++)
             for (size_t c = 0; c < sizeof Ks / sizeof Ks[0]; c++) {

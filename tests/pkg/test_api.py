@@ -123,7 +123,11 @@ def test_threads_setting():
         y1 = m.run(x)[0]
         tlrt.set_threads(2)
         assert tlrt.get_threads() == 2
-        assert close(m.run(x)[0], y1) and close(y1, mlp_reference(x)[0])
+        y2 = m.run(x)[0]
+        assert close(y2, y1) and close(y1, mlp_reference(x)[0])
+        assert y2.tobytes() == y1.tobytes()  # bitwise at any thread count
+        # the session planned at 1 thread was replaced by one planned at 2 (same key)
+        assert m.sessions == [((33, 4), 0)]
     finally:
         tlrt.set_threads(before)
 
