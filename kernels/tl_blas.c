@@ -235,8 +235,8 @@ static void tl_gemm_call(const tl_gemm_job *j, int64_t i0, int64_t m, int64_t j0
                                          (int)j->ldb, j->beta, (double *)j->C + co, (int)j->ldc));
     else
         TL_BLAS_ONE_THREAD(tl_blas.sgemm(TL_CBLAS_ROW_MAJOR, ta, tb, (int)m, (int)n, (int)j->K, (float)j->alpha,
-                                         (const float *)j->A + ao, (int)j->lda, (const float *)j->B + bo,
-                                         (int)j->ldb, (float)j->beta, (float *)j->C + co, (int)j->ldc));
+                                         (const float *)j->A + ao, (int)j->lda, (const float *)j->B + bo, (int)j->ldb,
+                                         (float)j->beta, (float *)j->C + co, (int)j->ldc));
 }
 
 static void tl_gemm_part(void *ctx, int64_t u0, int64_t u1) {
@@ -274,21 +274,21 @@ static void tl_sgemm_as_gemv(bool trans_a, bool trans_b, int64_t M, int64_t N, i
         if (beta == 0.0f) memset(C, 0, (size_t)N * sizeof(float));
         int incx = trans_a ? (int)lda : 1;
         if (trans_b) /* B is [N, K] */
-            TL_BLAS_ONE_THREAD(tl_blas.sgemv(TL_CBLAS_ROW_MAJOR, TL_CBLAS_NO_TRANS, (int)N, (int)K, alpha, B, (int)ldb,
-                                             A, incx, beta, C, 1));
+            TL_BLAS_ONE_THREAD(tl_blas.sgemv(TL_CBLAS_ROW_MAJOR, TL_CBLAS_NO_TRANS, (int)N, (int)K, alpha, B,
+                                             (int)ldb, A, incx, beta, C, 1));
         else /* B is [K, N] */
-            TL_BLAS_ONE_THREAD(tl_blas.sgemv(TL_CBLAS_ROW_MAJOR, TL_CBLAS_TRANS, (int)K, (int)N, alpha, B, (int)ldb, A,
-                                             incx, beta, C, 1));
+            TL_BLAS_ONE_THREAD(tl_blas.sgemv(TL_CBLAS_ROW_MAJOR, TL_CBLAS_TRANS, (int)K, (int)N, alpha, B, (int)ldb,
+                                             A, incx, beta, C, 1));
     } else { /* N == 1: C[:, 0] = alpha * op(A) x + beta C, x = op(B)[:, 0] */
         if (beta == 0.0f)
             for (int64_t i = 0; i < M; i++) C[i * ldc] = 0.0f;
         int incx = trans_b ? 1 : (int)ldb;
         if (trans_a) /* A is [K, M] */
-            TL_BLAS_ONE_THREAD(tl_blas.sgemv(TL_CBLAS_ROW_MAJOR, TL_CBLAS_TRANS, (int)K, (int)M, alpha, A, (int)lda, B,
-                                             incx, beta, C, (int)ldc));
-        else /* A is [M, K] */
-            TL_BLAS_ONE_THREAD(tl_blas.sgemv(TL_CBLAS_ROW_MAJOR, TL_CBLAS_NO_TRANS, (int)M, (int)K, alpha, A, (int)lda,
+            TL_BLAS_ONE_THREAD(tl_blas.sgemv(TL_CBLAS_ROW_MAJOR, TL_CBLAS_TRANS, (int)K, (int)M, alpha, A, (int)lda,
                                              B, incx, beta, C, (int)ldc));
+        else /* A is [M, K] */
+            TL_BLAS_ONE_THREAD(tl_blas.sgemv(TL_CBLAS_ROW_MAJOR, TL_CBLAS_NO_TRANS, (int)M, (int)K, alpha, A,
+                                             (int)lda, B, incx, beta, C, (int)ldc));
     }
 }
 

@@ -299,8 +299,16 @@ void tl_conv_direct(const tl_conv_desc *d, const float *packed, const float *x, 
     int64_t slots = per ? (int64_t)(scratch_floats / per) : 0;
     int64_t nt = d->batch >= 2 ? tl_pool_threads(d->batch) : 1;
     if (nt > slots) nt = slots;
-    conv_job j = {.d = d, .g = &g, .direct = f, .pad = pad, .x = x, .w = packed, .y = y, .scratch = scratch,
-                  .per = per, .nt = nt};
+    conv_job j = {.d = d,
+                  .g = &g,
+                  .direct = f,
+                  .pad = pad,
+                  .x = x,
+                  .w = packed,
+                  .y = y,
+                  .scratch = scratch,
+                  .per = per,
+                  .nt = nt};
     if (nt >= 2 && macs * d->batch >= TL_PAR_MIN) {
         /* whole images per thread, each padded into the thread's own slot: no barrier per image */
         tl_pool_for(nt, direct_images_part, &j);

@@ -141,8 +141,8 @@ static void affine_part(void *c, int64_t q0, int64_t q1) {
     }
 }
 
-void tl_par_channel_affine(const tl_kernel_table *K, const float *x, float *y, int64_t outer, int64_t C, int64_t inner,
-                           const float *scale, const float *shift) {
+void tl_par_channel_affine(const tl_kernel_table *K, const float *x, float *y, int64_t outer, int64_t C,
+                           int64_t inner, const float *scale, const float *shift) {
     if (!split(outer * C * inner, outer * C)) {
         K->channel_affine(x, y, outer, C, inner, scale, shift);
         return;
@@ -189,7 +189,8 @@ static void pool_part(void *c, int64_t p0, int64_t p1) {
     (j->flag ? j->K->max_pool : j->K->avg_pool)(j->x + p0 * in_sz, j->y + p0 * out_sz, p1 - p0, j->w);
 }
 
-void tl_par_pool(const tl_kernel_table *K, bool is_max, const float *x, float *y, int64_t planes, const tl_window *w) {
+void tl_par_pool(const tl_kernel_table *K, bool is_max, const float *x, float *y, int64_t planes,
+                 const tl_window *w) {
     int64_t out_sz = window_numel(w->out, w->rank);
     /* a window costs several loads per output: a quarter of the elementwise threshold */
     if (!split(4 * planes * out_sz, planes)) {
@@ -204,12 +205,12 @@ void tl_par_pool(const tl_kernel_table *K, bool is_max, const float *x, float *y
 static void gemm_packed_part(void *c, int64_t g0, int64_t g1) {
     const par_job *j = c;
     int64_t N = j->n2, r0 = g0 * 24, r1 = g1 * 24 < j->n ? g1 * 24 : j->n;
-    j->K->gemm_packed(j->x + r0 * j->Kd, r1 - r0, N, j->Kd, j->p0, j->b, j->res ? j->res + r0 * N : NULL, j->f0, j->f1,
-                      j->y + r0 * N);
+    j->K->gemm_packed(j->x + r0 * j->Kd, r1 - r0, N, j->Kd, j->p0, j->b, j->res ? j->res + r0 * N : NULL, j->f0,
+                      j->f1, j->y + r0 * N);
 }
 
-void tl_par_gemm_packed(const tl_kernel_table *K, const float *x, int64_t M, int64_t N, int64_t Kd, const float *packed,
-                        const float *bias, const float *res, float lo, float hi, float *y) {
+void tl_par_gemm_packed(const tl_kernel_table *K, const float *x, int64_t M, int64_t N, int64_t Kd,
+                        const float *packed, const float *bias, const float *res, float lo, float hi, float *y) {
     /* from the size tl_sgemm splits at (a GEMM this small runs faster on one thread); parts of
      * whole 24-row groups so that each part's row tiles are the kernel's full ones */
     int64_t groups = (M + 23) / 24;
@@ -217,7 +218,7 @@ void tl_par_gemm_packed(const tl_kernel_table *K, const float *x, int64_t M, int
         K->gemm_packed(x, M, N, Kd, packed, bias, res, lo, hi, y);
         return;
     }
-    par_job j = {.K = K, .x = x, .n2 = N, .Kd = Kd, .p0 = packed, .b = bias, .res = res, .f0 = lo, .f1 = hi, .y = y,
-                 .n = M};
+    par_job j =
+        {.K = K, .x = x, .n2 = N, .Kd = Kd, .p0 = packed, .b = bias, .res = res, .f0 = lo, .f1 = hi, .y = y, .n = M};
     tl_pool_for(groups, gemm_packed_part, &j);
 }

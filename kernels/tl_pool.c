@@ -54,7 +54,7 @@ static void part(tl_pool_fn fn, void *ctx, int64_t n, int nt, int t) {
 
 static void *worker(void *arg) {
     int w = (int)(intptr_t)arg;
-    tl_in_job = true;      /* never a caller: nested tl_pool_for / TL_PFOR run serially here */
+    tl_in_job = true;       /* never a caller: nested tl_pool_for / TL_PFOR run serially here */
     omp_set_num_threads(1); /* OpenBLAS's OpenMP build sizes each call by this thread's count */
     uint64_t seen = start_gen[w];
     for (;;) {

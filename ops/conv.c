@@ -180,7 +180,8 @@ static void img_part(void *c, int64_t t0, int64_t t1) {
     const tl_prep_conv *cv = j->cv;
     for (int64_t t = t0; t < t1; t++)
         for (int64_t o = cv->outer * t / j->nt; o < cv->outer * (t + 1) / j->nt; o++)
-            conv_image(cv, j->x + o * j->C * cv->in_plane, j->y + o * j->OC * cv->out_plane, j->scratch + t * j->col_sz);
+            conv_image(cv, j->x + o * j->C * cv->in_plane, j->y + o * j->OC * cv->out_plane,
+                       j->scratch + t * j->col_sz);
 }
 
 static void ex_conv_paths(const tl_step *st, const float *const *in, float *out) {

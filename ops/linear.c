@@ -26,7 +26,8 @@ static void ex_linear_gemm(const tl_step *st, const float *const *in, float *out
     const tl_prep_linear *l = &st->p.lin;
     if (l->M == 0 || l->N == 0) return;
     if (l->packed) { /* bias, residual and clamp in the kernel's store, in the same order */
-        tl_par_gemm_packed(st->K, in[0], l->M, l->N, l->K, l->packed, l->b, l->resid ? st->res : NULL, l->lo, l->hi, out);
+        tl_par_gemm_packed(st->K, in[0], l->M, l->N, l->K, l->packed, l->b, l->resid ? st->res : NULL, l->lo, l->hi,
+                           out);
         return;
     }
     if (l->lin_t) {

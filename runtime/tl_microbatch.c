@@ -73,7 +73,7 @@ static int64_t choose_m(tl_session *s, int64_t N, tl_err *err) {
      * per 96x96 sample, 1.5x faster) */
     if (tl_model_param_bytes(s->m) > N * a1) return 0;
     int64_t mmax = TL_MB_BUDGET / a1;
-    if (mmax < 1) mmax = 1; /* one sample overflows it already: one at a time spills least */
+    if (mmax < 1) mmax = 1;  /* one sample overflows it already: one at a time spills least */
     if (mmax >= N) return 0; /* the whole batch fits: one plan */
     for (int64_t m = mmax; m >= 1; m--)
         if (N % m == 0) return m;

@@ -55,9 +55,9 @@ enum {
                                 * their source's precision: tl_tensor.data64). Use the _f64 entry
                                 * points; the float32 ones fail on such a session (and the _f64
                                 * ones on a float32 session) */
-    TL_SESSION_NO_MICROBATCH = 16, /* run a batch through one plan at the full batch. By default a
-                                    * float32 batch whose activations overflow L2 runs as several
-                                    * smaller batches of the same plan (docs/threads.md) */
+    /* run a batch through one plan at the full batch. By default a float32 batch whose
+     * activations overflow L2 runs as several smaller batches of the same plan (docs/threads.md) */
+    TL_SESSION_NO_MICROBATCH = 16,
 };
 
 /* Build the execution plan for this input shape: order, liveness, one arena with reuse and

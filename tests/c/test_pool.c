@@ -176,8 +176,14 @@ static void test_wrappers(void) {
         tl_par_add_bias_rows(K, got, b, rows, cols);
         CHECK(same(ref, got, rows * cols));
         /* pooling: 3x3 / 2 with padding over 60 planes of 57x57 */
-        tl_window w = {.rank = 2, .in = {57, 57}, .out = {29, 29}, .kernel = {3, 3}, .stride = {2, 2}, .pad = {1, 1},
-                       .pad_after = {1, 1}, .dilation = {1, 1}};
+        tl_window w = {.rank = 2,
+                       .in = {57, 57},
+                       .out = {29, 29},
+                       .kernel = {3, 3},
+                       .stride = {2, 2},
+                       .pad = {1, 1},
+                       .pad_after = {1, 1},
+                       .dilation = {1, 1}};
         for (int mx = 0; mx < 2; mx++) {
             (mx ? K->max_pool : K->avg_pool)(a, ref, 60, &w);
             tl_par_pool(K, mx, a, got, 60, &w);
@@ -211,7 +217,8 @@ static void test_gemm(void) {
         int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
         for (int tr = 0; tr < 4; tr++) {
             bool ta = tr & 1, tb = tr & 2;
-            float *A = rnd(M * K, 11 + tr), *B = rnd(K * N, 23 + tr), *C1 = rnd(M * N, 5), *C2 = malloc(sizeof(float) * M * N);
+            float *A = rnd(M * K, 11 + tr), *B = rnd(K * N, 23 + tr), *C1 = rnd(M * N, 5),
+                  *C2 = malloc(sizeof(float) * M * N);
             memcpy(C2, C1, sizeof(float) * M * N);
             int64_t lda = ta ? M : K, ldb = tb ? K : N;
             tl_set_threads(1);
