@@ -2,6 +2,7 @@
  * vector, opmask stores for row tails, 8 output channels x 3 vectors per dense tile. */
 #include <immintrin.h>
 
+#include "tl_avx512_lanes.h"
 #include "tl_conv_internal.h"
 
 #define TL_W 16
@@ -17,20 +18,8 @@ typedef __m512 VF;
 #define V_MIN(a, b) _mm512_min_ps(a, b)
 /* lanes [a, b) loaded, the others zero (masked-off lanes are never read) */
 #define V_LOADR(p, a, b) _mm512_maskz_loadu_ps((__mmask16)(((1u << (b)) - 1u) & ~((1u << (a)) - 1u)), p)
-/* 32 consecutive floats lo:hi -> their even and odd elements */
-#define V_DEINTERLEAVE(lo, hi, even, odd) \
-    do { \
-        even = _mm512_permutex2var_ps(lo, \
-                                      _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), \
-                                      hi); \
-        odd = _mm512_permutex2var_ps(lo, \
-                                     _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), \
-                                     hi); \
-    } while (0)
-
-/* [s, v[0], ..., v[14]]: v moved up one lane, s in lane 0 */
-#define V_SHIFT_IN(s, v) \
-    _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(v), _mm512_castps_si512(_mm512_set1_ps(s)), 15))
+#define V_DEINTERLEAVE(lo, hi, even, odd) TL_AVX512_EVEN_ODD(lo, hi, even, odd)
+#define V_SHIFT_IN(s, v) TL_AVX512_SHIFT_IN(s, v)
 
 /* lanes [a, b) stored */
 #define V_STORER(p, v, a, b) _mm512_mask_storeu_ps(p, (__mmask16)(((1u << (b)) - 1u) & ~((1u << (a)) - 1u)), v)

@@ -3,6 +3,7 @@
 #include <immintrin.h>
 #include <math.h>
 
+#include "tl_avx512_lanes.h"
 #include "tl_kernels_internal.h"
 
 #define TL_W 16
@@ -93,18 +94,11 @@ static inline float tl_avx512_hmax(__m512 v) {
 #define V_HSUM(v) tl_avx512_hsum(v)
 #define V_HMAX(v) tl_avx512_hmax(v)
 
-/* 2x2 pooling: even / odd elements of the 32 floats lo:hi, in order (no fix-up needed) */
-#define V_EVEN_ODD(lo, hi, e, o) \
-    do { \
-        const __m512i ie_ = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30); \
-        const __m512i io_ = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31); \
-        (e) = _mm512_permutex2var_ps(lo, ie_, hi); \
-        (o) = _mm512_permutex2var_ps(lo, io_, hi); \
-    } while (0)
+/* pooling: even / odd elements of the 32 floats lo:hi, in order (no fix-up needed); the odds
+ * moved up a lane (3x3 / 2 max pooling) */
+#define V_EVEN_ODD(lo, hi, e, o) TL_AVX512_EVEN_ODD(lo, hi, e, o)
 #define V_EVEN_ODD_FIX(v) (v)
-/* [s, v[0], ..., v[14]]: v moved up one lane, s in lane 0 (3x3 / 2 max pooling) */
-#define V_SHIFT_IN(s, v) \
-    _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(v), _mm512_castps_si512(_mm512_set1_ps(s)), 15))
+#define V_SHIFT_IN(s, v) TL_AVX512_SHIFT_IN(s, v)
 #define V_POOL2_NARROW tl_avx2_pool_2x2s2 /* output rows of <= 8: 8 lanes waste fewer */
 
 #define TL_GP_NV 4 /* packed linear: vectors of y per register block */

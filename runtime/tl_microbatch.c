@@ -52,7 +52,7 @@ static void mb_off(tl_session *s) {
 }
 
 /* m for batch N: the forced value, or the largest divisor of N with a child arena <= budget. */
-static int64_t choose_m(tl_session *s, int64_t N, tl_err *err) {
+static int64_t choose_m(const tl_session *s, int64_t N) {
     const char *env = getenv("TL_MICROBATCH");
     if (env && *env) {
         long long v = atoll(env);
@@ -66,7 +66,6 @@ static int64_t choose_m(tl_session *s, int64_t N, tl_err *err) {
     if (tl_session_new(s->m, &one, s->flags | TL_SESSION_NO_MICROBATCH, &c, &e)) return 0;
     int64_t a1 = c->arena_bytes > 0 ? c->arena_bytes : 1;
     tl_session_free(c);
-    (void)err;
     /* each micro-batch reads every weight again: worth it only while the weights are no more
      * than the batch's activations (ResNet-18: 45 MiB of weights, 0.4 MiB per 64x64 sample,
      * ran 1.7x slower one sample at a time at batch 16; MobileNetV2: 2.4 MiB of weights, 1.2 MiB
@@ -87,7 +86,7 @@ int tl_mb_setup(tl_session *s, tl_err *err) {
         const tl_shape *o = &s->shapes[s->out_ids[i]];
         if (o->rank < 1 || o->dim[0] != N) return 0;
     }
-    int64_t m = choose_m(s, N, err);
+    int64_t m = choose_m(s, N);
     if (m < 1) return 0;
     tl_shape ms = s->in_shape;
     ms.dim[0] = m;

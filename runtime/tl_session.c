@@ -47,6 +47,21 @@ static int64_t now_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* More than one thread: the pool's workers spin between a run's parallel steps and go back to
+ * sleep when it returns (kernels/tl_pool.h); they are not woken for a session whose last run had
+ * no parallel step (a tiny model: waking them costs more than its run). */
+static bool pool_begin(const tl_session *s, uint64_t *jobs0) {
+    bool hot = tl_get_threads() > 1 && !s->pool_idle;
+    *jobs0 = tl_pool_jobs();
+    if (hot) tl_pool_hot_begin();
+    return hot;
+}
+
+static void pool_end(tl_session *s, bool hot, uint64_t jobs0) {
+    if (hot) tl_pool_hot_end();
+    s->pool_idle = tl_pool_jobs() == jobs0;
+}
+
 int tl_session_run(tl_session *s, const float *input, tl_err *err) {
     if (!s) return tl_errk(err, TL_ERR_INTERNAL, "tl_session_run: no session");
     if (s->f64)
@@ -54,40 +69,30 @@ int tl_session_run(tl_session *s, const float *input, tl_err *err) {
     if (!input && s->input_numel) return tl_errf(err, "tl_session_run: no input");
     tl_step *const *run = s->run;
     int64_t nr = s->n_run;
-    /* more than one thread: the pool's workers spin between this run's parallel steps and go back
-     * to sleep when it returns (kernels/tl_pool.h); not woken for a session whose last run had
-     * no parallel step (a tiny model: waking them costs more than its run) */
-    bool hot = tl_get_threads() > 1 && !s->pool_idle;
-    uint64_t jobs0 = tl_pool_jobs();
-    if (hot) tl_pool_hot_begin();
+    uint64_t jobs0;
+    bool hot = pool_begin(s, &jobs0);
+    int rc = 0;
     if (s->mb_nchild) {
-        int rc = tl_mb_run(s, input, err);
-        if (hot) tl_pool_hot_end();
-        s->pool_idle = tl_pool_jobs() == jobs0;
-        return rc;
-    }
-    if (!(s->flags & TL_SESSION_PROFILE)) {
+        rc = tl_mb_run(s, input, err);
+    } else if (!(s->flags & TL_SESSION_PROFILE)) {
         if (s->input_numel) memcpy(s->input_buf, input, (size_t)s->input_numel * sizeof(float));
         for (int64_t k = 0; k < nr; k++) {
             const tl_step *st = run[k];
             st->exec(st, (const float *const *)st->in, st->out);
         }
-        if (hot) tl_pool_hot_end();
-        s->pool_idle = tl_pool_jobs() == jobs0;
-        return 0;
+    } else {
+        int64_t t0 = now_ns();
+        if (s->input_numel) memcpy(s->input_buf, input, (size_t)s->input_numel * sizeof(float));
+        s->ns[s->m->g->input_id] = now_ns() - t0;
+        for (int64_t k = 0; k < nr; k++) {
+            const tl_step *st = run[k];
+            t0 = now_ns();
+            st->exec(st, (const float *const *)st->in, st->out);
+            s->ns[st->id] = now_ns() - t0;
+        }
     }
-    int64_t t0 = now_ns();
-    if (s->input_numel) memcpy(s->input_buf, input, (size_t)s->input_numel * sizeof(float));
-    s->ns[s->m->g->input_id] = now_ns() - t0;
-    for (int64_t k = 0; k < nr; k++) {
-        const tl_step *st = run[k];
-        t0 = now_ns();
-        st->exec(st, (const float *const *)st->in, st->out);
-        s->ns[st->id] = now_ns() - t0;
-    }
-    if (hot) tl_pool_hot_end();
-    s->pool_idle = tl_pool_jobs() == jobs0;
-    return 0;
+    pool_end(s, hot, jobs0);
+    return rc;
 }
 
 /* The float64 run: the same loop over exec64 (doubles). */
@@ -101,9 +106,8 @@ int tl_session_run_f64(tl_session *s, const double *input, tl_err *err) {
     tl_step *const *run = s->run;
     int64_t nr = s->n_run;
     bool prof = (s->flags & TL_SESSION_PROFILE) != 0;
-    bool hot = tl_get_threads() > 1 && !s->pool_idle; /* see tl_session_run */
-    uint64_t jobs0 = tl_pool_jobs();
-    if (hot) tl_pool_hot_begin();
+    uint64_t jobs0;
+    bool hot = pool_begin(s, &jobs0);
     int64_t t0 = prof ? now_ns() : 0;
     if (s->input_numel) memcpy(s->input_buf, input, (size_t)s->input_numel * sizeof(double));
     if (prof) s->ns[s->m->g->input_id] = now_ns() - t0;
@@ -113,8 +117,7 @@ int tl_session_run_f64(tl_session *s, const double *input, tl_err *err) {
         st->exec64(st, st->in64, st->out64);
         if (prof) s->ns[st->id] = now_ns() - t0;
     }
-    if (hot) tl_pool_hot_end();
-    s->pool_idle = tl_pool_jobs() == jobs0;
+    pool_end(s, hot, jobs0);
     return 0;
 }
 
@@ -167,52 +170,85 @@ int64_t tl_session_node_ns(const tl_session *s, int64_t id) {
     return s->ns[id];
 }
 
+/* A fresh plan of step st alone into tmp: contiguous operands, the model's own weights (no folded
+ * batch norm, no strided views), no fused epilogue, a scratch of its own in the session's
+ * precision. Returns whether the node's batch-free operand of a re-batched binary op holds the
+ * captured batch (its first sample then meets every sample: tmp is set up for the rep exec). */
+static int fresh_step(const tl_session *s, const tl_step *st, tl_step *tmp, bool *rep, tl_err *err) {
+    const tl_node *nd = st->node;
+    *tmp = *st;
+    memset(&tmp->p, 0, sizeof tmp->p);
+    tmp->res = NULL;
+    tmp->kernel = NULL;
+    tmp->kernel64 = NULL;
+    tmp->scratch = NULL;
+    tmp->scratch64p = NULL;
+    tmp->scratch_floats = 0;
+    tmp->scratch64 = 0;
+    tl_prep_ctx pc = {s->shapes, st->K, (s->flags & TL_SESSION_EXACT) != 0};
+    int rc = st->row->fam->prepare(&pc, tmp, err);
+    if (!rc && s->f64 && tmp->scratch64 > 0 && !(tmp->scratch64p = malloc(sizeof(double) * (size_t)tmp->scratch64)))
+        rc = tl_erroom(err, "node[%lld]: out of memory for scratch", (long long)nd->id);
+    if (!rc && !s->f64 && tmp->scratch_floats > 0 &&
+        !(tmp->scratch = malloc(sizeof(float) * (size_t)tmp->scratch_floats)))
+        rc = tl_erroom(err, "node[%lld]: out of memory for scratch", (long long)nd->id);
+    *rep = !rc && st->row->elementwise_binary && st->p.ew.bf_operand &&
+        tl_shape_numel(&s->shapes[nd->parents[st->p.ew.bf_operand - 1]]) != st->numel;
+    if (*rep) {
+        const tl_shape *ps = &s->shapes[nd->parents[st->p.ew.bf_operand - 1]];
+        tmp->p.ew.bf_operand = st->p.ew.bf_operand;
+        tmp->p.ew.rep = 1;
+        tmp->p.ew.inner = ps->dim[0] ? tl_shape_numel(ps) / ps->dim[0] : 0;
+    }
+    return rc;
+}
+
+static void fresh_step_free(tl_step *tmp, bool rep) {
+    if (rep) tmp->p.ew.bf_operand = 0; /* the rep fields are not the family's to release */
+    free(tmp->scratch);
+    free(tmp->scratch64p);
+    if (tmp->row->fam->release) tmp->row->fam->release(tmp);
+}
+
+/* What both precisions check first: the node exists, the session's precision, and it can be
+ * evaluated from parents. Returns the step, or NULL with err set. */
+static const tl_step *eval_step(const tl_session *s, int64_t id, bool f64, const void *parent_values, tl_err *err) {
+    if (!s || id < 0 || id >= s->n) {
+        tl_errf(err, "node[%lld]: no such node", (long long)id);
+        return NULL;
+    }
+    if (s->f64 != f64) {
+        tl_errk(err, TL_ERR_BAD_INPUT, "node[%lld]: a %s session evaluates with tl_session_eval_node%s",
+                (long long)id, s->f64 ? "float64" : "float32", s->f64 ? "_f64" : "");
+        return NULL;
+    }
+    const tl_step *st = &s->steps[id];
+    if (st->node->op == TL_OP_INPUT) {
+        tl_errf(err, "node[%lld] (input): has no parents to evaluate from", (long long)id);
+        return NULL;
+    }
+    if (st->node->op != TL_OP_CONST && st->node->n_parents > 0 && !parent_values) {
+        tl_errf(err, "node[%lld]: no parent values", (long long)id);
+        return NULL;
+    }
+    return st;
+}
+
 /* Isolated evaluation: the step's kernel on caller-given contiguous parent values, with the plan's
  * strided/replicated reading undone and a scratch of its own (the plan's scratch slot may hold
  * other, kept values now). Allocates: diagnostics only, never on the run path. */
 int tl_session_eval_node(tl_session *s, int64_t id, const float *const *parent_values, float *out, tl_err *err) {
-    if (!s || id < 0 || id >= s->n) return tl_errf(err, "node[%lld]: no such node", (long long)id);
-    if (s->f64)
-        return tl_errk(err, TL_ERR_BAD_INPUT, "node[%lld]: a float64 session evaluates with tl_session_eval_node_f64",
-                       (long long)id);
-    const tl_step *st = &s->steps[id];
-    const tl_node *nd = st->node;
-    int rc = 0;
-    if (nd->op == TL_OP_INPUT)
-        return tl_errf(err, "node[%lld] (input): has no parents to evaluate from", (long long)id);
-    if (nd->op == TL_OP_CONST) {
-        memcpy(out, nd->param[0]->data, (size_t)st->numel * sizeof(float));
+    const tl_step *st = eval_step(s, id, false, parent_values, err);
+    if (!st) return -1;
+    if (st->node->op == TL_OP_CONST) {
+        memcpy(out, st->node->param[0]->data, (size_t)st->numel * sizeof(float));
     } else {
-        if (nd->n_parents > 0 && !parent_values) return tl_errf(err, "node[%lld]: no parent values", (long long)id);
-        /* a fresh plan of this node alone: contiguous operands, the model's own weights (no
-         * folded batch norm, no strided views), its own scratch */
-        tl_step tmp = *st;
-        memset(&tmp.p, 0, sizeof tmp.p);
-        tmp.res = NULL; /* no fused epilogue: this node alone */
-        tmp.kernel = NULL;
-        tmp.scratch = NULL;
-        tmp.scratch_floats = 0;
-        tl_prep_ctx pc = {s->shapes, st->K, (s->flags & TL_SESSION_EXACT) != 0};
-        rc = st->row->fam->prepare(&pc, &tmp, err);
-        if (!rc && tmp.scratch_floats > 0) {
-            tmp.scratch = malloc(sizeof(float) * (size_t)tmp.scratch_floats);
-            if (!tmp.scratch) rc = tl_erroom(err, "node[%lld]: out of memory for scratch", (long long)id);
-        }
-        if (!rc && st->row->elementwise_binary && st->p.ew.bf_operand &&
-            tl_shape_numel(&s->shapes[nd->parents[st->p.ew.bf_operand - 1]]) != st->numel) {
-            /* re-batched: the batch-free operand holds the captured batch; its first sample
-             * meets every sample */
-            const tl_shape *ps = &s->shapes[nd->parents[st->p.ew.bf_operand - 1]];
-            tmp.p.ew.bf_operand = st->p.ew.bf_operand;
-            tmp.p.ew.rep = 1;
-            tmp.p.ew.inner = ps->dim[0] ? tl_shape_numel(ps) / ps->dim[0] : 0;
-            tl_exec_binary_rep(&tmp, parent_values, out);
-            tmp.p.ew.bf_operand = 0;
-        } else if (!rc && tmp.kernel) {
-            tmp.kernel(&tmp, parent_values, out);
-        }
-        free(tmp.scratch);
-        if (st->row->fam->release) st->row->fam->release(&tmp);
+        tl_step tmp;
+        bool rep;
+        int rc = fresh_step(s, st, &tmp, &rep, err);
+        if (!rc && rep) tl_exec_binary_rep(&tmp, parent_values, out);
+        else if (!rc && tmp.kernel) tmp.kernel(&tmp, parent_values, out);
+        fresh_step_free(&tmp, rep);
         if (rc) return rc;
     }
     if (st->plant_bug)
@@ -223,46 +259,17 @@ int tl_session_eval_node(tl_session *s, int64_t id, const float *const *parent_v
 /* tl_session_eval_node in double: the same fresh plan of the node, its double exec. */
 int tl_session_eval_node_f64(tl_session *s, int64_t id, const double *const *parent_values, double *out,
                              tl_err *err) {
-    if (!s || id < 0 || id >= s->n) return tl_errf(err, "node[%lld]: no such node", (long long)id);
-    if (!s->f64)
-        return tl_errk(err, TL_ERR_BAD_INPUT, "node[%lld]: a float32 session evaluates with tl_session_eval_node",
-                       (long long)id);
-    const tl_step *st = &s->steps[id];
-    const tl_node *nd = st->node;
-    int rc = 0;
-    if (nd->op == TL_OP_INPUT)
-        return tl_errf(err, "node[%lld] (input): has no parents to evaluate from", (long long)id);
-    if (nd->op == TL_OP_CONST) {
+    const tl_step *st = eval_step(s, id, true, parent_values, err);
+    if (!st) return -1;
+    if (st->node->op == TL_OP_CONST) {
         memcpy(out, s->prm64[id * TL_MAX_PARAMS], (size_t)st->numel * sizeof(double));
     } else {
-        if (nd->n_parents > 0 && !parent_values) return tl_errf(err, "node[%lld]: no parent values", (long long)id);
-        tl_step tmp = *st;
-        memset(&tmp.p, 0, sizeof tmp.p);
-        tmp.kernel = NULL;
-        tmp.kernel64 = NULL;
-        tmp.scratch = NULL;
-        tmp.scratch64p = NULL;
-        tmp.scratch_floats = 0;
-        tmp.scratch64 = 0;
-        tl_prep_ctx pc = {s->shapes, st->K, (s->flags & TL_SESSION_EXACT) != 0};
-        rc = st->row->fam->prepare(&pc, &tmp, err);
-        if (!rc && tmp.scratch64 > 0) {
-            tmp.scratch64p = malloc(sizeof(double) * (size_t)tmp.scratch64);
-            if (!tmp.scratch64p) rc = tl_erroom(err, "node[%lld]: out of memory for scratch", (long long)id);
-        }
-        if (!rc && st->row->elementwise_binary && st->p.ew.bf_operand &&
-            tl_shape_numel(&s->shapes[nd->parents[st->p.ew.bf_operand - 1]]) != st->numel) {
-            const tl_shape *ps = &s->shapes[nd->parents[st->p.ew.bf_operand - 1]];
-            tmp.p.ew.bf_operand = st->p.ew.bf_operand;
-            tmp.p.ew.rep = 1;
-            tmp.p.ew.inner = ps->dim[0] ? tl_shape_numel(ps) / ps->dim[0] : 0;
-            tl_exec_binary_rep64(&tmp, parent_values, out);
-            tmp.p.ew.bf_operand = 0;
-        } else if (!rc && tmp.kernel64) {
-            tmp.kernel64(&tmp, parent_values, out);
-        }
-        free(tmp.scratch64p);
-        if (st->row->fam->release) st->row->fam->release(&tmp);
+        tl_step tmp;
+        bool rep;
+        int rc = fresh_step(s, st, &tmp, &rep, err);
+        if (!rc && rep) tl_exec_binary_rep64(&tmp, parent_values, out);
+        else if (!rc && tmp.kernel64) tmp.kernel64(&tmp, parent_values, out);
+        fresh_step_free(&tmp, rep);
         if (rc) return rc;
     }
     if (st->plant_bug)
