@@ -471,6 +471,14 @@ const ConvShape kConvShapes[] = {
     {"c3x3_64to64_32x32_g2", 1, 64, 64, 2, 32, 32, 3, 1, 1},  // grouped
     {"c3x3_3to32_96x96_s2", 1, 3, 32, 1, 96, 96, 3, 2, 1},    // MobileNetV2's first conv
     {"c3x3_3to32_32x32", 1, 3, 32, 1, 32, 32, 3, 1, 1},       // a CIFAR CNN's first conv
+    // ResNet-18's stages at 224 (batch 1) and 64 (batch 16): small planes, large K (igemm)
+    {"c3x3_64to64_56x56", 1, 64, 64, 1, 56, 56, 3, 1, 1},
+    {"c3x3_256to256_14x14", 1, 256, 256, 1, 14, 14, 3, 1, 1},
+    {"c3x3_512to512_7x7", 1, 512, 512, 1, 7, 7, 3, 1, 1},
+    {"c3x3_256to512_14x14_s2", 1, 256, 512, 1, 14, 14, 3, 2, 1},
+    {"c3x3_256to256_4x4_b16", 16, 256, 256, 1, 4, 4, 3, 1, 1},
+    {"c3x3_512to512_2x2_b16", 16, 512, 512, 1, 2, 2, 3, 1, 1},
+    {"c3x3_128to128_8x8_b16", 16, 128, 128, 1, 8, 8, 3, 1, 1},
 };
 
 tl_conv_desc conv_desc(const ConvShape &c) {
@@ -530,7 +538,7 @@ void dw_loop_plane(const float *x, const float *w, float bias, float *y, const t
         }
 }
 
-enum class ConvImpl { Im2colSgemm, Direct, Dw, DwLoop };
+enum class ConvImpl { Im2colSgemm, Direct, Igemm, Dw, DwLoop };
 
 void run_conv(benchmark::State &st, ConvShape c, ConvImpl impl, tl_isa isa, int threads) {
     if (!tl_kernels_for(isa)) {
@@ -571,6 +579,12 @@ void run_conv(benchmark::State &st, ConvShape c, ConvImpl impl, tl_isa isa, int 
         float *scr = keep_buf(keep, ns)->p;
         tl_conv_pack(&d, w.p, packed);
         call = [=, &x, &y] { tl_conv_direct(&d, packed, x.p, y.p, scr, ns); };
+    } else if (impl == ConvImpl::Igemm) {
+        float *packed = keep_buf(keep, tl_conv_igemm_packed_floats(&d))->p;
+        size_t ns = tl_conv_igemm_scratch_floats(&d);
+        float *scr = keep_buf(keep, ns)->p;
+        tl_conv_igemm_pack(&d, w.p, packed);
+        call = [=, &x, &y] { tl_conv_igemm(&d, packed, x.p, y.p, nullptr, scr, ns); };
     } else if (impl == ConvImpl::Dw) {
         size_t per = tl_conv_dw_scratch_floats(&d) * size_t(threads);  // a plane per thread
         float *scr = keep_buf(keep, per)->p;
@@ -624,6 +638,10 @@ struct Register {
             for (tl_isa isa : {TL_ISA_AVX2, TL_ISA_AVX512})
                 benchmark::RegisterBenchmark((base + "direct_" + isa_name(isa)).c_str(), run_conv, c,
                                              ConvImpl::Direct, isa, 1);
+            if (c.G == 1)
+                for (tl_isa isa : {TL_ISA_AVX2, TL_ISA_AVX512})
+                    benchmark::RegisterBenchmark((base + "igemm_" + isa_name(isa)).c_str(), run_conv, c,
+                                                 ConvImpl::Igemm, isa, 1);
             if (dw) {
                 benchmark::RegisterBenchmark((base + "dw_loop").c_str(), run_conv, c, ConvImpl::DwLoop, TL_ISA_SCALAR,
                                              1);

@@ -325,3 +325,157 @@ void tl_conv_direct(const tl_conv_desc *d, const float *packed, const float *x, 
         else f(d, packed, scratch, y, n, 0, items);
     }
 }
+
+/* ---------------------------------------------------------------- igemm */
+static tl_conv_igemm_fn tl_conv_igemm_for(tl_isa isa) {
+#ifdef TL_KERNELS_X86
+    if (isa == TL_ISA_AVX512 && tl_conv_isa_ok(TL_ISA_AVX512)) return tl_conv_igemm_avx512;
+    if (isa >= TL_ISA_AVX2 && tl_conv_isa_ok(TL_ISA_AVX2)) return tl_conv_igemm_avx2;
+#endif
+    (void)isa;
+    return tl_conv_igemm_scalar;
+}
+
+bool tl_conv_igemm_ok(const tl_conv_desc *d) { return d->groups == 1 && tl_conv_supported(d); }
+
+static int64_t tl_conv_ig_blocks(const tl_conv_desc *d) { return (d->out_ch + TL_CONV_IG_NR - 1) / TL_CONV_IG_NR; }
+
+size_t tl_conv_igemm_packed_floats(const tl_conv_desc *d) {
+    return (size_t)(tl_conv_ig_blocks(d) * (1 + d->in_ch * d->k_h * d->k_w) * TL_CONV_IG_NR);
+}
+
+void tl_conv_igemm_pack(const tl_conv_desc *d, const float *w, float *packed) {
+    int64_t K = d->in_ch * d->k_h * d->k_w, nb = tl_conv_ig_blocks(d);
+    for (int64_t b = 0; b < nb; b++) {
+        float *dst = packed + b * (K + 1) * TL_CONV_IG_NR;
+        for (int64_t o = 0; o < TL_CONV_IG_NR; o++) {
+            int64_t oc = b * TL_CONV_IG_NR + o;
+            dst[o] = oc < d->out_ch && d->bias ? d->bias[oc] : 0.0f;
+            for (int64_t k = 0; k < K; k++) dst[(1 + k) * TL_CONV_IG_NR + o] = oc < d->out_ch ? w[oc * K + k] : 0.0f;
+        }
+    }
+}
+
+#define TL_CONV_IG_CHUNK_FLOATS ((int64_t)1 << 18) /* 1 MiB of padded images */
+int64_t tl_conv_igemm_chunk(const tl_conv_desc *d) {
+    tl_conv_geom g;
+    tl_conv_geom_init(d, &g);
+    int64_t per = d->in_ch * g.plane, n = per ? TL_CONV_IG_CHUNK_FLOATS / per : 1;
+    if (n > d->batch) n = d->batch;
+    return n < 1 ? 1 : n;
+}
+
+size_t tl_conv_igemm_scratch_floats(const tl_conv_desc *d) {
+    tl_conv_geom g;
+    tl_conv_geom_init(d, &g);
+    return (size_t)(tl_conv_igemm_chunk(d) * d->in_ch * g.plane);
+}
+
+void tl_conv_igemm_pad(const tl_conv_desc *d, const float *x, int64_t n0, int64_t imgs, float *scratch) {
+    tl_conv_geom g;
+    tl_conv_geom_init(d, &g);
+    tl_conv_pad_fn pad = tl_conv_pad_for(tl_conv_active_isa());
+    for (int64_t n = 0; n < imgs; n++)
+        tl_conv_pad_channels(pad, d, &g, x, n0 + n, scratch + n * d->in_ch * g.plane, 0, d->in_ch);
+}
+
+int64_t tl_conv_igemm_items(const tl_conv_desc *d, int64_t imgs) {
+    int64_t P = imgs * d->out_h * d->out_w;
+    return tl_conv_ig_blocks(d) * ((P + TL_CONV_IG_PIX - 1) / TL_CONV_IG_PIX);
+}
+
+void tl_conv_igemm_range(tl_isa isa, const tl_conv_desc *d, const float *packed, const float *scratch, float *y,
+                         const float *res, int64_t n0, int64_t imgs, int64_t item0, int64_t item1) {
+    tl_conv_igemm_for(isa)(d, packed, scratch, y, res, n0, imgs, item0, item1);
+}
+
+typedef struct ig_job {
+    const tl_conv_desc *d;
+    const tl_conv_geom *g;
+    tl_conv_igemm_fn f;
+    tl_conv_pad_fn pad;
+    const float *packed, *x, *res;
+    float *y, *scratch;
+    int64_t n0, imgs;
+} ig_job;
+
+/* planes [p0, p1) of the chunk's imgs * C */
+static void ig_pad_part(void *c, int64_t p0, int64_t p1) {
+    const ig_job *j = c;
+    const tl_conv_desc *d = j->d;
+    for (int64_t p = p0; p < p1; p++) {
+        int64_t n = p / d->in_ch, ch = p % d->in_ch;
+        j->pad(d, j->g, j->x + ((j->n0 + n) * d->in_ch + ch) * d->in_h * d->in_w,
+               j->scratch + (n * d->in_ch + ch) * j->g->plane);
+    }
+}
+static void ig_items_part(void *c, int64_t i0, int64_t i1) {
+    const ig_job *j = c;
+    j->f(j->d, j->packed, j->scratch, j->y, j->res, j->n0, j->imgs, i0, i1);
+}
+
+void tl_conv_igemm(const tl_conv_desc *d, const float *packed, const float *x, float *y, const float *res,
+                   float *scratch, size_t scratch_floats) {
+    tl_isa isa = tl_conv_active_isa();
+    tl_conv_geom g;
+    tl_conv_geom_init(d, &g);
+    int64_t chunk = tl_conv_igemm_chunk(d), per = d->in_ch * g.plane;
+    if (per && (int64_t)(scratch_floats / (size_t)per) < chunk) chunk = (int64_t)(scratch_floats / (size_t)per);
+    if (chunk < 1) chunk = 1;
+    int64_t macs = d->out_ch * d->out_h * d->out_w * d->in_ch * d->k_h * d->k_w;
+    ig_job j = {.d = d,
+                .g = &g,
+                .f = tl_conv_igemm_for(isa),
+                .pad = tl_conv_pad_for(isa),
+                .packed = packed,
+                .x = x,
+                .res = res,
+                .y = y,
+                .scratch = scratch};
+    for (int64_t n0 = 0; n0 < d->batch; n0 += chunk) {
+        j.n0 = n0;
+        j.imgs = d->batch - n0 < chunk ? d->batch - n0 : chunk;
+        int64_t planes = j.imgs * d->in_ch, items = tl_conv_igemm_items(d, j.imgs);
+        if (planes * g.plane >= TL_PAR_MIN) tl_pool_for(planes, ig_pad_part, &j);
+        else ig_pad_part(&j, 0, planes);
+        if (macs * j.imgs >= TL_PAR_MIN) tl_pool_for(items, ig_items_part, &j);
+        else ig_items_part(&j, 0, items);
+    }
+}
+
+/* Useful fraction of the FMA lanes of each tiling, for the active ISA's vector width W (igemm is
+ * not taken without AVX2: both scalar paths are the reference's loop). Dense: per image, items
+ * of 3 units, each cut into W-lane vectors, in tiles of 3 vectors; a 1- or 2-vector tile costs
+ * about a full one (its few accumulators leave the FMA latency exposed), and 8-channel blocks.
+ * Igemm: 12-pixel tiles over a chunk of images (AVX2 computes them in 6-pixel halves, skipping an
+ * empty one), 32-channel blocks (AVX2: 16-channel halves), its kernel at 0.95 of the dense one's
+ * rate and the scalar store of each tile (about 5*W/K of the FMA time). Igemm is taken when it
+ * is ahead by 10%. Checked against the AVX2 conv benchmarks (bench_kernels conv/..., docs/conv.md):
+ * 512 -> 512 at 7x7 stays dense (0.95x), 256 at 4x4 and 512 at 2x2 over 16 images go igemm
+ * (1.3x, 3x). */
+bool tl_conv_igemm_better(const tl_conv_desc *d) {
+    tl_isa isa = tl_conv_active_isa();
+    if (isa == TL_ISA_SCALAR || !tl_conv_igemm_ok(d) || d->batch < 1) return false;
+    const int64_t W = isa == TL_ISA_AVX512 ? 16 : 8, MR = isa == TL_ISA_AVX512 ? 12 : 6;
+    tl_conv_geom g;
+    tl_conv_geom_init(d, &g);
+    const int64_t OH = d->out_h, OW = d->out_w, ext = OH * g.wq;
+    int64_t tiles = 0;
+    for (int64_t u0 = 0; u0 < g.units; u0 += TL_CONV_UNITS) {
+        int64_t vecs = 0;
+        for (int64_t u = u0; u < u0 + TL_CONV_UNITS && u < g.units; u++) {
+            int64_t lanes = g.rows ? OW - u % g.upr * TL_CONV_UNIT : ext - u * TL_CONV_UNIT;
+            if (lanes > TL_CONV_UNIT) lanes = TL_CONV_UNIT;
+            vecs += (lanes + W - 1) / W;
+        }
+        tiles += (vecs + 2) / 3;
+    }
+    double dense = (double)(OH * OW) / (double)(tiles * 3 * W) * (double)d->out_ch /
+        (double)(tl_conv_blocks(d) * TL_CONV_OCB);
+    int64_t P = tl_conv_igemm_chunk(d) * OH * OW, ntile = (P + TL_CONV_IG_PIX - 1) / TL_CONV_IG_PIX;
+    int64_t last = P - (ntile - 1) * TL_CONV_IG_PIX;
+    int64_t rows = (ntile - 1) * TL_CONV_IG_PIX + (last + MR - 1) / MR * MR, cw = 2 * W;
+    double ig = (double)P / (double)rows * (double)d->out_ch / (double)((d->out_ch + cw - 1) / cw * cw);
+    ig *= 0.95 / (1.0 + 5.0 * (double)W / (double)(d->in_ch * d->k_h * d->k_w));
+    return ig > 1.1 * dense;
+}

@@ -77,6 +77,43 @@ void tl_conv_direct_range(tl_isa isa, const tl_conv_desc *d, const float *packed
 void tl_conv_direct(const tl_conv_desc *d, const float *packed, const float *x, float *y, float *scratch,
                     size_t scratch_floats);
 
+/* ---- igemm: output channels in the lanes, pixels broadcast (groups 1) ----
+ * The transposed tile of the dense kernel: TL_CONV_IG_PIX output pixels x TL_CONV_IG_NR output
+ * channels per work item, the pixels taken consecutively over a chunk of images (so a 2x2 or 7x7
+ * plane fills every tile: the dense kernel's pixel vectors there are mostly junk lanes), each
+ * pixel's tap read as one broadcast from the padded input (the indirect GEMM of XNNPACK / MLAS,
+ * with NCHW planes instead of NHWC rows). The same per-element arithmetic as tl_conv_ref (bias,
+ * taps in (ic, kh, kw) order, one FMA each), so BITWISE equal to it and to the dense kernel; a
+ * residual y = clamp(acc + res) is added in the store (the unfused add's bits: acc is rounded
+ * first). Packed: [ceil(OC/32)][1 + IC*KH*KW][32], row 0 the bias (0 without one), output
+ * channels beyond OC zero. */
+#define TL_CONV_IG_PIX 12
+#define TL_CONV_IG_NR 32
+bool tl_conv_igemm_ok(const tl_conv_desc *d); /* supported and groups == 1 */
+size_t tl_conv_igemm_packed_floats(const tl_conv_desc *d);
+void tl_conv_igemm_pack(const tl_conv_desc *d, const float *w, float *packed); /* bias from d->bias */
+/* Images per chunk: the padded chunk stays near 1 MiB (L2 with a block of weights). Scratch: one
+ * padded chunk, shared by the threads. */
+int64_t tl_conv_igemm_chunk(const tl_conv_desc *d);
+size_t tl_conv_igemm_scratch_floats(const tl_conv_desc *d);
+/* Zero-pads images [n0, n0 + imgs) of x into the chunk scratch (image-major, C planes each). */
+void tl_conv_igemm_pad(const tl_conv_desc *d, const float *x, int64_t n0, int64_t imgs, float *scratch);
+/* Work items of a chunk of imgs images: ceil(OC/32) channel blocks x ceil(imgs*OH*OW / 12)
+ * pixel tiles, block-major (a thread's contiguous range shares one block of weights). */
+int64_t tl_conv_igemm_items(const tl_conv_desc *d, int64_t imgs);
+/* Items [item0, item1) of the chunk of images [n0, n0 + imgs) padded in scratch; res (NULL:
+ * none) has y's shape. One thread. */
+void tl_conv_igemm_range(tl_isa isa, const tl_conv_desc *d, const float *packed, const float *scratch, float *y,
+                         const float *res, int64_t n0, int64_t imgs, int64_t item0, int64_t item1);
+/* The whole batch with the active ISA, chunk by chunk (pad and items split over the pool when
+ * the work is over TL_PAR_MIN): the same bits at any thread count. */
+void tl_conv_igemm(const tl_conv_desc *d, const float *packed, const float *x, float *y, const float *res,
+                   float *scratch, size_t scratch_floats);
+/* Whether igemm beats the dense kernel on d: the fraction of useful lanes of each tiling
+ * (channel blocks x pixel tiles against pixel vectors x 8-channel blocks) with igemm's store
+ * cost; docs/conv.md has the measurements behind it. */
+bool tl_conv_igemm_better(const tl_conv_desc *d);
+
 /* ---- the reference: plain loops over the raw NCHW input and [OC][ICg][KH][KW] weights, any
  * groups (depthwise included), exactly the arithmetic stated at the top. All of N*OC planes. */
 void tl_conv_ref(const tl_conv_desc *d, const float *x, const float *w, float *y);

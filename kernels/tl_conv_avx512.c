@@ -7,6 +7,7 @@
 
 #define TL_W 16
 #define TL_OCT 8
+#define TL_IG_MR 12
 typedef __m512 VF;
 #define V_FN(name) tl_conv_##name##_avx512
 #define V_SET1(a) _mm512_set1_ps(a)

@@ -50,6 +50,10 @@ void tl_conv_dw_scalar(const tl_conv_desc *d, const float *x, const float *w, fl
                        int64_t plane1, float *scratch);
 void tl_conv_direct_scalar(const tl_conv_desc *d, const float *packed, const float *xpad, float *y, int64_t n,
                            int64_t item0, int64_t item1);
+typedef void (*tl_conv_igemm_fn)(const tl_conv_desc *d, const float *packed, const float *xpad, float *y,
+                                 const float *res, int64_t n0, int64_t imgs, int64_t item0, int64_t item1);
+void tl_conv_igemm_scalar(const tl_conv_desc *d, const float *packed, const float *xpad, float *y, const float *res,
+                          int64_t n0, int64_t imgs, int64_t item0, int64_t item1);
 #if defined(__x86_64__) || defined(__i386__)
 void tl_conv_dw_avx2(const tl_conv_desc *d, const float *x, const float *w, float *y, int64_t plane0, int64_t plane1,
                      float *scratch);
@@ -61,12 +65,48 @@ void tl_conv_dw_avx512(const tl_conv_desc *d, const float *x, const float *w, fl
                        int64_t plane1, float *scratch);
 void tl_conv_direct_avx512(const tl_conv_desc *d, const float *packed, const float *xpad, float *y, int64_t n,
                            int64_t item0, int64_t item1);
+void tl_conv_igemm_avx2(const tl_conv_desc *d, const float *packed, const float *xpad, float *y, const float *res,
+                        int64_t n0, int64_t imgs, int64_t item0, int64_t item1);
+void tl_conv_igemm_avx512(const tl_conv_desc *d, const float *packed, const float *xpad, float *y, const float *res,
+                          int64_t n0, int64_t imgs, int64_t item0, int64_t item1);
 #endif
 
 /* The clamp epilogue, the reference form every kernel matches bitwise. */
 static inline float tl_conv_clamp(float acc, float lo, float hi) {
     float y = lo > acc ? lo : acc;
     return hi < y ? hi : y;
+}
+
+/* Item `it` of a chunk of imgs images starting at image n0 (tl_conv_igemm_items): its channel
+ * block, each pixel's offset in the padded chunk (xo) and in y at channel 0 (yo). Returns the
+ * pixel count np <= TL_CONV_IG_PIX; xo[np..] repeat the last pixel (computed, never stored). */
+static inline int tl_conv_ig_item(const tl_conv_desc *d, const tl_conv_geom *g, int64_t n0, int64_t imgs, int64_t it,
+                                  int64_t *cb, int64_t *xo, int64_t *yo) {
+    int64_t ohw = d->out_h * d->out_w, P = imgs * ohw, ntile = (P + TL_CONV_IG_PIX - 1) / TL_CONV_IG_PIX;
+    int64_t q0 = it % ntile * TL_CONV_IG_PIX;
+    int np = (int)(P - q0 < TL_CONV_IG_PIX ? P - q0 : TL_CONV_IG_PIX);
+    *cb = it / ntile;
+    for (int r = 0; r < TL_CONV_IG_PIX; r++) {
+        int64_t q = q0 + (r < np ? r : np - 1), nl = q / ohw, p = q % ohw;
+        xo[r] = nl * d->in_ch * g->plane + p / d->out_w * g->wq + p % d->out_w;
+        yo[r] = (n0 + nl) * d->out_ch * ohw + p;
+    }
+    return np;
+}
+
+/* The igemm store: tile [np][TL_CONV_IG_NR] (channels of block cb) to y, residual, clamp. */
+static inline void tl_conv_ig_store(const tl_conv_desc *d, const float *tile, int np, int64_t cb, const int64_t *yo,
+                                    float *y, const float *res) {
+    int64_t ohw = d->out_h * d->out_w, oc0 = cb * TL_CONV_IG_NR;
+    int noc = (int)(d->out_ch - oc0 < TL_CONV_IG_NR ? d->out_ch - oc0 : TL_CONV_IG_NR);
+    for (int c = 0; c < noc; c++) {
+        int64_t co = (oc0 + c) * ohw;
+        for (int r = 0; r < np; r++) {
+            float v = tile[r * TL_CONV_IG_NR + c];
+            if (res) v += res[yo[r] + co];
+            y[yo[r] + co] = tl_conv_clamp(v, d->lo, d->hi);
+        }
+    }
 }
 
 #endif

@@ -86,3 +86,29 @@ void tl_conv_direct_scalar(const tl_conv_desc *d, const float *packed, const flo
         }
     }
 }
+
+/* igemm: the vector kernels' items (chunk of padded images, packed weights with the bias row) in
+ * plain C; each element the reference's loop. */
+void tl_conv_igemm_scalar(const tl_conv_desc *d, const float *packed, const float *xpad, float *y, const float *res,
+                          int64_t n0, int64_t imgs, int64_t item0, int64_t item1) {
+    tl_conv_geom g;
+    tl_conv_geom_init(d, &g);
+    const int64_t taps = d->k_h * d->k_w, K = d->in_ch * taps;
+    float tile[TL_CONV_IG_PIX * TL_CONV_IG_NR];
+    int64_t xo[TL_CONV_IG_PIX], yo[TL_CONV_IG_PIX], cb;
+    for (int64_t it = item0; it < item1; it++) {
+        int np = tl_conv_ig_item(d, &g, n0, imgs, it, &cb, xo, yo);
+        const float *wb = packed + cb * (K + 1) * TL_CONV_IG_NR;
+        for (int r = 0; r < np; r++)
+            for (int c = 0; c < TL_CONV_IG_NR; c++) {
+                float acc = wb[c];
+                const float *wp = wb + TL_CONV_IG_NR + c;
+                for (int64_t i = 0; i < d->in_ch; i++) {
+                    const float *xc = xpad + xo[r] + i * g.plane;
+                    for (int64_t t = 0; t < taps; t++, wp += TL_CONV_IG_NR) acc = fmaf(*wp, xc[g.tapoff[t]], acc);
+                }
+                tile[r * TL_CONV_IG_NR + c] = acc;
+            }
+        tl_conv_ig_store(d, tile, np, cb, yo, y, res);
+    }
+}

@@ -116,53 +116,6 @@ static void conv_image(const tl_prep_conv *cv, const float *x, float *y, float *
     }
 }
 
-/* Tiny output planes over a batch (groups 1): one GEMM over the batch per block of
- * TL_CONV_BATCH_OCB output channels. Per image the im2col [K][P] goes into columns
- * [o*P, (o+1)*P) of col [K][N*P]; the bias rows then Y[OC][N*P] += W[OC][K] * col; Y is
- * scattered to [N][OC][P]. Each output is the bias plus OpenBLAS's dot product of its K terms,
- * the rounding class of the per-image im2col path (docs/conv.md). Pool threads take whole blocks,
- * each one GEMM on its thread (tl_sgemm splits nothing inside a pool job), so every block is the
- * same call at any thread count: the same bits. (One GEMM over all channels split by OpenBLAS's
- * threads differed by 1 ulp between 1 and 2 threads on ResNet-18.)
- * Scratch: col, then one image's im2col, then Y. */
-#define TL_CONV_BATCH_OCB 128
-typedef struct bg_job {
-    const tl_prep_conv *cv;
-    const float *col;
-    float *ym;
-    int64_t NP, K, OC;
-} bg_job;
-
-/* blocks [b0, b1): each one GEMM on the calling thread (tl_sgemm splits nothing inside a job) */
-static void bg_blocks(void *c, int64_t b0, int64_t b1) {
-    const bg_job *j = c;
-    const tl_prep_conv *cv = j->cv;
-    for (int64_t bi = b0; bi < b1; bi++) {
-        int64_t c0 = bi * TL_CONV_BATCH_OCB, m = j->OC - c0 < TL_CONV_BATCH_OCB ? j->OC - c0 : TL_CONV_BATCH_OCB;
-        tl_sgemm(false, false, m, j->NP, j->K, 1.0f, cv->w + c0 * j->K, j->K, j->col, j->NP, cv->b ? 1.0f : 0.0f,
-                 j->ym + c0 * j->NP, j->NP);
-    }
-}
-static void ex_conv_batch_gemm(const tl_step *st, const float *const *in, float *out) {
-    const tl_prep_conv *cv = &st->p.cv;
-    int64_t N = cv->outer, P = cv->out_plane, C = cv->cin_g, OC = cv->cout_g, K = C * cv->kprod, NP = N * P;
-    float *col = st->scratch, *one = col + K * NP, *ym = one + K * P;
-    for (int64_t o = 0; o < N; o++) {
-        tl_k_im2col(in[0] + o * C * cv->in_plane, one, C, &cv->win);
-        for (int64_t k = 0; k < K; k++) memcpy(col + k * NP + o * P, one + k * P, sizeof(float) * (size_t)P);
-    }
-    for (int64_t c = 0; c < OC; c++) {
-        float bv = cv->b ? cv->b[c] : 0.0f;
-        for (int64_t j = 0; j < NP; j++) ym[c * NP + j] = bv;
-    }
-    int64_t nb = (OC + TL_CONV_BATCH_OCB - 1) / TL_CONV_BATCH_OCB;
-    bg_job j = {cv, col, ym, NP, K, OC};
-    tl_pool_for(nb, bg_blocks, &j);
-    for (int64_t o = 0; o < N; o++)
-        for (int64_t c = 0; c < OC; c++)
-            memcpy(out + (o * OC + c) * P, ym + c * NP + o * P, sizeof(float) * (size_t)P);
-}
-
 /* Several images and threads: a block of images per pool thread, each thread with its own im2col
  * slice of the scratch (sized at plan time for cv->threads) and its GEMMs on that thread. Each
  * image is computed by the same calls in the same order whichever thread runs it, so the result
@@ -194,8 +147,9 @@ static void ex_conv_paths(const tl_step *st, const float *const *in, float *out)
         tl_conv_direct(&cv->desc, cv->packed, in[0], out, st->scratch, (size_t)st->scratch_floats);
         return;
     }
-    if (cv->direct == TL_CONV_IM2COL_BATCH) {
-        ex_conv_batch_gemm(st, in, out);
+    if (cv->direct == TL_CONV_DIRECT_IGEMM) {
+        tl_conv_igemm(&cv->desc, cv->packed, in[0], out, cv->resid ? st->res : NULL, st->scratch,
+                      (size_t)st->scratch_floats);
         return;
     }
     if (cv->depthwise) {
@@ -223,8 +177,9 @@ static void ex_conv_paths(const tl_step *st, const float *const *in, float *out)
 static void ex_conv(const tl_step *st, const float *const *in, float *out) {
     const tl_prep_conv *cv = &st->p.cv;
     ex_conv_paths(st, in, out);
-    if (cv->resid) tl_par_add_clamp(st->K, out, st->res, out, st->numel, cv->lo, cv->hi);
-    else if (cv->clamp && (cv->direct == TL_CONV_IM2COL || cv->direct == TL_CONV_IM2COL_BATCH))
+    if (cv->direct == TL_CONV_DIRECT_IGEMM) { /* residual and clamp done in its store */
+    } else if (cv->resid) tl_par_add_clamp(st->K, out, st->res, out, st->numel, cv->lo, cv->hi);
+    else if (cv->clamp && cv->direct == TL_CONV_IM2COL)
         tl_par_bias_clamp_rows(st->K, out, NULL, cv->outer * cv->groups * cv->cout_g, cv->out_plane, cv->lo, cv->hi);
     if (cv->leaky) tl_par_leaky(st->K, out, st->numel, cv->slope);
 }
@@ -341,16 +296,21 @@ static int conv_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
     cv->clamp = cv->resid = cv->leaky = false;
     cv->lo = -INFINITY;
     cv->hi = INFINITY;
-    /* output planes of <= 4 pixels (ResNet's last stage at 2x2) over a batch of >= 8: the direct
-     * kernel fills few of its 48-pixel tiles (19 GFLOP/s at 512 -> 512 3x3 2x2, batch 16 / 64)
-     * where one GEMM over the batch reaches 43 / 88 (docs/conv.md); batch 1 stays direct (41 vs
-     * 26) */
-    if (cv->groups == 1 && cv->im2col && cv->out_plane <= 4 && cv->outer >= 8 &&
-        cv->cin_g * cv->kprod * cv->outer * cv->out_plane <= ((int64_t)1 << 23)) { /* col <= 32 MiB */
-        int64_t K = cv->cin_g * cv->kprod, NP = cv->outer * cv->out_plane;
-        cv->direct = TL_CONV_IM2COL_BATCH;
-        cv->threads = 1;
-        st->scratch_floats = K * NP + K * cv->out_plane + OC * NP;
+    /* small planes and large K (ResNet's later stages; a batch's images fill its tiles together):
+     * igemm, where the dense kernel's pixel vectors would be mostly junk lanes (tl_conv.h) */
+    tl_conv_desc ig;
+    const char *ig_env = getenv("TL_CONV_IGEMM"); /* "0": never (A/B measurements) */
+    if (cv->groups == 1 && !(ig_env && ig_env[0] == '0') &&
+        tl_conv_desc_from_window(&ig, cv->outer, C, OC, 1, &cv->win) && tl_conv_igemm_better(&ig)) {
+        ig.bias = cv->b;
+        cv->desc = ig;
+        size_t np = tl_conv_igemm_packed_floats(&ig);
+        cv->packed = malloc(sizeof(float) * (np ? np : 1));
+        if (!cv->packed)
+            return tl_erroom(err, "node[%lld] (conv): out of memory packing %zu weights", (long long)n->id, np);
+        tl_conv_igemm_pack(&ig, cv->w, cv->packed);
+        cv->direct = TL_CONV_DIRECT_IGEMM;
+        st->scratch_floats = (int64_t)tl_conv_igemm_scratch_floats(&ig);
         st->kernel = ex_conv;
         return 0;
     }
@@ -454,7 +414,9 @@ static int conv_absorb_affine(tl_step *st, int axis, int64_t channels, const dou
     cv->w = own;
     cv->b = own + oc_n * per;
     cv->desc.bias = cv->b;
-    if (cv->packed) tl_conv_pack(&cv->desc, cv->w, cv->packed); /* the direct kernel's copy */
+    /* the direct kernels' copies (igemm's carries the bias) */
+    if (cv->packed && cv->direct == TL_CONV_DIRECT_IGEMM) tl_conv_igemm_pack(&cv->desc, cv->w, cv->packed);
+    else if (cv->packed) tl_conv_pack(&cv->desc, cv->w, cv->packed);
     return 0;
 }
 
@@ -463,7 +425,8 @@ static int conv_absorb_clamp(tl_step *st, float lo, float hi) {
     cv->clamp = true;
     cv->lo = lo;
     cv->hi = hi;
-    if (!cv->resid) { /* the direct kernels clamp the accumulator */
+    /* the direct kernels clamp the accumulator; igemm clamps after its fused residual too */
+    if (!cv->resid || cv->direct == TL_CONV_DIRECT_IGEMM) {
         cv->desc.lo = lo;
         cv->desc.hi = hi;
     }
@@ -535,6 +498,16 @@ static int conv_prepare_both(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
     return 0;
 }
 
+static const char *conv_kernel_name(const tl_step *st) {
+    const tl_prep_conv *cv = &st->p.cv;
+    switch (cv->direct) {
+    case TL_CONV_DIRECT_DW: return "depthwise";
+    case TL_CONV_DIRECT_DENSE: return "direct";
+    case TL_CONV_DIRECT_IGEMM: return "igemm";
+    default: return cv->depthwise ? "depthwise-loop" : cv->im2col ? "im2col+sgemm" : "sgemm";
+    }
+}
+
 const tl_family tl_fam_conv = {
     .name = "conv",
     .infer = conv_infer,
@@ -547,4 +520,5 @@ const tl_family tl_fam_conv = {
     .absorb_residual = conv_absorb_residual,
     .absorb_leaky = conv_absorb_leaky,
     .emit = conv_emit,
+    .kernel_name = conv_kernel_name,
 };

@@ -91,6 +91,8 @@ typedef struct tl_family {
     int (*prepare)(const tl_prep_ctx *c, struct tl_step *st, tl_err *err); /* NULL: not run */
     void (*release)(struct tl_step *st);                                   /* NULL: nothing owned */
     int (*emit)(const tl_emit_ctx *c, tl_err *err);                        /* NULL: not emittable */
+    /* which kernel a planned step runs, for tlinfo --plan (NULL: the family has one) */
+    const char *(*kernel_name)(const struct tl_step *st);
     /* plan-time rewrites (absorb_affine changes rounding: off under TL_SESSION_EXACT; the clamp
      * and residual epilogues are bitwise: on under it) */
     /* the op is y = x * scale[c] + shift[c] along `axis`: fill the per-channel coefficients

@@ -94,8 +94,8 @@ typedef struct tl_prep_conv {
     int threads;        /* images computed in parallel (scratch holds that many
                                       * im2col buffers); 1: serial over images */
     /* direct kernels (kernels/tl_conv.h): DIRECT_NONE = im2col + sgemm / the 3-D loop */
-    /* IM2COL_BATCH: im2col of every image, one GEMM with N = batch * pixels (tiny planes) */
-    enum { TL_CONV_IM2COL = 0, TL_CONV_DIRECT_DW, TL_CONV_DIRECT_DENSE, TL_CONV_IM2COL_BATCH } direct;
+    /* DIRECT_IGEMM: tl_conv_igemm, channels in the lanes, its store adds the residual and clamps */
+    enum { TL_CONV_IM2COL = 0, TL_CONV_DIRECT_DW, TL_CONV_DIRECT_DENSE, TL_CONV_DIRECT_IGEMM } direct;
     tl_conv_desc desc; /* geometry, bias, clamp of the direct kernels */
     bool clamp;        /* fused clamp epilogue [lo, hi] (tl_plan_fuse): without a residual the
                         * direct kernels apply it to the accumulator (desc.lo / desc.hi), the
@@ -104,7 +104,7 @@ typedef struct tl_prep_conv {
     float lo, hi;
     bool leaky; /* fused leaky relu max(y, slope * y) last (tl_plan_fuse) */
     float slope;
-    float *packed; /* owned: dense weights packed for tl_conv_direct */
+    float *packed; /* owned: weights packed for tl_conv_direct / tl_conv_igemm */
 } tl_prep_conv;
 
 typedef struct tl_prep_pool {

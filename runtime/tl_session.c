@@ -305,7 +305,7 @@ int tl_session_write_plan(const tl_session *s, FILE *out, tl_err *err) {
     const tl_graph *g = s->m->g;
     fprintf(out, "plan: %lld nodes, %lld run per call, arena %lld bytes\n", (long long)s->n, (long long)s->n_run,
             (long long)s->arena_bytes);
-    fprintf(out, "%6s  %-16s %-16s %-22s %s\n", "id", "kind", "plan", "shape", "storage");
+    fprintf(out, "%6s  %-16s %-16s %-22s %-24s%s\n", "id", "kind", "plan", "shape", "storage", "kernel");
     for (int64_t i = 0; i < s->n; i++) {
         const tl_step *st = &s->steps[i];
         char shape[TL_SHAPE_STR_MAX], plan[32], where[96];
@@ -327,7 +327,11 @@ int tl_session_write_plan(const tl_session *s, FILE *out, tl_err *err) {
         } else if (v && v >= s->arena && v < s->arena + (s->arena_bytes ? s->arena_bytes : 64))
             snprintf(where, sizeof where, "arena +%lld %lld", (long long)(v - s->arena), (long long)bytes);
         else snprintf(where, sizeof where, "param %lld", (long long)bytes);
-        fprintf(out, "%6lld  %-16s %-16s %-22s %s\n", (long long)i, tl_op_tag(g->nodes[i].op), plan, shape, where);
+        const char *kn = st->kernel && st->row && st->row->fam && st->row->fam->kernel_name && !st->folded
+            ? st->row->fam->kernel_name(st)
+            : NULL;
+        fprintf(out, "%6lld  %-16s %-16s %-22s %-24s%s\n", (long long)i, tl_op_tag(g->nodes[i].op), plan, shape,
+                where, kn ? kn : "");
     }
     if (ferror(out)) return tl_errk(err, TL_ERR_IO, "cannot write the plan");
     return 0;

@@ -2,8 +2,10 @@
  *   - tl_conv_ref against a float64 naive conv, within the FMA recursive-summation bound
  *       |y - y64| <= 1.01 * (T+1) * 2^-24 * (|b| + sum|w*x|),  T = ICg*KH*KW taps
  *     (one rounding per tap plus the bias; the clamp is 1-Lipschitz so it keeps the bound);
- *   - every ISA's depthwise and dense kernels against tl_conv_ref, BITWISE (same FMA order; NaN
- *     results only have to be NaN: which NaN payload x86 returns depends on operand order);
+ *   - every ISA's depthwise, dense and igemm kernels against tl_conv_ref, BITWISE (same FMA
+ *     order; NaN results only have to be NaN: which NaN payload x86 returns depends on operand
+ *     order); igemm also with a residual (clamp(unclamped reference + res)), over chunks of one
+ *     image and of the batch (tiles across images), item ranges split in two;
  *   - the threaded entry points at 1 and 2 threads (bitwise);
  *   - no write outside y or the scratch sizes the planner is told (guard words).
  * Shapes: C in {1,3,16,17,32,64}, odd/even H and W, stride 1/2/3, asymmetric padding 0..2,
@@ -96,7 +98,7 @@ typedef struct shape {
     int special;     /* plant NaN / inf / -0 */
 } shape;
 
-static int cases, dw_cases, dense_cases, row_mode, ext_mode, multirow;
+static int cases, dw_cases, dense_cases, ig_cases, ig_multi_img, row_mode, ext_mode, multirow;
 
 static void run_case(const shape *s) {
     tl_conv_desc d = {
@@ -212,6 +214,72 @@ static void run_case(const shape *s) {
         free(scr);
     }
 
+    /* igemm (groups 1): every ISA's items bitwise the reference, split in two ranges, over chunks
+     * of one image and of the whole batch (tiles then span images); with a residual the
+     * expected value is clamp(unclamped reference + res), the unfused add then clamp */
+    if (tl_conv_igemm_ok(&d)) {
+        tl_conv_desc dn = d;
+        dn.lo = -INFINITY;
+        dn.hi = INFINITY;
+        float *ref_nc = malloc(ny * sizeof(float)), *res = malloc(ny * sizeof(float));
+        float *want = malloc(ny * sizeof(float));
+        tl_conv_ref(&dn, x, w, ref_nc);
+        for (size_t i = 0; i < ny; i++) res[i] = frand();
+        if (s->special) res[irand((int)ny)] = -INFINITY;
+        for (size_t i = 0; i < ny; i++) want[i] = tl_conv_clamp(ref_nc[i] + res[i], d.lo, d.hi);
+        size_t np = tl_conv_igemm_packed_floats(&d), ns = tl_conv_igemm_scratch_floats(&d);
+        float *packed = alloc_guarded(np), *scr = alloc_guarded(ns);
+        tl_conv_igemm_pack(&d, w, packed);
+        CHECK(guard_ok(packed, np));
+        int64_t chunk = tl_conv_igemm_chunk(&d);
+        CHECK(chunk >= 1 && chunk <= s->N);
+        ig_multi_img += chunk > 1;
+        for (int isa = 0; isa < TL_ISA_COUNT; isa++) {
+            if (!tl_kernels_for((tl_isa)isa)) continue;
+            tl_kernels_set_isa((tl_isa)isa);
+            for (int with_res = 0; with_res < 2; with_res++)
+                for (int per = 0; per < 2; per++) { /* chunks of one image, then of `chunk` */
+                    int64_t c = per ? chunk : 1;
+                    for (size_t i = 0; i < ny; i++) y[i] = NAN;
+                    for (int64_t n0 = 0; n0 < s->N; n0 += c) {
+                        int64_t imgs = s->N - n0 < c ? s->N - n0 : c, items = tl_conv_igemm_items(&d, imgs);
+                        tl_conv_igemm_pad(&d, x, n0, imgs, scr);
+                        int64_t mid = items / 3;
+                        tl_conv_igemm_range((tl_isa)isa, &d, packed, scr, y, with_res ? res : NULL, n0, imgs, mid,
+                                            items);
+                        tl_conv_igemm_range((tl_isa)isa, &d, packed, scr, y, with_res ? res : NULL, n0, imgs, 0, mid);
+                    }
+                    int64_t bad = count_diff(y, with_res ? want : ref, ny);
+                    CHECK(bad == 0);
+                    CHECK(guard_ok(y, ny));
+                    CHECK(guard_ok(scr, ns));
+                    if (bad)
+                        fprintf(stderr, "  igemm isa %d res %d chunk %lld: %lld of %zu differ\n", isa, with_res,
+                                (long long)c, (long long)bad, ny);
+                }
+            ig_cases++;
+        }
+        tl_kernels_set_isa(tl_kernels_best_isa());
+        /* the threaded entry: full scratch and one image's worth (chunks of 1), 1 and 2 threads */
+        for (int t = 1; t <= 2; t++) {
+            tl_set_threads(t);
+            for (size_t i = 0; i < ny; i++) y[i] = NAN;
+            tl_conv_igemm(&d, packed, x, y, res, scr, ns);
+            CHECK(count_diff(y, want, ny) == 0);
+            for (size_t i = 0; i < ny; i++) y[i] = NAN;
+            tl_conv_igemm(&d, packed, x, y, NULL, scr, ns / (size_t)chunk);
+            CHECK(count_diff(y, ref, ny) == 0);
+            CHECK(guard_ok(scr, ns));
+            CHECK(guard_ok(y, ny));
+        }
+        tl_set_threads(1);
+        free(packed);
+        free(scr);
+        free(ref_nc);
+        free(res);
+        free(want);
+    }
+
     /* the threaded entry points with the active table, 1 and 2 threads */
     for (int t = 1; t <= 2; t++) {
         tl_set_threads(t);
@@ -307,6 +375,14 @@ static void test_fixed(void) {
         {1, 6, 6, 6, 9, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1},
         {1, 4, 4, 4, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, 0},
         {1, 144, 144, 144, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1},
+        /* igemm's shapes: ResNet-18's small planes over a batch (tiles across images), channel
+         * counts off the 32-channel blocks, stride 2, 1x1, 7x7 */
+        {5, 40, 70, 1, 2, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+        {3, 33, 33, 1, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1},
+        {4, 64, 64, 1, 8, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0, 1, 0},
+        {7, 48, 17, 1, 4, 4, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 3, 0},
+        {2, 96, 128, 1, 5, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+        {1, 8, 33, 1, 11, 13, 3, 3, 1, 1, 0, 2, 1, 0, 2, 1, 1, 0, 0},
     };
     for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) run_case(&list[i]);
 }
@@ -356,9 +432,10 @@ int main(void) {
     test_grid();
     printf(
         "test_conv: %d shapes (%d row-mode, %d extended-grid, %d of them with vectors over "
-        "several rows); %d depthwise and %d dense kernel runs over the ISAs\n",
-        cases, row_mode, ext_mode, multirow, dw_cases, dense_cases);
-    CHECK(row_mode > 10 && ext_mode > 10 && multirow > 5);
+        "several rows); %d depthwise, %d dense and %d igemm kernel runs over the ISAs (%d igemm shapes "
+        "with tiles over several images)\n",
+        cases, row_mode, ext_mode, multirow, dw_cases, dense_cases, ig_cases, ig_multi_img);
+    CHECK(row_mode > 10 && ext_mode > 10 && multirow > 5 && ig_cases > 50 && ig_multi_img > 5);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

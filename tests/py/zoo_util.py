@@ -90,3 +90,16 @@ def files_in(d):
 
 def env_with_build():
     return dict(os.environ)
+
+
+def has_avx2():
+    """Whether tlrt's conv kernels run vectorized here (AVX2+FMA, and TL_ISA does not force scalar):
+    igemm is only chosen then (kernels/tl_conv.c tl_conv_igemm_better)."""
+    if os.environ.get("TL_ISA", "").lower() == "scalar":
+        return False
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx2" in flags and "fma" in flags

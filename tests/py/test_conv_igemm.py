@@ -1,10 +1,13 @@
-"""Convs with output planes of <= 4 pixels over a batch of >= 8 (groups 1) run as one GEMM
-across the batch (ops/conv.c ex_conv_batch_gemm: im2col of every image, N = batch * pixels);
-batch 1 keeps the direct kernel. Checked on a captured model at batches 1, 8 and 13 (2-D 3x3
-stride 1 and 2, a 1x3 window, a fused residual add + relu and a fused leaky relu after it)
-against the float64 oracle (tests/py/oracle.py) within float32 dot-product rounding, and bitwise
-at 1 and 2 threads (136 output channels: two blocks of <= 128, one per thread at 2 threads)."""
+"""Convs with small output planes run igemm (kernels/tl_conv.h: 12 pixels x 32 output channels per
+tile, the pixels taken over a chunk of the batch's images, its store adding a fused residual and
+clamping). Checked on a captured model at batches 1, 8 and 13 (2-D 3x3 stride 1 and 2 at 2x2
+outputs, 136 channels = four 32-channel blocks and a tail, a 1x3 window, a fused residual add +
+relu and a fused leaky relu after it): tlinfo --plan names the kernels; the run matches the float64
+oracle (tests/py/oracle.py) within float32 dot-product rounding, is bitwise the same at 1 and 2
+threads, and bitwise the dense direct kernel (TL_CONV_IGEMM=0): both compute tl_conv_ref's
+per-element FMA chain."""
 
+import os
 import subprocess
 import textwrap
 
@@ -32,14 +35,14 @@ MODEL = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def captured(tmp_path_factory):
-    d = tmp_path_factory.mktemp("conv_batch_gemm")
+    d = tmp_path_factory.mktemp("conv_igemm")
     (d / "m.py").write_text(MODEL)
     r = Z.capture(d / "m.py", "Tiny", d, [2, 16, 4, 4])
     assert r.returncode == 0, r.stderr
     return d
 
 
-def _run(d, x, tag, *extra):
+def _run(d, x, tag, *extra, env=None):
     np.save(d / f"x{tag}.npy", x)
     r = subprocess.run(
         [
@@ -53,14 +56,29 @@ def _run(d, x, tag, *extra):
         ],
         capture_output=True,
         text=True,
+        env={**os.environ, **(env or {})},
     )
     assert r.returncode == 0, r.stderr
     return np.load(d / f"y{tag}.npy")
 
 
+def _kernels(d, batch, env=None):
+    r = subprocess.run(
+        [tool("tlinfo"), str(d / "graph.json"), str(d / "params.bin"), "--plan", "--input-shape", f"{batch},16,4,4"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TL_MICROBATCH": "0", **(env or {})},
+    )
+    assert r.returncode == 0, r.stderr
+    return [line.split()[-1] for line in r.stdout.splitlines() if " conv " in line]
+
+
 @pytest.mark.parametrize("batch", [1, 8, 13])
-def test_batch_gemm_vs_oracle(captured, batch):
+def test_igemm_vs_oracle_and_direct(captured, batch):
     d = captured
+    if Z.has_avx2():
+        assert _kernels(d, batch)[:2] == ["igemm", "igemm"]
+        assert _kernels(d, batch, {"TL_CONV_IGEMM": "0"})[:2] == ["direct", "direct"]
     rng = np.random.default_rng(batch)
     x = rng.uniform(-2, 2, size=(batch, 16, 4, 4)).astype(np.float32)
     y1 = _run(d, x, f"{batch}t1", "--threads", "1")
@@ -77,7 +95,10 @@ def test_batch_gemm_vs_oracle(captured, batch):
     # three chained convs of <= 1224 terms each: float32 dot-product rounding
     scale = np.abs(y64).max()
     np.testing.assert_allclose(y1, y64, rtol=0, atol=2e-5 * scale)
-    # each sample as its own batch-1 run (the direct kernel): the same values within rounding
+    # the dense direct kernel: the same FMA chain per element, so the same bits
+    y_direct = _run(d, x, f"{batch}d", env={"TL_CONV_IGEMM": "0"})
+    assert y1.tobytes() == y_direct.tobytes()
+    # each sample as its own batch-1 run: the same bits too (tiles over images change nothing)
     if batch > 1:
         y_single = np.concatenate([_run(d, x[i : i + 1], f"{batch}s{i}") for i in range(3)])
-        np.testing.assert_allclose(y1[:3], y_single, rtol=0, atol=2e-5 * scale)
+        assert y1[:3].tobytes() == y_single.tobytes()
