@@ -109,28 +109,33 @@ static int linear_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
     l->w = n->param[0] ? n->param[0]->data : NULL;
     l->b = n->param[1] ? n->param[1]->data : NULL;
     if (!l->w) return tl_errf(err, "node[%lld] (linear): weight is not bound", (long long)n->id);
-    /* operand order by shape (measured with tl_sgemm + this transpose, 1 thread, OpenBLAS
-     * SkylakeX): swapped wins for 2..128 rows when K >= 512 and N >= 256 */
     l->clamp = l->resid = l->leaky = false;
     l->lo = -INFINITY;
     l->hi = INFINITY;
-    l->lin_t = l->M >= 2 && l->M <= 128 && l->K >= 512 && l->N >= 256;
-    st->scratch_floats = l->lin_t ? l->M * l->N : 0;
-    st->kernel = ex_linear;
     /* narrow layers of a batched MLP (N <= 256, K <= 1024, 16+ rows): the table's packed-weight
      * kernel (no per-call packing of x and W: ACAS 5-50x6-5 batch 1024 0.25 -> 0.21 ms at 1
      * thread; MNIST 784-256x3-10 with its 784-wide layer packed too, 1 thread: batch 16 72 -> 69
      * us, 64 249 -> 223, 256 870 -> 776, 1024 unchanged; docs/kernels.md); one FMA chain per output in k
      * order, so rounded like sgemm (not bitwise sgemm), bitwise across ISAs and thread counts;
-     * not under TL_SESSION_EXACT, which keeps the sgemm path */
+     * not under TL_SESSION_EXACT, which keeps the sgemm path. With the AVX2 table every width
+     * (16+ rows): OpenBLAS's Haswell/Zen sgemm kernels ran 1024x256x784 at 11.5 GFLOP/s on an AMD
+     * EPYC guest where this kernel ran 35-46 (and ahead of the swapped product for 16-128 rows:
+     * MNIST batch 1024 in micro-batches of 128, 36 -> 22 ms; docs/kernels.md). The AVX-512 table
+     * keeps the narrow limits: OpenBLAS's SkylakeX kernels reach 86% of the peak on wide layers. */
     l->packed = NULL;
-    if (!c->exact && c->K != tl_kernels_for(TL_ISA_SCALAR) && !l->lin_t && l->M >= 16 && l->N >= 1 && l->N <= 256 &&
-        l->K >= 1 && l->K <= 1024) {
+    bool vec = c->K != tl_kernels_for(TL_ISA_SCALAR), avx2 = c->K == tl_kernels_for(TL_ISA_AVX2);
+    bool narrow = l->N >= 1 && l->N <= 256 && l->K >= 1 && l->K <= 1024;
+    if (!c->exact && vec && l->M >= 16 && l->N >= 1 && l->K >= 1 && (narrow || avx2)) {
         size_t np = c->K->gemm_pack_floats(l->N, l->K);
         l->packed = malloc(sizeof(float) * (np ? np : 1));
         if (!l->packed) return tl_erroom(err, "node[%lld] (linear): out of memory packing weights", (long long)n->id);
         c->K->gemm_pack(l->w, l->N, l->K, l->packed);
     }
+    /* operand order by shape (measured with tl_sgemm + this transpose, 1 thread, OpenBLAS
+     * SkylakeX): swapped wins for 2..128 rows when K >= 512 and N >= 256 */
+    l->lin_t = !l->packed && l->M >= 2 && l->M <= 128 && l->K >= 512 && l->N >= 256;
+    st->scratch_floats = l->lin_t ? l->M * l->N : 0;
+    st->kernel = ex_linear;
     return 0;
 }
 

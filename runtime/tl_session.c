@@ -330,8 +330,13 @@ int tl_session_write_plan(const tl_session *s, FILE *out, tl_err *err) {
         const char *kn = st->kernel && st->row && st->row->fam && st->row->fam->kernel_name && !st->folded
             ? st->row->fam->kernel_name(st)
             : NULL;
-        fprintf(out, "%6lld  %-16s %-16s %-22s %-24s%s\n", (long long)i, tl_op_tag(g->nodes[i].op), plan, shape,
-                where, kn ? kn : "");
+        /* the kernel column only where a family names one (no trailing blanks otherwise) */
+        if (kn)
+            fprintf(out, "%6lld  %-16s %-16s %-22s %-24s%s\n", (long long)i, tl_op_tag(g->nodes[i].op), plan, shape,
+                    where, kn);
+        else
+            fprintf(out, "%6lld  %-16s %-16s %-22s %s\n", (long long)i, tl_op_tag(g->nodes[i].op), plan, shape,
+                    where);
     }
     if (ferror(out)) return tl_errk(err, TL_ERR_IO, "cannot write the plan");
     return 0;
