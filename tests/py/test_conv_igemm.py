@@ -43,23 +43,7 @@ def captured(tmp_path_factory):
 
 
 def _run(d, x, tag, *extra, env=None):
-    np.save(d / f"x{tag}.npy", x)
-    r = subprocess.run(
-        [
-            tool("tlrun"),
-            str(d / "graph.json"),
-            str(d / "params.bin"),
-            str(d / f"x{tag}.npy"),
-            "-o",
-            str(d / f"y{tag}.npy"),
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-    assert r.returncode == 0, r.stderr
-    return np.load(d / f"y{tag}.npy")
+    return Z.tlrun(d, x, tag, *extra, env=env)[0]
 
 
 def _kernels(d, batch, env=None):

@@ -116,27 +116,7 @@ CASES = {  # name: (example shape, a batch to run too, bitwise vs --exact)
 
 
 def _run(d, x, tag, *extra):
-    np.save(d / f"x{tag}.npy", x)
-    r = subprocess.run(
-        [
-            tool("tlrun"),
-            str(d / "graph.json"),
-            str(d / "params.bin"),
-            str(d / f"x{tag}.npy"),
-            "-o",
-            str(d / f"y{tag}.npy"),
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert r.returncode == 0, r.stderr
-    outs = [np.load(d / f"y{tag}.npy")]
-    k = 1
-    while (d / f"y{tag}_{k}.npy").exists():
-        outs.append(np.load(d / f"y{tag}_{k}.npy"))
-        k += 1
-    return outs
+    return Z.tlrun(d, x, tag, *extra)
 
 
 def _plan(d, *extra):

@@ -103,3 +103,22 @@ def has_avx2():
     except OSError:
         return False
     return "avx2" in flags and "fma" in flags
+
+
+def tlrun(d, x, tag, *extra, env=None):
+    """Run tlrun on d/graph.json + d/params.bin with input x (saved as d/x{tag}.npy), extra
+    arguments and environment additions; return its outputs (y{tag}.npy, y{tag}_1.npy, ...)."""
+    from conftest import tool
+
+    np.save(d / f"x{tag}.npy", x)
+    cmd = [tool("tlrun"), str(d / "graph.json"), str(d / "params.bin"), str(d / f"x{tag}.npy")]
+    r = subprocess.run(
+        [*cmd, "-o", str(d / f"y{tag}.npy"), *extra], capture_output=True, text=True, env={**os.environ, **(env or {})}
+    )
+    assert r.returncode == 0, r.stderr
+    outs = [np.load(d / f"y{tag}.npy")]
+    k = 1
+    while (d / f"y{tag}_{k}.npy").exists():
+        outs.append(np.load(d / f"y{tag}_{k}.npy"))
+        k += 1
+    return outs
