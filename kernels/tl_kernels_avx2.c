@@ -24,8 +24,17 @@ static inline __m256i tl_avx2_tail(int64_t rem) {
 #define V_LOAD(p) _mm256_loadu_ps(p)
 #define V_STORE(p, v) _mm256_storeu_ps(p, v)
 #define V_TAILMASK(rem) _mm256_castsi256_ps(tl_avx2_tail(rem))
-#define V_LOADM(p, rem) _mm256_maskload_ps(p, tl_avx2_tail(rem))
-#define V_STOREM(p, v, rem) _mm256_maskstore_ps(p, tl_avx2_tail(rem), v)
+/* lanes [0, rem): a plain load / store when that is all 8 (the packed linear's epilogue asks for
+ * whole vectors through these; AMD's vmaskmovps store is microcoded, many times a store) */
+static inline __m256 tl_avx2_loadm(const float *p, int64_t rem) {
+    return rem >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, tl_avx2_tail(rem));
+}
+static inline void tl_avx2_storem(float *p, __m256 v, int64_t rem) {
+    if (rem >= 8) _mm256_storeu_ps(p, v);
+    else _mm256_maskstore_ps(p, tl_avx2_tail(rem), v);
+}
+#define V_LOADM(p, rem) tl_avx2_loadm(p, rem)
+#define V_STOREM(p, v, rem) tl_avx2_storem(p, v, rem)
 #define V_ADD(a, b) _mm256_add_ps(a, b)
 #define V_SUB(a, b) _mm256_sub_ps(a, b)
 #define V_MUL(a, b) _mm256_mul_ps(a, b)
