@@ -371,14 +371,6 @@ size_t tl_conv_igemm_scratch_floats(const tl_conv_desc *d) {
     return (size_t)(tl_conv_igemm_chunk(d) * d->in_ch * g.plane);
 }
 
-void tl_conv_igemm_pad(const tl_conv_desc *d, const float *x, int64_t n0, int64_t imgs, float *scratch) {
-    tl_conv_geom g;
-    tl_conv_geom_init(d, &g);
-    tl_conv_pad_fn pad = tl_conv_pad_for(tl_conv_active_isa());
-    for (int64_t n = 0; n < imgs; n++)
-        tl_conv_pad_channels(pad, d, &g, x, n0 + n, scratch + n * d->in_ch * g.plane, 0, d->in_ch);
-}
-
 int64_t tl_conv_igemm_items(const tl_conv_desc *d, int64_t imgs) {
     int64_t P = imgs * d->out_h * d->out_w;
     return tl_conv_ig_blocks(d) * ((P + TL_CONV_IG_PIX - 1) / TL_CONV_IG_PIX);
@@ -399,16 +391,24 @@ typedef struct ig_job {
     int64_t n0, imgs;
 } ig_job;
 
-/* planes [p0, p1) of the chunk's imgs * C */
+/* planes [p0, p1) of the chunk's imgs * C, one image's channel run at a time */
 static void ig_pad_part(void *c, int64_t p0, int64_t p1) {
     const ig_job *j = c;
-    const tl_conv_desc *d = j->d;
-    for (int64_t p = p0; p < p1; p++) {
-        int64_t n = p / d->in_ch, ch = p % d->in_ch;
-        j->pad(d, j->g, j->x + ((j->n0 + n) * d->in_ch + ch) * d->in_h * d->in_w,
-               j->scratch + (n * d->in_ch + ch) * j->g->plane);
+    const int64_t C = j->d->in_ch;
+    for (int64_t p = p0; p < p1;) {
+        int64_t n = p / C, c0 = p % C, c1 = c0 + (p1 - p) < C ? c0 + (p1 - p) : C;
+        tl_conv_pad_channels(j->pad, j->d, j->g, j->x, j->n0 + n, j->scratch + n * C * j->g->plane, c0, c1);
+        p += c1 - c0;
     }
 }
+
+void tl_conv_igemm_pad(const tl_conv_desc *d, const float *x, int64_t n0, int64_t imgs, float *scratch) {
+    tl_conv_geom g;
+    tl_conv_geom_init(d, &g);
+    ig_job j = {.d = d, .g = &g, .pad = tl_conv_pad_for(tl_conv_active_isa()), .x = x, .scratch = scratch, .n0 = n0};
+    ig_pad_part(&j, 0, imgs * d->in_ch);
+}
+
 static void ig_items_part(void *c, int64_t i0, int64_t i1) {
     const ig_job *j = c;
     j->f(j->d, j->packed, j->scratch, j->y, j->res, j->n0, j->imgs, i0, i1);

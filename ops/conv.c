@@ -177,8 +177,9 @@ static void ex_conv_paths(const tl_step *st, const float *const *in, float *out)
 static void ex_conv(const tl_step *st, const float *const *in, float *out) {
     const tl_prep_conv *cv = &st->p.cv;
     ex_conv_paths(st, in, out);
-    if (cv->direct == TL_CONV_DIRECT_IGEMM) { /* residual and clamp done in its store */
-    } else if (cv->resid) tl_par_add_clamp(st->K, out, st->res, out, st->numel, cv->lo, cv->hi);
+    /* igemm's store adds the residual and clamps */
+    bool stored = cv->direct == TL_CONV_DIRECT_IGEMM;
+    if (cv->resid && !stored) tl_par_add_clamp(st->K, out, st->res, out, st->numel, cv->lo, cv->hi);
     else if (cv->clamp && cv->direct == TL_CONV_IM2COL)
         tl_par_bias_clamp_rows(st->K, out, NULL, cv->outer * cv->groups * cv->cout_g, cv->out_plane, cv->lo, cv->hi);
     if (cv->leaky) tl_par_leaky(st->K, out, st->numel, cv->slope);

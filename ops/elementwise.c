@@ -65,6 +65,13 @@ static void ex_binary(const tl_step *st, const float *const *in, float *out) {
     tl_par_binary(st->p.ew.bfn, in[0], in[1], out, st->numel);
 }
 
+/* The head of an elementwise chain (tl_ew_chain.c): its members' kernels over blocks, bitwise the
+ * node-by-node values; in[] (the graph parents) is not read, the chain holds its operands. */
+void tl_exec_ew_chain(const tl_step *st, const float *const *in, float *out) {
+    (void)in;
+    tl_ew_chain_run(st->p.ew.chain, out, st->numel);
+}
+
 /* One operand holds `rep` copies of one period (`inner` floats) of a value that repeats along
  * the output (a per-sample constant in a re-batched session, or a periodic constant): the output
  * is walked in chunks of rep periods. Each element is the same single IEEE operation as in
@@ -162,7 +169,13 @@ static int binary_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
     return 0;
 }
 
+static void unary_release(tl_step *st) {
+    tl_ew_chain_free(st->p.ew.chain);
+    st->p.ew.chain = NULL;
+}
+
 static void binary_release(tl_step *st) {
+    unary_release(st);
     free(st->p.ew.rep_buf);
     st->p.ew.rep_buf = NULL;
     free(st->p.ew.rep_buf64);
@@ -225,6 +238,9 @@ static int safe_log_prepare_both(const tl_prep_ctx *c, tl_step *st, tl_err *err)
     return 0;
 }
 
+/* tlinfo --plan: a chain's head names it */
+static const char *ew_kernel_name(const tl_step *st) { return st->p.ew.chain ? "chain" : NULL; }
+
 /* ---------------------------------------------------------------- PyTorch */
 static int unary_emit(const tl_emit_ctx *c, tl_err *err) {
     if (!unary_has(c->n->op)) return tl_errk(err, TL_ERR_INTERNAL, "no PyTorch form for %s", tl_op_tag(c->n->op));
@@ -251,7 +267,9 @@ const tl_family tl_fam_unary = {
     .batch = unary_batch,
     .uniform = unary_uniform,
     .prepare = unary_prepare_both,
+    .release = unary_release,
     .emit = unary_emit,
+    .kernel_name = ew_kernel_name,
 };
 
 const tl_family tl_fam_binary = {
@@ -263,6 +281,7 @@ const tl_family tl_fam_binary = {
     .prepare = binary_prepare_both,
     .release = binary_release,
     .emit = binary_emit,
+    .kernel_name = ew_kernel_name,
 };
 
 const tl_family tl_fam_safe_log = {

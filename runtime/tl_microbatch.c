@@ -67,10 +67,11 @@ static int64_t choose_m(const tl_session *s, int64_t N) {
     int64_t a1 = c->arena_bytes > 0 ? c->arena_bytes : 1;
     tl_session_free(c);
     /* each micro-batch reads every weight again: worth it only while the weights are no more
-     * than the batch's activations (ResNet-18: 45 MiB of weights, 0.4 MiB per 64x64 sample,
+     * than half the batch's activations (ResNet-18: 45 MiB of weights, 0.4 MiB per 64x64 sample,
      * ran 1.7x slower one sample at a time at batch 16; MobileNetV2: 2.4 MiB of weights, 1.2 MiB
-     * per 96x96 sample, 1.5x faster) */
-    if (tl_model_param_bytes(s->m) > N * a1) return 0;
+     * per 96x96 sample, 1.5x faster; ViT-Ti: 22 MiB, 1.5 MiB per sample, 289-293 ms one plan vs
+     * 302-333 ms per sample at batch 16, 2 threads) */
+    if (2 * tl_model_param_bytes(s->m) > N * a1) return 0;
     int64_t mmax = TL_MB_BUDGET / a1;
     if (mmax < 1) mmax = 1;  /* one sample overflows it already: one at a time spills least */
     if (mmax >= N) return 0; /* the whole batch fits: one plan */

@@ -18,7 +18,9 @@
  *                   affine op (batch norm) whose only parent is a conv/linear read by it alone is
  *                   folded into that parent's weights and shares its storage; then bitwise ones
  *                   (on under EXACT too): a residual add and relu / max / min with a constant
- *                   after a conv/linear become its epilogue. Both off under KEEP_ALL
+ *                   after a conv/linear become its epilogue; then chains of elementwise nodes
+ *                   whose intermediate values nobody else reads run as one pass (bitwise, on
+ *                   under EXACT: tl_ew_chain.c). All off under KEEP_ALL
  *   plan_drop_folded  folded values nobody reads at run time are freed
  *   plan_storages   every value lives in a storage: aliases (reshape/flatten/detach) and views
  *                   share their parent's; consts point at the model's tensor; the rest get arena
@@ -91,6 +93,7 @@ typedef struct tl_plan {
     int *fpar;               /* fused node: the parent whose storage it shares (0 but for add) */
     int64_t *resid;          /* producer with a fused residual add: the other operand, else -1 */
     int64_t *outview;        /* matmul writing into this permute's layout, or -1 */
+    int64_t *chain_at;       /* member of an elementwise chain: the head that computes it, else -1 */
     strides_t *vstr;         /* strides of a view over its base storage */
     /* storages */
     storage *S;
@@ -127,6 +130,7 @@ static void plan_free(tl_plan *P) {
     free(P->fpar);
     free(P->resid);
     free(P->outview);
+    free(P->chain_at);
     free(P->vstr);
     free(P->S);
     free(P->sid);
@@ -196,17 +200,19 @@ static int plan_alloc(tl_plan *P) {
     P->fpar = calloc(nz, sizeof *P->fpar);
     P->resid = malloc(sizeof *P->resid * nz);
     P->outview = malloc(sizeof *P->outview * nz);
+    P->chain_at = malloc(sizeof *P->chain_at * nz);
     P->vstr = calloc(nz, sizeof *P->vstr);
     P->S = calloc(2 * nz + 1, sizeof *P->S); /* <= one value + one scratch each */
     P->sid = malloc(sizeof *P->sid * nz);
     P->scr = malloc(sizeof *P->scr * nz);
     if (!s->steps || !s->shapes || !s->value || !s->ns || !s->run || !s->owned || !s->out_ids || !P->is_out ||
         !P->bc || !P->bfo || !P->cstart || !P->cf || !P->fv || !P->owner || !P->fbuf || !P->view || !P->absorbed ||
-        !P->fpar || !P->resid || !P->outview || !P->vstr || !P->S || !P->sid || !P->scr)
+        !P->fpar || !P->resid || !P->outview || !P->chain_at || !P->vstr || !P->S || !P->sid || !P->scr)
         return tl_erroom(P->err, "out of memory planning %lld nodes", (long long)P->n);
     for (int64_t i = 0; i < P->n; i++) {
         P->owner[i] = -1;
         P->outview[i] = -1;
+        P->chain_at[i] = -1;
         P->scr[i] = -1;
         P->resid[i] = -1;
     }
@@ -734,10 +740,113 @@ static int plan_fuse_epilogues(tl_plan *P) {
     return 0;
 }
 
+/* ---- elementwise chains (bitwise; tl_ew_chain.c) ----
+ * An elementwise node (unary, or binary over same-shape values) can be run by a chain: each
+ * operand is a value of the output's size that is not a strided view, or a uniform constant.
+ * Walking the nodes backwards, such a node joins its readers' chain when it is not an output,
+ * every reader is a node of one chain, and the chain has room; otherwise it heads a chain of
+ * its own. A chain of two or more nodes is computed by its head: the members are marked fused
+ * (not run, no value of their own) and, for liveness, read their operands at the head. */
+static bool chain_node(tl_plan *P, int64_t i) {
+    const tl_step *st = &P->s->steps[i];
+    const tl_family *f = st->row->fam;
+    if ((f != &tl_fam_unary && f != &tl_fam_binary) || P->cf[i] || st->plant_bug || st->fused || P->absorbed[i] ||
+        P->view[i] || P->outview[i] >= 0)
+        return false;
+    for (int k = 0; k < st->node->n_parents; k++) {
+        int64_t p = st->node->parents[k];
+        float c;
+        if (uniform_const(P, p, &c)) continue;
+        if (tl_shape_numel(&P->s->shapes[p]) != st->numel || P->view[p]) return false;
+    }
+    return true;
+}
+
+static int plan_fuse_chains(tl_plan *P) {
+    const char *env = getenv("TL_EW_CHAIN"); /* "0": off (A/B measurements) */
+    if (env && strcmp(env, "0") == 0) return 0;
+    tl_session *s = P->s;
+    size_t nz = (size_t)(P->n ? P->n : 1);
+    int64_t *root = malloc(sizeof *root * nz), *next = malloc(sizeof *next * nz), *first = malloc(sizeof *first * nz);
+    int *size = calloc(nz, sizeof *size), *pos = calloc(nz, sizeof *pos);
+    int rc = -1;
+    if (!root || !next || !first || !size || !pos) {
+        tl_erroom(P->err, "out of memory planning %lld nodes", (long long)P->n);
+        goto done;
+    }
+    for (int64_t i = P->n - 1; i >= 0; i--) {
+        root[i] = -1;
+        if (!chain_node(P, i)) continue;
+        int64_t g = -1;
+        bool join = !P->is_out[i] && P->cstart[i + 1] > P->cstart[i];
+        for (int64_t e = P->cstart[i]; e < P->cstart[i + 1] && join; e++) {
+            int64_t r = root[P->clist[e]];
+            if (r < 0 || (g >= 0 && r != g)) join = false;
+            g = r;
+        }
+        if (join && size[g] < TL_CHAIN_MAX) {
+            root[i] = g;
+            size[g]++;
+        } else {
+            root[i] = i;
+            size[i] = 1;
+        }
+    }
+    /* members per head in node order (a list built backwards) */
+    for (int64_t i = 0; i < P->n; i++) first[i] = -1;
+    for (int64_t i = P->n - 1; i >= 0; i--)
+        if (root[i] >= 0) {
+            next[i] = first[root[i]];
+            first[root[i]] = i;
+        }
+    for (int64_t h = 0; h < P->n; h++) {
+        if (root[h] != h || size[h] < 2) continue;
+        const tl_step *mem[TL_CHAIN_MAX];
+        tl_chain_arg args[TL_CHAIN_MAX][2];
+        int m = 0;
+        for (int64_t i = first[h]; i >= 0; i = next[i], m++) {
+            const tl_node *nd = &P->g->nodes[i];
+            mem[m] = &s->steps[i];
+            pos[i] = m;
+            for (int k = 0; k < 2; k++) {
+                args[m][k] = (tl_chain_arg){TL_CHAIN_EXT, -1, -1, 0.0f};
+                if (k >= nd->n_parents) continue;
+                int64_t p = nd->parents[k];
+                if (uniform_const(P, p, &args[m][k].c)) args[m][k].kind = TL_CHAIN_SCALAR;
+                else if (root[p] == h && p != h) {
+                    args[m][k].kind = TL_CHAIN_MEMBER;
+                    args[m][k].member = pos[p];
+                } else args[m][k].node = p;
+            }
+        }
+        tl_ew_chain *c = tl_ew_chain_build(mem, m, (const tl_chain_arg(*)[2])args);
+        if (!c) continue; /* does not fit: the nodes run one by one */
+        for (int64_t i = first[h]; i >= 0; i = next[i]) {
+            tl_step *st = &s->steps[i];
+            st->p.ew.bf_operand = 0; /* the chain reads the constant itself */
+            if (i == h) break;
+            st->fused = true;
+            P->fpar[i] = 0;
+            P->absorbed[i] = true;
+            P->chain_at[i] = h;
+        }
+        s->steps[h].p.ew.chain = c;
+        s->steps[h].kernel = tl_exec_ew_chain;
+    }
+    rc = 0;
+done:
+    free(root);
+    free(next);
+    free(first);
+    free(size);
+    free(pos);
+    return rc;
+}
+
 static int plan_fuse(tl_plan *P) {
     /* float64 runs the IR node by node: the fused epilogues are float32 kernels */
     if (P->keep || P->f64) return 0;
-    if (P->exact) return plan_fuse_epilogues(P);
+    if (P->exact) return plan_fuse_epilogues(P) || plan_fuse_chains(P);
     tl_session *s = P->s;
     for (int64_t i = 0; i < P->n; i++) {
         tl_step *st = &s->steps[i];
@@ -763,8 +872,10 @@ static int plan_fuse(tl_plan *P) {
             P->absorbed[p] = true;
         }
     }
-    return plan_fuse_epilogues(P);
+    return plan_fuse_epilogues(P) || plan_fuse_chains(P);
 }
+
+static bool is_ew_step(const tl_step *st) { return st->row->fam == &tl_fam_unary || st->row->fam == &tl_fam_binary; }
 
 /* A folded value is still needed at run time when it is kept (KEEP_ALL, outputs) or a
  * non-folded consumer reads it directly (not through a replicated per-sample copy). */
@@ -777,7 +888,11 @@ static int plan_drop_folded(tl_plan *P) {
         bool need = P->keep || P->is_out[i];
         for (int64_t e = P->cstart[i]; e < P->cstart[i + 1] && !need; e++) {
             int64_t j = P->clist[e];
-            if (P->cf[j] || s->steps[j].fused) continue; /* a fused clamp holds its constant */
+            /* a fused clamp holds its constant; a chain reads a non-uniform one, a uniform one
+             * from its own block */
+            bool chained = P->chain_at[j] >= 0 || (is_ew_step(&s->steps[j]) && s->steps[j].p.ew.chain);
+            float c1;
+            if (P->cf[j] || (s->steps[j].fused && !chained) || (chained && uniform_const(P, i, &c1))) continue;
             const tl_node *c = &P->g->nodes[j];
             const tl_step *cj = &s->steps[j];
             int bfo = cj->row->elementwise_binary ? cj->p.ew.bf_operand : 0;
@@ -860,11 +975,13 @@ static int plan_storages(tl_plan *P) {
 
 static void plan_liveness(tl_plan *P) {
     const tl_graph *g = P->g;
-    for (int64_t i = 0; i < P->n; i++)
+    for (int64_t i = 0; i < P->n; i++) {
+        int64_t at = P->chain_at[i] >= 0 ? P->chain_at[i] : i; /* a chain member reads at its head */
         for (int k = 0; k < g->nodes[i].n_parents; k++) {
             storage *x = &P->S[P->sid[g->nodes[i].parents[k]]];
-            if (x->last < i) x->last = i;
+            if (x->last < at) x->last = at;
         }
+    }
     for (int i = 0; i < g->n_outputs; i++) P->S[P->sid[g->output_ids[i]]].last = LIVE_END;
     if (P->keep)
         for (int64_t k = 0; k < P->ns; k++) {
@@ -975,6 +1092,7 @@ static void plan_bind(tl_plan *P) {
             st->scratch64p = (double *)(void *)st->scratch;
         }
         if (P->resid[i] >= 0) st->res = s->value[P->resid[i]];
+        if (is_ew_step(st) && st->p.ew.chain) tl_ew_chain_bind(st->p.ew.chain, s->value);
         if (nd->op == TL_OP_INPUT) s->input_buf = st->out;
         else if (P->f64 ? st->exec64 != NULL : st->exec != NULL) s->run[s->n_run++] = st;
     }

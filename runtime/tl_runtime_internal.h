@@ -27,6 +27,31 @@ typedef void (*tl_exec_fn)(const struct tl_step *st, const float *const *in, flo
 typedef void (*tl_exec64_fn)(const struct tl_step *st, const double *const *in, double *out);
 
 /* ---- per-op prepared data, one struct per family ---- */
+/* A chain of elementwise nodes computed as one pass by its last node's step (tl_ew_chain.c;
+ * the planner's plan_fuse_chains picks them): a program of at most TL_CHAIN_MAX member
+ * kernels over blocks of TL_CHAIN_BLK floats, at most TL_CHAIN_TMP block temporaries live. */
+#define TL_CHAIN_MAX 16
+#define TL_CHAIN_TMP 6
+#define TL_CHAIN_BLK 512
+typedef struct tl_ew_chain tl_ew_chain;
+typedef enum { TL_CHAIN_EXT, TL_CHAIN_SCALAR, TL_CHAIN_MEMBER } tl_chain_kind;
+typedef struct tl_chain_arg { /* an operand of a member */
+    tl_chain_kind kind;
+    int64_t node; /* TL_CHAIN_EXT: a value computed before the chain, of the output's size */
+    int member;   /* TL_CHAIN_MEMBER: an earlier member (index into the members) */
+    float c;      /* TL_CHAIN_SCALAR: a constant every element of which has these bits */
+} tl_chain_arg;
+/* members: the steps in run order (the last one is the chain's head, whose value the chain
+ * writes), args[m][0..1] their operands (one for a unary member). NULL when the chain does not
+ * fit (length, live temporaries) or out of memory: the planner then leaves the nodes alone. */
+tl_ew_chain *tl_ew_chain_build(const struct tl_step *const *members, int n, const tl_chain_arg (*args)[2]);
+void tl_ew_chain_bind(tl_ew_chain *c, float *const *value); /* value: per node, after placement */
+void tl_ew_chain_run(const tl_ew_chain *c, float *y, int64_t n);
+int tl_ew_chain_len(const tl_ew_chain *c);
+void tl_ew_chain_free(tl_ew_chain *c);
+/* ops/elementwise.c: the exec function of a chain's head step */
+void tl_exec_ew_chain(const struct tl_step *st, const float *const *in, float *out);
+
 typedef struct tl_prep_ew { /* unary, binary, safe_log */
     int code;               /* tl_unary / tl_binary */
     tl_unary_fn ufn;        /* the kernel, fetched from the table at plan time */
@@ -40,7 +65,8 @@ typedef struct tl_prep_ew { /* unary, binary, safe_log */
     /* float64 session: the kernels (fetched at plan time) and the replicated operand in double */
     tl_unary64_fn ufn64;
     tl_binary64_fn bfn64;
-    double *rep_buf64; /* owned */
+    double *rep_buf64;  /* owned */
+    tl_ew_chain *chain; /* this step runs a chain ending at it (owned), else NULL */
 } tl_prep_ew;
 
 typedef struct tl_prep_move { /* broadcast_to, permute, transpose, concat */

@@ -785,7 +785,8 @@ static void test_fuse_residual(void) {
 }
 
 /* leaky relu as captured, max_elem(y, mul_elem(s, y)), after a conv (fused: both nodes) and after
- * a residual add into a conv (fused); after a conv read a third time (not fused) */
+ * a residual add into a conv (fused); after a conv read a third time not into the conv, but the
+ * two nodes form an elementwise chain (the mul fused into the max, which runs) */
 static const char *G_LEAKY = "{'format':'torchlean.ir.v1','input_id':0,'output_ids':[5,10,12],'nodes':["
                              "{'id':0,'kind':'input','parents':[],'shape':[1,3,4,4]}," CONV11("1", "0")
                              "{'id':2,'kind':'const','parents':[],'shape':[1,1,1,1],'value_shape':[1,1,1,1],"
@@ -801,8 +802,8 @@ static const char *G_LEAKY = "{'format':'torchlean.ir.v1','input_id':0,'output_i
                              "{'id':12,'kind':'max_elem','parents':[10,11],'shape':[1,3,4,4]}]}";
 
 static void test_fuse_leaky(void) {
-    const int64_t f[] = {4, 5, 7, 8, 9}, u[] = {11, 12};
-    fuse_clamp_case("leaky", G_LEAKY, f, 5, u, 2, false);
+    const int64_t f[] = {4, 5, 7, 8, 9, 11}, u[] = {12};
+    fuse_clamp_case("leaky", G_LEAKY, f, 6, u, 1, false);
 }
 
 /* The packed-weight linear (16+ rows, narrow layers) runs by default and not under
