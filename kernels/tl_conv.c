@@ -450,7 +450,7 @@ void tl_conv_igemm(const tl_conv_desc *d, const float *packed, const float *x, f
  * Igemm: 12-pixel tiles over a chunk of images (AVX2 computes them in 6-pixel halves, skipping an
  * empty one), 32-channel blocks (AVX2: 16-channel halves), its kernel at 0.95 of the dense one's
  * rate and the scalar store of each tile (about 5*W/K of the FMA time). Igemm is taken when it
- * is ahead by 10%. Checked against the AVX2 conv benchmarks (bench_kernels conv/..., docs/conv.md):
+ * is ahead by 10% (AVX2; AVX-512: 1.9x, below). Checked against the AVX2 conv benchmarks (bench_kernels conv/..., docs/conv.md):
  * 512 -> 512 at 7x7 stays dense (0.95x), 256 at 4x4 and 512 at 2x2 over 16 images go igemm
  * (1.3x, 3x). */
 bool tl_conv_igemm_better(const tl_conv_desc *d) {
@@ -477,5 +477,11 @@ bool tl_conv_igemm_better(const tl_conv_desc *d) {
     int64_t rows = (ntile - 1) * TL_CONV_IG_PIX + (last + MR - 1) / MR * MR, cw = 2 * W;
     double ig = (double)P / (double)rows * (double)d->out_ch / (double)((d->out_ch + cw - 1) / cw * cw);
     ig *= 0.95 / (1.0 + 5.0 * (double)W / (double)(d->in_ch * d->k_h * d->k_w));
-    return ig > 1.1 * dense;
+    /* AVX-512: the dense kernel beats its lane count on small planes (a 1-vector tile there is
+     * cheaper than the model says) and igemm's broadcasts cost more, so igemm needs 1.9x the
+     * useful lanes: single 3x3 convs at 1 thread on the Emerald Rapids VM (tlrun, min of 3
+     * alternations, TL_CONV_IGEMM=0/1) had igemm 0.23-0.88x the dense time at 512 @ 2x2 and
+     * 256 @ 4x4 (model 1.9-10x the lanes) and 1.03-1.36x at 512 @ 7x7, 256 -> 512 / 2 at 14x14
+     * and 128 @ 8x8 over 16 images (1.25-1.9x) */
+    return ig > (W == 16 ? 1.9 : 1.1) * dense;
 }

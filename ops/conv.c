@@ -300,9 +300,10 @@ static int conv_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
     /* small planes and large K (ResNet's later stages; a batch's images fill its tiles together):
      * igemm, where the dense kernel's pixel vectors would be mostly junk lanes (tl_conv.h) */
     tl_conv_desc ig;
-    const char *ig_env = getenv("TL_CONV_IGEMM"); /* "0": never (A/B measurements) */
-    if (cv->groups == 1 && !(ig_env && ig_env[0] == '0') &&
-        tl_conv_desc_from_window(&ig, cv->outer, C, OC, 1, &cv->win) && tl_conv_igemm_better(&ig)) {
+    const char *ig_env = getenv("TL_CONV_IGEMM"); /* "0": never, "1": wherever it can (A/B) */
+    int ig_force = ig_env && (ig_env[0] == '0' || ig_env[0] == '1') ? ig_env[0] - '0' : -1;
+    if (cv->groups == 1 && ig_force != 0 && tl_conv_desc_from_window(&ig, cv->outer, C, OC, 1, &cv->win) &&
+        (ig_force == 1 ? tl_conv_igemm_ok(&ig) : tl_conv_igemm_better(&ig))) {
         ig.bias = cv->b;
         cv->desc = ig;
         size_t np = tl_conv_igemm_packed_floats(&ig);
