@@ -137,9 +137,9 @@ static void chain_part(void *p, int64_t b0, int64_t b1) {
             for (int k = 0; k < 2; k++) {
                 const chain_src *src = &in->src[k];
                 if (k == 1 && !in->bf) break;
-                s[k] = src->kind == SRC_EXT     ? c->ext[src->idx] + o
-                       : src->kind == SRC_CONST ? c->cbuf + src->idx * TL_CHAIN_BLK
-                                                : tmp[src->idx];
+                s[k] = src->kind == SRC_EXT  ? c->ext[src->idx] + o
+                    : src->kind == SRC_CONST ? c->cbuf + src->idx * TL_CHAIN_BLK
+                                             : tmp[src->idx];
             }
             float *d = in->dst < 0 ? j->y + o : tmp[in->dst];
             if (in->bf) in->bf(s[0], s[1], d, len);
