@@ -112,7 +112,7 @@ static int linear_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
     l->clamp = l->resid = l->leaky = false;
     l->lo = -INFINITY;
     l->hi = INFINITY;
-    /* narrow layers of a batched MLP (N <= 256, K <= 1024, 16+ rows): the table's packed-weight
+    /* layers of a batched MLP or transformer (K <= 1024, 16+ rows): the table's packed-weight
      * kernel (no per-call packing of x and W: ACAS 5-50x6-5 batch 1024 0.25 -> 0.21 ms at 1
      * thread; MNIST 784-256x3-10 with its 784-wide layer packed too, 1 thread: batch 16 72 -> 69
      * us, 64 249 -> 223, 256 870 -> 776, 1024 unchanged; docs/kernels.md); one FMA chain per output in k
@@ -121,11 +121,17 @@ static int linear_prepare(const tl_prep_ctx *c, tl_step *st, tl_err *err) {
      * (16+ rows): OpenBLAS's Haswell/Zen sgemm kernels ran 1024x256x784 at 11.5 GFLOP/s on an AMD
      * EPYC guest where this kernel ran 35-46 (and ahead of the swapped product for 16-128 rows:
      * MNIST batch 1024 in micro-batches of 128, 36 -> 22 ms; docs/kernels.md). The AVX-512 table
-     * keeps the narrow limits: OpenBLAS's SkylakeX kernels reach 86% of the peak on wide layers. */
+     * takes K <= 1024 at any width: single linears against OpenBLAS's SkylakeX sgemm (or the
+     * swapped product), 1 thread, min of 6 alternations on the Emerald Rapids VM: 0.55-0.92x its
+     * time at 16x1024x1024, 32x256x512, 197x192x768 (ViT), 3152x192x768, 64x1024x1024,
+     * 256x512x512, 1024x512x1024 and 64x1024x4096, 1.03x at 128x768x3072 (0.87x at 2 threads);
+     * with K = 3072 (128x3072x768) sgemm stayed ahead (1.06x), so longer rows keep it. */
     l->packed = NULL;
     bool vec = c->K != tl_kernels_for(TL_ISA_SCALAR), avx2 = c->K == tl_kernels_for(TL_ISA_AVX2);
-    bool narrow = l->N >= 1 && l->N <= 256 && l->K >= 1 && l->K <= 1024;
-    if (!c->exact && vec && l->M >= 16 && l->N >= 1 && l->K >= 1 && (narrow || avx2)) {
+    bool narrow = l->N >= 1 && l->K >= 1 && l->K <= 1024;
+    const char *pk_env = getenv("TL_LINEAR_PACKED"); /* "0": never (A/B measurements) */
+    if (!(pk_env && pk_env[0] == '0') && !c->exact && vec && l->M >= 16 && l->N >= 1 && l->K >= 1 &&
+        (narrow || avx2)) {
         size_t np = c->K->gemm_pack_floats(l->N, l->K);
         l->packed = malloc(sizeof(float) * (np ? np : 1));
         if (!l->packed) return tl_erroom(err, "node[%lld] (linear): out of memory packing weights", (long long)n->id);
