@@ -258,8 +258,9 @@ def readme_summary(R):
 def generate(R):
     tb, th, cmp_, lay = (load(R / n) for n in ("tlbench.json", "tlbench_haswell.json", "compare.json", "layers.json"))
     out = []
-    ctx = (tb or {}).get("context", {})
-    cctx = (cmp_ or {}).get("context", {})
+    # a --zoo real run has no base-zoo files: its own peaks and comparison describe the machine
+    ctx = (tb or load(R / "tlbench_peaks.json") or {}).get("context", {})
+    cctx = (cmp_ or load(R / "compare_real.json") or {}).get("context", {})
     v = cctx.get("versions", {})
     out.append("### Machine and versions\n")
     out.append(md_table(["", ""], [
