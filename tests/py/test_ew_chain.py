@@ -87,13 +87,9 @@ def _bits(a):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_chain_bitwise_and_vs_eager(tmp_path, name):
     shape = CASES[name]
-    mf = tmp_path / "models.py"
-    mf.write_text(MODELS)
-    r = Z.capture(mf, name, tmp_path, shape)
-    assert r.returncode == 0, r.stderr
-    doc = Z.load_graph(tmp_path / "graph.json")
-    kinds = {n["id"]: n.get("kind") for n in doc["nodes"]}
-    outs = set(doc["outputs"]) if "outputs" in doc else set()
+    mf, doc, kinds = Z.capture_source(tmp_path, MODELS, name, shape)
+    outs = set(doc["output_ids"])
+    assert outs
     plan = _plan(tmp_path)
     heads = [i for i, p in plan.items() if p[2] == "chain"]
     assert heads, plan

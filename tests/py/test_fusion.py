@@ -134,12 +134,7 @@ def _plan(d, *extra):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_fusion_vs_eager_and_exact(tmp_path, name):
     shape, batch, bitwise = CASES[name]
-    mf = tmp_path / "models.py"
-    mf.write_text(MODELS)
-    r = Z.capture(mf, name, tmp_path, shape)
-    assert r.returncode == 0, r.stderr
-    doc = Z.load_graph(tmp_path / "graph.json")
-    kinds = {n["id"]: n.get("kind") for n in doc["nodes"]}
+    mf, doc, kinds = Z.capture_source(tmp_path, MODELS, name, shape)
     plan = _plan(tmp_path)
     # every relu / constant max / min right after a conv / linear (or its folded batch norm) is fused
     clamps = [i for i, k in kinds.items() if k in ("relu", "max_elem", "min_elem", "add", "mul_elem")]

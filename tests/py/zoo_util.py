@@ -55,6 +55,17 @@ def load_model(model_file, name, seed=0):
     return getattr(mod, name)().eval()
 
 
+def capture_source(out_dir, source, name, shape, *extra):
+    """Write `source` (model classes) to out_dir/models.py and capture class `name` into out_dir;
+    returns (model file, graph document, {node id: kind})."""
+    mf = Path(out_dir) / "models.py"
+    mf.write_text(source)
+    r = capture(mf, name, out_dir, shape, *extra)
+    assert r.returncode == 0, r.stderr
+    doc = load_graph(Path(out_dir) / "graph.json")
+    return mf, doc, {n["id"]: n.get("kind") for n in doc["nodes"]}
+
+
 def eager_outputs(model_file, name, x, seed=0):
     """PyTorch eager outputs (list of tensors) for input x, the model built as the script does."""
     model = load_model(model_file, name, seed)
